@@ -1,0 +1,128 @@
+import { z } from 'zod';
+import { CallId, DisplayName, IceCandidate, RoomId, Sdp, UserId } from './common.js';
+import { EmptyPayload, message } from './envelope.js';
+
+// ---- auth, session, heartbeat ---------------------------------------------------------------
+
+export const AuthRequest = message(
+  'auth:request',
+  z.object({ token: z.string().min(1).max(8_192) }),
+  'In-band authentication for a connection opened without a token. Must come before anything else, within the auth deadline. Reply: auth:response, then welcome.',
+);
+export const SessionResume = message(
+  'session:resume',
+  z.object({ resumeToken: z.string().min(1).max(256) }),
+  'Resume a dropped session within the grace window: restores identity and room memberships without telling the rooms. Reply: session:resumed, then room:state for each room.',
+);
+export const Ping = message('ping', EmptyPayload, 'Application-level ping. Reply: pong.');
+
+// ---- rooms ------------------------------------------------------------------------------------
+
+export const RoomJoin = message(
+  'room:join',
+  z.object({ roomId: RoomId, displayName: DisplayName.optional() }),
+  'Join a room. Reply: room:state. Others get room:participant-joined. Joining a room you are in returns room:state again.',
+);
+export const RoomLeave = message(
+  'room:leave',
+  z.object({ roomId: RoomId }),
+  'Leave a room. Reply: room:left. Others get room:participant-left.',
+);
+
+// ---- 1:1 calls (relayed to every connection of recipientId, with senderId set by the server) ----
+
+const CallTarget = { recipientId: UserId, callId: CallId };
+export const CallOffer = message(
+  'call:offer',
+  z.object({ ...CallTarget, sdp: Sdp }),
+  'Offer (or renegotiation offer) for a 1:1 call; the first offer of a callId rings the callee. No reply on success; error RECIPIENT_OFFLINE if the recipient is not connected.',
+);
+export const CallAnswer = message(
+  'call:answer',
+  z.object({ ...CallTarget, sdp: Sdp }),
+  'Answer to a call:offer. No reply on success; error RECIPIENT_OFFLINE if the recipient is not connected.',
+);
+export const CallIceCandidate = message(
+  'call:ice-candidate',
+  z.object({ ...CallTarget, candidate: IceCandidate }),
+  'Trickled ICE candidate (null = end of candidates). Dropped silently if the recipient is offline.',
+);
+export const CallAccept = message(
+  'call:accept',
+  z.object(CallTarget),
+  'Callee accepts a ringing call. No reply on success; error RECIPIENT_OFFLINE if the caller is gone.',
+);
+export const CallReject = message(
+  'call:reject',
+  z.object({ ...CallTarget, reason: z.string().max(256).optional() }),
+  'Callee rejects a ringing call. No reply on success; error RECIPIENT_OFFLINE if the caller is gone.',
+);
+export const CallHangup = message(
+  'call:hangup',
+  z.object({ ...CallTarget, reason: z.string().max(256).optional() }),
+  'Either side ends the call. No reply on success; error RECIPIENT_OFFLINE if the other side is gone.',
+);
+
+// ---- in-room peer-to-peer relay (only between members of the same room) -------------------------
+
+const RoomTarget = { roomId: RoomId, to: UserId };
+export const SdpOffer = message(
+  'sdp:offer',
+  z.object({ ...RoomTarget, sdp: Sdp }),
+  'In-room P2P offer to member `to` (a userId). Sender and recipient must both be members of roomId, else NOT_IN_ROOM.',
+);
+export const SdpAnswer = message(
+  'sdp:answer',
+  z.object({ ...RoomTarget, sdp: Sdp }),
+  'In-room P2P answer to member `to`. Same membership rules as sdp:offer.',
+);
+export const IceCandidateMessage = message(
+  'ice:candidate',
+  z.object({ ...RoomTarget, candidate: IceCandidate }),
+  'In-room trickled ICE candidate to member `to`. Same membership rules as sdp:offer.',
+);
+
+/** Everything a client may send. Dispatch with an exhaustive switch on `type`. */
+export const ClientMessage = z.discriminatedUnion('type', [
+  AuthRequest,
+  SessionResume,
+  Ping,
+  RoomJoin,
+  RoomLeave,
+  CallOffer,
+  CallAnswer,
+  CallIceCandidate,
+  CallAccept,
+  CallReject,
+  CallHangup,
+  SdpOffer,
+  SdpAnswer,
+  IceCandidateMessage,
+]);
+export type ClientMessage = z.infer<typeof ClientMessage>;
+export type ClientMessageType = ClientMessage['type'];
+export type ClientMessageOf<T extends ClientMessageType> = Extract<ClientMessage, { type: T }>;
+export type ClientPayload<T extends ClientMessageType> = ClientMessageOf<T>['payload'];
+
+/** Call relay messages: forwarded as-is to the recipient with `senderId` added. */
+export const CALL_RELAY_TYPES = [
+  'call:offer',
+  'call:answer',
+  'call:ice-candidate',
+  'call:accept',
+  'call:reject',
+  'call:hangup',
+] as const satisfies readonly ClientMessageType[];
+export type CallRelayType = (typeof CALL_RELAY_TYPES)[number];
+
+export const ROOM_RELAY_TYPES = [
+  'sdp:offer',
+  'sdp:answer',
+  'ice:candidate',
+] as const satisfies readonly ClientMessageType[];
+export type RoomRelayType = (typeof ROOM_RELAY_TYPES)[number];
+
+/** Schema lookup by type, derived from the union so there is one source of truth. */
+export const CLIENT_SCHEMAS: ReadonlyMap<string, (typeof ClientMessage.options)[number]> = new Map(
+  ClientMessage.options.map((schema) => [schema.shape.type.value, schema]),
+);

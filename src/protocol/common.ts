@@ -1,0 +1,57 @@
+import { z } from 'zod';
+
+/** Bumped on breaking wire changes. Sent in `welcome`. */
+export const PROTOCOL_VERSION = 1;
+
+/** The WebSocket subprotocol the server selects. Browsers offer it together with the token. */
+export const SUBPROTOCOL = 'parley';
+
+export const RoomId = z
+  .string()
+  .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'room ids are 1-64 characters of A-Z a-z 0-9 _ . : -');
+export const UserId = z.string().min(1).max(128);
+export const CallId = z.string().min(1).max(128);
+export const DisplayName = z.string().trim().min(1).max(64);
+/** SDP text. Bounded well under the frame limit; never logged. */
+export const Sdp = z.string().min(1).max(60_000);
+
+/** An ICE candidate as produced by `RTCIceCandidate.toJSON()`; `null` signals end-of-candidates. */
+export const IceCandidate = z
+  .object({
+    candidate: z.string().max(2_048),
+    sdpMid: z.string().max(64).nullish(),
+    sdpMLineIndex: z.number().int().min(0).max(1_024).nullish(),
+    usernameFragment: z.string().max(256).nullish(),
+  })
+  .nullable();
+export type IceCandidate = z.infer<typeof IceCandidate>;
+
+export const RoomMode = z.enum(['ptt', 'conference']);
+export type RoomMode = z.infer<typeof RoomMode>;
+
+/** The public part of a room's configuration, as sent in `room:state` and `/api/station`. */
+export const RoomConfig = z.object({
+  id: RoomId,
+  name: z.string().min(1).max(128),
+  mode: RoomMode,
+  maxParticipants: z.number().int().min(1).max(100_000),
+});
+export type RoomConfig = z.infer<typeof RoomConfig>;
+
+/** One connection's membership of a room. A user with two devices appears twice, with two sessionIds. */
+export const Participant = z.object({
+  sessionId: z.string(),
+  userId: UserId,
+  name: z.string(),
+  joinedAt: z.number().describe('server time (ms since epoch) of the join'),
+});
+export type Participant = z.infer<typeof Participant>;
+
+/** Who holds a PTT floor. */
+export const Speaker = z.object({
+  userId: UserId,
+  name: z.string(),
+  sessionId: z.string(),
+  since: z.number().describe('server time (ms) the floor was granted'),
+});
+export type Speaker = z.infer<typeof Speaker>;

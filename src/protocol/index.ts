@@ -1,0 +1,6 @@
+export * from './common.js';
+export * from './envelope.js';
+export * from './errors.js';
+export * from './close-codes.js';
+export * from './client-messages.js';
+export * from './server-messages.js';

@@ -1,0 +1,165 @@
+import { z } from 'zod';
+import { CallId, IceCandidate, Participant, RoomConfig, RoomId, Sdp, Speaker, UserId } from './common.js';
+import { message } from './envelope.js';
+import { ERROR_CODES } from './errors.js';
+
+// Every server message carries a timestamp (server time, ms since epoch). Replies carry the
+// request's correlationId.
+
+export const Welcome = message(
+  'welcome',
+  z.object({
+    sessionId: z.string(),
+    userId: UserId,
+    name: z.string(),
+    protocolVersion: z.number().int(),
+    serverTime: z.number(),
+    heartbeatIntervalMs: z.number().int(),
+    heartbeatTimeoutMs: z.number().int(),
+    resumeToken: z.string().describe('single-use; send in session:resume after a dropped connection'),
+    resumeGraceMs: z.number().int(),
+  }),
+  'Sent once the connection is authenticated (at once for a token on the upgrade, after auth:response otherwise).',
+);
+export const AuthResponse = message(
+  'auth:response',
+  z.object({ userId: UserId, name: z.string() }),
+  'Reply to a successful auth:request. A failed one gets error UNAUTHORIZED and close 4401.',
+);
+export const SessionResumed = message(
+  'session:resumed',
+  z.object({
+    sessionId: z.string().describe('the resumed session id (replaces the one in this connection’s welcome)'),
+    rooms: z.array(RoomId),
+    resumeToken: z.string().describe('a fresh single-use resume token'),
+    missedFrames: z
+      .boolean()
+      .describe('true if messages sent while disconnected overflowed the buffer and some were lost'),
+  }),
+  'Reply to session:resume. Followed by room:state for each restored room.',
+);
+export const Pong = message(
+  'pong',
+  z.object({ serverTime: z.number() }),
+  'Reply to ping, with the same correlationId.',
+);
+export const ErrorMessage = message(
+  'error',
+  z.object({
+    code: z.enum(ERROR_CODES as [string, ...string[]]),
+    message: z.string(),
+    details: z
+      .object({ path: z.string().optional(), type: z.string().optional() })
+      .catchall(z.unknown())
+      .optional(),
+  }),
+  'Error reply with a stable code from docs/errors.md; carries the failed request’s correlationId.',
+);
+export const ServerShutdown = message(
+  'server:shutdown',
+  z.object({
+    reconnectInMs: z.number().int().describe('suggested delay before reconnecting (jittered per client)'),
+    reason: z.string(),
+  }),
+  'The server is draining. The socket is closed with 1001 right after.',
+);
+
+export const RoomState = message(
+  'room:state',
+  z.object({
+    roomId: RoomId,
+    participants: z.array(Participant),
+    config: RoomConfig,
+    speaker: Speaker.nullable(),
+  }),
+  'Reply to room:join; also sent for each room after session:resumed.',
+);
+export const RoomLeft = message('room:left', z.object({ roomId: RoomId }), 'Reply to room:leave.');
+export const RoomParticipantJoined = message(
+  'room:participant-joined',
+  z.object({ roomId: RoomId, participant: Participant }),
+  'Broadcast to the other members when someone joins.',
+);
+export const RoomParticipantLeft = message(
+  'room:participant-left',
+  z.object({
+    roomId: RoomId,
+    participant: Participant,
+    reason: z.enum(['left', 'disconnected']),
+  }),
+  'Broadcast to the other members when someone leaves, or disconnects without resuming in time.',
+);
+
+// ---- relayed call messages: the client payload plus the server-set sender -------------------------
+
+const Sender = {
+  senderId: UserId.describe('set by the server from the sender’s token; never taken from the payload'),
+  senderName: z.string(),
+};
+const CallFrom = { ...Sender, callId: CallId };
+export const CallOfferRelayed = message(
+  'call:offer',
+  z.object({ ...CallFrom, sdp: Sdp }),
+  'Relayed offer. The first one for a callId means the phone is ringing.',
+);
+export const CallAnswerRelayed = message('call:answer', z.object({ ...CallFrom, sdp: Sdp }), 'Relayed answer.');
+export const CallIceCandidateRelayed = message(
+  'call:ice-candidate',
+  z.object({ ...CallFrom, candidate: IceCandidate }),
+  'Relayed ICE candidate.',
+);
+export const CallAcceptRelayed = message('call:accept', z.object(CallFrom), 'The callee accepted.');
+export const CallRejectRelayed = message(
+  'call:reject',
+  z.object({ ...CallFrom, reason: z.string().optional() }),
+  'The callee rejected.',
+);
+export const CallHangupRelayed = message(
+  'call:hangup',
+  z.object({ ...CallFrom, reason: z.string().optional() }),
+  'The other side hung up.',
+);
+
+const RoomFrom = { ...Sender, roomId: RoomId };
+export const SdpOfferRelayed = message(
+  'sdp:offer',
+  z.object({ ...RoomFrom, sdp: Sdp }),
+  'Relayed in-room offer.',
+);
+export const SdpAnswerRelayed = message(
+  'sdp:answer',
+  z.object({ ...RoomFrom, sdp: Sdp }),
+  'Relayed in-room answer.',
+);
+export const IceCandidateRelayed = message(
+  'ice:candidate',
+  z.object({ ...RoomFrom, candidate: IceCandidate }),
+  'Relayed in-room ICE candidate.',
+);
+
+/** Everything the server may send. */
+export const ServerMessage = z.discriminatedUnion('type', [
+  Welcome,
+  AuthResponse,
+  SessionResumed,
+  Pong,
+  ErrorMessage,
+  ServerShutdown,
+  RoomState,
+  RoomLeft,
+  RoomParticipantJoined,
+  RoomParticipantLeft,
+  CallOfferRelayed,
+  CallAnswerRelayed,
+  CallIceCandidateRelayed,
+  CallAcceptRelayed,
+  CallRejectRelayed,
+  CallHangupRelayed,
+  SdpOfferRelayed,
+  SdpAnswerRelayed,
+  IceCandidateRelayed,
+]);
+export type ServerMessage = z.infer<typeof ServerMessage>;
+export type ServerMessageType = ServerMessage['type'];
+export type ServerMessageOf<T extends ServerMessageType> = Extract<ServerMessage, { type: T }>;
+export type ServerPayload<T extends ServerMessageType> = ServerMessageOf<T>['payload'];

@@ -1,0 +1,53 @@
+import { z } from 'zod';
+import { UserId } from '../../protocol/index.js';
+
+/**
+ * The JWT claims Parley reads. `sub` is the user id and `name` the display name; the rest are
+ * grants. Other claims are allowed and ignored.
+ */
+export const Claims = z.object({
+  sub: UserId,
+  name: z.string().min(1).max(128).optional(),
+  /** Rooms the user may join. Absent: any room. `"*"` also means any room. */
+  rooms: z.array(z.string().min(1).max(64)).max(1_000).optional(),
+  /** May publish media (produce). Default true. */
+  canPublish: z.boolean().optional(),
+  /** May subscribe to media (consume). Default true. */
+  canSubscribe: z.boolean().optional(),
+  /** PTT priority; a strictly higher priority pre-empts the current speaker. Default 0. */
+  pttPriority: z.number().int().min(0).max(100).optional(),
+  /** Admin: every room, every grant. */
+  admin: z.boolean().optional(),
+});
+export type Claims = z.infer<typeof Claims>;
+
+/** The authenticated user, as the server uses it everywhere. Never built from a message field. */
+export interface Identity {
+  userId: string;
+  name: string;
+  rooms: ReadonlySet<string> | null;
+  canPublish: boolean;
+  canSubscribe: boolean;
+  pttPriority: number;
+  admin: boolean;
+  /** Token expiry (ms since epoch), if the token had one. */
+  expiresAt: number | null;
+}
+
+export function identityFromClaims(claims: Claims, exp: number | undefined): Identity {
+  const rooms = claims.rooms && !claims.rooms.includes('*') ? new Set(claims.rooms) : null;
+  return {
+    userId: claims.sub,
+    name: claims.name ?? claims.sub,
+    rooms,
+    canPublish: claims.canPublish ?? true,
+    canSubscribe: claims.canSubscribe ?? true,
+    pttPriority: claims.pttPriority ?? 0,
+    admin: claims.admin ?? false,
+    expiresAt: exp === undefined ? null : exp * 1000,
+  };
+}
+
+export function mayJoinRoom(identity: Identity, roomId: string): boolean {
+  return identity.admin || identity.rooms === null || identity.rooms.has(roomId);
+}

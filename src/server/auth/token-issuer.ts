@@ -1,0 +1,38 @@
+import { createPrivateKey, createSecretKey, type KeyObject } from 'node:crypto';
+import { SignJWT } from 'jose';
+import type { Claims } from './claims.js';
+
+export interface IssueOptions {
+  /** Lifetime in seconds. Default 3600. */
+  ttlS?: number;
+  issuer?: string;
+  audience?: string;
+}
+
+/** Signs Parley tokens: used by the token CLI, the development demo and tests. */
+export class TokenIssuer {
+  readonly #key: KeyObject;
+  readonly #alg: string;
+
+  constructor(key: { secret: string } | { privateKeyPem: string; alg: 'RS256' | 'ES256' }) {
+    if ('secret' in key) {
+      this.#key = createSecretKey(Buffer.from(key.secret, 'utf8'));
+      this.#alg = 'HS256';
+    } else {
+      this.#key = createPrivateKey(key.privateKeyPem);
+      this.#alg = key.alg;
+    }
+  }
+
+  async issue(claims: Claims, opts: IssueOptions = {}): Promise<string> {
+    const { sub, ...rest } = claims;
+    let jwt = new SignJWT(rest)
+      .setProtectedHeader({ alg: this.#alg, typ: 'JWT' })
+      .setSubject(sub)
+      .setIssuedAt()
+      .setExpirationTime(`${opts.ttlS ?? 3600}s`);
+    if (opts.issuer) jwt = jwt.setIssuer(opts.issuer);
+    if (opts.audience) jwt = jwt.setAudience(opts.audience);
+    return jwt.sign(this.#key);
+  }
+}

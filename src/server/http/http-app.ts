@@ -1,0 +1,94 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TokenVerifier } from '../auth/token-verifier.js';
+import type { Config } from '../config/env.js';
+import { publicStation, type StationManifest } from '../config/manifest.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { turnCredentials } from '../turn/turn-credentials.js';
+import { healthBody, type HealthSource } from './health.js';
+import { sendError, sendJson } from './respond.js';
+
+export interface HttpDeps {
+  config: Config;
+  log: Logger;
+  metrics: Metrics;
+  verifier: TokenVerifier;
+  manifest: StationManifest;
+  health: HealthSource;
+}
+
+/**
+ * The HTTP API on the same port as /ws: health, metrics, the station manifest and TURN
+ * credentials. Small enough that a framework would add more than it removes.
+ */
+export function createHttpHandler(deps: HttpDeps) {
+  const startedAt = performance.now();
+  const station = JSON.stringify(publicStation(deps.manifest));
+  const cors = {
+    'access-control-allow-origin': deps.config.corsOrigin,
+    'access-control-allow-headers': 'authorization, content-type',
+    'access-control-allow-methods': 'GET, OPTIONS',
+    'access-control-max-age': '600',
+  };
+
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, cors);
+      res.end();
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('allow', 'GET, HEAD, OPTIONS');
+      return sendJson(res, 405, { error: { code: 'NOT_FOUND', message: 'method not allowed' } });
+    }
+    switch (url.pathname) {
+      case '/health': {
+        const body = healthBody(deps.health, startedAt);
+        return sendJson(res, body.status === 'ok' ? 200 : 503, body);
+      }
+      case '/metrics': {
+        const text = await deps.metrics.registry.metrics();
+        res.writeHead(200, { 'content-type': deps.metrics.registry.contentType });
+        res.end(text);
+        return;
+      }
+      case '/api/station':
+        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', ...cors });
+        res.end(station);
+        return;
+      case '/api/turn-credentials':
+        return turn(req, res);
+      case '/ws':
+        return sendJson(res, 426, { error: { code: 'INVALID_MESSAGE', message: 'WebSocket upgrade required' } });
+      default:
+        return sendError(res, 'NOT_FOUND');
+    }
+  }
+
+  async function turn(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    for (const [k, v] of Object.entries(cors)) res.setHeader(k, v);
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+    if (!match?.[1]) {
+      res.setHeader('www-authenticate', 'Bearer');
+      return sendError(res, 'UNAUTHORIZED');
+    }
+    const result = await deps.verifier.verify(match[1]);
+    if (!result.ok) {
+      deps.log.info({ reason: result.reason }, 'turn credentials refused: bad token');
+      res.setHeader('www-authenticate', 'Bearer error="invalid_token"');
+      return sendError(res, 'UNAUTHORIZED');
+    }
+    const { secret, uris, ttlS } = deps.config.turn;
+    if (!secret) return sendError(res, 'SERVICE_UNAVAILABLE', 'TURN is not configured on this server');
+    sendJson(res, 200, turnCredentials(secret, result.identity.userId, ttlS, uris));
+  }
+
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    route(req, res).catch((err: unknown) => {
+      deps.log.error({ err, path: req.url?.split('?')[0] }, 'http handler failed');
+      if (!res.headersSent) sendError(res, 'INTERNAL');
+      else res.destroy();
+    });
+  };
+}

@@ -1,0 +1,26 @@
+import type { RoomConfig } from '../../protocol/index.js';
+import type { Channel, StationManifest } from '../config/manifest.js';
+
+/** Resolves a room id to its configuration: a manifest channel, an ad-hoc room, or nothing. */
+export class RoomCatalog {
+  readonly #channels: Map<string, Channel>;
+  readonly #manifest: StationManifest;
+
+  constructor(manifest: StationManifest) {
+    this.#manifest = manifest;
+    this.#channels = new Map(manifest.channels.map((c) => [c.id, c]));
+  }
+
+  /** The full channel entry (with PTT settings) or, for ad-hoc rooms, the ad-hoc defaults. */
+  resolve(roomId: string): Channel | null {
+    const channel = this.#channels.get(roomId);
+    if (channel) return channel;
+    if (!this.#manifest.allowAdHocRooms) return null;
+    return { id: roomId, name: roomId, ...this.#manifest.adHocRoom };
+  }
+
+  static publicConfig(channel: Channel): RoomConfig {
+    const { id, name, mode, maxParticipants } = channel;
+    return { id, name, mode, maxParticipants };
+  }
+}

@@ -1,0 +1,195 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { CLOSE_CODES } from '../../protocol/index.js';
+import type { Identity } from '../auth/claims.js';
+import { ParleyError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Connection, Frame } from '../signaling/connection.js';
+import type { StateStore } from '../state/state-store.js';
+import { Session } from './session.js';
+
+/** A live connection's resume token stays valid this long; a suspended one's for the grace window. */
+const LIVE_TOKEN_TTL_MS = 24 * 3_600_000;
+
+export type EndReason = 'left' | 'disconnected' | 'shutdown';
+type EndListener = (session: Session, reason: EndReason) => Promise<void> | void;
+
+function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('base64url');
+}
+
+/**
+ * Owns sessions: creation on authentication, suspension when the socket drops, resume within the
+ * grace window, and the end of a session (which listeners turn into room leaves and call hang-ups).
+ */
+export class SessionManager {
+  readonly #byId = new Map<string, Session>();
+  readonly #byUser = new Map<string, Set<Session>>();
+  readonly #store: StateStore;
+  readonly #graceMs: number;
+  readonly #log: Logger;
+  readonly #endListeners: EndListener[] = [];
+
+  constructor(store: StateStore, graceMs: number, log: Logger) {
+    this.#store = store;
+    this.#graceMs = graceMs;
+    this.#log = log;
+  }
+
+  get size(): number {
+    return this.#byId.size;
+  }
+
+  /** Listeners run in registration order when a session ends for good. */
+  onEnded(listener: EndListener): void {
+    this.#endListeners.push(listener);
+  }
+
+  get(sessionId: string): Session | undefined {
+    return this.#byId.get(sessionId);
+  }
+
+  /** Sessions of a user that can receive: live, or suspended and buffering. */
+  sessionsOf(userId: string): ReadonlySet<Session> | undefined {
+    return this.#byUser.get(userId);
+  }
+
+  all(): IterableIterator<Session> {
+    return this.#byId.values();
+  }
+
+  async open(identity: Identity, conn: Connection): Promise<{ session: Session; resumeToken: string }> {
+    const session = new Session(randomUUID(), identity, conn);
+    conn.session = session;
+    this.#byId.set(session.id, session);
+    let set = this.#byUser.get(identity.userId);
+    if (!set) {
+      set = new Set();
+      this.#byUser.set(identity.userId, set);
+    }
+    set.add(session);
+    const resumeToken = await this.#issueToken(session, LIVE_TOKEN_TTL_MS);
+    return { session, resumeToken };
+  }
+
+  /**
+   * The socket dropped. Intentional closes end the session now; anything else keeps it for the
+   * grace window, buffering what it is sent, so a resume loses nothing.
+   */
+  async disconnected(session: Session, intentional: boolean): Promise<void> {
+    if (session.ended) return;
+    session.connection = null;
+    if (intentional || this.#graceMs === 0) {
+      await this.end(session, intentional ? 'left' : 'disconnected');
+      return;
+    }
+    if (session.resumeTokenHash) {
+      // Shorten the token's life to the grace window.
+      await this.#store.putResumeToken(
+        session.resumeTokenHash,
+        { sessionId: session.id, userId: session.userId },
+        this.#graceMs,
+      );
+    }
+    session.graceTimer = setTimeout(() => {
+      session.graceTimer = null;
+      if (session.suspended) void this.end(session, 'disconnected');
+    }, this.#graceMs);
+    session.graceTimer.unref();
+  }
+
+  /**
+   * Moves the session named by `resumeToken` onto `conn`. The connection's own fresh session (from
+   * its welcome) is discarded; it must not have joined rooms yet. Failures are all RESUME_FAILED,
+   * with the specific reason only in the log.
+   *
+   * `attach` runs synchronously at the moment the connection takes over, with the frames buffered
+   * while suspended, so nothing delivered afterwards can overtake them.
+   */
+  async resume(
+    resumeToken: string,
+    conn: Connection,
+    attach: (session: Session, freshToken: string, buffered: Frame[], missedFrames: boolean) => void,
+  ): Promise<Session> {
+    const provisional = conn.session;
+    const identity = conn.identity;
+    if (!identity || !provisional) throw new ParleyError('UNAUTHORIZED');
+    const fail = (why: string) => {
+      this.#log.info({ conn: conn.id, userId: identity.userId, why }, 'resume refused');
+      return new ParleyError('RESUME_FAILED');
+    };
+    if (provisional.rooms.size > 0) throw fail('connection already joined rooms');
+    const hash = hashToken(resumeToken);
+    const record = await this.#store.getResumeToken(hash);
+    if (!record) throw fail('unknown or expired token');
+    if (record.userId !== identity.userId) throw fail('token belongs to another user');
+    const session = this.#byId.get(record.sessionId);
+    if (!session || session.ended) throw fail('session already ended');
+    if (session === provisional) throw fail('token of this very connection');
+    if (!(await this.#store.takeResumeToken(hash))) throw fail('token already used');
+    const fresh = await this.#issueToken(session, LIVE_TOKEN_TTL_MS);
+    await this.#discard(provisional);
+    if (session.ended || conn.closed) throw fail('session or connection ended during resume');
+
+    // From here on, synchronous: the takeover cannot interleave with deliveries.
+    const old = session.connection;
+    if (old && old !== conn) {
+      // A half-open old socket the server has not noticed yet is replaced.
+      old.session = null;
+      old.close(CLOSE_CODES.SESSION_REPLACED.code, 'session resumed elsewhere');
+    }
+    if (session.graceTimer) {
+      clearTimeout(session.graceTimer);
+      session.graceTimer = null;
+    }
+    const buffered = session.buffered;
+    const missed = session.missedFrames;
+    session.buffered = [];
+    session.missedFrames = false;
+    session.identity = identity;
+    session.connection = conn;
+    conn.session = session;
+    attach(session, fresh, buffered, missed);
+    return session;
+  }
+
+  /** Ends a session for good: listeners leave its rooms and hang up its calls. Idempotent. */
+  async end(session: Session, reason: EndReason): Promise<void> {
+    if (session.ended) return;
+    session.ended = true;
+    if (session.graceTimer) clearTimeout(session.graceTimer);
+    session.graceTimer = null;
+    session.buffered = [];
+    this.#forget(session);
+    if (session.resumeTokenHash) await this.#store.takeResumeToken(session.resumeTokenHash);
+    for (const listener of this.#endListeners) {
+      try {
+        await listener(session, reason);
+      } catch (err) {
+        this.#log.error({ err, session: session.id }, 'session end listener failed');
+      }
+    }
+  }
+
+  /** A session that never did anything (a connection's provisional one, replaced by a resume). */
+  async #discard(session: Session): Promise<void> {
+    session.ended = true;
+    this.#forget(session);
+    if (session.resumeTokenHash) await this.#store.takeResumeToken(session.resumeTokenHash);
+  }
+
+  #forget(session: Session): void {
+    this.#byId.delete(session.id);
+    const set = this.#byUser.get(session.userId);
+    if (set) {
+      set.delete(session);
+      if (set.size === 0) this.#byUser.delete(session.userId);
+    }
+  }
+
+  async #issueToken(session: Session, ttlMs: number): Promise<string> {
+    const token = randomBytes(32).toString('base64url');
+    session.resumeTokenHash = hashToken(token);
+    await this.#store.putResumeToken(session.resumeTokenHash, { sessionId: session.id, userId: session.userId }, ttlMs);
+    return token;
+  }
+}

@@ -1,0 +1,159 @@
+import { randomUUID } from 'node:crypto';
+import type { WebSocket } from 'ws';
+import {
+  CLOSE_CODES,
+  ERRORS,
+  type ErrorCode,
+  type ServerMessageType,
+  type ServerPayload,
+} from '../../protocol/index.js';
+import type { Identity } from '../auth/claims.js';
+import type { LimitsConfig } from '../config/env.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { Session } from '../sessions/session.js';
+import { encode } from './codec.js';
+import { TokenBucket } from './rate-limiter.js';
+
+/** An encoded frame ready to write to any number of sockets: encode once, send many. */
+export interface Frame {
+  readonly type: ServerMessageType;
+  readonly data: Buffer;
+}
+
+export function frame<T extends ServerMessageType>(type: T, payload: ServerPayload<T>): Frame {
+  return { type, data: Buffer.from(encode(type, payload)) };
+}
+
+/**
+ * One WebSocket: framing out, rate limiting in, backpressure, ordered processing. It knows nothing
+ * about rooms or calls; the dispatcher does. A connection belongs to at most one session.
+ */
+export class Connection {
+  readonly id = randomUUID();
+  readonly ws: WebSocket;
+  readonly remoteAddress: string;
+  readonly openedAt = Date.now();
+  identity: Identity | null;
+  session: Session | null = null;
+  /** Last time anything (message or pong) arrived; read by the heartbeat sweep. */
+  lastSeen = performance.now();
+
+  readonly #limits: LimitsConfig;
+  readonly #metrics: Metrics;
+  readonly #log: Logger;
+  readonly #bucket: TokenBucket;
+  /** Messages refused in a row by the rate limiter; reaching the burst size closes with 1008. */
+  #refusedInRow = 0;
+  /** Tail of the in-order processing chain while an async handler runs; null when idle. */
+  #busy: Promise<void> | null = null;
+  #closed = false;
+
+  constructor(ws: WebSocket, remoteAddress: string, identity: Identity | null, deps: {
+    limits: LimitsConfig;
+    metrics: Metrics;
+    log: Logger;
+  }) {
+    this.ws = ws;
+    this.remoteAddress = remoteAddress;
+    this.identity = identity;
+    this.#limits = deps.limits;
+    this.#metrics = deps.metrics;
+    this.#log = deps.log;
+    this.#bucket = new TokenBucket(deps.limits.rateLimitPerSec, deps.limits.rateLimitBurst);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Rate limit check for one inbound message. Returns false when the message must be dropped. */
+  admit(): boolean {
+    if (this.#bucket.take()) {
+      this.#refusedInRow = 0;
+      return true;
+    }
+    this.#refusedInRow++;
+    if (this.#refusedInRow === 1) {
+      this.sendError('RATE_LIMITED', undefined, 'rate limit exceeded; further messages are dropped');
+    } else if (this.#refusedInRow >= this.#limits.rateLimitBurst) {
+      this.#log.warn({ conn: this.id, remote: this.remoteAddress }, 'closing flooding connection');
+      this.close(CLOSE_CODES.POLICY_VIOLATION.code, 'rate limit');
+    }
+    return false;
+  }
+
+  /**
+   * Runs `task` after every earlier message of this connection has been handled, so a client's
+   * messages take effect in the order sent. Synchronous tasks on an idle connection run at once.
+   */
+  process(task: () => void | Promise<void>): void {
+    if (this.#busy === null) {
+      const result = task();
+      if (result instanceof Promise) this.#track(result);
+      return;
+    }
+    this.#track(this.#busy.then(task));
+  }
+
+  #track(p: Promise<void>): void {
+    const tail: Promise<void> = p.then(
+      () => {
+        if (this.#busy === tail) this.#busy = null;
+      },
+      (err: unknown) => {
+        // Handlers catch their own errors; reaching this is a bug worth a loud log.
+        this.#log.error({ err, conn: this.id }, 'unhandled error in message processing');
+        if (this.#busy === tail) this.#busy = null;
+      },
+    );
+    this.#busy = tail;
+  }
+
+  send<T extends ServerMessageType>(type: T, payload: ServerPayload<T>, correlationId?: string): void {
+    this.sendFrame({ type, data: Buffer.from(encode(type, payload, correlationId)) });
+  }
+
+  sendError(code: ErrorCode, correlationId?: string, message?: string, details?: Record<string, unknown>): void {
+    this.#metrics.errors(code).inc();
+    this.send(
+      'error',
+      { code, message: message ?? ERRORS[code].message, ...(details ? { details } : {}) },
+      correlationId,
+    );
+  }
+
+  /** Writes a pre-encoded frame. Drops the client if it is not reading (backpressure). */
+  sendFrame(f: Frame): void {
+    if (this.#closed) return;
+    this.ws.send(f.data, { binary: false });
+    this.#metrics.messagesOut(f.type).inc();
+    if (this.ws.bufferedAmount > this.#limits.maxBufferedBytes) {
+      this.#log.warn(
+        { conn: this.id, remote: this.remoteAddress, buffered: this.ws.bufferedAmount },
+        'dropping slow consumer',
+      );
+      // terminate, not close: a client that does not read will not read a close frame either.
+      this.terminate();
+    }
+  }
+
+  close(code: number, reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.ws.close(code, reason);
+    // A peer that never answers the close handshake must not hold the socket open.
+    const timer = setTimeout(() => this.ws.terminate(), 5_000);
+    timer.unref();
+  }
+
+  terminate(): void {
+    this.#closed = true;
+    this.ws.terminate();
+  }
+
+  /** Called by the gateway once the socket has closed. */
+  markClosed(): void {
+    this.#closed = true;
+  }
+}

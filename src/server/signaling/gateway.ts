@@ -1,0 +1,244 @@
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { CLOSE_CODES, ERRORS, SUBPROTOCOL, type ErrorCode } from '../../protocol/index.js';
+import type { Identity } from '../auth/claims.js';
+import { extractToken } from '../auth/extract-token.js';
+import type { TokenVerifier } from '../auth/token-verifier.js';
+import type { Config } from '../config/env.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { SessionManager } from '../sessions/session-manager.js';
+import { Connection } from './connection.js';
+import type { Dispatcher } from './dispatcher.js';
+import { clientAddress } from '../http/client-address.js';
+
+export const WS_PATH = '/ws';
+
+/**
+ * The WebSocket front door: path check, per-address limit and authentication happen on the HTTP
+ * upgrade request, so a bad token gets a 401 before any WebSocket exists. Then it owns the
+ * connections: heartbeats, the in-band auth deadline, and the hand-off to the dispatcher.
+ */
+export class Gateway {
+  readonly #wss: WebSocketServer;
+  readonly #config: Config;
+  readonly #log: Logger;
+  readonly #metrics: Metrics;
+  readonly #verifier: TokenVerifier;
+  readonly #sessions: SessionManager;
+  readonly #dispatcher: Dispatcher;
+  readonly #connections = new Set<Connection>();
+  /** Remote address → open or upgrading connections. */
+  readonly #perIp = new Map<string, number>();
+  #heartbeat: NodeJS.Timeout | null = null;
+  #accepting = true;
+
+  constructor(deps: {
+    config: Config;
+    log: Logger;
+    metrics: Metrics;
+    verifier: TokenVerifier;
+    sessions: SessionManager;
+    dispatcher: Dispatcher;
+  }) {
+    this.#config = deps.config;
+    this.#log = deps.log;
+    this.#metrics = deps.metrics;
+    this.#verifier = deps.verifier;
+    this.#sessions = deps.sessions;
+    this.#dispatcher = deps.dispatcher;
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      maxPayload: deps.config.limits.maxFrameBytes,
+      perMessageDeflate: false,
+      // Select `parley` when offered; never echo the token the browser put beside it.
+      handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+    });
+  }
+
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
+  connections(): ReadonlySet<Connection> {
+    return this.#connections;
+  }
+
+  attach(server: Server): void {
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      this.#onUpgrade(req, socket, head).catch((err: unknown) => {
+        this.#log.error({ err }, 'upgrade failed');
+        refuse(socket, 'INTERNAL');
+      });
+    });
+    const { heartbeatIntervalMs } = this.#config.limits;
+    this.#heartbeat = setInterval(() => this.#sweep(), heartbeatIntervalMs);
+    this.#heartbeat.unref();
+  }
+
+  /** Stop accepting upgrades (shutdown step 1). */
+  stopAccepting(): void {
+    this.#accepting = false;
+  }
+
+  async #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    socket.on('error', () => socket.destroy());
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname !== WS_PATH) return refuse(socket, 'NOT_FOUND');
+    if (!this.#accepting) return refuse(socket, 'SERVICE_UNAVAILABLE');
+
+    const remote = clientAddress(req, this.#config.trustProxy);
+    const max = this.#config.limits.maxConnectionsPerIp;
+    const current = this.#perIp.get(remote) ?? 0;
+    if (max > 0 && current >= max) {
+      this.#metrics.errors('TOO_MANY_CONNECTIONS').inc();
+      this.#log.warn({ remote }, 'per-address connection limit reached');
+      return refuse(socket, 'TOO_MANY_CONNECTIONS');
+    }
+    this.#perIp.set(remote, current + 1);
+    let counted = true;
+    const release = () => {
+      if (!counted) return;
+      counted = false;
+      const n = (this.#perIp.get(remote) ?? 1) - 1;
+      if (n <= 0) this.#perIp.delete(remote);
+      else this.#perIp.set(remote, n);
+    };
+
+    let identity: Identity | null = null;
+    const found = extractToken(req, url);
+    if (found) {
+      const result = await this.#verifier.verify(found.token);
+      if (!result.ok) {
+        release();
+        this.#metrics.errors('UNAUTHORIZED').inc();
+        // The reason goes to the log; the token never does.
+        this.#log.info({ remote, source: found.source, reason: result.reason }, 'upgrade refused: bad token');
+        return refuse(socket, 'UNAUTHORIZED');
+      }
+      identity = result.identity;
+    }
+    if (socket.destroyed || !this.#accepting) {
+      release();
+      if (!socket.destroyed) refuse(socket, 'SERVICE_UNAVAILABLE');
+      return;
+    }
+    this.#wss.handleUpgrade(req, socket, head, (ws) => {
+      this.#onOpen(ws, remote, identity, release);
+    });
+  }
+
+  #onOpen(ws: WebSocket, remote: string, identity: Identity | null, release: () => void): void {
+    const conn = new Connection(ws, remote, identity, {
+      limits: this.#config.limits,
+      metrics: this.#metrics,
+      log: this.#log,
+    });
+    this.#connections.add(conn);
+    this.#metrics.connections.inc();
+    this.#log.info({ conn: conn.id, remote, userId: identity?.userId ?? null }, 'connection opened');
+
+    ws.on('message', (data: Buffer, isBinary) => this.#dispatcher.onFrame(conn, data, isBinary));
+    ws.on('pong', () => {
+      conn.lastSeen = performance.now();
+    });
+    ws.on('error', (err: Error & { code?: string }) => {
+      // ws reports protocol violations (oversize frame → 1009, bad UTF-8 → 1007) here and closes.
+      this.#log.info({ conn: conn.id, remote, code: err.code, msg: err.message }, 'connection error');
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.#metrics.errors('PAYLOAD_TOO_LARGE').inc();
+    });
+    ws.on('close', (code: number) => {
+      conn.markClosed();
+      release();
+      this.#connections.delete(conn);
+      this.#metrics.connections.dec();
+      this.#log.info({ conn: conn.id, remote, code, session: conn.session?.id ?? null }, 'connection closed');
+      const session = conn.session;
+      if (session && session.connection === conn) {
+        // 1000 from the client means "I am leaving"; anything else may be a network drop worth a grace window.
+        const intentional = code === CLOSE_CODES.NORMAL.code || code === CLOSE_CODES.GOING_AWAY.code;
+        void this.#sessions.disconnected(session, intentional);
+      }
+    });
+
+    if (identity) {
+      void this.#dispatcher.welcome(conn);
+    } else {
+      const timer = setTimeout(() => {
+        if (!conn.identity && !conn.closed) {
+          this.#log.info({ conn: conn.id, remote }, 'auth deadline passed');
+          conn.close(CLOSE_CODES.UNAUTHORIZED.code, 'authentication timeout');
+        }
+      }, this.#config.limits.authTimeoutMs);
+      timer.unref();
+      ws.once('close', () => clearTimeout(timer));
+    }
+  }
+
+  /** One timer for all connections: ping the live ones, terminate the silent ones. */
+  #sweep(): void {
+    const now = performance.now();
+    const { heartbeatTimeoutMs } = this.#config.limits;
+    for (const conn of this.#connections) {
+      if (now - conn.lastSeen > heartbeatTimeoutMs) {
+        this.#log.info({ conn: conn.id, remote: conn.remoteAddress }, 'heartbeat timeout');
+        conn.terminate();
+      } else if (!conn.closed) {
+        conn.ws.ping();
+      }
+    }
+  }
+
+  /**
+   * Shutdown: `server:shutdown` to everyone, close 1001, wait for the closes (bounded), and
+   * terminate stragglers.
+   */
+  async closeAll(reconnectHintMs: number, waitMs: number): Promise<void> {
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    const closed = [...this.#connections].map(
+      (conn) =>
+        new Promise<void>((resolve) => {
+          if (conn.ws.readyState === conn.ws.CLOSED) return resolve();
+          conn.ws.once('close', () => resolve());
+          conn.send('server:shutdown', {
+            reconnectInMs: reconnectHintMs + Math.floor(Math.random() * reconnectHintMs),
+            reason: 'server shutting down',
+          });
+          conn.close(CLOSE_CODES.GOING_AWAY.code, 'server shutting down');
+        }),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(closed),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, waitMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    for (const conn of this.#connections) conn.terminate();
+    this.#wss.close();
+  }
+}
+
+/** Answers a refused upgrade with a plain HTTP response and closes the socket. */
+function refuse(socket: Duplex, code: ErrorCode): void {
+  if (socket.destroyed) return;
+  const spec = ERRORS[code];
+  const status = 'httpStatus' in spec ? spec.httpStatus : 500;
+  const body = JSON.stringify({ error: { code, message: spec.message } });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\n` +
+      'Connection: close\r\nContent-Type: application/json\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  401: 'Unauthorized',
+  404: 'Not Found',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};

@@ -1,0 +1,31 @@
+/**
+ * Per-connection token bucket. `take()` is called once per inbound message; it refills lazily from
+ * the clock, so an idle connection costs nothing.
+ */
+export class TokenBucket {
+  readonly #ratePerMs: number;
+  readonly #capacity: number;
+  #tokens: number;
+  #last: number;
+
+  /** @param perSec refill rate; 0 disables limiting. @param burst bucket size. */
+  constructor(perSec: number, burst: number, now = performance.now()) {
+    this.#ratePerMs = perSec / 1000;
+    this.#capacity = burst;
+    this.#tokens = burst;
+    this.#last = now;
+  }
+
+  get disabled(): boolean {
+    return this.#ratePerMs === 0;
+  }
+
+  take(now = performance.now()): boolean {
+    if (this.#ratePerMs === 0) return true;
+    this.#tokens = Math.min(this.#capacity, this.#tokens + (now - this.#last) * this.#ratePerMs);
+    this.#last = now;
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
+  }
+}

@@ -1,0 +1,26 @@
+import { createHmac } from 'node:crypto';
+
+export interface TurnCredentials {
+  username: string;
+  password: string;
+  /** Seconds the credential stays valid. */
+  ttl: number;
+  uris: string[];
+}
+
+/**
+ * TURN REST credentials, the scheme coturn checks in `use-auth-secret` mode:
+ * username = "<expiry-unix-seconds>:<userId>", password = base64(HMAC-SHA1(secret, username)).
+ */
+export function turnCredentials(
+  secret: string,
+  userId: string,
+  ttlS: number,
+  uris: string[],
+  nowMs = Date.now(),
+): TurnCredentials {
+  const expiry = Math.floor(nowMs / 1000) + ttlS;
+  const username = `${expiry}:${userId}`;
+  const password = createHmac('sha1', secret).update(username).digest('base64');
+  return { username, password, ttl: ttlS, uris };
+}
