@@ -62,7 +62,10 @@ if (values.key) {
   issuer = new TokenIssuer({ privateKeyPem: readFileSync(values.key, 'utf8'), alg });
 } else {
   const secret = process.env.JWT_SECRET ?? readDevSecret();
-  if (!secret) fail(`JWT_SECRET is not set and there is no development secret at ${devSecretPath()} (run npm start once)`);
+  if (!secret)
+    fail(
+      `JWT_SECRET is not set and there is no development secret at ${devSecretPath()} (run npm start once)`,
+    );
   issuer = new TokenIssuer({ secret });
 }
 
@@ -70,7 +73,14 @@ const token = await issuer.issue(
   {
     sub: values.sub,
     ...(values.name ? { name: values.name } : {}),
-    ...(values.rooms ? { rooms: values.rooms.split(',').map((r) => r.trim()).filter(Boolean) } : {}),
+    ...(values.rooms
+      ? {
+          rooms: values.rooms
+            .split(',')
+            .map((r) => r.trim())
+            .filter(Boolean),
+        }
+      : {}),
     ...(priority !== undefined ? { pttPriority: priority } : {}),
     ...(values.admin ? { admin: true } : {}),
     ...(values['no-publish'] ? { canPublish: false } : {}),

@@ -102,7 +102,11 @@ export const CallOfferRelayed = message(
   z.object({ ...CallFrom, sdp: Sdp }),
   'Relayed offer. The first one for a callId means the phone is ringing.',
 );
-export const CallAnswerRelayed = message('call:answer', z.object({ ...CallFrom, sdp: Sdp }), 'Relayed answer.');
+export const CallAnswerRelayed = message(
+  'call:answer',
+  z.object({ ...CallFrom, sdp: Sdp }),
+  'Relayed answer.',
+);
 export const CallIceCandidateRelayed = message(
   'call:ice-candidate',
   z.object({ ...CallFrom, candidate: IceCandidate }),

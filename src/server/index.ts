@@ -43,7 +43,12 @@ export interface ServerOptions {
 }
 
 /** Wires the components together. Behaviour lives in the components, not here. */
-export async function createServer({ config, manifest, log, processMetrics = false }: ServerOptions): Promise<ParleyServer> {
+export async function createServer({
+  config,
+  manifest,
+  log,
+  processMetrics = false,
+}: ServerOptions): Promise<ParleyServer> {
   let readiness: Readiness = 'starting';
   const metrics = new Metrics({ collectDefaults: processMetrics });
   const verifier = await TokenVerifier.create(config.auth);
@@ -94,7 +99,8 @@ export async function createServer({ config, manifest, log, processMetrics = fal
           { name: 'stop-accepting', run: () => gateway.stopAccepting() },
           {
             name: 'close-websockets',
-            run: () => gateway.closeAll(config.shutdownReconnectHintMs, Math.min(3_000, config.shutdownTimeoutMs / 2)),
+            run: () =>
+              gateway.closeAll(config.shutdownReconnectHintMs, Math.min(3_000, config.shutdownTimeoutMs / 2)),
           },
           { name: 'close-http', run: () => closeHttp(http) },
           {

@@ -31,7 +31,8 @@ async function main(): Promise<void> {
   let server: ParleyServer;
   try {
     const manifest = await loadManifest(config.manifestPath);
-    if (config.manifestPath) log.info({ path: config.manifestPath, channels: manifest.channels.length }, 'station manifest');
+    if (config.manifestPath)
+      log.info({ path: config.manifestPath, channels: manifest.channels.length }, 'station manifest');
     server = await createServer({ config, manifest, log, processMetrics: true });
     await server.listen();
   } catch (err) {

@@ -10,12 +10,7 @@ import { Claims, identityFromClaims, type Identity } from './claims.js';
 type VerifyKey = Exclude<Parameters<typeof jwtVerify>[1], (...args: never[]) => unknown>;
 
 export type TokenFailure =
-  | 'expired'
-  | 'not-yet-valid'
-  | 'bad-signature'
-  | 'bad-algorithm'
-  | 'bad-claims'
-  | 'malformed';
+  'expired' | 'not-yet-valid' | 'bad-signature' | 'bad-algorithm' | 'bad-claims' | 'malformed';
 
 export type VerifyResult = { ok: true; identity: Identity } | { ok: false; reason: TokenFailure };
 
@@ -46,7 +41,9 @@ export class TokenVerifier {
     try {
       return new TokenVerifier(await importSPKI(pem, config.alg), config);
     } catch (err) {
-      throw new ConfigError(`JWT_PUBLIC_KEY: not a valid ${config.alg} SPKI public key (${(err as Error).message})`);
+      throw new ConfigError(
+        `JWT_PUBLIC_KEY: not a valid ${config.alg} SPKI public key (${(err as Error).message})`,
+      );
     }
   }
 
@@ -78,6 +75,8 @@ function resolvePem(value: string): string {
   try {
     return readFileSync(value, 'utf8');
   } catch (err) {
-    throw new ConfigError(`JWT_PUBLIC_KEY: neither a PEM key nor a readable file (${(err as Error).message})`);
+    throw new ConfigError(
+      `JWT_PUBLIC_KEY: neither a PEM key nor a readable file (${(err as Error).message})`,
+    );
   }
 }

@@ -39,7 +39,8 @@ export class CallRelay {
     if (!reachable) {
       // Trickled candidates for someone gone are noise, not an error worth a reply.
       if (msg.type === 'call:ice-candidate') return;
-      if (msg.type === 'call:hangup' || msg.type === 'call:reject') this.calls.end(session.userId, recipientId, rest.callId);
+      if (msg.type === 'call:hangup' || msg.type === 'call:reject')
+        this.calls.end(session.userId, recipientId, rest.callId);
       throw new ParleyError('RECIPIENT_OFFLINE', `user "${recipientId}" is not connected`);
     }
     this.calls.track(msg.type, session.userId, recipientId, rest.callId);
@@ -58,7 +59,12 @@ export class CallRelay {
     if (members) {
       for (const s of members) {
         if (s.userId !== to || s === session) continue;
-        f ??= encodeRelay(msg.type, { ...rest, roomId, senderId: session.userId, senderName: session.identity.name });
+        f ??= encodeRelay(msg.type, {
+          ...rest,
+          roomId,
+          senderId: session.userId,
+          senderName: session.identity.name,
+        });
         s.deliver(f);
         delivered++;
       }

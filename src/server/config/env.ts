@@ -10,14 +10,12 @@ const int = (min: number, max: number) => z.coerce.number().int().min(min).max(m
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
-const csv = z
-  .string()
-  .transform((v) =>
-    v
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
-  );
+const csv = z.string().transform((v) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
 
 /**
  * The environment variables Parley reads. Names are a public contract (operators and benchmarks
@@ -27,7 +25,9 @@ const EnvSchema = z.object({
   NODE_ENV: z.string().default(defaults.nodeEnv),
   PORT: int(0, 65_535).default(defaults.port),
   HOST: z.string().min(1).default(defaults.host),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(defaults.logLevel),
+  LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+    .default(defaults.logLevel),
 
   JWT_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   JWT_PUBLIC_KEY: z.string().min(1).optional(),
@@ -39,7 +39,9 @@ const EnvSchema = z.object({
   PARLEY_MANIFEST: z.string().min(1).optional(),
 
   TURN_SECRET: z.string().min(1).optional(),
-  TURN_URIS: csv.pipe(z.array(z.string().regex(/^turns?:/, 'each URI must start with turn: or turns:'))).optional(),
+  TURN_URIS: csv
+    .pipe(z.array(z.string().regex(/^turns?:/, 'each URI must start with turn: or turns:')))
+    .optional(),
   TURN_TTL: int(60, 7 * 86_400).default(defaults.turnTtlS),
 
   MAX_FRAME_BYTES: int(1_024, 16 * 1024 * 1024).default(defaults.maxFrameBytes),
@@ -55,6 +57,9 @@ const EnvSchema = z.object({
   TRUST_PROXY: bool.default(defaults.trustProxy),
   CORS_ORIGIN: z.string().min(1).default(defaults.corsOrigin),
 });
+
+/** Every variable Parley reads (the README's configuration table is checked against it). */
+export const ENV_VARS = Object.keys(EnvSchema.shape) as (keyof typeof EnvSchema.shape)[];
 
 export interface AuthConfig {
   alg: 'HS256' | 'RS256' | 'ES256';
@@ -102,7 +107,9 @@ export interface Config {
 }
 
 /** Reads and validates the environment. Throws ConfigError naming the first bad variable(s). */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env): Config {
+  // An empty variable (`JWT_SECRET=` in a compose file) means unset, not "the empty string".
+  const env = Object.fromEntries(Object.entries(rawEnv).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = EnvSchema.safeParse(env);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((issue) => {
@@ -119,7 +126,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
   const alg = e.JWT_ALG ?? (e.JWT_PUBLIC_KEY ? 'RS256' : 'HS256');
   if (alg === 'HS256' && e.JWT_PUBLIC_KEY && !e.JWT_SECRET) {
-    throw new ConfigError('JWT_ALG: HS256 needs JWT_SECRET; set JWT_ALG=RS256 or ES256 to use JWT_PUBLIC_KEY');
+    throw new ConfigError(
+      'JWT_ALG: HS256 needs JWT_SECRET; set JWT_ALG=RS256 or ES256 to use JWT_PUBLIC_KEY',
+    );
   }
   if (alg !== 'HS256' && !e.JWT_PUBLIC_KEY) {
     throw new ConfigError(`JWT_PUBLIC_KEY: required when JWT_ALG=${alg}`);

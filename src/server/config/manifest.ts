@@ -38,7 +38,12 @@ export function publicStation(manifest: StationManifest) {
     name: manifest.name,
     stunUrls: manifest.stunUrls,
     allowAdHocRooms: manifest.allowAdHocRooms,
-    channels: manifest.channels.map(({ id, name, mode, maxParticipants }) => ({ id, name, mode, maxParticipants })),
+    channels: manifest.channels.map(({ id, name, mode, maxParticipants }) => ({
+      id,
+      name,
+      mode,
+      maxParticipants,
+    })),
   };
 }
 

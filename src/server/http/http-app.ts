@@ -60,7 +60,9 @@ export function createHttpHandler(deps: HttpDeps) {
       case '/api/turn-credentials':
         return turn(req, res);
       case '/ws':
-        return sendJson(res, 426, { error: { code: 'INVALID_MESSAGE', message: 'WebSocket upgrade required' } });
+        return sendJson(res, 426, {
+          error: { code: 'INVALID_MESSAGE', message: 'WebSocket upgrade required' },
+        });
       default:
         return sendError(res, 'NOT_FOUND');
     }

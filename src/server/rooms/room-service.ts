@@ -43,7 +43,10 @@ export class RoomService {
     };
     const outcome = await this.#store.joinRoom(roomId, participant, channel.maxParticipants);
     if (outcome.status === 'full') {
-      throw new ParleyError('ROOM_FULL', `room "${roomId}" is full (${channel.maxParticipants} participants)`);
+      throw new ParleyError(
+        'ROOM_FULL',
+        `room "${roomId}" is full (${channel.maxParticipants} participants)`,
+      );
     }
     if (session.ended) {
       // The socket died while the store was answering: undo, so no ghost member remains.

@@ -189,7 +189,11 @@ export class SessionManager {
   async #issueToken(session: Session, ttlMs: number): Promise<string> {
     const token = randomBytes(32).toString('base64url');
     session.resumeTokenHash = hashToken(token);
-    await this.#store.putResumeToken(session.resumeTokenHash, { sessionId: session.id, userId: session.userId }, ttlMs);
+    await this.#store.putResumeToken(
+      session.resumeTokenHash,
+      { sessionId: session.id, userId: session.userId },
+      ttlMs,
+    );
     return token;
   }
 }

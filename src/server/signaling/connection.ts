@@ -49,11 +49,16 @@ export class Connection {
   #busy: Promise<void> | null = null;
   #closed = false;
 
-  constructor(ws: WebSocket, remoteAddress: string, identity: Identity | null, deps: {
-    limits: LimitsConfig;
-    metrics: Metrics;
-    log: Logger;
-  }) {
+  constructor(
+    ws: WebSocket,
+    remoteAddress: string,
+    identity: Identity | null,
+    deps: {
+      limits: LimitsConfig;
+      metrics: Metrics;
+      log: Logger;
+    },
+  ) {
     this.ws = ws;
     this.remoteAddress = remoteAddress;
     this.identity = identity;
@@ -114,7 +119,12 @@ export class Connection {
     this.sendFrame({ type, data: Buffer.from(encode(type, payload, correlationId)) });
   }
 
-  sendError(code: ErrorCode, correlationId?: string, message?: string, details?: Record<string, unknown>): void {
+  sendError(
+    code: ErrorCode,
+    correlationId?: string,
+    message?: string,
+    details?: Record<string, unknown>,
+  ): void {
     this.#metrics.errors(code).inc();
     this.send(
       'error',

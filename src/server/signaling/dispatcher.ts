@@ -46,7 +46,9 @@ export class Dispatcher {
     }
     const decoded = decode(data.toString('utf8'));
     if (!decoded.ok) {
-      this.#d.metrics.messagesIn(decoded.code === 'UNKNOWN_TYPE' ? 'unknown' : (decoded.type ?? 'invalid')).inc();
+      this.#d.metrics
+        .messagesIn(decoded.code === 'UNKNOWN_TYPE' ? 'unknown' : (decoded.type ?? 'invalid'))
+        .inc();
       conn.sendError(decoded.code, decoded.correlationId, decoded.message, decoded.details);
       return;
     }
@@ -116,7 +118,10 @@ export class Dispatcher {
   async #authRequest(conn: Connection, token: string, cid?: string): Promise<void> {
     const result = await this.#d.verifier.verify(token);
     if (!result.ok) {
-      this.#d.log.info({ conn: conn.id, remote: conn.remoteAddress, reason: result.reason }, 'in-band auth refused');
+      this.#d.log.info(
+        { conn: conn.id, remote: conn.remoteAddress, reason: result.reason },
+        'in-band auth refused',
+      );
       conn.sendError('UNAUTHORIZED', cid);
       if (!conn.identity) conn.close(CLOSE_CODES.UNAUTHORIZED.code, 'unauthorized');
       return;
@@ -162,7 +167,11 @@ export class Dispatcher {
   async #resume(conn: Connection, token: string, cid?: string): Promise<void> {
     let replayed = 0;
     const session = await this.#d.sessions.resume(token, conn, (s, resumeToken, buffered, missedFrames) => {
-      conn.send('session:resumed', { sessionId: s.id, rooms: [...s.rooms.keys()], resumeToken, missedFrames }, cid);
+      conn.send(
+        'session:resumed',
+        { sessionId: s.id, rooms: [...s.rooms.keys()], resumeToken, missedFrames },
+        cid,
+      );
       for (const f of buffered) conn.sendFrame(f);
       replayed = buffered.length;
     });

@@ -1,8 +1,7 @@
 import type { Participant } from '../../protocol/index.js';
 
 export type JoinOutcome =
-  | { status: 'joined'; participants: Participant[] }
-  | { status: 'full'; participants?: undefined };
+  { status: 'joined'; participants: Participant[] } | { status: 'full'; participants?: undefined };
 
 export interface ResumeRecord {
   sessionId: string;

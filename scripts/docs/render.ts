@@ -1,0 +1,122 @@
+/**
+ * Renders the generated parts of docs/protocol.md and docs/errors.md from the Zod schemas and the
+ * error catalogue, the single sources of truth. `npm run docs` writes them; a test fails when the
+ * committed docs differ from what this renders.
+ */
+import { z } from 'zod';
+import { ClientMessage, CLOSE_CODES, ERRORS, ServerMessage } from '../../src/protocol/index.js';
+
+type Json = {
+  type?: string | string[];
+  properties?: Record<string, Json>;
+  required?: string[];
+  items?: Json;
+  anyOf?: Json[];
+  enum?: unknown[];
+  const?: unknown;
+  pattern?: string;
+  minLength?: number;
+  maxLength?: number;
+  minimum?: number;
+  maximum?: number;
+  description?: string;
+  default?: unknown;
+};
+
+export const BEGIN = '<!-- BEGIN GENERATED: do not edit by hand; run `npm run docs` -->';
+export const END = '<!-- END GENERATED -->';
+
+function typeOf(s: Json): string {
+  if (s.anyOf) {
+    const nonNull = s.anyOf.filter((a) => a.type !== 'null');
+    const nullable = nonNull.length < s.anyOf.length;
+    return nonNull.map(typeOf).join(' \\| ') + (nullable ? ' or null' : '');
+  }
+  if (s.enum) return s.enum.map((v) => `\`${JSON.stringify(v)}\``).join(' \\| ');
+  if (s.const !== undefined) return `\`${JSON.stringify(s.const)}\``;
+  const t = Array.isArray(s.type) ? s.type.join('|') : (s.type ?? 'any');
+  const bounds: string[] = [];
+  if (s.minLength !== undefined || s.maxLength !== undefined)
+    bounds.push(`length ${s.minLength ?? 0}–${s.maxLength ?? '∞'}`);
+  if (s.minimum !== undefined || s.maximum !== undefined)
+    bounds.push(`${s.minimum ?? '-∞'}–${s.maximum ?? '∞'}`);
+  if (s.pattern) bounds.push(`\`${s.pattern.replace(/\|/g, '\\|')}\``);
+  if (t === 'array' && s.items) return `array of ${typeOf(s.items)}`;
+  return bounds.length ? `${t} (${bounds.join(', ')})` : t;
+}
+
+function rows(schema: Json, prefix = ''): string[] {
+  const out: string[] = [];
+  const required = new Set(schema.required ?? []);
+  for (const [name, prop] of Object.entries(schema.properties ?? {})) {
+    const path = prefix + name;
+    const notes = [
+      prop.description,
+      prop.default !== undefined ? `default ${JSON.stringify(prop.default)}` : '',
+    ]
+      .filter(Boolean)
+      .join('; ');
+    out.push(`| \`${path}\` | ${typeOf(prop)} | ${required.has(name) ? 'yes' : 'no'} | ${notes} |`);
+    const objectVariant = prop.properties ? prop : prop.anyOf?.find((a) => a.properties);
+    if (objectVariant) out.push(...rows(objectVariant, `${path}.`));
+    if (prop.items?.properties) out.push(...rows(prop.items, `${path}[].`));
+  }
+  return out;
+}
+
+function renderFamily(title: string, options: readonly z.ZodObject[], io: 'input' | 'output'): string {
+  const parts = [`### ${title}`, ''];
+  for (const schema of options) {
+    const shape = schema.shape as { type: z.ZodLiteral<string>; payload: z.ZodType };
+    const type = shape.type.value;
+    const payload = z.toJSONSchema(shape.payload, { io, unrepresentable: 'any' }) as Json;
+    parts.push(`#### \`${type}\``, '', schema.description ?? '', '');
+    const r = rows(payload);
+    if (r.length === 0) {
+      parts.push('Payload: `{}` (may be omitted).', '');
+    } else {
+      parts.push('| field | type | required | notes |', '|---|---|---|---|', ...r, '');
+    }
+  }
+  return parts.join('\n');
+}
+
+export function renderProtocolTables(): string {
+  return [
+    renderFamily('Client → server', ClientMessage.options, 'input'),
+    renderFamily('Server → client', ServerMessage.options, 'output'),
+  ].join('\n');
+}
+
+export function renderErrorTables(): string {
+  const errorRows = Object.entries(ERRORS).map(([code, spec]) => {
+    const http = 'httpStatus' in spec ? String(spec.httpStatus) : '';
+    const close = 'closeCode' in spec ? String(spec.closeCode) : '';
+    return `| \`${code}\` | ${spec.message} | ${http} | ${close} | ${spec.hint} |`;
+  });
+  const closeRows = Object.entries(CLOSE_CODES).map(
+    ([name, c]) => `| ${c.code} | \`${name}\` | ${c.meaning} |`,
+  );
+  return [
+    '## Error codes',
+    '',
+    '| code | message | HTTP status | close code | what to do |',
+    '|---|---|---|---|---|',
+    ...errorRows,
+    '',
+    '## WebSocket close codes',
+    '',
+    '| code | name | meaning |',
+    '|---|---|---|',
+    ...closeRows,
+    '',
+  ].join('\n');
+}
+
+/** Replaces the generated region of a doc, keeping the hand-written text around it. */
+export function spliceGenerated(doc: string, generated: string): string {
+  const start = doc.indexOf(BEGIN);
+  const end = doc.indexOf(END);
+  if (start < 0 || end < start) throw new Error('doc lacks the BEGIN/END GENERATED markers');
+  return `${doc.slice(0, start + BEGIN.length)}\n\n${generated}\n${doc.slice(end)}`;
+}
