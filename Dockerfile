@@ -2,13 +2,22 @@
 # Parley server image. Build: docker build -t parley .
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
+# Only used when mediasoup's prebuilt worker cannot be downloaded (the postinstall then builds it).
+RUN apt-get update && apt-get install -y --no-install-recommends python3 g++ meson ninja-build pkg-config patch \
+      libssl-dev libuv1-dev libsrtp2-dev libabsl-dev libusrsctp-dev liburing-dev libflatbuffers-dev flatbuffers-compiler \
+    && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
+COPY scripts/mediasoup ./scripts/mediasoup
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
+# Runtime libraries of a source-built mediasoup worker (a downloaded one needs none of them).
+RUN apt-get update && apt-get install -y --no-install-recommends \
+      libssl3 libuv1 libsrtp2-1 libusrsctp2 libabsl20220623 liburing2 \
+    && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production PORT=3000 HOST=0.0.0.0
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules

@@ -62,7 +62,14 @@ const REQUIREMENTS = [
   { what: 'libsrtp2 headers', pc: ['libsrtp2'], pkg: 'libsrtp2-dev' },
   {
     what: 'abseil headers',
-    pc: ['absl_flat_hash_map', 'absl_flat_hash_set', 'absl_btree', 'absl_inlined_vector', 'absl_strings', 'absl_span'],
+    pc: [
+      'absl_flat_hash_map',
+      'absl_flat_hash_set',
+      'absl_btree',
+      'absl_inlined_vector',
+      'absl_strings',
+      'absl_span',
+    ],
     pkg: 'libabsl-dev',
   },
   { what: 'usrsctp headers', pc: ['usrsctp'], pkg: 'libusrsctp-dev' },
@@ -81,7 +88,9 @@ main().then(
 
 async function main() {
   if (envFlag('PARLEY_SKIP_MEDIASOUP_WORKER')) {
-    log('PARLEY_SKIP_MEDIASOUP_WORKER is set: not installing mediasoup-worker (the SFU will not start without one).');
+    log(
+      'PARLEY_SKIP_MEDIASOUP_WORKER is set: not installing mediasoup-worker (the SFU will not start without one).',
+    );
     return 0;
   }
 
@@ -169,7 +178,10 @@ async function main() {
 async function build(pkgDir, version, cacheDir, cached) {
   const work = fs.mkdtempSync(path.join(cacheDir, `.build-${version}-`));
   log(`mediasoup ${version}: building the worker from source (about 5 min on 2 cores); logs in ${work}/logs`);
-  const jobs = process.env.PARLEY_WORKER_BUILD_JOBS || process.env.JOBS || String(os.availableParallelism?.() ?? os.cpus().length);
+  const jobs =
+    process.env.PARLEY_WORKER_BUILD_JOBS ||
+    process.env.JOBS ||
+    String(os.availableParallelism?.() ?? os.cpus().length);
   const code = await new Promise((resolve) => {
     const child = spawn('bash', [BUILD_SCRIPT, pkgDir, work], {
       stdio: 'inherit',
@@ -286,13 +298,19 @@ async function downloadPrebuilt(pkgDir, version, dest) {
   log(`trying the prebuilt worker: ${url}`);
 
   const ctrl = new AbortController();
-  let timer = setTimeout(() => ctrl.abort(new Error(`no response within ${DOWNLOAD_RESPONSE_TIMEOUT_MS / 1000}s`)), DOWNLOAD_RESPONSE_TIMEOUT_MS);
+  let timer = setTimeout(
+    () => ctrl.abort(new Error(`no response within ${DOWNLOAD_RESPONSE_TIMEOUT_MS / 1000}s`)),
+    DOWNLOAD_RESPONSE_TIMEOUT_MS,
+  );
   let tgz;
   try {
     const res = await fetch(url, { signal: ctrl.signal });
     if (!res.ok) throw new Error(`HTTP ${res.status} ${res.statusText}`);
     clearTimeout(timer);
-    timer = setTimeout(() => ctrl.abort(new Error(`download not finished within ${DOWNLOAD_TOTAL_TIMEOUT_MS / 1000}s`)), DOWNLOAD_TOTAL_TIMEOUT_MS);
+    timer = setTimeout(
+      () => ctrl.abort(new Error(`download not finished within ${DOWNLOAD_TOTAL_TIMEOUT_MS / 1000}s`)),
+      DOWNLOAD_TOTAL_TIMEOUT_MS,
+    );
     tgz = Buffer.from(await res.arrayBuffer());
   } catch (err) {
     const cause = err?.cause?.code ?? err?.cause?.message ?? err?.message ?? String(err);
@@ -326,11 +344,12 @@ async function downloadPrebuilt(pkgDir, version, dest) {
 /** Minimal ustar reader: returns the contents of the first regular file whose basename matches. */
 function extractFromTar(tar, wanted) {
   const field = (hdr, start, end) => hdr.toString('utf8', start, end).replace(/\0.*$/s, '');
-  for (let off = 0; off + 512 <= tar.length; ) {
+  for (let off = 0; off + 512 <= tar.length;) {
     const hdr = tar.subarray(off, off + 512);
     if (hdr.every((b) => b === 0)) break; // end-of-archive marker
     const name = field(hdr, 0, 100);
     const size = parseInt(field(hdr, 124, 136).trim() || '0', 8);
+    if (!Number.isSafeInteger(size) || size < 0) return null; // not a tar we understand
     const type = hdr[156];
     const data = off + 512;
     if ((type === 0x30 || type === 0) && path.posix.basename(name) === wanted) {

@@ -18,7 +18,9 @@ worker.on('died', (err) => {
   console.error('smoke: worker died', err);
   process.exit(1);
 });
-console.log(`mediasoup ${mediasoup.version}, node ${process.version}, worker pid ${worker.pid} started (${ms()})`);
+console.log(
+  `mediasoup ${mediasoup.version}, node ${process.version}, worker pid ${worker.pid} started (${ms()})`,
+);
 console.log(`worker binary: ${process.env.MEDIASOUP_WORKER_BIN || mediasoup.workerBin}`);
 
 const router = await worker.createRouter({
