@@ -1,6 +1,14 @@
 import { z } from 'zod';
 import { CallId, DisplayName, IceCandidate, RoomId, Sdp, UserId } from './common.js';
 import { EmptyPayload, message } from './envelope.js';
+import {
+  DtlsParameters,
+  MediaId,
+  MediaKind,
+  RtpCapabilities,
+  RtpParameters,
+  TransportDirection,
+} from './media.js';
 
 // ---- auth, session, heartbeat ---------------------------------------------------------------
 
@@ -82,6 +90,67 @@ export const IceCandidateMessage = message(
   'In-room trickled ICE candidate to member `to`. Same membership rules as sdp:offer.',
 );
 
+// ---- SFU media (mediasoup) -------------------------------------------------------------------------
+
+export const MediaCapabilitiesRequest = message(
+  'media:capabilities',
+  z.object({ roomId: RoomId }),
+  'Router RTP capabilities of a room you are in (load them into a mediasoup-client Device). Reply: media:capabilities.',
+);
+export const TransportCreate = message(
+  'transport:create',
+  z.object({ roomId: RoomId, direction: TransportDirection }),
+  'Create a WebRTC transport on the room’s SFU: one `send` to publish, one `recv` to subscribe. Reply: transport:created.',
+);
+export const TransportConnect = message(
+  'transport:connect',
+  z.object({ transportId: MediaId, dtlsParameters: DtlsParameters }),
+  'Complete DTLS on one of your transports. Reply: transport:connected.',
+);
+export const TransportRestartIce = message(
+  'transport:restart-ice',
+  z.object({ transportId: MediaId }),
+  'Restart ICE on one of your transports after a network change. Reply: transport:ice-restarted.',
+);
+export const Produce = message(
+  'produce',
+  z.object({
+    transportId: MediaId,
+    kind: MediaKind,
+    rtpParameters: RtpParameters,
+    appData: z.record(z.string(), z.unknown()).optional(),
+  }),
+  'Publish a track on your send transport. Needs canPublish. In a ptt room: audio only, one per session, and it starts paused until you hold the floor. Reply: produced; other members get producer:new (conference rooms).',
+);
+export const Consume = message(
+  'consume',
+  z.object({ producerId: MediaId, transportId: MediaId, rtpCapabilities: RtpCapabilities }),
+  'Subscribe to a producer of a room you are in, on your recv transport. Needs canSubscribe. The consumer starts paused: send consumer:resume once it is set up. Reply: consumed.',
+);
+export const ConsumerResume = message(
+  'consumer:resume',
+  z.object({ consumerId: MediaId }),
+  'Resume one of your consumers. Reply: consumer:resumed.',
+);
+export const ProducerClose = message(
+  'producer:close',
+  z.object({ producerId: MediaId }),
+  'Close one of your producers. Reply: producer:closed; consumers elsewhere get consumer:closed.',
+);
+
+// ---- push-to-talk floor control ---------------------------------------------------------------------
+
+export const PttStart = message(
+  'ptt:start',
+  z.object({ roomId: RoomId }),
+  'Ask for the floor of a ptt room. Reply: ptt:granted, ptt:denied {speaker}, or ptt:queued {position} when the room queues requests. A strictly higher pttPriority pre-empts the current speaker.',
+);
+export const PttStop = message(
+  'ptt:stop',
+  z.object({ roomId: RoomId }),
+  'Release the floor (or leave the queue). Reply: ptt:stopped; everyone gets ptt:speaker-changed {speaker:null} if you held it.',
+);
+
 /** Everything a client may send. Dispatch with an exhaustive switch on `type`. */
 export const ClientMessage = z.discriminatedUnion('type', [
   AuthRequest,
@@ -98,6 +167,16 @@ export const ClientMessage = z.discriminatedUnion('type', [
   SdpOffer,
   SdpAnswer,
   IceCandidateMessage,
+  MediaCapabilitiesRequest,
+  TransportCreate,
+  TransportConnect,
+  TransportRestartIce,
+  Produce,
+  Consume,
+  ConsumerResume,
+  ProducerClose,
+  PttStart,
+  PttStop,
 ]);
 export type ClientMessage = z.infer<typeof ClientMessage>;
 export type ClientMessageType = ClientMessage['type'];

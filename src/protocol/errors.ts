@@ -85,6 +85,15 @@ export const ERRORS = {
     message: 'Consume failed',
     hint: 'Check the producer id and that your RTP capabilities can consume it.',
   },
+  CAPACITY_EXCEEDED: {
+    message: 'Media capacity exceeded',
+    hint: 'Every SFU worker is at its consumer budget; new listeners are refused so existing ones keep clean audio. Retry later or add nodes.',
+    httpStatus: 503,
+  },
+  NOT_PTT_ROOM: {
+    message: 'Not a push-to-talk room',
+    hint: 'ptt:start and ptt:stop only apply to rooms whose mode is "ptt".',
+  },
   SERVICE_UNAVAILABLE: {
     message: 'Service temporarily unavailable',
     hint: 'The server is starting, draining or has lost a backend; retry with backoff.',

@@ -2,6 +2,14 @@ import { z } from 'zod';
 import { CallId, IceCandidate, Participant, RoomConfig, RoomId, Sdp, Speaker, UserId } from './common.js';
 import { message } from './envelope.js';
 import { ERROR_CODES } from './errors.js';
+import {
+  DtlsParameters,
+  MediaId,
+  MediaKind,
+  RtpCapabilities,
+  RtpParameters,
+  TransportDirection,
+} from './media.js';
 
 // Every server message carries a timestamp (server time, ms since epoch). Replies carry the
 // request's correlationId.
@@ -141,6 +149,140 @@ export const IceCandidateRelayed = message(
   'Relayed in-room ICE candidate.',
 );
 
+// ---- SFU media ------------------------------------------------------------------------------------
+
+export const MediaCapabilities = message(
+  'media:capabilities',
+  z.object({
+    roomId: RoomId,
+    rtpCapabilities: RtpCapabilities,
+    floorProducerId: MediaId.nullable().describe(
+      'ptt rooms: the one producer that carries whoever holds the floor; consume it once. null in conference rooms.',
+    ),
+  }),
+  'Reply to media:capabilities.',
+);
+export const TransportCreated = message(
+  'transport:created',
+  z.object({
+    roomId: RoomId,
+    direction: TransportDirection,
+    id: MediaId,
+    iceParameters: z.looseObject({}),
+    iceCandidates: z.array(z.looseObject({})),
+    dtlsParameters: DtlsParameters,
+  }),
+  'Reply to transport:create: what mediasoup-client’s createSendTransport/createRecvTransport needs.',
+);
+export const TransportConnected = message(
+  'transport:connected',
+  z.object({ transportId: MediaId }),
+  'Reply to transport:connect.',
+);
+export const TransportIceRestarted = message(
+  'transport:ice-restarted',
+  z.object({ transportId: MediaId, iceParameters: z.looseObject({}) }),
+  'Reply to transport:restart-ice: pass iceParameters to transport.restartIce().',
+);
+export const Produced = message(
+  'produced',
+  z.object({ producerId: MediaId, paused: z.boolean() }),
+  'Reply to produce.',
+);
+export const Consumed = message(
+  'consumed',
+  z.object({
+    consumerId: MediaId,
+    producerId: MediaId,
+    kind: MediaKind,
+    rtpParameters: RtpParameters,
+    producerPaused: z.boolean(),
+  }),
+  'Reply to consume. The consumer is paused until consumer:resume.',
+);
+export const ConsumerResumed = message(
+  'consumer:resumed',
+  z.object({ consumerId: MediaId }),
+  'Reply to consumer:resume.',
+);
+export const ProducerNew = message(
+  'producer:new',
+  z.object({
+    roomId: RoomId,
+    producerId: MediaId,
+    userId: UserId,
+    sessionId: z.string(),
+    kind: MediaKind,
+  }),
+  'A member of a conference room published a track; consume it if you want it. Also sent for existing producers right after transport:created (recv).',
+);
+export const ProducerClosed = message(
+  'producer:closed',
+  z.object({ roomId: RoomId, producerId: MediaId }),
+  'Reply to producer:close; also a notification when a member’s producer goes away.',
+);
+export const ConsumerClosed = message(
+  'consumer:closed',
+  z.object({ consumerId: MediaId, producerId: MediaId, reason: z.string() }),
+  'One of your consumers was closed by the server (its producer closed, or its transport).',
+);
+export const MediaClosed = message(
+  'media:closed',
+  z.object({ roomId: RoomId, reason: z.enum(['worker-died', 'shutdown']) }),
+  'The room’s media plane was torn down (e.g. a mediasoup worker died). Your room membership stands; create transports again and re-publish.',
+);
+
+// ---- push-to-talk ------------------------------------------------------------------------------------
+
+const PttSpeaker = z.object({ userId: UserId, name: z.string() });
+export const PttGranted = message(
+  'ptt:granted',
+  z.object({
+    roomId: RoomId,
+    since: z.number().describe('server time (ms) of the grant'),
+    maxTalkMs: z.number().int().describe('the floor is revoked after this long'),
+  }),
+  'You hold the floor: your audio producer is live. Reply to ptt:start, or unsolicited when your queued request is granted.',
+);
+export const PttDenied = message(
+  'ptt:denied',
+  z.object({ roomId: RoomId, speaker: PttSpeaker }),
+  'Reply to ptt:start: someone else holds the floor (show "<name> is speaking").',
+);
+export const PttQueued = message(
+  'ptt:queued',
+  z.object({ roomId: RoomId, position: z.number().int().min(1), speaker: PttSpeaker.nullable() }),
+  'Reply to ptt:start in a queueing room: your place in line (1 = next). Sent again when your position changes.',
+);
+export const PttStopped = message(
+  'ptt:stopped',
+  z.object({
+    roomId: RoomId,
+    held: z
+      .boolean()
+      .describe('true if you held the floor, false if you only left the queue or held nothing'),
+  }),
+  'Reply to ptt:stop.',
+);
+export const PttRevoked = message(
+  'ptt:revoked',
+  z.object({
+    roomId: RoomId,
+    reason: z.enum(['max-duration', 'preempted', 'lock-lost', 'media-closed']),
+    by: PttSpeaker.optional().describe('preempted: who took the floor'),
+  }),
+  'The server took the floor from you; your producer is paused again.',
+);
+export const PttSpeakerChanged = message(
+  'ptt:speaker-changed',
+  z.object({
+    roomId: RoomId,
+    speaker: Speaker.nullable(),
+    at: z.number().describe('server time (ms) of the change'),
+  }),
+  'Broadcast to every member of a ptt room when the floor changes hands (null: the floor is free).',
+);
+
 /** Everything the server may send. */
 export const ServerMessage = z.discriminatedUnion('type', [
   Welcome,
@@ -162,6 +304,23 @@ export const ServerMessage = z.discriminatedUnion('type', [
   SdpOfferRelayed,
   SdpAnswerRelayed,
   IceCandidateRelayed,
+  MediaCapabilities,
+  TransportCreated,
+  TransportConnected,
+  TransportIceRestarted,
+  Produced,
+  Consumed,
+  ConsumerResumed,
+  ProducerNew,
+  ProducerClosed,
+  ConsumerClosed,
+  MediaClosed,
+  PttGranted,
+  PttDenied,
+  PttQueued,
+  PttStopped,
+  PttRevoked,
+  PttSpeakerChanged,
 ]);
 export type ServerMessage = z.infer<typeof ServerMessage>;
 export type ServerMessageType = ServerMessage['type'];

@@ -8,7 +8,10 @@ import type { Readiness } from './http/health.js';
 import { createHttpHandler } from './http/http-app.js';
 import { closeHttp, runShutdown } from './lifecycle/shutdown.js';
 import type { Logger } from './logger.js';
+import { MediaService } from './media/media-service.js';
+import { WorkerPool } from './media/worker-pool.js';
 import { Metrics } from './metrics/metrics.js';
+import { FloorControl } from './ptt/floor-control.js';
 import { RoomCatalog } from './rooms/room-catalog.js';
 import { RoomService } from './rooms/room-service.js';
 import { SessionManager } from './sessions/session-manager.js';
@@ -29,6 +32,9 @@ export interface ParleyServer {
     sessions: SessionManager;
     rooms: RoomService;
     relay: CallRelay;
+    media: MediaService;
+    pool: WorkerPool;
+    floor: FloorControl;
     store: StateStore;
     metrics: Metrics;
   };
@@ -53,12 +59,22 @@ export async function createServer({
   const metrics = new Metrics({ collectDefaults: processMetrics });
   const verifier = await TokenVerifier.create(config.auth);
   const store: StateStore = new MemoryState();
+  const pool = new WorkerPool(config.media, log);
+  await pool.start();
+  const catalog = new RoomCatalog(manifest);
   const sessions = new SessionManager(store, config.resumeGraceMs, log);
-  const rooms = new RoomService(new RoomCatalog(manifest), store, log);
+  const rooms = new RoomService(catalog, store, log);
   const relay = new CallRelay(sessions, rooms, metrics, log);
+  const media = new MediaService({ pool, config: config.media, catalog, rooms, log });
+  const floor = new FloorControl({ store, rooms, media, catalog, config: config.ptt, log });
   sessions.onEnded(rooms.onSessionEnded);
   sessions.onEnded(relay.onSessionEnded);
-  const dispatcher = new Dispatcher({ config, log, metrics, verifier, sessions, rooms, relay });
+  sessions.onSuspended(floor.onSuspended);
+  // Floor first: the speaker's producer is paused before its transports go.
+  rooms.onLeft(floor.onGone);
+  rooms.onLeft(media.onLeft);
+  media.onMediaClosed(floor.onMediaClosed);
+  const dispatcher = new Dispatcher({ config, log, metrics, verifier, sessions, rooms, relay, media, floor });
   const gateway = new Gateway({ config, log, metrics, verifier, sessions, dispatcher });
 
   const http = createHttpServer(
@@ -68,7 +84,11 @@ export async function createServer({
       metrics,
       verifier,
       manifest,
-      health: { readiness: () => readiness, connections: () => gateway.connectionCount, workers: () => 0 },
+      health: {
+        readiness: () => readiness,
+        connections: () => gateway.connectionCount,
+        workers: () => pool.size,
+      },
     }),
   );
   // Slowloris guard: a client must finish its request (or upgrade) headers quickly.
@@ -109,12 +129,20 @@ export async function createServer({
               for (const s of [...sessions.all()]) await sessions.end(s, 'shutdown');
             },
           },
+          { name: 'close-floors', run: () => floor.close() },
+          {
+            name: 'close-media',
+            run: () => {
+              media.close();
+              pool.close();
+            },
+          },
           { name: 'close-state', run: () => store.close() },
         ],
         log,
       );
       return shutdownPromise;
     },
-    internalsForTesting: { gateway, sessions, rooms, relay, store, metrics },
+    internalsForTesting: { gateway, sessions, rooms, relay, media, pool, floor, store, metrics },
   };
 }

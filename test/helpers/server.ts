@@ -33,7 +33,14 @@ export async function startServer(
   env: Record<string, string> = {},
   manifest: unknown = {},
 ): Promise<TestServer> {
-  const config = loadConfig({ JWT_SECRET: TEST_SECRET, HOST: '127.0.0.1', PORT: '0', ...env });
+  // The SFU is off unless a test asks for workers: signaling tests stay light.
+  const config = loadConfig({
+    JWT_SECRET: TEST_SECRET,
+    HOST: '127.0.0.1',
+    PORT: '0',
+    MEDIASOUP_WORKERS: '0',
+    ...env,
+  });
   const logs: Record<string, unknown>[] = [];
   let text = '';
   const sink = new Writable({

@@ -42,6 +42,21 @@ export const defaults = {
   trustProxy: false,
   /** Value of Access-Control-Allow-Origin for the HTTP API. */
   corsOrigin: '*',
+
+  // mediasoup workers: one per core (os.availableParallelism()) unless MEDIASOUP_WORKERS says; 0 disables the SFU.
+  /** Address mediasoup transports bind to. 127.0.0.1 suits one machine; use 0.0.0.0 + an announced address in deployments. */
+  mediasoupListenIp: '127.0.0.1',
+  rtcMinPort: 40_000,
+  rtcMaxPort: 49_999,
+  /**
+   * Consumers one worker may carry before new ones go to another worker. Measured: one mediasoup
+   * 3.19 worker delivers 100% up to ~1,000 SRTP audio consumers and collapses beyond (1,500 → 49%).
+   */
+  maxConsumersPerWorker: 800,
+  /** PTT speaker lock TTL; the holder renews it every third of this while talking. */
+  pttLockTtlMs: 5_000,
+  /** Longest PTT talk burst unless the channel sets maxTalkMs. */
+  pttMaxTalkMs: 60_000,
 } as const;
 
 /** Station manifest defaults, used when PARLEY_MANIFEST is unset or the file is missing. */

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { defaults } from './defaults.js';
 
@@ -56,6 +57,16 @@ const EnvSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(defaults.shutdownTimeoutMs),
   TRUST_PROXY: bool.default(defaults.trustProxy),
   CORS_ORIGIN: z.string().min(1).default(defaults.corsOrigin),
+
+  MEDIASOUP_WORKERS: int(0, 256).optional(),
+  MEDIASOUP_LISTEN_IP: z.ipv4().or(z.ipv6()).default(defaults.mediasoupListenIp),
+  MEDIASOUP_ANNOUNCED_ADDRESS: z.string().min(1).max(255).optional(),
+  MEDIASOUP_LOG_LEVEL: z.enum(['debug', 'warn', 'error', 'none']).default('warn'),
+  RTC_MIN_PORT: int(1_024, 65_535).default(defaults.rtcMinPort),
+  RTC_MAX_PORT: int(1_024, 65_535).default(defaults.rtcMaxPort),
+  MAX_CONSUMERS_PER_WORKER: int(1, 100_000).default(defaults.maxConsumersPerWorker),
+  PTT_LOCK_TTL_MS: int(500, 600_000).default(defaults.pttLockTtlMs),
+  PTT_MAX_TALK_MS: int(1_000, 3_600_000).default(defaults.pttMaxTalkMs),
 });
 
 /** Every variable Parley reads (the README's configuration table is checked against it). */
@@ -90,6 +101,22 @@ export interface TurnConfig {
   ttlS: number;
 }
 
+export interface MediaConfig {
+  /** 0 disables the SFU (signaling only). */
+  workers: number;
+  listenIp: string;
+  announcedAddress?: string;
+  logLevel: 'debug' | 'warn' | 'error' | 'none';
+  rtcMinPort: number;
+  rtcMaxPort: number;
+  maxConsumersPerWorker: number;
+}
+
+export interface PttConfig {
+  lockTtlMs: number;
+  maxTalkMs: number;
+}
+
 export interface Config {
   production: boolean;
   port: number;
@@ -99,6 +126,8 @@ export interface Config {
   manifestPath?: string;
   turn: TurnConfig;
   limits: LimitsConfig;
+  media: MediaConfig;
+  ptt: PttConfig;
   resumeGraceMs: number;
   shutdownTimeoutMs: number;
   shutdownReconnectHintMs: number;
@@ -141,6 +170,9 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env): Config {
   if (e.TURN_URIS?.length && !e.TURN_SECRET) {
     throw new ConfigError('TURN_SECRET: required when TURN_URIS is set');
   }
+  if (e.RTC_MIN_PORT > e.RTC_MAX_PORT) {
+    throw new ConfigError(`RTC_MIN_PORT: must not exceed RTC_MAX_PORT (${e.RTC_MAX_PORT})`);
+  }
   if (e.HEARTBEAT_TIMEOUT_MS <= e.HEARTBEAT_INTERVAL_MS) {
     throw new ConfigError(
       `HEARTBEAT_TIMEOUT_MS: must be greater than HEARTBEAT_INTERVAL_MS (${e.HEARTBEAT_INTERVAL_MS})`,
@@ -177,6 +209,16 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env): Config {
       authTimeoutMs: e.AUTH_TIMEOUT_MS,
       upgradeHeadersTimeoutMs: defaults.upgradeHeadersTimeoutMs,
     },
+    media: {
+      workers: e.MEDIASOUP_WORKERS ?? availableParallelism(),
+      listenIp: e.MEDIASOUP_LISTEN_IP,
+      ...(e.MEDIASOUP_ANNOUNCED_ADDRESS ? { announcedAddress: e.MEDIASOUP_ANNOUNCED_ADDRESS } : {}),
+      logLevel: e.MEDIASOUP_LOG_LEVEL,
+      rtcMinPort: e.RTC_MIN_PORT,
+      rtcMaxPort: e.RTC_MAX_PORT,
+      maxConsumersPerWorker: e.MAX_CONSUMERS_PER_WORKER,
+    },
+    ptt: { lockTtlMs: e.PTT_LOCK_TTL_MS, maxTalkMs: e.PTT_MAX_TALK_MS },
     resumeGraceMs: e.RESUME_GRACE_MS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     shutdownReconnectHintMs: defaults.shutdownReconnectHintMs,

@@ -18,11 +18,17 @@ export class RoomService {
   readonly #log: Logger;
   /** roomId → sessions on this node that are members. */
   readonly #local = new Map<string, Set<Session>>();
+  readonly #leftListeners: ((session: Session, roomId: string) => Promise<void> | void)[] = [];
 
   constructor(catalog: RoomCatalog, store: StateStore, log: Logger) {
     this.#catalog = catalog;
     this.#store = store;
     this.#log = log;
+  }
+
+  /** Listeners (media, floor control) run after a member has left, in registration order. */
+  onLeft(listener: (session: Session, roomId: string) => Promise<void> | void): void {
+    this.#leftListeners.push(listener);
   }
 
   async join(session: Session, roomId: string, displayName?: string): Promise<ServerPayload<'room:state'>> {
@@ -68,6 +74,13 @@ export class RoomService {
     await this.#store.leaveRoom(roomId, session.id);
     this.broadcast(roomId, frame('room:participant-left', { roomId, participant, reason }));
     this.#log.debug({ roomId, session: session.id, reason }, 'left room');
+    for (const listener of this.#leftListeners) {
+      try {
+        await listener(session, roomId);
+      } catch (err) {
+        this.#log.error({ err, roomId, session: session.id }, 'room-left listener failed');
+      }
+    }
   }
 
   /** Session-end listener: leave every room with the usual broadcasts. */
@@ -105,8 +118,16 @@ export class RoomService {
     return this.#store.roomCount();
   }
 
-  #state(roomId: string, config: RoomConfig, participants: Participant[]): ServerPayload<'room:state'> {
-    return { roomId, participants, config, speaker: null };
+  async #state(
+    roomId: string,
+    config: RoomConfig,
+    participants: Participant[],
+  ): Promise<ServerPayload<'room:state'>> {
+    const lock = config.mode === 'ptt' ? await this.#store.currentSpeaker(roomId) : null;
+    const speaker = lock
+      ? { userId: lock.userId, name: lock.name, sessionId: lock.sessionId, since: lock.since }
+      : null;
+    return { roomId, participants, config, speaker };
   }
 
   #addLocal(roomId: string, session: Session): void {

@@ -28,6 +28,7 @@ export class SessionManager {
   readonly #graceMs: number;
   readonly #log: Logger;
   readonly #endListeners: EndListener[] = [];
+  readonly #suspendListeners: ((session: Session) => void)[] = [];
 
   constructor(store: StateStore, graceMs: number, log: Logger) {
     this.#store = store;
@@ -42,6 +43,11 @@ export class SessionManager {
   /** Listeners run in registration order when a session ends for good. */
   onEnded(listener: EndListener): void {
     this.#endListeners.push(listener);
+  }
+
+  /** Listeners run when a session loses its connection but may still be resumed (e.g. the PTT floor is released). */
+  onSuspended(listener: (session: Session) => void): void {
+    this.#suspendListeners.push(listener);
   }
 
   get(sessionId: string): Session | undefined {
@@ -81,6 +87,13 @@ export class SessionManager {
     if (intentional || this.#graceMs === 0) {
       await this.end(session, intentional ? 'left' : 'disconnected');
       return;
+    }
+    for (const listener of this.#suspendListeners) {
+      try {
+        listener(session);
+      } catch (err) {
+        this.#log.error({ err, session: session.id }, 'session suspend listener failed');
+      }
     }
     if (session.resumeTokenHash) {
       // Shorten the token's life to the grace window.

@@ -5,6 +5,8 @@ import type { Config } from '../config/env.js';
 import { ParleyError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
+import type { MediaService } from '../media/media-service.js';
+import type { FloorControl } from '../ptt/floor-control.js';
 import type { RoomService } from '../rooms/room-service.js';
 import type { SessionManager } from '../sessions/session-manager.js';
 import type { Session } from '../sessions/session.js';
@@ -19,6 +21,8 @@ export interface DispatcherDeps {
   sessions: SessionManager;
   rooms: RoomService;
   relay: CallRelay;
+  media: MediaService;
+  floor: FloorControl;
 }
 
 /**
@@ -109,6 +113,45 @@ export class Dispatcher {
       case 'sdp:answer':
       case 'ice:candidate':
         return this.#d.relay.relayInRoom(session, msg, receivedAt);
+      case 'media:capabilities':
+        return this.#d.media.capabilities(session, msg.payload.roomId).then((p) => {
+          conn.send('media:capabilities', p, cid);
+        });
+      case 'transport:create':
+        return this.#d.media.createTransport(session, msg.payload).then((p) => {
+          conn.send('transport:created', p, cid);
+          if (p.direction === 'recv') this.#d.media.announceExisting(session, p.roomId);
+        });
+      case 'transport:connect':
+        return this.#d.media.connectTransport(session, msg.payload).then(() => {
+          conn.send('transport:connected', { transportId: msg.payload.transportId }, cid);
+        });
+      case 'transport:restart-ice':
+        return this.#d.media.restartIce(session, msg.payload.transportId).then((p) => {
+          conn.send('transport:ice-restarted', p, cid);
+        });
+      case 'produce':
+        return this.#d.media
+          .produce(session, msg.payload, (roomId) => this.#d.floor.holds(session, roomId))
+          .then((p) => conn.send('produced', p, cid));
+      case 'consume':
+        return this.#d.media.consume(session, msg.payload).then((p) => conn.send('consumed', p, cid));
+      case 'consumer:resume':
+        return this.#d.media.resumeConsumer(session, msg.payload.consumerId).then(() => {
+          conn.send('consumer:resumed', { consumerId: msg.payload.consumerId }, cid);
+        });
+      case 'producer:close':
+        return this.#d.media.closeProducer(session, msg.payload.producerId).then((p) => {
+          conn.send('producer:closed', p, cid);
+        });
+      case 'ptt:start':
+        return this.#d.floor.start(session, msg.payload.roomId).then((r) => {
+          if (r.type === 'ptt:granted') conn.send('ptt:granted', r.payload, cid);
+          else if (r.type === 'ptt:denied') conn.send('ptt:denied', r.payload, cid);
+          else conn.send('ptt:queued', r.payload, cid);
+        });
+      case 'ptt:stop':
+        return this.#d.floor.stop(session, msg.payload.roomId).then((p) => conn.send('ptt:stopped', p, cid));
       default:
         return assertNever(msg);
     }

@@ -15,6 +15,9 @@ import { clientAddress } from '../http/client-address.js';
 
 export const WS_PATH = '/ws';
 
+/** RFC 6455 §7.4.1: reported when the peer's close frame carried no status code (never sent on the wire). */
+const NO_STATUS_RECEIVED = 1005;
+
 /**
  * The WebSocket front door: path check, per-address limit and authentication happen on the HTTP
  * upgrade request, so a bad token gets a 401 before any WebSocket exists. Then it owns the
@@ -158,7 +161,13 @@ export class Gateway {
       const session = conn.session;
       if (session && session.connection === conn) {
         // 1000 from the client means "I am leaving"; anything else may be a network drop worth a grace window.
-        const intentional = code === CLOSE_CODES.NORMAL.code || code === CLOSE_CODES.GOING_AWAY.code;
+        // 1005 is a close frame that carried no status code: what a browser's plain `ws.close()` sends. A close
+        // frame is a deliberate goodbye, not a drop (a drop is 1006), so it must not leave a ghost member for
+        // the whole grace window.
+        const intentional =
+          code === CLOSE_CODES.NORMAL.code ||
+          code === CLOSE_CODES.GOING_AWAY.code ||
+          code === NO_STATUS_RECEIVED;
         void this.#sessions.disconnected(session, intentional);
       }
     });

@@ -8,6 +8,24 @@ export interface ResumeRecord {
   userId: string;
 }
 
+/** Who holds a room's PTT floor, as stored with the speaker lock (so any node can name them). */
+export interface FloorHolder {
+  sessionId: string;
+  userId: string;
+  name: string;
+  /** PTT priority from the holder's token. */
+  priority: number;
+  /** Server time (ms) the floor was granted. */
+  since: number;
+}
+
+/** A held lock: the holder and its fencing token (strictly increasing per room). */
+export interface HeldLock extends FloorHolder {
+  fence: number;
+}
+
+export type AcquireOutcome = { granted: true; fence: number } | { granted: false; current: HeldLock };
+
 /**
  * Shared state: what every node must agree on. `memory` (one node) and `redis` (many nodes)
  * implement it side by side and pass the same contract suite. Methods are async because the
@@ -32,6 +50,23 @@ export interface StateStore {
   getResumeToken(tokenHash: string): Promise<ResumeRecord | null>;
   /** Deletes a token; true only for the one caller that deleted it (single use under races). */
   takeResumeToken(tokenHash: string): Promise<boolean>;
+
+  /**
+   * Takes the room's speaker lock if it is free (SET NX PX semantics), for `ttlMs`. Each grant gets
+   * a fencing token greater than every earlier one for the room. If `replaceFence` is given and
+   * equals the current holder's fence, the lock is taken over from that holder (pre-emption).
+   */
+  acquireSpeaker(
+    roomId: string,
+    holder: FloorHolder,
+    ttlMs: number,
+    replaceFence?: number,
+  ): Promise<AcquireOutcome>;
+  /** Extends the lock only if it is still held with `fence`. False: it was lost (expired, taken over). */
+  renewSpeaker(roomId: string, fence: number, ttlMs: number): Promise<boolean>;
+  /** Releases only if still held with `fence` (compare-and-delete): a stale holder cannot free another's lock. */
+  releaseSpeaker(roomId: string, fence: number): Promise<boolean>;
+  currentSpeaker(roomId: string): Promise<HeldLock | null>;
 
   close(): Promise<void>;
 }

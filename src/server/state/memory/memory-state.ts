@@ -1,11 +1,21 @@
 import type { Participant } from '../../../protocol/index.js';
-import type { JoinOutcome, ResumeRecord, StateStore } from '../state-store.js';
+import type {
+  AcquireOutcome,
+  FloorHolder,
+  HeldLock,
+  JoinOutcome,
+  ResumeRecord,
+  StateStore,
+} from '../state-store.js';
 
 /** Single-node state in process memory. The default. */
 export class MemoryState implements StateStore {
   readonly kind = 'memory' as const;
   readonly #rooms = new Map<string, Map<string, Participant>>();
   readonly #resume = new Map<string, { record: ResumeRecord; expiresAt: number }>();
+  readonly #locks = new Map<string, { lock: HeldLock; expiresAt: number }>();
+  /** Last fence handed out per room; never reset, so fences only grow. */
+  readonly #fences = new Map<string, number>();
 
   joinRoom(roomId: string, participant: Participant, maxParticipants: number): Promise<JoinOutcome> {
     let members = this.#rooms.get(roomId);
@@ -56,7 +66,50 @@ export class MemoryState implements StateStore {
     return Promise.resolve(entry !== undefined && entry.expiresAt > Date.now());
   }
 
+  acquireSpeaker(
+    roomId: string,
+    holder: FloorHolder,
+    ttlMs: number,
+    replaceFence?: number,
+  ): Promise<AcquireOutcome> {
+    const current = this.#liveLock(roomId);
+    if (current && current.fence !== replaceFence) return Promise.resolve({ granted: false, current });
+    const fence = (this.#fences.get(roomId) ?? 0) + 1;
+    this.#fences.set(roomId, fence);
+    this.#locks.set(roomId, { lock: { ...holder, fence }, expiresAt: Date.now() + ttlMs });
+    return Promise.resolve({ granted: true, fence });
+  }
+
+  renewSpeaker(roomId: string, fence: number, ttlMs: number): Promise<boolean> {
+    const entry = this.#locks.get(roomId);
+    if (!entry || entry.lock.fence !== fence || entry.expiresAt <= Date.now()) return Promise.resolve(false);
+    entry.expiresAt = Date.now() + ttlMs;
+    return Promise.resolve(true);
+  }
+
+  releaseSpeaker(roomId: string, fence: number): Promise<boolean> {
+    const entry = this.#locks.get(roomId);
+    if (!entry || entry.lock.fence !== fence) return Promise.resolve(false);
+    this.#locks.delete(roomId);
+    return Promise.resolve(entry.expiresAt > Date.now());
+  }
+
+  currentSpeaker(roomId: string): Promise<HeldLock | null> {
+    return Promise.resolve(this.#liveLock(roomId));
+  }
+
+  #liveLock(roomId: string): HeldLock | null {
+    const entry = this.#locks.get(roomId);
+    if (!entry) return null;
+    if (entry.expiresAt <= Date.now()) {
+      this.#locks.delete(roomId);
+      return null;
+    }
+    return entry.lock;
+  }
+
   close(): Promise<void> {
+    this.#locks.clear();
     this.#rooms.clear();
     this.#resume.clear();
     return Promise.resolve();

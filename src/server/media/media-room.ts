@@ -1,0 +1,140 @@
+import type { types } from 'mediasoup';
+import type { Logger } from '../logger.js';
+import type { Session } from '../sessions/session.js';
+import { MEDIA_CODECS } from './codecs.js';
+import { FloorRelay } from './floor-relay.js';
+import type { PoolWorker, WorkerPool } from './worker-pool.js';
+
+/** This room's router on one worker, and which of the room's producers are piped into it. */
+export interface RouterSlot {
+  readonly router: types.Router;
+  readonly worker: PoolWorker;
+  readonly piped: Map<string, Promise<void>>;
+}
+
+/** One member's media objects in the room. */
+export interface Peer {
+  readonly session: Session;
+  readonly transports: Map<
+    string,
+    { transport: types.WebRtcTransport; slot: RouterSlot; direction: 'send' | 'recv' }
+  >;
+  readonly producers: Map<string, types.Producer>;
+  readonly consumers: Map<string, types.Consumer>;
+}
+
+/**
+ * A room's media: a primary router (where every producer lives) plus, when the primary's worker
+ * nears its consumer budget, routers on other workers fed by pipeToRouter. Owns the peers' objects;
+ * `close()` tears everything down, once.
+ */
+export class MediaRoom {
+  readonly roomId: string;
+  readonly mode: 'ptt' | 'conference';
+  readonly primary: RouterSlot;
+  readonly slots = new Map<number, RouterSlot>();
+  readonly peers = new Map<string, Peer>();
+  readonly floor: FloorRelay | null;
+  readonly #pool: WorkerPool;
+  #closed = false;
+
+  private constructor(
+    roomId: string,
+    mode: 'ptt' | 'conference',
+    primary: RouterSlot,
+    floor: FloorRelay | null,
+    pool: WorkerPool,
+  ) {
+    this.roomId = roomId;
+    this.mode = mode;
+    this.primary = primary;
+    this.floor = floor;
+    this.#pool = pool;
+    this.slots.set(primary.worker.index, primary);
+  }
+
+  static async create(
+    roomId: string,
+    mode: 'ptt' | 'conference',
+    pool: WorkerPool,
+    log: Logger,
+  ): Promise<MediaRoom> {
+    const worker = pool.leastLoaded();
+    if (!worker) throw new Error('no mediasoup worker available');
+    const primary = await MediaRoom.#slotOn(worker, roomId);
+    const floor = mode === 'ptt' ? await FloorRelay.create(primary.router, roomId, log) : null;
+    return new MediaRoom(roomId, mode, primary, floor, pool);
+  }
+
+  static async #slotOn(worker: PoolWorker, roomId: string): Promise<RouterSlot> {
+    const router = await worker.worker.createRouter({ mediaCodecs: MEDIA_CODECS, appData: { roomId } });
+    return { router, worker, piped: new Map() };
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  usesWorker(worker: PoolWorker): boolean {
+    for (const slot of this.slots.values()) if (slot.worker === worker) return true;
+    return false;
+  }
+
+  peer(session: Session): Peer {
+    let p = this.peers.get(session.id);
+    if (!p) {
+      p = { session, transports: new Map(), producers: new Map(), consumers: new Map() };
+      this.peers.set(session.id, p);
+    }
+    return p;
+  }
+
+  /**
+   * Where a new receive transport goes: the first of this room's routers whose worker is under the
+   * consumer budget, else a new router on the least loaded worker under budget. null: all full.
+   */
+  async slotForReceiver(): Promise<RouterSlot | null> {
+    const budget = this.#pool.budget;
+    for (const slot of this.slots.values()) if (slot.worker.consumers < budget) return slot;
+    const worker = this.#pool.leastLoaded(true);
+    if (!worker) return null;
+    const existing = this.slots.get(worker.index);
+    if (existing?.worker === worker) return existing;
+    const slot = await MediaRoom.#slotOn(worker, this.roomId);
+    if (this.#closed) {
+      slot.router.close();
+      return null;
+    }
+    this.slots.set(worker.index, slot);
+    return slot;
+  }
+
+  /** Makes a producer of the primary router available on `slot` (once per producer and slot). */
+  ensurePiped(producerId: string, slot: RouterSlot): Promise<void> {
+    if (slot === this.primary) return Promise.resolve();
+    let p = slot.piped.get(producerId);
+    if (!p) {
+      p = this.primary.router.pipeToRouter({ producerId, router: slot.router }).then(() => undefined);
+      p.catch(() => slot.piped.delete(producerId));
+      slot.piped.set(producerId, p);
+    }
+    return p;
+  }
+
+  /** Closes one member's objects (leave, disconnect). */
+  closePeer(sessionId: string): void {
+    const p = this.peers.get(sessionId);
+    if (!p) return;
+    this.peers.delete(sessionId);
+    for (const { transport } of p.transports.values()) transport.close();
+  }
+
+  /** Idempotent: closes every router (and with them every transport, producer and consumer). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.floor?.close();
+    for (const slot of this.slots.values()) slot.router.close();
+    this.peers.clear();
+  }
+}

@@ -1,0 +1,419 @@
+import type { types } from 'mediasoup';
+import type { ClientPayload, ServerPayload } from '../../protocol/index.js';
+import type { MediaConfig } from '../config/env.js';
+import { ParleyError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { RoomCatalog } from '../rooms/room-catalog.js';
+import type { RoomService } from '../rooms/room-service.js';
+import type { Session } from '../sessions/session.js';
+import { frame } from '../signaling/connection.js';
+import { MediaRoom, type Peer } from './media-room.js';
+import type { PoolWorker, WorkerPool } from './worker-pool.js';
+
+interface Owned<T> {
+  room: MediaRoom;
+  peer: Peer;
+  obj: T;
+}
+
+/**
+ * The SFU's signaling surface (SPEC §4): capabilities, transports, produce/consume, with every id
+ * checked against the requesting session and its rooms. Creates a room's media on first use and
+ * releases it when the room empties; tears rooms down when their worker dies.
+ */
+export class MediaService {
+  readonly #pool: WorkerPool;
+  readonly #config: MediaConfig;
+  readonly #catalog: RoomCatalog;
+  readonly #rooms: RoomService;
+  readonly #log: Logger;
+  readonly #media = new Map<string, Promise<MediaRoom>>();
+  readonly #transports = new Map<string, Owned<types.WebRtcTransport>>();
+  readonly #producers = new Map<string, Owned<types.Producer>>();
+  readonly #consumers = new Map<string, Owned<types.Consumer>>();
+  readonly #closedListeners: ((roomId: string, reason: 'worker-died' | 'shutdown') => void)[] = [];
+
+  constructor(deps: {
+    pool: WorkerPool;
+    config: MediaConfig;
+    catalog: RoomCatalog;
+    rooms: RoomService;
+    log: Logger;
+  }) {
+    this.#pool = deps.pool;
+    this.#config = deps.config;
+    this.#catalog = deps.catalog;
+    this.#rooms = deps.rooms;
+    this.#log = deps.log;
+    this.#pool.on('died', (w) => this.#onWorkerDied(w));
+  }
+
+  get enabled(): boolean {
+    return this.#config.workers > 0;
+  }
+
+  /** Listeners learn when a room's media is torn down (floor control releases the floor). */
+  onMediaClosed(listener: (roomId: string, reason: 'worker-died' | 'shutdown') => void): void {
+    this.#closedListeners.push(listener);
+  }
+
+  /** Counts for /health, metrics and leak checks in tests. */
+  stats() {
+    return {
+      rooms: this.#media.size,
+      transports: this.#transports.size,
+      producers: this.#producers.size,
+      consumers: this.#consumers.size,
+      workers: this.#pool.workers().map((w) => ({ pid: w.pid, consumers: w.consumers })),
+    };
+  }
+
+  async capabilities(session: Session, roomId: string): Promise<ServerPayload<'media:capabilities'>> {
+    const room = await this.#room(session, roomId);
+    return {
+      roomId,
+      rtpCapabilities: room.primary.router
+        .rtpCapabilities as ServerPayload<'media:capabilities'>['rtpCapabilities'],
+      floorProducerId: room.floor?.producer.id ?? null,
+    };
+  }
+
+  async createTransport(
+    session: Session,
+    { roomId, direction }: ClientPayload<'transport:create'>,
+  ): Promise<ServerPayload<'transport:created'>> {
+    if (direction === 'send' && !session.identity.canPublish) {
+      throw new ParleyError('FORBIDDEN', 'your token does not grant publishing');
+    }
+    if (direction === 'recv' && !session.identity.canSubscribe) {
+      throw new ParleyError('FORBIDDEN', 'your token does not grant subscribing');
+    }
+    const room = await this.#room(session, roomId);
+    // Producers live on the primary router; receivers go wherever there is consumer budget.
+    const slot = direction === 'send' ? room.primary : await room.slotForReceiver();
+    if (!slot) throw new ParleyError('CAPACITY_EXCEEDED', 'every media worker is at its consumer budget');
+    let transport: types.WebRtcTransport;
+    try {
+      transport = await slot.router.createWebRtcTransport({
+        listenInfos: [
+          { protocol: 'udp', ip: this.#config.listenIp, ...this.#announced() },
+          { protocol: 'tcp', ip: this.#config.listenIp, ...this.#announced() },
+        ],
+        preferUdp: true,
+        appData: { sessionId: session.id, roomId, direction },
+      });
+    } catch (err) {
+      this.#log.warn({ err, roomId }, 'createWebRtcTransport failed');
+      throw new ParleyError('TRANSPORT_ERROR', 'could not create a transport');
+    }
+    if (room.closed || !session.rooms.has(roomId) || session.ended) {
+      transport.close();
+      throw new ParleyError('NOT_IN_ROOM', `you are no longer in room "${roomId}"`);
+    }
+    const peer = room.peer(session);
+    peer.transports.set(transport.id, { transport, slot, direction });
+    this.#transports.set(transport.id, { room, peer, obj: transport });
+    transport.observer.once('close', () => {
+      peer.transports.delete(transport.id);
+      this.#transports.delete(transport.id);
+    });
+    return {
+      roomId,
+      direction,
+      id: transport.id,
+      iceParameters: transport.iceParameters,
+      iceCandidates: transport.iceCandidates as unknown as Record<string, unknown>[],
+      dtlsParameters: transport.dtlsParameters as ServerPayload<'transport:created'>['dtlsParameters'],
+    };
+  }
+
+  /** After a recv transport is created in a conference room: announce the producers already there. */
+  announceExisting(session: Session, roomId: string): void {
+    for (const { room, peer, obj } of this.#producers.values()) {
+      if (room.roomId !== roomId || peer.session === session || room.mode !== 'conference') continue;
+      session.deliver(
+        frame('producer:new', {
+          roomId,
+          producerId: obj.id,
+          userId: peer.session.userId,
+          sessionId: peer.session.id,
+          kind: obj.kind,
+        }),
+      );
+    }
+  }
+
+  async connectTransport(
+    session: Session,
+    { transportId, dtlsParameters }: ClientPayload<'transport:connect'>,
+  ) {
+    const { obj } = this.#own(this.#transports, transportId, session, 'TRANSPORT_ERROR', 'transport');
+    try {
+      await obj.connect({ dtlsParameters: dtlsParameters as types.DtlsParameters });
+    } catch (err) {
+      throw new ParleyError('TRANSPORT_ERROR', `transport:connect failed: ${(err as Error).message}`);
+    }
+  }
+
+  async restartIce(session: Session, transportId: string): Promise<ServerPayload<'transport:ice-restarted'>> {
+    const { obj } = this.#own(this.#transports, transportId, session, 'TRANSPORT_ERROR', 'transport');
+    const iceParameters = await obj.restartIce();
+    return { transportId, iceParameters };
+  }
+
+  async produce(
+    session: Session,
+    { transportId, kind, rtpParameters, appData }: ClientPayload<'produce'>,
+    holdsFloor: (roomId: string) => boolean,
+  ): Promise<ServerPayload<'produced'>> {
+    if (!session.identity.canPublish)
+      throw new ParleyError('FORBIDDEN', 'your token does not grant publishing');
+    const {
+      room,
+      peer,
+      obj: transport,
+    } = this.#own(this.#transports, transportId, session, 'PRODUCE_ERROR', 'transport');
+    if (peer.transports.get(transportId)?.direction !== 'send') {
+      throw new ParleyError('PRODUCE_ERROR', 'produce needs a send transport');
+    }
+    const ptt = room.mode === 'ptt';
+    if (ptt && kind !== 'audio') throw new ParleyError('PRODUCE_ERROR', 'ptt rooms carry audio only');
+    if (ptt && [...peer.producers.values()].some((p) => p.kind === 'audio')) {
+      throw new ParleyError('PRODUCE_ERROR', 'one audio producer per member in a ptt room');
+    }
+    // In a ptt room a member's voice is off until the floor is granted.
+    const paused = ptt && !holdsFloor(room.roomId);
+    let producer: types.Producer;
+    try {
+      producer = await transport.produce({
+        kind,
+        rtpParameters: rtpParameters as types.RtpParameters,
+        paused,
+        appData: { ...appData, sessionId: session.id, userId: session.userId },
+      });
+    } catch (err) {
+      throw new ParleyError('PRODUCE_ERROR', `produce failed: ${(err as Error).message}`);
+    }
+    peer.producers.set(producer.id, producer);
+    this.#producers.set(producer.id, { room, peer, obj: producer });
+    producer.observer.once('close', () => {
+      peer.producers.delete(producer.id);
+      this.#producers.delete(producer.id);
+    });
+    if (ptt && !paused) await room.floor?.attach(producer);
+    if (!ptt) {
+      this.#rooms.broadcast(
+        room.roomId,
+        frame('producer:new', {
+          roomId: room.roomId,
+          producerId: producer.id,
+          userId: session.userId,
+          sessionId: session.id,
+          kind,
+        }),
+        session,
+      );
+    }
+    return { producerId: producer.id, paused };
+  }
+
+  async consume(
+    session: Session,
+    { producerId, transportId, rtpCapabilities }: ClientPayload<'consume'>,
+  ): Promise<ServerPayload<'consumed'>> {
+    if (!session.identity.canSubscribe)
+      throw new ParleyError('FORBIDDEN', 'your token does not grant subscribing');
+    const { room, peer } = this.#own(this.#transports, transportId, session, 'CONSUME_ERROR', 'transport');
+    const entry = peer.transports.get(transportId);
+    if (entry?.direction !== 'recv') throw new ParleyError('CONSUME_ERROR', 'consume needs a recv transport');
+    const isFloor = room.floor?.producer.id === producerId;
+    const source = this.#producers.get(producerId);
+    if (!isFloor && (!source || source.room !== room)) {
+      throw new ParleyError('CONSUME_ERROR', 'unknown producer in this room');
+    }
+    if (!isFloor && room.mode === 'ptt' && !session.identity.admin) {
+      throw new ParleyError(
+        'FORBIDDEN',
+        'in a ptt room, consume the floor producer (media:capabilities.floorProducerId)',
+      );
+    }
+    const slot = entry.slot;
+    if (slot.worker.consumers >= this.#pool.budget) {
+      throw new ParleyError(
+        'CAPACITY_EXCEEDED',
+        'this media worker is at its consumer budget; create a new recv transport',
+      );
+    }
+    const caps = rtpCapabilities as types.RtpCapabilities;
+    try {
+      await room.ensurePiped(producerId, slot);
+    } catch (err) {
+      this.#log.warn({ err, producerId }, 'pipeToRouter failed');
+      throw new ParleyError('CONSUME_ERROR', 'producer is not available');
+    }
+    if (!slot.router.canConsume({ producerId, rtpCapabilities: caps })) {
+      throw new ParleyError('CONSUME_ERROR', 'your RTP capabilities cannot consume this producer');
+    }
+    let consumer: types.Consumer;
+    try {
+      consumer = await entry.transport.consume({ producerId, rtpCapabilities: caps, paused: true });
+    } catch (err) {
+      throw new ParleyError('CONSUME_ERROR', `consume failed: ${(err as Error).message}`);
+    }
+    slot.worker.consumers++;
+    peer.consumers.set(consumer.id, consumer);
+    this.#consumers.set(consumer.id, { room, peer, obj: consumer });
+    consumer.observer.once('close', () => {
+      slot.worker.consumers--;
+      peer.consumers.delete(consumer.id);
+      this.#consumers.delete(consumer.id);
+    });
+    consumer.once('producerclose', () => {
+      peer.session.deliver(
+        frame('consumer:closed', { consumerId: consumer.id, producerId, reason: 'producer-closed' }),
+      );
+      consumer.close();
+    });
+    return {
+      consumerId: consumer.id,
+      producerId,
+      kind: consumer.kind,
+      rtpParameters: consumer.rtpParameters as ServerPayload<'consumed'>['rtpParameters'],
+      producerPaused: consumer.producerPaused,
+    };
+  }
+
+  async resumeConsumer(session: Session, consumerId: string): Promise<void> {
+    const { room, peer, obj } = this.#own(this.#consumers, consumerId, session, 'CONSUME_ERROR', 'consumer');
+    // A speaker does not hear themselves through the floor producer.
+    if (room.floor?.producer.id === obj.producerId && room.floor.sourceId !== null) {
+      const speaking = [...peer.producers.values()].some((p) => p.id === room.floor?.sourceId);
+      if (speaking) return;
+    }
+    await obj.resume();
+  }
+
+  async closeProducer(session: Session, producerId: string): Promise<ServerPayload<'producer:closed'>> {
+    const { room, obj } = this.#own(this.#producers, producerId, session, 'PRODUCE_ERROR', 'producer');
+    obj.close();
+    if (room.mode === 'conference') {
+      this.#rooms.broadcast(
+        room.roomId,
+        frame('producer:closed', { roomId: room.roomId, producerId }),
+        session,
+      );
+    }
+    return { roomId: room.roomId, producerId };
+  }
+
+  // ---- floor control hooks (PTT) ---------------------------------------------------------------------
+
+  /** The session got the floor: its audio goes live through the floor producer; it stops hearing it. */
+  async floorGranted(session: Session, roomId: string): Promise<void> {
+    const room = await this.#media.get(roomId);
+    const peer = room?.peers.get(session.id);
+    if (!room?.floor || !peer) return;
+    for (const c of peer.consumers.values()) if (c.producerId === room.floor.producer.id) await c.pause();
+    const producer = [...peer.producers.values()].find((p) => p.kind === 'audio');
+    if (!producer) return; // signaling-only speaker: the floor is held, there is just no audio
+    await producer.resume();
+    await room.floor.attach(producer);
+  }
+
+  /** The session lost or released the floor: its producer is paused and it hears the floor again. */
+  async floorReleased(session: Session, roomId: string): Promise<void> {
+    const room = await this.#media.get(roomId);
+    const peer = room?.peers.get(session.id);
+    if (!room?.floor || !peer) return;
+    for (const p of peer.producers.values()) {
+      if (p.closed) continue;
+      if (room.floor.sourceId === p.id) room.floor.detach();
+      await p.pause();
+    }
+    for (const c of peer.consumers.values()) {
+      if (c.producerId === room.floor.producer.id && !c.closed) await c.resume();
+    }
+  }
+
+  // ---- lifecycle ----------------------------------------------------------------------------------
+
+  /** Room-leave listener: the member's transports go, and an empty room releases its routers. */
+  readonly onLeft = async (session: Session, roomId: string): Promise<void> => {
+    const pending = this.#media.get(roomId);
+    if (!pending) return;
+    const room = await pending.catch(() => null);
+    if (!room) return;
+    room.closePeer(session.id);
+    if (!this.#rooms.localMembers(roomId)?.size && this.#media.get(roomId) === pending) {
+      this.#media.delete(roomId);
+      room.close();
+      this.#log.debug({ roomId }, 'media room released');
+    }
+  };
+
+  close(): void {
+    for (const [roomId, pending] of this.#media) {
+      void pending.then(
+        (room) => room.close(),
+        () => undefined,
+      );
+      for (const l of this.#closedListeners) l(roomId, 'shutdown');
+    }
+    this.#media.clear();
+  }
+
+  #onWorkerDied(worker: PoolWorker): void {
+    for (const [roomId, pending] of this.#media) {
+      void pending.then(
+        (room) => {
+          if (!room.usesWorker(worker) || this.#media.get(roomId) !== pending) return;
+          this.#media.delete(roomId);
+          room.close();
+          this.#log.warn({ roomId, pid: worker.pid }, 'room media closed: worker died');
+          this.#rooms.broadcast(roomId, frame('media:closed', { roomId, reason: 'worker-died' }));
+          for (const l of this.#closedListeners) l(roomId, 'worker-died');
+        },
+        () => undefined,
+      );
+    }
+  }
+
+  /** The room's media, created on first use; the session must be a member. */
+  #room(session: Session, roomId: string): Promise<MediaRoom> {
+    if (!this.enabled) throw new ParleyError('SERVICE_UNAVAILABLE', 'the SFU is disabled on this server');
+    if (!session.rooms.has(roomId)) throw new ParleyError('NOT_IN_ROOM', `you are not in room "${roomId}"`);
+    let pending = this.#media.get(roomId);
+    if (!pending) {
+      const channel = this.#catalog.resolve(roomId);
+      if (!channel) throw new ParleyError('ROOM_NOT_FOUND');
+      pending = MediaRoom.create(roomId, channel.mode, this.#pool, this.#log);
+      this.#media.set(roomId, pending);
+      pending.catch((err: unknown) => {
+        this.#log.error({ err, roomId }, 'media room creation failed');
+        if (this.#media.get(roomId) === pending) this.#media.delete(roomId);
+      });
+    }
+    return pending.catch(() => {
+      throw new ParleyError('SERVICE_UNAVAILABLE', 'media is unavailable for this room right now');
+    });
+  }
+
+  #own<T>(
+    map: Map<string, Owned<T>>,
+    id: string,
+    session: Session,
+    unknownCode: 'TRANSPORT_ERROR' | 'PRODUCE_ERROR' | 'CONSUME_ERROR',
+    what: string,
+  ): Owned<T> {
+    const owned = map.get(id);
+    if (!owned) throw new ParleyError(unknownCode, `unknown ${what}`);
+    if (owned.peer.session !== session) throw new ParleyError('FORBIDDEN', `that ${what} is not yours`);
+    if (!session.rooms.has(owned.room.roomId))
+      throw new ParleyError('FORBIDDEN', `you are not in that ${what}'s room`);
+    return owned;
+  }
+
+  #announced(): { announcedAddress?: string } {
+    return this.#config.announcedAddress ? { announcedAddress: this.#config.announcedAddress } : {};
+  }
+}

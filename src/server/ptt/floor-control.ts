@@ -1,0 +1,355 @@
+import type { ServerPayload } from '../../protocol/index.js';
+import type { PttConfig } from '../config/env.js';
+import { ParleyError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { MediaService } from '../media/media-service.js';
+import type { RoomCatalog } from '../rooms/room-catalog.js';
+import type { RoomService } from '../rooms/room-service.js';
+import type { Session } from '../sessions/session.js';
+import { frame } from '../signaling/connection.js';
+import type { HeldLock, StateStore } from '../state/state-store.js';
+
+type RevokeReason = ServerPayload<'ptt:revoked'>['reason'];
+
+interface Holder {
+  session: Session;
+  fence: number;
+  since: number;
+  renewTimer: NodeJS.Timeout;
+  maxTimer: NodeJS.Timeout;
+}
+
+/** This node's view of one PTT room's floor. The speaker lock in the state store is the truth. */
+interface Floor {
+  readonly roomId: string;
+  holder: Holder | null;
+  readonly queue: Session[];
+  /** Floor operations of a room run one at a time, in arrival order. */
+  chain: Promise<unknown>;
+}
+
+export type StartReply =
+  | { type: 'ptt:granted'; payload: ServerPayload<'ptt:granted'> }
+  | { type: 'ptt:denied'; payload: ServerPayload<'ptt:denied'> }
+  | { type: 'ptt:queued'; payload: ServerPayload<'ptt:queued'> };
+
+/**
+ * Push-to-talk floor control (SPEC §5): one speaker per room through the state store's speaker
+ * lock (fenced, TTL, renewed while talking), max talk time, an optional request queue, and
+ * priority pre-emption. The media plane follows the floor: the holder's producer is resumed and
+ * switched into the room's floor producer; everyone else's stays paused.
+ */
+export class FloorControl {
+  readonly #store: StateStore;
+  readonly #rooms: RoomService;
+  readonly #media: MediaService;
+  readonly #catalog: RoomCatalog;
+  readonly #config: PttConfig;
+  readonly #log: Logger;
+  readonly #floors = new Map<string, Floor>();
+
+  constructor(deps: {
+    store: StateStore;
+    rooms: RoomService;
+    media: MediaService;
+    catalog: RoomCatalog;
+    config: PttConfig;
+    log: Logger;
+  }) {
+    this.#store = deps.store;
+    this.#rooms = deps.rooms;
+    this.#media = deps.media;
+    this.#catalog = deps.catalog;
+    this.#config = deps.config;
+    this.#log = deps.log;
+  }
+
+  /** True if the session holds the floor of the room on this node (used when it starts producing). */
+  holds(session: Session, roomId: string): boolean {
+    return this.#floors.get(roomId)?.holder?.session === session;
+  }
+
+  start(session: Session, roomId: string): Promise<StartReply> {
+    const channel = this.#channel(session, roomId);
+    return this.#serial(roomId, async (floor) => {
+      if (floor.holder?.session === session) {
+        return {
+          type: 'ptt:granted',
+          payload: { roomId, since: floor.holder.since, maxTalkMs: channel.maxTalkMs },
+        };
+      }
+      const queued = floor.queue.indexOf(session);
+      if (queued >= 0) return this.#queuedReply(floor, queued + 1);
+
+      const holder = {
+        sessionId: session.id,
+        userId: session.userId,
+        name: session.rooms.get(roomId)?.name ?? session.identity.name,
+        priority: session.identity.pttPriority,
+        since: Date.now(),
+      };
+      let outcome = await this.#acquire(roomId, holder);
+      if (!outcome.granted && holder.priority > outcome.current.priority) {
+        // Pre-emption: take the lock over from exactly the holder we saw (fenced).
+        const previous = outcome.current;
+        outcome = await this.#acquire(roomId, holder, previous.fence);
+        if (outcome.granted)
+          await this.#revokeLocal(floor, previous, 'preempted', { userId: holder.userId, name: holder.name });
+      }
+      if (!outcome.granted) {
+        if (channel.queue) {
+          floor.queue.push(session);
+          return this.#queuedReply(floor, floor.queue.length, outcome.current);
+        }
+        return {
+          type: 'ptt:denied',
+          payload: { roomId, speaker: { userId: outcome.current.userId, name: outcome.current.name } },
+        };
+      }
+      await this.#grant(floor, session, outcome.fence, holder.since, channel.maxTalkMs);
+      return { type: 'ptt:granted', payload: { roomId, since: holder.since, maxTalkMs: channel.maxTalkMs } };
+    });
+  }
+
+  stop(session: Session, roomId: string): Promise<ServerPayload<'ptt:stopped'>> {
+    this.#channel(session, roomId);
+    return this.#serial(roomId, async (floor) => {
+      if (floor.holder?.session === session) {
+        await this.#release(floor);
+        return { roomId, held: true };
+      }
+      this.#dequeue(floor, session);
+      return { roomId, held: false };
+    });
+  }
+
+  /** Leave, or a dropped connection: release at once and leave the queue. */
+  readonly onGone = (session: Session, roomId: string): Promise<void> => {
+    if (!this.#floors.has(roomId)) return Promise.resolve();
+    return this.#serial(roomId, async (floor) => {
+      if (floor.holder?.session === session) await this.#release(floor);
+      else this.#dequeue(floor, session);
+    });
+  };
+
+  /** Session-suspend listener: a speaker whose connection dropped stops holding the floor. */
+  readonly onSuspended = (session: Session): void => {
+    for (const roomId of session.rooms.keys()) void this.onGone(session, roomId);
+  };
+
+  /** The room's media went away (worker died): the speaker loses the floor. */
+  readonly onMediaClosed = (roomId: string): void => {
+    if (!this.#floors.has(roomId)) return;
+    void this.#serial(roomId, async (floor) => {
+      if (floor.holder) await this.#revoke(floor, 'media-closed');
+    });
+  };
+
+  close(): void {
+    for (const floor of this.#floors.values()) {
+      if (floor.holder) {
+        clearInterval(floor.holder.renewTimer);
+        clearTimeout(floor.holder.maxTimer);
+        void this.#store.releaseSpeaker(floor.roomId, floor.holder.fence).catch(() => undefined);
+      }
+    }
+    this.#floors.clear();
+  }
+
+  // ---- internals -----------------------------------------------------------------------------------
+
+  #channel(session: Session, roomId: string) {
+    const channel = this.#catalog.resolve(roomId);
+    if (!channel) throw new ParleyError('ROOM_NOT_FOUND');
+    if (channel.mode !== 'ptt')
+      throw new ParleyError('NOT_PTT_ROOM', `room "${roomId}" is a ${channel.mode} room`);
+    if (!session.rooms.has(roomId)) throw new ParleyError('NOT_IN_ROOM', `you are not in room "${roomId}"`);
+    return { maxTalkMs: channel.maxTalkMs ?? this.#config.maxTalkMs, queue: channel.queue ?? false };
+  }
+
+  async #acquire(roomId: string, holder: Omit<HeldLock, 'fence'>, replaceFence?: number) {
+    try {
+      return await this.#store.acquireSpeaker(roomId, holder, this.#config.lockTtlMs, replaceFence);
+    } catch (err) {
+      // Without the lock there is no floor: refuse rather than risk two speakers.
+      this.#log.warn({ err, roomId }, 'speaker lock unavailable');
+      throw new ParleyError(
+        'SERVICE_UNAVAILABLE',
+        'floor control is unavailable (state backend unreachable)',
+      );
+    }
+  }
+
+  #serial<T>(roomId: string, op: (floor: Floor) => Promise<T>): Promise<T> {
+    let floor = this.#floors.get(roomId);
+    if (!floor) {
+      floor = { roomId, holder: null, queue: [], chain: Promise.resolve() };
+      this.#floors.set(roomId, floor);
+    }
+    const f = floor;
+    const result = f.chain.then(() => op(f));
+    const tail = result.then(noop, noop);
+    f.chain = tail;
+    // An idle, free floor is forgotten so that rooms used once cost nothing.
+    void tail.then(() => {
+      if (f.chain === tail && !f.holder && f.queue.length === 0 && this.#floors.get(roomId) === f) {
+        this.#floors.delete(roomId);
+      }
+    });
+    return result;
+  }
+
+  async #grant(
+    floor: Floor,
+    session: Session,
+    fence: number,
+    since: number,
+    maxTalkMs: number,
+    unsolicited = false,
+  ) {
+    const { roomId } = floor;
+    const renewTimer = setInterval(
+      () => {
+        this.#store.renewSpeaker(roomId, fence, this.#config.lockTtlMs).then(
+          (ok) => {
+            if (!ok) void this.#serial(roomId, (f) => this.#lostIfStill(f, fence));
+          },
+          (err: unknown) => {
+            this.#log.warn({ err, roomId }, 'speaker lock renewal failed');
+            void this.#serial(roomId, (f) => this.#lostIfStill(f, fence));
+          },
+        );
+      },
+      Math.max(100, Math.floor(this.#config.lockTtlMs / 3)),
+    );
+    renewTimer.unref();
+    const maxTimer = setTimeout(() => {
+      void this.#serial(roomId, async (f) => {
+        if (f.holder?.fence === fence) await this.#revoke(f, 'max-duration');
+      });
+    }, maxTalkMs);
+    maxTimer.unref();
+    floor.holder = { session, fence, since, renewTimer, maxTimer };
+    try {
+      await this.#media.floorGranted(session, roomId);
+    } catch (err) {
+      this.#log.error({ err, roomId }, 'media did not follow the floor grant');
+    }
+    if (unsolicited) session.deliver(frame('ptt:granted', { roomId, since, maxTalkMs }));
+    const name = session.rooms.get(roomId)?.name ?? session.identity.name;
+    this.#broadcast(roomId, { userId: session.userId, name, sessionId: session.id, since });
+    this.#log.debug({ roomId, session: session.id, fence }, 'floor granted');
+  }
+
+  async #lostIfStill(floor: Floor, fence: number): Promise<void> {
+    if (floor.holder?.fence === fence) await this.#revoke(floor, 'lock-lost');
+  }
+
+  /** Takes the floor from its local holder, telling them why, then frees it for the next. */
+  async #revoke(floor: Floor, reason: RevokeReason): Promise<void> {
+    const holder = floor.holder;
+    if (!holder) return;
+    holder.session.deliver(frame('ptt:revoked', { roomId: floor.roomId, reason }));
+    await this.#release(floor);
+  }
+
+  /** Pre-empted: the lock already belongs to someone else; quietly stand the old local holder down. */
+  async #revokeLocal(
+    floor: Floor,
+    previous: HeldLock,
+    reason: RevokeReason,
+    by: { userId: string; name: string },
+  ) {
+    const holder = floor.holder;
+    if (!holder || holder.fence !== previous.fence) return; // held on another node: it finds out at renewal
+    clearInterval(holder.renewTimer);
+    clearTimeout(holder.maxTimer);
+    floor.holder = null;
+    holder.session.deliver(frame('ptt:revoked', { roomId: floor.roomId, reason, by }));
+    await this.#media.floorReleased(holder.session, floor.roomId).catch((err: unknown) => {
+      this.#log.error({ err }, 'media did not follow the pre-emption');
+    });
+  }
+
+  async #release(floor: Floor): Promise<void> {
+    const holder = floor.holder;
+    if (!holder) return;
+    floor.holder = null;
+    clearInterval(holder.renewTimer);
+    clearTimeout(holder.maxTimer);
+    try {
+      await this.#store.releaseSpeaker(floor.roomId, holder.fence);
+    } catch (err) {
+      // The lock expires by its TTL; nobody can renew it with our fence meanwhile.
+      this.#log.warn({ err, roomId: floor.roomId }, 'speaker lock release failed; it will expire');
+    }
+    await this.#media.floorReleased(holder.session, floor.roomId).catch((err: unknown) => {
+      this.#log.error({ err }, 'media did not follow the floor release');
+    });
+    this.#broadcast(floor.roomId, null);
+    this.#log.debug({ roomId: floor.roomId, session: holder.session.id }, 'floor released');
+    await this.#grantNext(floor);
+  }
+
+  /** The floor is free: the first live request in the queue gets it. */
+  async #grantNext(floor: Floor): Promise<void> {
+    const { roomId } = floor;
+    while (floor.queue.length > 0) {
+      const next = floor.queue[0]!;
+      if (next.ended || next.suspended || !next.rooms.has(roomId)) {
+        floor.queue.shift();
+        continue;
+      }
+      const channel = this.#channel(next, roomId);
+      const since = Date.now();
+      let outcome;
+      try {
+        outcome = await this.#acquire(roomId, {
+          sessionId: next.id,
+          userId: next.userId,
+          name: next.rooms.get(roomId)?.name ?? next.identity.name,
+          priority: next.identity.pttPriority,
+          since,
+        });
+      } catch {
+        break; // state backend trouble: the queue waits
+      }
+      if (!outcome.granted) break; // someone on another node was quicker; the queue waits
+      floor.queue.shift();
+      await this.#grant(floor, next, outcome.fence, since, channel.maxTalkMs, true);
+      break;
+    }
+    this.#sendPositions(floor);
+  }
+
+  #dequeue(floor: Floor, session: Session): void {
+    const i = floor.queue.indexOf(session);
+    if (i < 0) return;
+    floor.queue.splice(i, 1);
+    this.#sendPositions(floor, i);
+  }
+
+  #sendPositions(floor: Floor, from = 0): void {
+    const speaker = floor.holder
+      ? { userId: floor.holder.session.userId, name: floor.holder.session.identity.name }
+      : null;
+    for (let i = from; i < floor.queue.length; i++) {
+      floor.queue[i]!.deliver(frame('ptt:queued', { roomId: floor.roomId, position: i + 1, speaker }));
+    }
+  }
+
+  #queuedReply(floor: Floor, position: number, current?: HeldLock): StartReply {
+    const speaker = current
+      ? { userId: current.userId, name: current.name }
+      : floor.holder
+        ? { userId: floor.holder.session.userId, name: floor.holder.session.identity.name }
+        : null;
+    return { type: 'ptt:queued', payload: { roomId: floor.roomId, position, speaker } };
+  }
+
+  #broadcast(roomId: string, speaker: ServerPayload<'ptt:speaker-changed'>['speaker']): void {
+    this.#rooms.broadcast(roomId, frame('ptt:speaker-changed', { roomId, speaker, at: Date.now() }));
+  }
+}
+
+function noop(): void {}
