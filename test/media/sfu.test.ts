@@ -59,7 +59,7 @@ describe('SFU signaling on real mediasoup workers', () => {
     await joinWithMedia(b, 'conf');
     const ma = await joinWithMedia(a, 'conf', { produce: true });
     const seen = await b.waitFor((m) => m.type === 'producer:new' && m.payload.producerId === ma.producerId);
-    expect(seen).toMatchObject({ payload: { userId: 'live-a', sessionId: expect.any(String) } });
+    expect(seen).toMatchObject({ payload: { userId: 'live-a', sessionId: expect.any(String) as string } });
     expectReply(await a.request('producer:close', { producerId: ma.producerId }), 'producer:closed');
     expect(await b.next('producer:closed')).toMatchObject({ payload: { producerId: ma.producerId } });
   });

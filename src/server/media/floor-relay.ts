@@ -129,7 +129,7 @@ export class FloorRelay {
     }
     const outSeq = (seq + this.#seqOffset) & 0xffff;
     const outTs = (ts + this.#tsOffset) >>> 0;
-    packet[1] = (packet[1]! & 0x80) | FLOOR_PAYLOAD_TYPE;
+    packet[1] = (packet[1] & 0x80) | FLOOR_PAYLOAD_TYPE;
     packet.writeUInt16BE(outSeq, 2);
     packet.writeUInt32BE(outTs, 4);
     packet.writeUInt32BE(this.#ssrc, 8);

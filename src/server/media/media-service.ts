@@ -72,8 +72,7 @@ export class MediaService {
     const room = await this.#room(session, roomId);
     return {
       roomId,
-      rtpCapabilities: room.primary.router
-        .rtpCapabilities as ServerPayload<'media:capabilities'>['rtpCapabilities'],
+      rtpCapabilities: room.primary.router.rtpCapabilities,
       floorProducerId: room.floor?.producer.id ?? null,
     };
   }
@@ -123,7 +122,7 @@ export class MediaService {
       id: transport.id,
       iceParameters: transport.iceParameters,
       iceCandidates: transport.iceCandidates as unknown as Record<string, unknown>[],
-      dtlsParameters: transport.dtlsParameters as ServerPayload<'transport:created'>['dtlsParameters'],
+      dtlsParameters: transport.dtlsParameters,
     };
   }
 
@@ -278,7 +277,7 @@ export class MediaService {
       consumerId: consumer.id,
       producerId,
       kind: consumer.kind,
-      rtpParameters: consumer.rtpParameters as ServerPayload<'consumed'>['rtpParameters'],
+      rtpParameters: consumer.rtpParameters,
       producerPaused: consumer.producerPaused,
     };
   }
@@ -293,7 +292,7 @@ export class MediaService {
     await obj.resume();
   }
 
-  async closeProducer(session: Session, producerId: string): Promise<ServerPayload<'producer:closed'>> {
+  closeProducer(session: Session, producerId: string): ServerPayload<'producer:closed'> {
     const { room, obj } = this.#own(this.#producers, producerId, session, 'PRODUCE_ERROR', 'producer');
     obj.close();
     if (room.mode === 'conference') {

@@ -295,7 +295,7 @@ export class FloorControl {
   async #grantNext(floor: Floor): Promise<void> {
     const { roomId } = floor;
     while (floor.queue.length > 0) {
-      const next = floor.queue[0]!;
+      const next = floor.queue[0];
       if (next.ended || next.suspended || !next.rooms.has(roomId)) {
         floor.queue.shift();
         continue;
@@ -334,7 +334,7 @@ export class FloorControl {
       ? { userId: floor.holder.session.userId, name: floor.holder.session.identity.name }
       : null;
     for (let i = from; i < floor.queue.length; i++) {
-      floor.queue[i]!.deliver(frame('ptt:queued', { roomId: floor.roomId, position: i + 1, speaker }));
+      floor.queue[i].deliver(frame('ptt:queued', { roomId: floor.roomId, position: i + 1, speaker }));
     }
   }
 

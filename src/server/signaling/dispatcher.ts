@@ -141,9 +141,8 @@ export class Dispatcher {
           conn.send('consumer:resumed', { consumerId: msg.payload.consumerId }, cid);
         });
       case 'producer:close':
-        return this.#d.media.closeProducer(session, msg.payload.producerId).then((p) => {
-          conn.send('producer:closed', p, cid);
-        });
+        conn.send('producer:closed', this.#d.media.closeProducer(session, msg.payload.producerId), cid);
+        return;
       case 'ptt:start':
         return this.#d.floor.start(session, msg.payload.roomId).then((r) => {
           if (r.type === 'ptt:granted') conn.send('ptt:granted', r.payload, cid);
