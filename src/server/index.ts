@@ -18,6 +18,11 @@ import { SessionManager } from './sessions/session-manager.js';
 import { Dispatcher } from './signaling/dispatcher.js';
 import { Gateway } from './signaling/gateway.js';
 import { MemoryState } from './state/memory/memory-state.js';
+import { RedisBus } from './state/redis/redis-bus.js';
+import { RedisDirectory } from './state/redis/redis-directory.js';
+import { RedisState } from './state/redis/redis-state.js';
+import type { ClusterLink } from './cluster/cluster-link.js';
+import { NodeRegistry } from './cluster/node-registry.js';
 import type { StateStore } from './state/state-store.js';
 
 export interface ParleyServer {
@@ -36,6 +41,7 @@ export interface ParleyServer {
     pool: WorkerPool;
     floor: FloorControl;
     store: StateStore;
+    registry: NodeRegistry | null;
     metrics: Metrics;
   };
 }
@@ -58,15 +64,51 @@ export async function createServer({
   let readiness: Readiness = 'starting';
   const metrics = new Metrics({ collectDefaults: processMetrics });
   const verifier = await TokenVerifier.create(config.auth);
-  const store: StateStore = new MemoryState();
+  const { cluster: cc } = config;
+  let store: StateStore;
+  let redis: RedisState | null = null;
+  let cluster: ClusterLink | null = null;
+  if (cc.redisUrl) {
+    redis = await RedisState.connect(cc.redisUrl, {
+      prefix: cc.redisPrefix,
+      cluster: cc.redisCluster,
+      log: log.child({ component: 'redis' }),
+    });
+    store = redis;
+    cluster = {
+      nodeId: cc.nodeId,
+      directory: new RedisDirectory(redis),
+      bus: await RedisBus.create(redis, cc.nodeId, log.child({ component: 'bus' })),
+    };
+  } else {
+    store = new MemoryState();
+  }
   const pool = new WorkerPool(config.media, log);
   await pool.start();
   const catalog = new RoomCatalog(manifest);
-  const sessions = new SessionManager(store, config.resumeGraceMs, log);
-  const rooms = new RoomService(catalog, store, log);
-  const relay = new CallRelay(sessions, rooms, metrics, log);
+  const sessions = new SessionManager(store, config.resumeGraceMs, log, cluster);
+  const rooms = new RoomService(catalog, store, log, cluster);
+  const relay = new CallRelay({ sessions, rooms, store, metrics, log, cluster });
   const media = new MediaService({ pool, config: config.media, catalog, rooms, log });
-  const floor = new FloorControl({ store, rooms, media, catalog, config: config.ptt, log });
+  const floor = new FloorControl({ store, rooms, media, catalog, config: config.ptt, log, cluster });
+  const registry = cluster
+    ? new NodeRegistry({
+        directory: cluster.directory,
+        store,
+        rooms,
+        log,
+        info: { nodeId: cc.nodeId, startedAt: Date.now(), address: `${config.host}:${config.port}` },
+        nodeTtlMs: cc.nodeTtlMs,
+        resumeGraceMs: config.resumeGraceMs,
+        lockTtlMs: config.ptt.lockTtlMs,
+      })
+    : null;
+  // After a Redis outage (its data may be gone): write back what this node knows.
+  redis?.onRestored(() => {
+    void sessions.republish().then(() => rooms.republish());
+  });
+  sessions.onAdopted(rooms.onSessionAdopted);
+  sessions.onMovedAway(rooms.onSessionMovedAway);
   sessions.onEnded(rooms.onSessionEnded);
   sessions.onEnded(relay.onSessionEnded);
   sessions.onSuspended(floor.onSuspended);
@@ -88,6 +130,8 @@ export async function createServer({
         readiness: () => readiness,
         connections: () => gateway.connectionCount,
         workers: () => pool.size,
+        redis: () => (redis ? (redis.ready() ? 'ok' : 'down') : null),
+        nodeId: cc.nodeId,
       },
     }),
   );
@@ -105,10 +149,17 @@ export async function createServer({
         http.once('error', reject);
         http.listen(config.port, config.host, () => {
           http.off('error', reject);
-          readiness = 'ok';
           const address = http.address() as AddressInfo;
-          log.info({ host: address.address, port: address.port }, 'listening');
-          resolve(address);
+          const ready = () => {
+            readiness = 'ok';
+            log.info(
+              { host: address.address, port: address.port, node: cc.nodeId, state: store.kind },
+              'listening',
+            );
+            resolve(address);
+          };
+          if (!registry) return ready();
+          registry.start().then(ready, reject);
         });
       });
     },
@@ -137,12 +188,19 @@ export async function createServer({
               pool.close();
             },
           },
-          { name: 'close-state', run: () => store.close() },
+          { name: 'leave-cluster', run: async () => registry?.stop() },
+          {
+            name: 'close-state',
+            run: async () => {
+              await cluster?.bus.close();
+              await store.close();
+            },
+          },
         ],
         log,
       );
       return shutdownPromise;
     },
-    internalsForTesting: { gateway, sessions, rooms, relay, media, pool, floor, store, metrics },
+    internalsForTesting: { gateway, sessions, rooms, relay, media, pool, floor, store, metrics, registry },
   };
 }

@@ -34,7 +34,9 @@ export class CallRegistry {
       this.end(from, to, callId);
       return;
     }
-    if (type !== 'call:offer') return;
+    // Offers, answers and accepts all mark a live call: each side's node learns of it from what its
+    // own user sends, which is what matters when the two sides sit on different nodes.
+    if (type === 'call:ice-candidate') return;
     const key = keyOf(from, to, callId);
     if (this.#calls.has(key)) return;
     this.#calls.set(key, { callId, a: from, b: to, startedAt: Date.now() });

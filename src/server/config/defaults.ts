@@ -57,6 +57,8 @@ export const defaults = {
   pttLockTtlMs: 5_000,
   /** Longest PTT talk burst unless the channel sets maxTalkMs. */
   pttMaxTalkMs: 60_000,
+  /** A node that has not heartbeated into Redis for this long is dead; it heartbeats every third of it. */
+  nodeTtlMs: 3_000,
 } as const;
 
 /** Station manifest defaults, used when PARLEY_MANIFEST is unset or the file is missing. */

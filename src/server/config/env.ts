@@ -1,4 +1,5 @@
-import { availableParallelism } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { availableParallelism, hostname } from 'node:os';
 import { z } from 'zod';
 import { defaults } from './defaults.js';
 
@@ -67,6 +68,24 @@ const EnvSchema = z.object({
   MAX_CONSUMERS_PER_WORKER: int(1, 100_000).default(defaults.maxConsumersPerWorker),
   PTT_LOCK_TTL_MS: int(500, 600_000).default(defaults.pttLockTtlMs),
   PTT_MAX_TALK_MS: int(1_000, 3_600_000).default(defaults.pttMaxTalkMs),
+
+  REDIS_URL: z
+    .string()
+    .regex(
+      /^rediss?:\/\//,
+      'must be a redis:// or rediss:// URL (comma-separated seeds with REDIS_CLUSTER=true)',
+    )
+    .optional(),
+  REDIS_CLUSTER: bool.default(false),
+  REDIS_PREFIX: z
+    .string()
+    .regex(/^[^{}]{1,64}$/, 'at most 64 characters, no braces')
+    .default('parley:'),
+  NODE_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/)
+    .optional(),
+  NODE_TTL_MS: int(500, 60_000).default(defaults.nodeTtlMs),
 });
 
 /** Every variable Parley reads (the README's configuration table is checked against it). */
@@ -117,6 +136,15 @@ export interface PttConfig {
   maxTalkMs: number;
 }
 
+export interface ClusterConfig {
+  /** Unset: one node, in-memory state. */
+  redisUrl?: string;
+  redisCluster: boolean;
+  redisPrefix: string;
+  nodeId: string;
+  nodeTtlMs: number;
+}
+
 export interface Config {
   production: boolean;
   port: number;
@@ -128,6 +156,7 @@ export interface Config {
   limits: LimitsConfig;
   media: MediaConfig;
   ptt: PttConfig;
+  cluster: ClusterConfig;
   resumeGraceMs: number;
   shutdownTimeoutMs: number;
   shutdownReconnectHintMs: number;
@@ -145,7 +174,8 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env): Config {
       const name = String(issue.path[0] ?? '?');
       const raw = env[name];
       // Never echo secrets back, even in an error.
-      const shown = raw === undefined || /SECRET|KEY/.test(name) ? '' : ` (got ${JSON.stringify(raw)})`;
+      const shown =
+        raw === undefined || /SECRET|KEY|REDIS_URL/.test(name) ? '' : ` (got ${JSON.stringify(raw)})`;
       return `${name}: ${issue.message}${shown}`;
     });
     throw new ConfigError(`Invalid configuration:\n  ${lines.join('\n  ')}`);
@@ -219,6 +249,17 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env): Config {
       maxConsumersPerWorker: e.MAX_CONSUMERS_PER_WORKER,
     },
     ptt: { lockTtlMs: e.PTT_LOCK_TTL_MS, maxTalkMs: e.PTT_MAX_TALK_MS },
+    cluster: {
+      ...(e.REDIS_URL ? { redisUrl: e.REDIS_URL } : {}),
+      redisCluster: e.REDIS_CLUSTER,
+      redisPrefix: e.REDIS_PREFIX,
+      nodeId:
+        e.NODE_ID ??
+        `${hostname()
+          .replace(/[^A-Za-z0-9_.-]/g, '-')
+          .slice(0, 40)}-${randomBytes(4).toString('hex')}`,
+      nodeTtlMs: e.NODE_TTL_MS,
+    },
     resumeGraceMs: e.RESUME_GRACE_MS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     shutdownReconnectHintMs: defaults.shutdownReconnectHintMs,

@@ -1,17 +1,28 @@
-/** What /health reports. `status` is 'ok' (200) or 'starting' / 'draining' (503). */
+/**
+ * What /health reports. `status`: 'ok' (200); 'degraded' (200: the node serves, but its Redis is
+ * unreachable, so cross-node features and PTT are refused until it returns; restarting the node
+ * would not help); 'starting' / 'draining' (503: send traffic elsewhere).
+ */
 export type Readiness = 'starting' | 'ok' | 'draining';
 
 export interface HealthSource {
   readiness(): Readiness;
   connections(): number;
   workers(): number;
+  /** null on a single memory-backed node. */
+  redis(): 'ok' | 'down' | null;
+  nodeId: string;
 }
 
 export function healthBody(source: HealthSource, startedAt: number) {
+  const ready = source.readiness();
+  const redis = source.redis();
   return {
-    status: source.readiness(),
+    status: ready === 'ok' && redis === 'down' ? ('degraded' as const) : ready,
     uptimeS: Math.round((performance.now() - startedAt) / 1000),
     connections: source.connections(),
     workers: source.workers(),
+    node: source.nodeId,
+    state: redis === null ? 'memory' : `redis:${redis}`,
   };
 }

@@ -45,7 +45,7 @@ export function createHttpHandler(deps: HttpDeps) {
     switch (url.pathname) {
       case '/health': {
         const body = healthBody(deps.health, startedAt);
-        return sendJson(res, body.status === 'ok' ? 200 : 503, body);
+        return sendJson(res, body.status === 'ok' || body.status === 'degraded' ? 200 : 503, body);
       }
       case '/metrics': {
         const text = await deps.metrics.registry.metrics();

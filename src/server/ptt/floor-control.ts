@@ -8,6 +8,7 @@ import type { RoomService } from '../rooms/room-service.js';
 import type { Session } from '../sessions/session.js';
 import { frame } from '../signaling/connection.js';
 import type { HeldLock, StateStore } from '../state/state-store.js';
+import type { ClusterLink } from '../cluster/cluster-link.js';
 
 type RevokeReason = ServerPayload<'ptt:revoked'>['reason'];
 
@@ -47,6 +48,7 @@ export class FloorControl {
   readonly #config: PttConfig;
   readonly #log: Logger;
   readonly #floors = new Map<string, Floor>();
+  readonly #cluster: ClusterLink | null;
 
   constructor(deps: {
     store: StateStore;
@@ -55,6 +57,7 @@ export class FloorControl {
     catalog: RoomCatalog;
     config: PttConfig;
     log: Logger;
+    cluster?: ClusterLink | null;
   }) {
     this.#store = deps.store;
     this.#rooms = deps.rooms;
@@ -62,6 +65,17 @@ export class FloorControl {
     this.#catalog = deps.catalog;
     this.#config = deps.config;
     this.#log = deps.log;
+    this.#cluster = deps.cluster ?? null;
+    // Pre-empted from another node: stand our holder down now rather than at its next renewal.
+    this.#cluster?.bus.onMessage(({ header }) => {
+      if (header.t !== 'floor' || !this.#floors.has(header.roomId)) return;
+      void this.#serial(header.roomId, async (f) => {
+        if (f.holder && f.holder.fence < header.fence) {
+          const held = f.holder;
+          await this.#revokeLocal(f, { ...holderOf(held), fence: held.fence }, 'preempted', header.by);
+        }
+      });
+    });
   }
 
   /** True if the session holds the floor of the room on this node (used when it starts producing). */
@@ -353,3 +367,13 @@ export class FloorControl {
 }
 
 function noop(): void {}
+
+function holderOf(h: Holder): Omit<HeldLock, 'fence'> {
+  return {
+    sessionId: h.session.id,
+    userId: h.session.userId,
+    name: h.session.identity.name,
+    priority: h.session.identity.pttPriority,
+    since: h.since,
+  };
+}

@@ -6,6 +6,7 @@ import type { EndReason } from '../sessions/session-manager.js';
 import type { Session } from '../sessions/session.js';
 import { frame, type Frame } from '../signaling/connection.js';
 import type { StateStore } from '../state/state-store.js';
+import { background, type ClusterLink } from '../cluster/cluster-link.js';
 import { RoomCatalog } from './room-catalog.js';
 
 /**
@@ -19,11 +20,17 @@ export class RoomService {
   /** roomId → sessions on this node that are members. */
   readonly #local = new Map<string, Set<Session>>();
   readonly #leftListeners: ((session: Session, roomId: string) => Promise<void> | void)[] = [];
+  readonly #cluster: ClusterLink | null;
 
-  constructor(catalog: RoomCatalog, store: StateStore, log: Logger) {
+  constructor(catalog: RoomCatalog, store: StateStore, log: Logger, cluster: ClusterLink | null = null) {
     this.#catalog = catalog;
     this.#store = store;
     this.#log = log;
+    this.#cluster = cluster;
+    cluster?.bus.onMessage(({ header, frame: f }) => {
+      // A broadcast from another node: deliver to our members of that room.
+      if (header.t === 'room' && f) this.#deliverLocal(header.roomId, f, header.except);
+    });
   }
 
   /** Listeners (media, floor control) run after a member has left, in registration order. */
@@ -61,6 +68,7 @@ export class RoomService {
     }
     session.rooms.set(roomId, participant);
     this.#addLocal(roomId, session);
+    this.#clusterNote(this.#cluster?.directory.addSessionRoom(session.id, roomId));
     this.broadcast(roomId, frame('room:participant-joined', { roomId, participant }), session);
     this.#log.debug({ roomId, session: session.id, userId: session.userId }, 'joined room');
     return this.#state(roomId, config, outcome.participants);
@@ -71,14 +79,58 @@ export class RoomService {
     if (!participant) throw new ParleyError('NOT_IN_ROOM', `not a member of room "${roomId}"`);
     session.rooms.delete(roomId);
     this.#removeLocal(roomId, session);
+    this.#clusterNote(this.#cluster?.directory.removeSessionRoom(session.id, roomId));
     await this.#store.leaveRoom(roomId, session.id);
     this.broadcast(roomId, frame('room:participant-left', { roomId, participant, reason }));
     this.#log.debug({ roomId, session: session.id, reason }, 'left room');
+    await this.#notifyLeft(session, roomId);
+  }
+
+  async #notifyLeft(session: Session, roomId: string): Promise<void> {
     for (const listener of this.#leftListeners) {
       try {
         await listener(session, roomId);
       } catch (err) {
         this.#log.error({ err, roomId, session: session.id }, 'room-left listener failed');
+      }
+    }
+  }
+
+  /** Session-adopt listener (cross-node resume): rebuild the session's memberships from shared state. */
+  readonly onSessionAdopted = async (session: Session): Promise<void> => {
+    const roomIds = (await this.#cluster?.directory.sessionRooms(session.id)) ?? [];
+    for (const roomId of roomIds) {
+      const participant = (await this.#store.participants(roomId)).find((p) => p.sessionId === session.id);
+      if (!participant) continue;
+      session.rooms.set(roomId, participant);
+      this.#addLocal(roomId, session);
+    }
+  };
+
+  /** Session-moved listener: it lives on another node now; forget it here without a word to the rooms. */
+  readonly onSessionMovedAway = async (session: Session): Promise<void> => {
+    for (const roomId of [...session.rooms.keys()]) {
+      this.#removeLocal(roomId, session);
+      await this.#notifyLeft(session, roomId);
+    }
+    session.rooms.clear();
+  };
+
+  /** A member on a dead node is gone for good: the reaping node removes and announces it. */
+  async reapRemote(roomId: string, sessionId: string): Promise<void> {
+    const participant = await this.#store.leaveRoom(roomId, sessionId);
+    if (participant)
+      this.broadcast(roomId, frame('room:participant-left', { roomId, participant, reason: 'disconnected' }));
+  }
+
+  /** After Redis lost its data: write this node's memberships back (capacity is not re-checked). */
+  async republish(): Promise<void> {
+    for (const [roomId, members] of this.#local) {
+      for (const session of members) {
+        const participant = session.rooms.get(roomId);
+        if (!participant) continue;
+        await this.#store.joinRoom(roomId, participant, Number.MAX_SAFE_INTEGER).catch(() => undefined);
+        await this.#cluster?.directory.addSessionRoom(session.id, roomId).catch(() => undefined);
       }
     }
   }
@@ -101,17 +153,32 @@ export class RoomService {
     return this.#local.get(roomId);
   }
 
-  /** One frame to every member on this node, except `except`. */
+  /** One frame to every member of the room, on every node, except `except`. */
   broadcast(roomId: string, f: Frame, except?: Session): number {
+    const cluster = this.#cluster;
+    if (cluster) {
+      const header = except
+        ? { t: 'room' as const, roomId, except: except.id }
+        : { t: 'room' as const, roomId };
+      this.#clusterNote(cluster.bus.publishToRoom(roomId, header, f));
+    }
+    return this.#deliverLocal(roomId, f, except?.id);
+  }
+
+  #deliverLocal(roomId: string, f: Frame, exceptSessionId?: string): number {
     const members = this.#local.get(roomId);
     if (!members) return 0;
     let n = 0;
     for (const s of members) {
-      if (s === except) continue;
+      if (s.id === exceptSessionId) continue;
       s.deliver(f);
       n++;
     }
     return n;
+  }
+
+  #clusterNote(p: Promise<unknown> | undefined): void {
+    if (p) background(p, (err) => this.#log.warn({ err }, 'cluster update failed'));
   }
 
   roomCount(): Promise<number> {
@@ -135,6 +202,7 @@ export class RoomService {
     if (!set) {
       set = new Set();
       this.#local.set(roomId, set);
+      this.#cluster?.bus.subscribeRoom(roomId);
     }
     set.add(session);
   }
@@ -143,6 +211,9 @@ export class RoomService {
     const set = this.#local.get(roomId);
     if (!set) return;
     set.delete(session);
-    if (set.size === 0) this.#local.delete(roomId);
+    if (set.size === 0) {
+      this.#local.delete(roomId);
+      this.#cluster?.bus.unsubscribeRoom(roomId);
+    }
   }
 }

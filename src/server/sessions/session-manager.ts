@@ -3,6 +3,7 @@ import { CLOSE_CODES } from '../../protocol/index.js';
 import type { Identity } from '../auth/claims.js';
 import { ParleyError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { background, type ClusterLink } from '../cluster/cluster-link.js';
 import type { Connection, Frame } from '../signaling/connection.js';
 import type { StateStore } from '../state/state-store.js';
 import { Session } from './session.js';
@@ -29,11 +30,28 @@ export class SessionManager {
   readonly #log: Logger;
   readonly #endListeners: EndListener[] = [];
   readonly #suspendListeners: ((session: Session) => void)[] = [];
+  readonly #adoptListeners: ((session: Session) => Promise<void>)[] = [];
+  readonly #movedListeners: ((session: Session) => Promise<void>)[] = [];
+  readonly #cluster: ClusterLink | null;
 
-  constructor(store: StateStore, graceMs: number, log: Logger) {
+  constructor(store: StateStore, graceMs: number, log: Logger, cluster: ClusterLink | null = null) {
     this.#store = store;
     this.#graceMs = graceMs;
     this.#log = log;
+    this.#cluster = cluster;
+    cluster?.bus.onMessage(({ header }) => {
+      if (header.t === 'session-moved') void this.#movedAway(header.sessionId);
+    });
+  }
+
+  /** Cross-node resume: listeners rebuild a session that arrives from another node (its rooms). */
+  onAdopted(listener: (session: Session) => Promise<void>): void {
+    this.#adoptListeners.push(listener);
+  }
+
+  /** A local session was resumed on another node: listeners drop it quietly (no leaves). */
+  onMovedAway(listener: (session: Session) => Promise<void>): void {
+    this.#movedListeners.push(listener);
   }
 
   get size(): number {
@@ -73,8 +91,25 @@ export class SessionManager {
       this.#byUser.set(identity.userId, set);
     }
     set.add(session);
+    this.#register(session);
     const resumeToken = await this.#issueToken(session, LIVE_TOKEN_TTL_MS);
     return { session, resumeToken };
+  }
+
+  /** Writes every local session back to the cluster directory (after Redis lost its data). */
+  async republish(): Promise<void> {
+    for (const session of this.#byId.values()) {
+      this.#register(session);
+      if (session.resumeTokenHash) {
+        await this.#store
+          .putResumeToken(
+            session.resumeTokenHash,
+            { sessionId: session.id, userId: session.userId },
+            session.suspended ? this.#graceMs : LIVE_TOKEN_TTL_MS,
+          )
+          .catch(() => undefined);
+      }
+    }
   }
 
   /**
@@ -135,10 +170,17 @@ export class SessionManager {
     const record = await this.#store.getResumeToken(hash);
     if (!record) throw fail('unknown or expired token');
     if (record.userId !== identity.userId) throw fail('token belongs to another user');
-    const session = this.#byId.get(record.sessionId);
-    if (!session || session.ended) throw fail('session already ended');
-    if (session === provisional) throw fail('token of this very connection');
+    const local = this.#byId.get(record.sessionId);
+    if (local) {
+      if (local.ended) throw fail('session already ended');
+      if (local === provisional) throw fail('token of this very connection');
+    } else {
+      const rec = await this.#cluster?.directory.session(record.sessionId);
+      if (!rec || rec.userId !== identity.userId) throw fail('session already ended');
+    }
     if (!(await this.#store.takeResumeToken(hash))) throw fail('token already used');
+    const session = local ?? (await this.#adoptRemote(record.sessionId, identity));
+    if (!session) throw fail('session vanished during resume');
     const fresh = await this.#issueToken(session, LIVE_TOKEN_TTL_MS);
     await this.#discard(provisional);
     if (session.ended || conn.closed) throw fail('session or connection ended during resume');
@@ -183,6 +225,81 @@ export class SessionManager {
     }
   }
 
+  /**
+   * The session lives (or lived) on another node: rebuild it here from the directory, and tell
+   * its old node, if alive, to let go of it quietly.
+   */
+  async #adoptRemote(sessionId: string, identity: Identity): Promise<Session | null> {
+    const cluster = this.#cluster;
+    if (!cluster) return null;
+    const rec = await cluster.directory.session(sessionId);
+    if (!rec || rec.userId !== identity.userId) return null;
+    const session = new Session(sessionId, identity, null);
+    // Whatever was sent to it on its old node is gone: tell the client to trust the snapshots.
+    session.missedFrames = true;
+    this.#byId.set(sessionId, session);
+    let set = this.#byUser.get(identity.userId);
+    if (!set) {
+      set = new Set();
+      this.#byUser.set(identity.userId, set);
+    }
+    set.add(session);
+    for (const listener of this.#adoptListeners) await listener(session);
+    const previous = await cluster.directory.moveSession({
+      sessionId,
+      userId: identity.userId,
+      nodeId: cluster.nodeId,
+    });
+    if (previous && previous !== cluster.nodeId) {
+      await cluster.bus
+        .publishToNode(previous, { t: 'session-moved', sessionId }, null)
+        .catch(() => undefined);
+    }
+    this.#log.info({ session: sessionId, from: previous }, 'session adopted from another node');
+    return session;
+  }
+
+  /** Another node resumed this session: drop it here without telling its rooms anything. */
+  async #movedAway(sessionId: string): Promise<void> {
+    const session = this.#byId.get(sessionId);
+    if (!session || session.ended) return;
+    session.ended = true;
+    if (session.graceTimer) clearTimeout(session.graceTimer);
+    session.graceTimer = null;
+    session.buffered = [];
+    const conn = session.connection;
+    session.connection = null;
+    if (conn) {
+      conn.session = null;
+      conn.close(CLOSE_CODES.SESSION_REPLACED.code, 'session resumed on another node');
+    }
+    this.#byId.delete(session.id);
+    const set = this.#byUser.get(session.userId);
+    set?.delete(session);
+    if (set?.size === 0) this.#byUser.delete(session.userId);
+    for (const listener of this.#movedListeners) await listener(session).catch(() => undefined);
+    this.#log.info({ session: sessionId }, 'session moved to another node');
+  }
+
+  #register(session: Session): void {
+    const c = this.#cluster;
+    if (!c) return;
+    background(
+      c.directory.registerSession({ sessionId: session.id, userId: session.userId, nodeId: c.nodeId }),
+      (err) =>
+        this.#log.warn({ err, session: session.id }, 'could not register session in the cluster directory'),
+    );
+  }
+
+  #unregister(session: Session): void {
+    const c = this.#cluster;
+    if (!c) return;
+    background(
+      c.directory.unregisterSession({ sessionId: session.id, userId: session.userId, nodeId: c.nodeId }),
+      (err) => this.#log.warn({ err, session: session.id }, 'could not unregister session'),
+    );
+  }
+
   /** A session that never did anything (a connection's provisional one, replaced by a resume). */
   async #discard(session: Session): Promise<void> {
     session.ended = true;
@@ -191,6 +308,7 @@ export class SessionManager {
   }
 
   #forget(session: Session): void {
+    this.#unregister(session);
     this.#byId.delete(session.id);
     const set = this.#byUser.get(session.userId);
     if (set) {

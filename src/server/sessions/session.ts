@@ -24,7 +24,7 @@ export class Session {
   missedFrames = false;
   ended = false;
 
-  constructor(id: string, identity: Identity, connection: Connection) {
+  constructor(id: string, identity: Identity, connection: Connection | null) {
     this.id = id;
     this.identity = identity;
     this.connection = connection;

@@ -133,6 +133,7 @@ export class RedisState implements StateStore {
   readonly #log: Logger;
   #lost = false;
   #closing: Promise<void> | null = null;
+  readonly #restoredListeners: (() => void)[] = [];
 
   /** Takes ownership of `client` (close() quits it). Give it `redisClientOptions()` to fail fast. */
   constructor(client: RedisClient, opts: RedisStateOptions = {}) {
@@ -152,7 +153,30 @@ export class RedisState implements StateStore {
       if (!this.#lost) return;
       this.#lost = false;
       this.#log.info('redis connection restored');
+      for (const listener of this.#restoredListeners) listener();
     });
+  }
+
+  /** The underlying client, shared by the cluster directory and the bus publisher. */
+  get client(): RedisClient {
+    return this.#client;
+  }
+
+  get prefix(): string {
+    return this.#prefix;
+  }
+
+  /**
+   * Runs after the connection comes back from an outage. Redis may have lost its data meanwhile
+   * (no persistence): nodes write back what they know (their sessions and memberships).
+   */
+  onRestored(listener: () => void): void {
+    this.#restoredListeners.push(listener);
+  }
+
+  /** Runs a Redis operation with the same fail-fast error mapping as the store's own. */
+  run<T>(op: string, fn: (client: RedisClient) => Promise<T>): Promise<T> {
+    return this.#run(op, () => fn(this.#client));
   }
 
   /** Connects (see the file header for Sentinel and Cluster) and resolves once Redis is ready. */

@@ -1,0 +1,52 @@
+import type { ServerMessageType } from '../../protocol/index.js';
+import type { Frame } from '../signaling/connection.js';
+
+/** What travels between nodes. A frame, when present, is already encoded: nodes only forward it. */
+export type BusHeader =
+  | { t: 'user'; userId: string; except?: string; only?: string[] }
+  | { t: 'room'; roomId: string; except?: string }
+  | { t: 'session-moved'; sessionId: string }
+  | { t: 'floor'; roomId: string; fence: number; sessionId: string; by: { userId: string; name: string } };
+
+export interface BusMessage {
+  from: string;
+  header: BusHeader;
+  frame: Frame | null;
+}
+
+/**
+ * Cross-node delivery. Each node subscribes to its own channel (messages for its users) and to the
+ * channels of the rooms it has members in; nobody filters a global firehose.
+ */
+export interface Bus {
+  publishToNode(nodeId: string, header: BusHeader, frame: Frame | null): Promise<void>;
+  publishToRoom(roomId: string, header: BusHeader, frame: Frame | null): Promise<void>;
+  subscribeRoom(roomId: string): void;
+  unsubscribeRoom(roomId: string): void;
+  onMessage(handler: (msg: BusMessage) => void): void;
+  close(): Promise<void>;
+}
+
+/** `<header JSON>\n<frame type>\n<frame data>`: the frame is carried verbatim, never re-encoded. */
+export function encodeBus(from: string, header: BusHeader, frame: Frame | null): Buffer {
+  const head = JSON.stringify({ from, header });
+  if (!frame) return Buffer.from(head);
+  return Buffer.concat([Buffer.from(`${head}\n${frame.type}\n`), frame.data]);
+}
+
+export function decodeBus(data: Buffer): BusMessage | null {
+  try {
+    const nl = data.indexOf(10);
+    const head = JSON.parse((nl < 0 ? data : data.subarray(0, nl)).toString('utf8')) as Omit<
+      BusMessage,
+      'frame'
+    >;
+    if (nl < 0) return { ...head, frame: null };
+    const nl2 = data.indexOf(10, nl + 1);
+    if (nl2 < 0) return null;
+    const type = data.subarray(nl + 1, nl2).toString('utf8') as ServerMessageType;
+    return { ...head, frame: { type, data: data.subarray(nl2 + 1) } };
+  } catch {
+    return null;
+  }
+}

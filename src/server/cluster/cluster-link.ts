@@ -1,0 +1,14 @@
+import type { Bus } from './bus.js';
+import type { ClusterDirectory } from './directory.js';
+
+/** What a service needs to reach other nodes. Absent (null) on a single memory-backed node. */
+export interface ClusterLink {
+  nodeId: string;
+  directory: ClusterDirectory;
+  bus: Bus;
+}
+
+/** Runs a cluster side effect without failing the caller: the local part already happened. */
+export function background(p: Promise<unknown>, onError: (err: unknown) => void): void {
+  p.catch(onError);
+}

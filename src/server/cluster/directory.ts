@@ -1,0 +1,39 @@
+/** Where a session lives: which node terminates its WebSocket. */
+export interface SessionRecord {
+  sessionId: string;
+  userId: string;
+  nodeId: string;
+}
+
+export interface NodeInfo {
+  nodeId: string;
+  startedAt: number;
+  /** host:port the node serves on (for operators; clients use the load balancer). */
+  address: string;
+}
+
+/**
+ * The cluster's shared directory (Redis only; one node needs none): sessions by user and by node,
+ * each session's rooms (so another node can resume it), and the node registry with heartbeats.
+ */
+export interface ClusterDirectory {
+  registerSession(rec: SessionRecord): Promise<void>;
+  /** Removes the session, but only if `nodeId` still owns it (a resume elsewhere moved it). */
+  unregisterSession(rec: SessionRecord): Promise<void>;
+  sessionsOfUser(userId: string): Promise<SessionRecord[]>;
+  session(sessionId: string): Promise<SessionRecord | null>;
+  /** Re-homes a session on `toNode` (cross-node resume); returns the previous owner. */
+  moveSession(rec: SessionRecord): Promise<string | null>;
+  sessionsOfNode(nodeId: string): Promise<SessionRecord[]>;
+
+  addSessionRoom(sessionId: string, roomId: string): Promise<void>;
+  removeSessionRoom(sessionId: string, roomId: string): Promise<void>;
+  sessionRooms(sessionId: string): Promise<string[]>;
+
+  /** Announces the node alive for `ttlMs`. */
+  heartbeat(info: NodeInfo, ttlMs: number): Promise<void>;
+  nodes(): Promise<{ info: NodeInfo; alive: boolean }[]>;
+  /** One survivor wins the right to clean up after a dead node. */
+  claimDeadNode(nodeId: string, claimer: string, ttlMs: number): Promise<boolean>;
+  forgetNode(nodeId: string): Promise<void>;
+}

@@ -1,0 +1,97 @@
+import type { Redis } from 'ioredis';
+import { decodeBus, encodeBus, type Bus, type BusHeader, type BusMessage } from '../../cluster/bus.js';
+import type { Logger } from '../../logger.js';
+import type { Frame } from '../../signaling/connection.js';
+import type { RedisState } from './redis-state.js';
+
+/**
+ * Redis pub/sub between nodes: `<prefix>node:<nodeId>` for messages to one node's users, and
+ * `<prefix>room:<roomId>` for room broadcasts, subscribed only by nodes with members in the room.
+ * Publishing uses the state client (fail fast); subscribing needs a connection of its own, which
+ * ioredis re-subscribes after a reconnect.
+ */
+export class RedisBus implements Bus {
+  readonly #state: RedisState;
+  readonly #sub: Redis;
+  readonly #nodeId: string;
+  readonly #prefix: string;
+  readonly #log: Logger;
+  readonly #handlers: ((msg: BusMessage) => void)[] = [];
+  readonly #rooms = new Set<string>();
+
+  private constructor(state: RedisState, sub: Redis, nodeId: string, log: Logger) {
+    this.#state = state;
+    this.#sub = sub;
+    this.#nodeId = nodeId;
+    this.#prefix = state.prefix;
+    this.#log = log;
+    sub.on('messageBuffer', (_channel: Buffer, data: Buffer) => {
+      const msg = decodeBus(data);
+      if (!msg) {
+        this.#log.warn('ignoring malformed bus message');
+        return;
+      }
+      if (msg.from === this.#nodeId) return; // our own publication: delivered locally already
+      for (const h of this.#handlers) {
+        try {
+          h(msg);
+        } catch (err) {
+          this.#log.error({ err }, 'bus handler failed');
+        }
+      }
+    });
+    sub.on('error', (err: Error) => this.#log.debug({ err: err.message }, 'redis subscriber error'));
+  }
+
+  static async create(state: RedisState, nodeId: string, log: Logger): Promise<RedisBus> {
+    const client = state.client;
+    if (client.isCluster) throw new Error('RedisBus on a Cluster client is not supported yet');
+    // The subscriber queues while offline (unlike the fail-fast publisher) and re-subscribes itself.
+    const sub = (client as Redis).duplicate({ enableOfflineQueue: true, commandTimeout: undefined });
+    const bus = new RedisBus(state, sub, nodeId, log);
+    await sub.subscribe(bus.#nodeChannel(nodeId));
+    return bus;
+  }
+
+  publishToNode(nodeId: string, header: BusHeader, frame: Frame | null): Promise<void> {
+    return this.#publish(this.#nodeChannel(nodeId), header, frame);
+  }
+
+  publishToRoom(roomId: string, header: BusHeader, frame: Frame | null): Promise<void> {
+    return this.#publish(this.#roomChannel(roomId), header, frame);
+  }
+
+  subscribeRoom(roomId: string): void {
+    if (this.#rooms.has(roomId)) return;
+    this.#rooms.add(roomId);
+    this.#sub.subscribe(this.#roomChannel(roomId)).catch((err: unknown) => {
+      this.#log.warn({ err, roomId }, 'room subscribe failed');
+    });
+  }
+
+  unsubscribeRoom(roomId: string): void {
+    if (!this.#rooms.delete(roomId)) return;
+    this.#sub.unsubscribe(this.#roomChannel(roomId)).catch(() => undefined);
+  }
+
+  onMessage(handler: (msg: BusMessage) => void): void {
+    this.#handlers.push(handler);
+  }
+
+  async close(): Promise<void> {
+    await this.#sub.quit().catch(() => this.#sub.disconnect());
+  }
+
+  async #publish(channel: string, header: BusHeader, frame: Frame | null): Promise<void> {
+    const data = encodeBus(this.#nodeId, header, frame);
+    await this.#state.run('publish', (c) => c.publish(channel, data));
+  }
+
+  #nodeChannel(nodeId: string): string {
+    return `${this.#prefix}node:${nodeId}`;
+  }
+
+  #roomChannel(roomId: string): string {
+    return `${this.#prefix}room:${roomId}`;
+  }
+}
