@@ -107,8 +107,14 @@ export class FloorControl {
         // Pre-emption: take the lock over from exactly the holder we saw (fenced).
         const previous = outcome.current;
         outcome = await this.#acquire(roomId, holder, previous.fence);
-        if (outcome.granted)
-          await this.#revokeLocal(floor, previous, 'preempted', { userId: holder.userId, name: holder.name });
+        if (outcome.granted) {
+          const by = { userId: holder.userId, name: holder.name };
+          await this.#revokeLocal(floor, previous, 'preempted', by);
+          // The pre-empted speaker may be on another node: tell it now, not at its next renewal.
+          await this.#cluster?.bus
+            .publishToRoom(roomId, { t: 'floor', roomId, fence: outcome.fence, sessionId: session.id, by }, null)
+            .catch(() => undefined);
+        }
       }
       if (!outcome.granted) {
         if (channel.queue) {

@@ -132,6 +132,12 @@ export class RoomService {
         await this.#store.joinRoom(roomId, participant, Number.MAX_SAFE_INTEGER).catch(() => undefined);
         await this.#cluster?.directory.addSessionRoom(session.id, roomId).catch(() => undefined);
       }
+      // Floor changes during the outage could not cross nodes: tell our members who speaks now.
+      if (this.#catalog.resolve(roomId)?.mode === 'ptt') {
+        const lock = await this.#store.currentSpeaker(roomId).catch(() => null);
+        const speaker = lock ? { userId: lock.userId, name: lock.name, sessionId: lock.sessionId, since: lock.since } : null;
+        this.#deliverLocal(roomId, frame('ptt:speaker-changed', { roomId, speaker, at: Date.now() }));
+      }
     }
   }
 
