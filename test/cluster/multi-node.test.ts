@@ -7,7 +7,8 @@ import { TEST_SECRET } from '../helpers/server.js';
 import { waitUntil } from '../helpers/wait.js';
 
 const issuer = new TokenIssuer({ secret: TEST_SECRET });
-const token = (sub: string, claims: Record<string, unknown> = {}) => issuer.issue({ sub, name: `N-${sub}`, ...claims });
+const token = (sub: string, claims: Record<string, unknown> = {}) =>
+  issuer.issue({ sub, name: `N-${sub}`, ...claims });
 
 describe('two nodes, one Redis', () => {
   let redis: TestRedis;
@@ -44,10 +45,16 @@ describe('two nodes, one Redis', () => {
     const a = await on(n1, 'call-a');
     const b = await on(n2, 'call-b');
     a.send('call:offer', { recipientId: 'call-b', callId: 'x1', sdp: 'v=0 offer', senderId: 'spoofed' });
-    expect(await b.next('call:offer')).toMatchObject({ payload: { senderId: 'call-a', senderName: 'N-call-a', callId: 'x1', sdp: 'v=0 offer' } });
+    expect(await b.next('call:offer')).toMatchObject({
+      payload: { senderId: 'call-a', senderName: 'N-call-a', callId: 'x1', sdp: 'v=0 offer' },
+    });
     b.send('call:answer', { recipientId: 'call-a', callId: 'x1', sdp: 'v=0 answer' });
     expect(await a.next('call:answer')).toMatchObject({ payload: { senderId: 'call-b', sdp: 'v=0 answer' } });
-    b.send('call:ice-candidate', { recipientId: 'call-a', callId: 'x1', candidate: { candidate: 'candidate:1 1 udp 1 127.0.0.1 9 typ host', sdpMid: '0' } });
+    b.send('call:ice-candidate', {
+      recipientId: 'call-a',
+      callId: 'x1',
+      candidate: { candidate: 'candidate:1 1 udp 1 127.0.0.1 9 typ host', sdpMid: '0' },
+    });
     expect(await a.next('call:ice-candidate')).toMatchObject({ payload: { senderId: 'call-b' } });
     a.send('call:hangup', { recipientId: 'call-b', callId: 'x1' });
     expect(await b.next('call:hangup')).toMatchObject({ payload: { senderId: 'call-a', callId: 'x1' } });
@@ -71,8 +78,13 @@ describe('two nodes, one Redis', () => {
     const b = await on(n2, 'room-b');
     expect(await a.request('room:join', { roomId: 'xroom' })).toMatchObject({ type: 'room:state' });
     const state = await b.request('room:join', { roomId: 'xroom' });
-    expect(state.type === 'room:state' && state.payload.participants.map((p) => p.userId).sort()).toEqual(['room-a', 'room-b']);
-    expect(await a.next('room:participant-joined')).toMatchObject({ payload: { participant: { userId: 'room-b' } } });
+    expect(state.type === 'room:state' && state.payload.participants.map((p) => p.userId).sort()).toEqual([
+      'room-a',
+      'room-b',
+    ]);
+    expect(await a.next('room:participant-joined')).toMatchObject({
+      payload: { participant: { userId: 'room-b' } },
+    });
     b.send('sdp:offer', { roomId: 'xroom', to: 'room-a', sdp: 'v=0 in-room' });
     expect(await a.next('sdp:offer')).toMatchObject({ payload: { senderId: 'room-b', roomId: 'xroom' } });
     const outsider = await on(n2, 'room-c');
@@ -80,20 +92,22 @@ describe('two nodes, one Redis', () => {
       payload: { code: 'NOT_IN_ROOM' },
     });
     await b.request('room:leave', { roomId: 'xroom' });
-    expect(await a.next('room:participant-left')).toMatchObject({ payload: { participant: { userId: 'room-b' }, reason: 'left' } });
+    expect(await a.next('room:participant-left')).toMatchObject({
+      payload: { participant: { userId: 'room-b' }, reason: 'left' },
+    });
   });
 
   it('speaker lock contention from both nodes: exactly one winner, every round', async () => {
-    const members = await Promise.all(
-      Array.from({ length: 10 }, (_, i) => on(i % 2 ? n2 : n1, `ptt${i}`)),
-    );
+    const members = await Promise.all(Array.from({ length: 10 }, (_, i) => on(i % 2 ? n2 : n1, `ptt${i}`)));
     await Promise.all(members.map((m) => m.request('room:join', { roomId: 'dispatch' })));
     for (let round = 0; round < 20; round++) {
       const replies = await Promise.all(members.map((m) => m.request('ptt:start', { roomId: 'dispatch' })));
       const winners = replies.filter((r) => r.type === 'ptt:granted');
       expect(winners, `round ${round}`).toHaveLength(1);
-      const winner = members[replies.indexOf(winners[0]!)]!;
-      expect(await winner.request('ptt:stop', { roomId: 'dispatch' })).toMatchObject({ payload: { held: true } });
+      const winner = members[replies.indexOf(winners[0])];
+      expect(await winner.request('ptt:stop', { roomId: 'dispatch' })).toMatchObject({
+        payload: { held: true },
+      });
     }
   });
 
@@ -105,7 +119,9 @@ describe('two nodes, one Redis', () => {
     expect((await low.request('ptt:start', { roomId: 'field-ops' })).type).toBe('ptt:granted');
     const t0 = Date.now();
     expect((await boss.request('ptt:start', { roomId: 'field-ops' })).type).toBe('ptt:granted');
-    expect(await low.next('ptt:revoked')).toMatchObject({ payload: { reason: 'preempted', by: { userId: 'pre-boss' } } });
+    expect(await low.next('ptt:revoked')).toMatchObject({
+      payload: { reason: 'preempted', by: { userId: 'pre-boss' } },
+    });
     expect(Date.now() - t0).toBeLessThan(500);
     await low.waitFor((m) => m.type === 'ptt:speaker-changed' && m.payload.speaker?.userId === 'pre-boss');
   });
@@ -119,7 +135,9 @@ describe('two nodes, one Redis', () => {
     await b.request('room:join', { roomId: 'lobby' });
     const resumeToken = await (async () => {
       // TestClient.connect consumed the welcome; ask for a fresh session to learn a token instead.
-      const c = new TestClient(n1.wsUrl, [], { headers: { authorization: `Bearer ${await token('roam-x')}` } });
+      const c = new TestClient(n1.wsUrl, [], {
+        headers: { authorization: `Bearer ${await token('roam-x')}` },
+      });
       clients.push(c);
       await c.opened;
       const w = await c.next('welcome');
@@ -129,7 +147,9 @@ describe('two nodes, one Redis', () => {
       return w.payload.resumeToken;
     })();
     await sleep(100);
-    const again = new TestClient(n2.wsUrl, [], { headers: { authorization: `Bearer ${await token('roam-x')}` } });
+    const again = new TestClient(n2.wsUrl, [], {
+      headers: { authorization: `Bearer ${await token('roam-x')}` },
+    });
     clients.push(again);
     await again.opened;
     await again.next('welcome');
@@ -172,18 +192,24 @@ describe('faults: a node killed, Redis restarted', () => {
   });
 
   it('kill -9 of a node: its users leave the rooms on the survivor and its floor frees, within seconds', async () => {
-    const [doomed, survivor] = await Promise.all([startNodeProcess(env('doomed')), startNodeProcess(env('survivor'))]);
-    nodes.push(doomed!, survivor!);
-    const a = await on(doomed!, 'kill-a');
-    const b = await on(survivor!, 'kill-b');
+    const [doomed, survivor] = await Promise.all([
+      startNodeProcess(env('doomed')),
+      startNodeProcess(env('survivor')),
+    ]);
+    nodes.push(doomed, survivor);
+    const a = await on(doomed, 'kill-a');
+    const b = await on(survivor, 'kill-b');
     await a.request('room:join', { roomId: 'dispatch' });
     await b.request('room:join', { roomId: 'dispatch' });
     expect((await a.request('ptt:start', { roomId: 'dispatch' })).type).toBe('ptt:granted');
     await b.waitFor((m) => m.type === 'ptt:speaker-changed' && m.payload.speaker?.userId === 'kill-a');
 
     const t0 = Date.now();
-    await doomed!.kill9();
-    const freed = await b.waitFor((m) => m.type === 'ptt:speaker-changed' && m.payload.speaker === null, 8_000);
+    await doomed.kill9();
+    const freed = await b.waitFor(
+      (m) => m.type === 'ptt:speaker-changed' && m.payload.speaker === null,
+      8_000,
+    );
     const floorFreeMs = Date.now() - t0;
     const left = await b.waitFor((m) => m.type === 'room:participant-left', 8_000);
     const leftMs = Date.now() - t0;
@@ -195,14 +221,16 @@ describe('faults: a node killed, Redis restarted', () => {
     expect(leftMs).toBeLessThan(5_000);
     expect((await b.request('ptt:start', { roomId: 'dispatch' })).type).toBe('ptt:granted');
     const state = await b.request('room:join', { roomId: 'dispatch' });
-    expect(state.type === 'room:state' && state.payload.participants.map((p) => p.userId)).toEqual(['kill-b']);
+    expect(state.type === 'room:state' && state.payload.participants.map((p) => p.userId)).toEqual([
+      'kill-b',
+    ]);
   });
 
   it('Redis down: fail fast and degraded; Redis back (empty): service resumes by itself, never two speakers', async () => {
     const [n1, n2] = await Promise.all([startNodeProcess(env('r1')), startNodeProcess(env('r2'))]);
-    nodes.push(n1!, n2!);
-    const a = await on(n1!, 'redis-a');
-    const b = await on(n2!, 'redis-b');
+    nodes.push(n1, n2);
+    const a = await on(n1, 'redis-a');
+    const b = await on(n2, 'redis-b');
     await a.request('room:join', { roomId: 'field-ops' });
     await b.request('room:join', { roomId: 'field-ops' });
     expect((await a.request('ptt:start', { roomId: 'field-ops' })).type).toBe('ptt:granted');
@@ -213,7 +241,8 @@ describe('faults: a node killed, Redis restarted', () => {
     expect(denied).toMatchObject({ type: 'error', payload: { code: 'SERVICE_UNAVAILABLE' } });
     expect(Date.now() - t0).toBeLessThan(2_500);
     await waitUntil(
-      async () => ((await (await fetch(`${n1!.httpUrl}/health`)).json()) as { status: string }).status === 'degraded',
+      async () =>
+        ((await (await fetch(`${n1.httpUrl}/health`)).json()) as { status: string }).status === 'degraded',
       'node 1 reports degraded',
       3_000,
     );
@@ -225,7 +254,8 @@ describe('faults: a node killed, Redis restarted', () => {
     await redis.restart(); // a fresh, empty Redis on the same port
     const t1 = Date.now();
     await waitUntil(
-      async () => ((await (await fetch(`${n2!.httpUrl}/health`)).json()) as { status: string }).status === 'ok',
+      async () =>
+        ((await (await fetch(`${n2.httpUrl}/health`)).json()) as { status: string }).status === 'ok',
       'node 2 healthy again',
       8_000,
       50,

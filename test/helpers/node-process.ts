@@ -22,7 +22,10 @@ export interface NodeProcess {
  * A real Parley server process (the same entry point as `npm run dev`) on 127.0.0.1 and a free port,
  * resolved once it logs "listening".
  */
-export async function startNodeProcess(env: Record<string, string>, timeoutMs = 15_000): Promise<NodeProcess> {
+export async function startNodeProcess(
+  env: Record<string, string>,
+  timeoutMs = 15_000,
+): Promise<NodeProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server/main.ts'], {
     cwd: ROOT,
     env: {
