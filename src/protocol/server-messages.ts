@@ -228,8 +228,8 @@ export const ConsumerClosed = message(
 );
 export const MediaClosed = message(
   'media:closed',
-  z.object({ roomId: RoomId, reason: z.enum(['worker-died', 'shutdown']) }),
-  'The room’s media plane was torn down (e.g. a mediasoup worker died). Your room membership stands; create transports again and re-publish.',
+  z.object({ roomId: RoomId, reason: z.enum(['worker-died', 'node-died', 'shutdown']) }),
+  'The room’s media plane was torn down (a mediasoup worker died, or the node hosting the room’s media). Your room membership stands; create transports again and re-publish.',
 );
 
 // ---- push-to-talk ------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import type { Readiness } from './http/health.js';
 import { createHttpHandler } from './http/http-app.js';
 import { closeHttp, runShutdown } from './lifecycle/shutdown.js';
 import type { Logger } from './logger.js';
+import { MediaPlane } from './media/media-plane.js';
 import { MediaService } from './media/media-service.js';
 import { WorkerPool } from './media/worker-pool.js';
 import { Metrics } from './metrics/metrics.js';
@@ -90,7 +91,9 @@ export async function createServer({
   const rooms = new RoomService(catalog, store, log, cluster);
   const relay = new CallRelay({ sessions, rooms, store, metrics, log, cluster });
   const media = new MediaService({ pool, config: config.media, catalog, rooms, log });
-  const floor = new FloorControl({ store, rooms, media, catalog, config: config.ptt, log, cluster });
+  // A room's media lives on one node (its owner in the cluster); the plane forwards to it.
+  const plane = new MediaPlane({ media, rooms, cluster, log, ownerTtlMs: cc.nodeTtlMs * 2 });
+  const floor = new FloorControl({ store, rooms, media: plane, catalog, config: config.ptt, log, cluster });
   const registry = cluster
     ? new NodeRegistry({
         directory: cluster.directory,
@@ -114,9 +117,20 @@ export async function createServer({
   sessions.onSuspended(floor.onSuspended);
   // Floor first: the speaker's producer is paused before its transports go.
   rooms.onLeft(floor.onGone);
-  rooms.onLeft(media.onLeft);
+  rooms.onLeft(plane.onLeft);
+  registry?.onNodeDead(plane.onNodeDead);
   media.onMediaClosed(floor.onMediaClosed);
-  const dispatcher = new Dispatcher({ config, log, metrics, verifier, sessions, rooms, relay, media, floor });
+  const dispatcher = new Dispatcher({
+    config,
+    log,
+    metrics,
+    verifier,
+    sessions,
+    rooms,
+    relay,
+    media: plane,
+    floor,
+  });
   const gateway = new Gateway({ config, log, metrics, verifier, sessions, dispatcher });
 
   const http = createHttpServer(
@@ -184,6 +198,7 @@ export async function createServer({
           {
             name: 'close-media',
             run: () => {
+              plane.close();
               media.close();
               pool.close();
             },

@@ -6,7 +6,40 @@ export type BusHeader =
   | { t: 'user'; userId: string; except?: string; only?: string[] }
   | { t: 'room'; roomId: string; except?: string }
   | { t: 'session-moved'; sessionId: string }
-  | { t: 'floor'; roomId: string; fence: number; sessionId: string; by: { userId: string; name: string } };
+  | { t: 'floor'; roomId: string; fence: number; sessionId: string; by: { userId: string; name: string } }
+  | {
+      t: 'media-rpc';
+      id: string;
+      replyTo: string;
+      session: RemoteSessionInfo;
+      op: MediaOp;
+      payload: unknown;
+      holdsFloor?: boolean;
+    }
+  | { t: 'media-reply'; id: string; ok: true; result: unknown }
+  | { t: 'media-reply'; id: string; ok: false; code: string; message: string }
+  | { t: 'media-left'; sessionId: string; roomId: string };
+
+/** A session on another node, as the node hosting a room's media sees it. */
+export interface RemoteSessionInfo {
+  id: string;
+  userId: string;
+  identity: { canPublish: boolean; canSubscribe: boolean; admin: boolean };
+  rooms: string[];
+}
+
+/** Media operations a node forwards to the node that hosts the room's media. */
+export type MediaOp =
+  | 'media:capabilities'
+  | 'transport:create'
+  | 'transport:connect'
+  | 'transport:restart-ice'
+  | 'produce'
+  | 'consume'
+  | 'consumer:resume'
+  | 'producer:close'
+  | 'floor-granted'
+  | 'floor-released';
 
 export interface BusMessage {
   from: string;

@@ -36,4 +36,12 @@ export interface ClusterDirectory {
   /** One survivor wins the right to clean up after a dead node. */
   claimDeadNode(nodeId: string, claimer: string, ttlMs: number): Promise<boolean>;
   forgetNode(nodeId: string): Promise<void>;
+
+  /**
+   * Which node hosts a room's media: claims it for `nodeId` if unowned (or refreshes our claim)
+   * for `ttlMs`, and returns the owner either way.
+   */
+  claimMediaOwner(roomId: string, nodeId: string, ttlMs: number): Promise<string>;
+  /** Gives the room's media up, only if `nodeId` still owns it. */
+  releaseMediaOwner(roomId: string, nodeId: string): Promise<void>;
 }

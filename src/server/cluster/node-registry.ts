@@ -27,11 +27,19 @@ export interface NodeRegistryOptions {
 export class NodeRegistry {
   readonly #o: NodeRegistryOptions;
   readonly #handling = new Set<string>();
+  /** Dead nodes this node has already reacted to (every survivor reacts; one reaps). */
+  readonly #seenDead = new Set<string>();
+  readonly #deadListeners: ((nodeId: string) => void)[] = [];
   #timer: NodeJS.Timeout | null = null;
   #stopped = false;
 
   constructor(options: NodeRegistryOptions) {
     this.#o = options;
+  }
+
+  /** Every survivor runs these once per dead node (e.g. to drop media hosted there). */
+  onNodeDead(listener: (nodeId: string) => void): void {
+    this.#deadListeners.push(listener);
   }
 
   get nodeId(): string {
@@ -55,7 +63,12 @@ export class NodeRegistry {
     try {
       await directory.heartbeat(this.#o.info, this.#o.nodeTtlMs);
       for (const { info, alive } of await directory.nodes()) {
-        if (alive || info.nodeId === this.nodeId || this.#handling.has(info.nodeId)) continue;
+        if (alive || info.nodeId === this.nodeId) continue;
+        if (!this.#seenDead.has(info.nodeId)) {
+          this.#seenDead.add(info.nodeId);
+          for (const l of this.#deadListeners) l(info.nodeId);
+        }
+        if (this.#handling.has(info.nodeId)) continue;
         const claimTtl = this.#o.resumeGraceMs + this.#o.lockTtlMs + 30_000;
         if (!(await directory.claimDeadNode(info.nodeId, this.nodeId, claimTtl))) continue;
         this.#handling.add(info.nodeId);

@@ -1,9 +1,23 @@
 import type { types } from 'mediasoup';
 import type { Logger } from '../logger.js';
-import type { Session } from '../sessions/session.js';
+import type { Identity } from '../auth/claims.js';
+import type { Frame } from '../signaling/connection.js';
 import { MEDIA_CODECS } from './codecs.js';
 import { FloorRelay } from './floor-relay.js';
 import type { PoolWorker, WorkerPool } from './worker-pool.js';
+
+/**
+ * What the media plane needs of a session: a local `Session`, or a `RemoteSession` standing in for
+ * a session on another node whose room's media lives here.
+ */
+export interface MediaSession {
+  readonly id: string;
+  readonly userId: string;
+  readonly identity: Pick<Identity, 'canPublish' | 'canSubscribe' | 'admin'>;
+  readonly rooms: { has(roomId: string): boolean };
+  readonly ended: boolean;
+  deliver(f: Frame): void;
+}
 
 /** This room's router on one worker, and which of the room's producers are piped into it. */
 export interface RouterSlot {
@@ -14,7 +28,7 @@ export interface RouterSlot {
 
 /** One member's media objects in the room. */
 export interface Peer {
-  readonly session: Session;
+  readonly session: MediaSession;
   readonly transports: Map<
     string,
     { transport: types.WebRtcTransport; slot: RouterSlot; direction: 'send' | 'recv' }
@@ -80,7 +94,7 @@ export class MediaRoom {
     return false;
   }
 
-  peer(session: Session): Peer {
+  peer(session: MediaSession): Peer {
     let p = this.peers.get(session.id);
     if (!p) {
       p = { session, transports: new Map(), producers: new Map(), consumers: new Map() };

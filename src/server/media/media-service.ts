@@ -5,10 +5,11 @@ import { ParleyError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { RoomCatalog } from '../rooms/room-catalog.js';
 import type { RoomService } from '../rooms/room-service.js';
-import type { Session } from '../sessions/session.js';
 import { frame } from '../signaling/connection.js';
-import { MediaRoom, type Peer } from './media-room.js';
+import { MediaRoom, type MediaSession, type Peer } from './media-room.js';
 import type { PoolWorker, WorkerPool } from './worker-pool.js';
+
+export type MediaClosedReason = 'worker-died' | 'shutdown' | 'released';
 
 interface Owned<T> {
   room: MediaRoom;
@@ -31,7 +32,8 @@ export class MediaService {
   readonly #transports = new Map<string, Owned<types.WebRtcTransport>>();
   readonly #producers = new Map<string, Owned<types.Producer>>();
   readonly #consumers = new Map<string, Owned<types.Consumer>>();
-  readonly #closedListeners: ((roomId: string, reason: 'worker-died' | 'shutdown') => void)[] = [];
+  readonly #closedListeners: ((roomId: string, reason: MediaClosedReason) => void)[] = [];
+  readonly #openedListeners: ((roomId: string) => void)[] = [];
 
   constructor(deps: {
     pool: WorkerPool;
@@ -53,7 +55,7 @@ export class MediaService {
   }
 
   /** Listeners learn when a room's media is torn down (floor control releases the floor). */
-  onMediaClosed(listener: (roomId: string, reason: 'worker-died' | 'shutdown') => void): void {
+  onMediaClosed(listener: (roomId: string, reason: MediaClosedReason) => void): void {
     this.#closedListeners.push(listener);
   }
 
@@ -68,7 +70,7 @@ export class MediaService {
     };
   }
 
-  async capabilities(session: Session, roomId: string): Promise<ServerPayload<'media:capabilities'>> {
+  async capabilities(session: MediaSession, roomId: string): Promise<ServerPayload<'media:capabilities'>> {
     const room = await this.#room(session, roomId);
     return {
       roomId,
@@ -78,7 +80,7 @@ export class MediaService {
   }
 
   async createTransport(
-    session: Session,
+    session: MediaSession,
     { roomId, direction }: ClientPayload<'transport:create'>,
   ): Promise<ServerPayload<'transport:created'>> {
     if (direction === 'send' && !session.identity.canPublish) {
@@ -127,7 +129,7 @@ export class MediaService {
   }
 
   /** After a recv transport is created in a conference room: announce the producers already there. */
-  announceExisting(session: Session, roomId: string): void {
+  announceExisting(session: MediaSession, roomId: string): void {
     for (const { room, peer, obj } of this.#producers.values()) {
       if (room.roomId !== roomId || peer.session === session || room.mode !== 'conference') continue;
       session.deliver(
@@ -143,7 +145,7 @@ export class MediaService {
   }
 
   async connectTransport(
-    session: Session,
+    session: MediaSession,
     { transportId, dtlsParameters }: ClientPayload<'transport:connect'>,
   ) {
     const { obj } = this.#own(this.#transports, transportId, session, 'TRANSPORT_ERROR', 'transport');
@@ -154,14 +156,17 @@ export class MediaService {
     }
   }
 
-  async restartIce(session: Session, transportId: string): Promise<ServerPayload<'transport:ice-restarted'>> {
+  async restartIce(
+    session: MediaSession,
+    transportId: string,
+  ): Promise<ServerPayload<'transport:ice-restarted'>> {
     const { obj } = this.#own(this.#transports, transportId, session, 'TRANSPORT_ERROR', 'transport');
     const iceParameters = await obj.restartIce();
     return { transportId, iceParameters };
   }
 
   async produce(
-    session: Session,
+    session: MediaSession,
     { transportId, kind, rtpParameters, appData }: ClientPayload<'produce'>,
     holdsFloor: (roomId: string) => boolean,
   ): Promise<ServerPayload<'produced'>> {
@@ -217,7 +222,7 @@ export class MediaService {
   }
 
   async consume(
-    session: Session,
+    session: MediaSession,
     { producerId, transportId, rtpCapabilities }: ClientPayload<'consume'>,
   ): Promise<ServerPayload<'consumed'>> {
     if (!session.identity.canSubscribe)
@@ -282,7 +287,7 @@ export class MediaService {
     };
   }
 
-  async resumeConsumer(session: Session, consumerId: string): Promise<void> {
+  async resumeConsumer(session: MediaSession, consumerId: string): Promise<void> {
     const { room, peer, obj } = this.#own(this.#consumers, consumerId, session, 'CONSUME_ERROR', 'consumer');
     // A speaker does not hear themselves through the floor producer.
     if (room.floor?.producer.id === obj.producerId && room.floor.sourceId !== null) {
@@ -292,7 +297,7 @@ export class MediaService {
     await obj.resume();
   }
 
-  closeProducer(session: Session, producerId: string): ServerPayload<'producer:closed'> {
+  closeProducer(session: MediaSession, producerId: string): ServerPayload<'producer:closed'> {
     const { room, obj } = this.#own(this.#producers, producerId, session, 'PRODUCE_ERROR', 'producer');
     obj.close();
     if (room.mode === 'conference') {
@@ -308,7 +313,7 @@ export class MediaService {
   // ---- floor control hooks (PTT) ---------------------------------------------------------------------
 
   /** The session got the floor: its audio goes live through the floor producer; it stops hearing it. */
-  async floorGranted(session: Session, roomId: string): Promise<void> {
+  async floorGranted(session: MediaSession, roomId: string): Promise<void> {
     const room = await this.#media.get(roomId);
     const peer = room?.peers.get(session.id);
     if (!room?.floor || !peer) return;
@@ -320,7 +325,7 @@ export class MediaService {
   }
 
   /** The session lost or released the floor: its producer is paused and it hears the floor again. */
-  async floorReleased(session: Session, roomId: string): Promise<void> {
+  async floorReleased(session: MediaSession, roomId: string): Promise<void> {
     const room = await this.#media.get(roomId);
     const peer = room?.peers.get(session.id);
     if (!room?.floor || !peer) return;
@@ -337,18 +342,34 @@ export class MediaService {
   // ---- lifecycle ----------------------------------------------------------------------------------
 
   /** Room-leave listener: the member's transports go, and an empty room releases its routers. */
-  readonly onLeft = async (session: Session, roomId: string): Promise<void> => {
+  readonly onLeft = async (session: MediaSession, roomId: string): Promise<void> => {
     const pending = this.#media.get(roomId);
     if (!pending) return;
     const room = await pending.catch(() => null);
     if (!room) return;
     room.closePeer(session.id);
-    if (!this.#rooms.localMembers(roomId)?.size && this.#media.get(roomId) === pending) {
+    // Released once nobody here is a member and no other node's member has media in it.
+    if (
+      !this.#rooms.localMembers(roomId)?.size &&
+      room.peers.size === 0 &&
+      this.#media.get(roomId) === pending
+    ) {
       this.#media.delete(roomId);
       room.close();
+      for (const l of this.#closedListeners) l(roomId, 'released');
       this.#log.debug({ roomId }, 'media room released');
     }
   };
+
+  /** Listeners learn when a room's media comes up here (the cluster records this node as its owner). */
+  onMediaOpened(listener: (roomId: string) => void): void {
+    this.#openedListeners.push(listener);
+  }
+
+  /** True if this node currently hosts the room's media. */
+  hosts(roomId: string): boolean {
+    return this.#media.has(roomId);
+  }
 
   close(): void {
     for (const [roomId, pending] of this.#media) {
@@ -378,7 +399,7 @@ export class MediaService {
   }
 
   /** The room's media, created on first use; the session must be a member. */
-  #room(session: Session, roomId: string): Promise<MediaRoom> {
+  #room(session: MediaSession, roomId: string): Promise<MediaRoom> {
     if (!this.enabled) throw new ParleyError('SERVICE_UNAVAILABLE', 'the SFU is disabled on this server');
     if (!session.rooms.has(roomId)) throw new ParleyError('NOT_IN_ROOM', `you are not in room "${roomId}"`);
     let pending = this.#media.get(roomId);
@@ -387,6 +408,12 @@ export class MediaService {
       if (!channel) throw new ParleyError('ROOM_NOT_FOUND');
       pending = MediaRoom.create(roomId, channel.mode, this.#pool, this.#log);
       this.#media.set(roomId, pending);
+      pending.then(
+        () => {
+          for (const l of this.#openedListeners) l(roomId);
+        },
+        () => undefined,
+      );
       pending.catch((err: unknown) => {
         this.#log.error({ err, roomId }, 'media room creation failed');
         if (this.#media.get(roomId) === pending) this.#media.delete(roomId);
@@ -400,7 +427,7 @@ export class MediaService {
   #own<T>(
     map: Map<string, Owned<T>>,
     id: string,
-    session: Session,
+    session: MediaSession,
     unknownCode: 'TRANSPORT_ERROR' | 'PRODUCE_ERROR' | 'CONSUME_ERROR',
     what: string,
   ): Owned<T> {

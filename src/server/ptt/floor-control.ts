@@ -2,7 +2,7 @@ import type { ServerPayload } from '../../protocol/index.js';
 import type { PttConfig } from '../config/env.js';
 import { ParleyError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { MediaService } from '../media/media-service.js';
+import type { MediaPlane } from '../media/media-plane.js';
 import type { RoomCatalog } from '../rooms/room-catalog.js';
 import type { RoomService } from '../rooms/room-service.js';
 import type { Session } from '../sessions/session.js';
@@ -43,7 +43,7 @@ export type StartReply =
 export class FloorControl {
   readonly #store: StateStore;
   readonly #rooms: RoomService;
-  readonly #media: MediaService;
+  readonly #media: MediaPlane;
   readonly #catalog: RoomCatalog;
   readonly #config: PttConfig;
   readonly #log: Logger;
@@ -53,7 +53,7 @@ export class FloorControl {
   constructor(deps: {
     store: StateStore;
     rooms: RoomService;
-    media: MediaService;
+    media: MediaPlane;
     catalog: RoomCatalog;
     config: PttConfig;
     log: Logger;
@@ -112,7 +112,11 @@ export class FloorControl {
           await this.#revokeLocal(floor, previous, 'preempted', by);
           // The pre-empted speaker may be on another node: tell it now, not at its next renewal.
           await this.#cluster?.bus
-            .publishToRoom(roomId, { t: 'floor', roomId, fence: outcome.fence, sessionId: session.id, by }, null)
+            .publishToRoom(
+              roomId,
+              { t: 'floor', roomId, fence: outcome.fence, sessionId: session.id, by },
+              null,
+            )
             .catch(() => undefined);
         }
       }
@@ -158,8 +162,8 @@ export class FloorControl {
   };
 
   /** The room's media went away (worker died): the speaker loses the floor. */
-  readonly onMediaClosed = (roomId: string): void => {
-    if (!this.#floors.has(roomId)) return;
+  readonly onMediaClosed = (roomId: string, reason: string): void => {
+    if (reason === 'released' || !this.#floors.has(roomId)) return;
     void this.#serial(roomId, async (floor) => {
       if (floor.holder) await this.#revoke(floor, 'media-closed');
     });

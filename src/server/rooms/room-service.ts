@@ -135,7 +135,9 @@ export class RoomService {
       // Floor changes during the outage could not cross nodes: tell our members who speaks now.
       if (this.#catalog.resolve(roomId)?.mode === 'ptt') {
         const lock = await this.#store.currentSpeaker(roomId).catch(() => null);
-        const speaker = lock ? { userId: lock.userId, name: lock.name, sessionId: lock.sessionId, since: lock.since } : null;
+        const speaker = lock
+          ? { userId: lock.userId, name: lock.name, sessionId: lock.sessionId, since: lock.since }
+          : null;
         this.#deliverLocal(roomId, frame('ptt:speaker-changed', { roomId, speaker, at: Date.now() }));
       }
     }
@@ -160,7 +162,7 @@ export class RoomService {
   }
 
   /** One frame to every member of the room, on every node, except `except`. */
-  broadcast(roomId: string, f: Frame, except?: Session): number {
+  broadcast(roomId: string, f: Frame, except?: { id: string }): number {
     const cluster = this.#cluster;
     if (cluster) {
       const header = except

@@ -5,7 +5,7 @@ import type { Config } from '../config/env.js';
 import { ParleyError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
-import type { MediaService } from '../media/media-service.js';
+import type { MediaPlane } from '../media/media-plane.js';
 import type { FloorControl } from '../ptt/floor-control.js';
 import type { RoomService } from '../rooms/room-service.js';
 import type { SessionManager } from '../sessions/session-manager.js';
@@ -21,7 +21,7 @@ export interface DispatcherDeps {
   sessions: SessionManager;
   rooms: RoomService;
   relay: CallRelay;
-  media: MediaService;
+  media: MediaPlane;
   floor: FloorControl;
 }
 
@@ -118,9 +118,9 @@ export class Dispatcher {
           conn.send('media:capabilities', p, cid);
         });
       case 'transport:create':
-        return this.#d.media.createTransport(session, msg.payload).then((p) => {
-          conn.send('transport:created', p, cid);
-          if (p.direction === 'recv') this.#d.media.announceExisting(session, p.roomId);
+        return this.#d.media.createTransport(session, msg.payload).then(({ created, announce }) => {
+          conn.send('transport:created', created, cid);
+          if (created.direction === 'recv') announce();
         });
       case 'transport:connect':
         return this.#d.media.connectTransport(session, msg.payload).then(() => {
@@ -141,8 +141,9 @@ export class Dispatcher {
           conn.send('consumer:resumed', { consumerId: msg.payload.consumerId }, cid);
         });
       case 'producer:close':
-        conn.send('producer:closed', this.#d.media.closeProducer(session, msg.payload.producerId), cid);
-        return;
+        return this.#d.media.closeProducer(session, msg.payload.producerId).then((p) => {
+          conn.send('producer:closed', p, cid);
+        });
       case 'ptt:start':
         return this.#d.floor.start(session, msg.payload.roomId).then((r) => {
           if (r.type === 'ptt:granted') conn.send('ptt:granted', r.payload, cid);

@@ -13,9 +13,24 @@ import type { RedisState } from './redis-state.js';
  * | `nodes`                      | hash   | nodeId → JSON NodeInfo                   | none           |
  * | `node:{<nodeId>}:alive`      | string | "1"                                      | PX node ttl    |
  * | `node:{<nodeId>}:reaper`     | string | nodeId of the survivor cleaning up       | PX claim ttl   |
+ * | `room:{<roomId>}:media-owner`| string | nodeId hosting the room's media          | PX, renewed    |
  *
  * Entries without TTL are removed by their owner, or by the survivor that reaps a dead node.
  */
+/** Claim if free, refresh if ours; return the owner. */
+const CLAIM_OWNER = `
+local owner = redis.call('GET', KEYS[1])
+if not owner or owner == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return ARGV[1]
+end
+return owner`;
+
+/** Compare-and-delete. */
+const RELEASE_OWNER = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
 export class RedisDirectory implements ClusterDirectory {
   readonly #r: RedisState;
   readonly #p: string;
@@ -143,6 +158,28 @@ export class RedisDirectory implements ClusterDirectory {
     });
   }
 
+  claimMediaOwner(roomId: string, nodeId: string, ttlMs: number): Promise<string> {
+    return this.#r.run('claimMediaOwner', async (c) => {
+      const owner = await c.eval(
+        CLAIM_OWNER,
+        1,
+        this.#mediaOwner(roomId),
+        nodeId,
+        Math.max(1, Math.ceil(ttlMs)),
+      );
+      return String(owner);
+    });
+  }
+
+  releaseMediaOwner(roomId: string, nodeId: string): Promise<void> {
+    return this.#r.run('releaseMediaOwner', async (c) => {
+      await c.eval(RELEASE_OWNER, 1, this.#mediaOwner(roomId), nodeId);
+    });
+  }
+
+  #mediaOwner(roomId: string) {
+    return `${this.#p}room:{${roomId}}:media-owner`;
+  }
   #user(userId: string) {
     return `${this.#p}user:{${userId}}:sessions`;
   }

@@ -1,0 +1,598 @@
+import type { ServerPayload } from '../protocol/index.js';
+import { clientDefaults, voiceConstraints } from './defaults.js';
+import { TypedEmitter } from './emitter.js';
+import { ParleyError } from './errors.js';
+import { PeerConnectionManager, type PeerSignaler } from './peer-connection-manager.js';
+import type { SignalingClient } from './signaling-client.js';
+import type { AudioStats } from './stats.js';
+
+/**
+ * - `ringing`: outgoing: the other side is ringing; incoming: our phone rings (accept or reject)
+ * - `connecting`: accepted; media is being set up
+ * - `active`: audio flows
+ * - `ended`: see `endReason`
+ */
+export type CallState = 'ringing' | 'connecting' | 'active' | 'ended';
+export type CallDirection = 'outgoing' | 'incoming';
+export type CallEndReason =
+  /** We hung up. */
+  | 'hangup'
+  /** The other side hung up. */
+  | 'remote-hangup'
+  /** Outgoing: the callee rejected. Incoming: we rejected. */
+  | 'rejected'
+  /** The callee was in another call. */
+  | 'busy'
+  /** Nobody answered within the ring timeout. */
+  | 'no-answer'
+  /** Incoming: the caller hung up before we answered. */
+  | 'cancelled'
+  /** The callee is not connected. */
+  | 'offline'
+  /** The other side (or we) lost the connection for good. */
+  | 'disconnected'
+  /** Media could not be set up, or the connection could not be restored in time. */
+  | 'failed';
+
+export interface CallPeer {
+  userId: string;
+  name: string;
+}
+
+export type CallEvents = {
+  stateChanged: [state: CallState, previous: CallState];
+  /** A remote track arrived; it is also in `remoteStream`. */
+  remoteTrack: [track: MediaStreamTrack, stream: MediaStream];
+  muted: [muted: boolean];
+  /** Emitted exactly once. */
+  ended: [info: { reason: CallEndReason; error?: ParleyError }];
+};
+
+/** What a call needs from its CallManager. */
+interface CallContext {
+  signaling: SignalingClient;
+  media(): Promise<{ track: MediaStreamTrack; owned: boolean; configuration: RTCConfiguration }>;
+  options: Required<Pick<CallManagerOptions, 'ringTimeoutMs' | 'callConnectTimeoutMs'>> &
+    Pick<CallManagerOptions, 'RTCPeerConnection'>;
+  onEnded(call: Call): void;
+}
+
+export interface AcceptOptions {
+  /** Send this track instead of opening the microphone (it is not stopped when the call ends). */
+  track?: MediaStreamTrack;
+}
+
+/**
+ * A 1:1 call over a peer-to-peer RTCPeerConnection (Perfect Negotiation; the caller is impolite,
+ * the callee polite), signaled through the server's call relay. Get one from
+ * `CallManager.call()` or its `incoming` event.
+ */
+export class Call extends TypedEmitter<CallEvents> {
+  readonly id: string;
+  readonly direction: CallDirection;
+  readonly peer: CallPeer;
+  /** The other side's audio; attach it to an `<audio autoplay>` (or use `AudioPlayer`). */
+  readonly remoteStream: MediaStream;
+  #state: CallState = 'ringing';
+  #endReason: CallEndReason | null = null;
+  #startedAt: number | null = null;
+  #muted = false;
+  #pcm: PeerConnectionManager | null = null;
+  #localTrack: MediaStreamTrack | null = null;
+  #ownsTrack = false;
+  /** Incoming, before accept: what the caller sent, applied in order on accept. */
+  #early: ({ kind: 'description'; sdp: string } | { kind: 'candidate'; candidate: RTCIceCandidateInit })[] =
+    [];
+  #ringTimer: ReturnType<typeof setTimeout> | null = null;
+  #failTimer: ReturnType<typeof setTimeout> | null = null;
+  readonly #ctx: CallContext;
+
+  /** @internal Created by CallManager. */
+  constructor(ctx: CallContext, init: { id: string; direction: CallDirection; peer: CallPeer }) {
+    super();
+    this.#ctx = ctx;
+    this.id = init.id;
+    this.direction = init.direction;
+    this.peer = init.peer;
+    this.remoteStream = new MediaStream();
+    this.#ringTimer = setTimeout(() => {
+      if (this.#state !== 'ringing') return;
+      if (this.direction === 'outgoing') this.#sendAndEnd('call:hangup', 'no-answer', 'no-answer');
+      else this.#end('no-answer');
+    }, ctx.options.ringTimeoutMs);
+  }
+
+  get state(): CallState {
+    return this.#state;
+  }
+
+  get endReason(): CallEndReason | null {
+    return this.#endReason;
+  }
+
+  /** When audio started flowing (ms since epoch), for call timers. */
+  get startedAt(): number | null {
+    return this.#startedAt;
+  }
+
+  get muted(): boolean {
+    return this.#muted;
+  }
+
+  /** The peer connection, once media is being set up (null while an incoming call rings). */
+  get peerConnection(): PeerConnectionManager | null {
+    return this.#pcm;
+  }
+
+  /** Incoming: answer. Opens the microphone (unless a track is given) and sets up media. */
+  async accept(options: AcceptOptions = {}): Promise<void> {
+    if (this.direction !== 'incoming')
+      throw new ParleyError('CALL_FAILED', 'only incoming calls are accepted');
+    if (this.#state !== 'ringing') throw new ParleyError('CALL_FAILED', `the call is ${this.#state}`);
+    this.#clearRing();
+    this.#setState('connecting');
+    let media: { track: MediaStreamTrack; owned: boolean; configuration: RTCConfiguration };
+    try {
+      media = await this.#media(options.track);
+    } catch (err) {
+      const error = ParleyError.from(err, 'MEDIA_ERROR');
+      this.#sendAndEnd('call:hangup', 'failed', 'failed', error);
+      throw error;
+    }
+    if (this.#state === 'ended') {
+      if (media.owned) media.track.stop();
+      return;
+    }
+    this.#adoptTrack(media);
+    const pcm = this.#createPeer(true, media.configuration);
+    this.#ctx.signaling.send(
+      'call:accept',
+      { recipientId: this.peer.userId, callId: this.id },
+      this.#onSendError,
+    );
+    const track = media.track;
+    let first = true;
+    for (const item of this.#early.splice(0)) {
+      if (item.kind === 'candidate') {
+        void pcm.handleRemoteCandidate(item.candidate);
+        continue;
+      }
+      // The caller's offer created an audio transceiver: send on it, so the answer carries our voice.
+      const hooks = first ? { beforeAnswer: (pc: RTCPeerConnection) => void pc.addTrack(track) } : {};
+      first = false;
+      void pcm.handleRemoteDescription({ type: 'offer', sdp: item.sdp }, hooks);
+    }
+    if (first) pcm.addTrack(track); // no offer kept (cannot happen with our caller, but stay correct)
+  }
+
+  /** Incoming, ringing: decline. The caller sees `rejected` (or `busy` with that reason). */
+  reject(reason?: string): void {
+    if (this.#state === 'ended') return;
+    if (this.direction !== 'incoming' || this.#state !== 'ringing') return this.hangup();
+    this.#sendAndEnd('call:reject', 'rejected', reason);
+  }
+
+  /** Ends the call (an incoming call that still rings is rejected). Idempotent. */
+  hangup(reason?: string): void {
+    if (this.#state === 'ended') return;
+    if (this.direction === 'incoming' && this.#state === 'ringing') return this.reject(reason);
+    this.#sendAndEnd('call:hangup', 'hangup', reason);
+  }
+
+  /** Mutes our microphone (the other side hears silence). */
+  setMuted(muted: boolean): void {
+    if (this.#muted === muted) return;
+    this.#muted = muted;
+    if (this.#localTrack) this.#localTrack.enabled = !muted;
+    this.#pcm?.setAudioEnabled(!muted);
+    this.emit('muted', muted);
+  }
+
+  /** Packets each way and the selected candidate pair (host, srflx or relay). */
+  async getAudioStats(): Promise<AudioStats | null> {
+    return this.#pcm ? this.#pcm.getAudioStats() : null;
+  }
+
+  // ---- driven by CallManager ---------------------------------------------------------------------------
+
+  /** @internal */
+  startOutgoing(media: { track: MediaStreamTrack; owned: boolean; configuration: RTCConfiguration }): void {
+    if (this.#state === 'ended') {
+      if (media.owned) media.track.stop();
+      return;
+    }
+    this.#adoptTrack(media);
+    // The caller is impolite: adding the track fires negotiationneeded, whose offer rings the callee.
+    this.#createPeer(false, media.configuration).addTrack(media.track);
+  }
+
+  /** @internal A relayed call message for this call. */
+  handle(type: 'call:offer' | 'call:answer', payload: ServerPayload<'call:offer'>): void;
+  handle(type: 'call:ice-candidate', payload: ServerPayload<'call:ice-candidate'>): void;
+  handle(type: 'call:accept', payload: ServerPayload<'call:accept'>): void;
+  handle(type: 'call:reject' | 'call:hangup', payload: ServerPayload<'call:hangup'>): void;
+  handle(
+    type: 'call:offer' | 'call:answer' | 'call:ice-candidate' | 'call:accept' | 'call:reject' | 'call:hangup',
+    payload: { sdp?: string; candidate?: RTCIceCandidateInit | null; reason?: string },
+  ): void {
+    if (this.#state === 'ended') return;
+    switch (type) {
+      case 'call:offer':
+      case 'call:answer': {
+        const sdp = payload.sdp ?? '';
+        if (type === 'call:offer' && !this.#pcm) this.#early.push({ kind: 'description', sdp });
+        else
+          void this.#pcm?.handleRemoteDescription({ type: type === 'call:offer' ? 'offer' : 'answer', sdp });
+        return;
+      }
+      case 'call:ice-candidate': {
+        const candidate = payload.candidate;
+        if (!candidate) return;
+        if (this.#pcm) void this.#pcm.handleRemoteCandidate(candidate);
+        else this.#early.push({ kind: 'candidate', candidate });
+        return;
+      }
+      case 'call:accept':
+        if (this.direction === 'outgoing' && this.#state === 'ringing') {
+          this.#clearRing();
+          this.#setState('connecting');
+          this.#armFailTimer();
+        }
+        return;
+      case 'call:reject':
+        return this.#end(payload.reason === 'busy' ? 'busy' : 'rejected');
+      case 'call:hangup': {
+        if (this.direction === 'incoming' && this.#state === 'ringing') return this.#end('cancelled');
+        if (payload.reason === 'disconnected') return this.#end('disconnected');
+        if (payload.reason === 'no-answer') return this.#end('no-answer');
+        return this.#end('remote-hangup');
+      }
+    }
+  }
+
+  /** @internal The signaling connection came back (resumed): make sure media recovers too. */
+  signalingResumed(): void {
+    const state = this.#pcm?.pc.iceConnectionState;
+    if (state === 'disconnected' || state === 'failed') this.#pcm?.restartIce();
+  }
+
+  /** @internal Ends without telling the other side (e.g. our session is gone, so the server did). */
+  endLocally(reason: CallEndReason, error?: ParleyError): void {
+    this.#end(reason, error);
+  }
+
+  // ---- internals -----------------------------------------------------------------------------------------
+
+  readonly #onSendError = {
+    onError: (err: ParleyError) => {
+      if (err.code === 'RECIPIENT_OFFLINE')
+        this.#end(this.#state === 'ringing' ? 'offline' : 'disconnected', err);
+      else this.#end('failed', err);
+    },
+  };
+
+  async #media(track?: MediaStreamTrack) {
+    const media = await this.#ctx.media();
+    if (!track) return media;
+    if (media.owned) media.track.stop();
+    return { ...media, track, owned: false };
+  }
+
+  #adoptTrack(media: { track: MediaStreamTrack; owned: boolean }): void {
+    this.#localTrack = media.track;
+    this.#ownsTrack = media.owned;
+    if (this.#muted) media.track.enabled = false;
+  }
+
+  #createPeer(polite: boolean, configuration: RTCConfiguration): PeerConnectionManager {
+    const recipient = { recipientId: this.peer.userId, callId: this.id };
+    const signaling = this.#ctx.signaling;
+    const signaler: PeerSignaler = {
+      sendDescription: (d) => {
+        const sdp = d.sdp ?? '';
+        if (d.type === 'offer') signaling.send('call:offer', { ...recipient, sdp }, this.#onSendError);
+        else if (d.type === 'answer') signaling.send('call:answer', { ...recipient, sdp }, this.#onSendError);
+      },
+      sendCandidate: (c) => {
+        signaling.send('call:ice-candidate', {
+          ...recipient,
+          candidate: {
+            candidate: c.candidate ?? '',
+            sdpMid: c.sdpMid ?? null,
+            sdpMLineIndex: c.sdpMLineIndex ?? null,
+            usernameFragment: c.usernameFragment ?? null,
+          },
+        });
+      },
+    };
+    const pcm = new PeerConnectionManager({
+      polite,
+      signaler,
+      configuration,
+      ...(this.#ctx.options.RTCPeerConnection
+        ? { RTCPeerConnection: this.#ctx.options.RTCPeerConnection }
+        : {}),
+    });
+    this.#pcm = pcm;
+    pcm.on('track', (track, streams) => {
+      const stream = this.remoteStream;
+      if (!stream.getTracks().includes(track)) stream.addTrack(track);
+      this.emit('remoteTrack', track, streams[0] ?? stream);
+    });
+    pcm.on('connectionStateChanged', (state) => {
+      if (state === 'connected') {
+        this.#clearFailTimer();
+        if (this.#state === 'connecting' || this.#state === 'ringing') {
+          this.#clearRing();
+          this.#startedAt ??= Date.now();
+          this.#setState('active');
+        }
+      } else if (state === 'failed' || state === 'disconnected') {
+        this.#armFailTimer(); // ICE restarts by itself meanwhile
+      }
+    });
+    return pcm;
+  }
+
+  #armFailTimer(): void {
+    if (this.#failTimer || this.#state === 'ended') return;
+    this.#failTimer = setTimeout(() => {
+      this.#failTimer = null;
+      if (this.#pcm?.connectionState !== 'connected') {
+        this.#sendAndEnd(
+          'call:hangup',
+          'failed',
+          'failed',
+          new ParleyError('CALL_FAILED', 'no media connection'),
+        );
+      }
+    }, this.#ctx.options.callConnectTimeoutMs);
+  }
+
+  #clearFailTimer(): void {
+    if (this.#failTimer) clearTimeout(this.#failTimer);
+    this.#failTimer = null;
+  }
+
+  #clearRing(): void {
+    if (this.#ringTimer) clearTimeout(this.#ringTimer);
+    this.#ringTimer = null;
+  }
+
+  #sendAndEnd(
+    type: 'call:hangup' | 'call:reject',
+    reason: CallEndReason,
+    wireReason?: string,
+    error?: ParleyError,
+  ): void {
+    if (this.#state === 'ended') return;
+    const payload = {
+      recipientId: this.peer.userId,
+      callId: this.id,
+      ...(wireReason ? { reason: wireReason } : {}),
+    };
+    this.#ctx.signaling.send(type, payload);
+    this.#end(reason, error);
+  }
+
+  #setState(state: CallState): void {
+    const previous = this.#state;
+    if (previous === state) return;
+    this.#state = state;
+    this.emit('stateChanged', state, previous);
+  }
+
+  #end(reason: CallEndReason, error?: ParleyError): void {
+    if (this.#state === 'ended') return;
+    this.#endReason = reason;
+    this.#clearRing();
+    this.#clearFailTimer();
+    this.#early = [];
+    this.#pcm?.close();
+    if (this.#ownsTrack) this.#localTrack?.stop();
+    for (const t of this.remoteStream.getTracks()) this.remoteStream.removeTrack(t);
+    this.#setState('ended');
+    this.#ctx.onEnded(this);
+    this.emit('ended', error ? { reason, error } : { reason });
+  }
+}
+
+export interface CallManagerOptions {
+  /** ICE servers for calls, or a function fetching them (e.g. `IceServerProvider.get`). Default none. */
+  iceServers?: RTCIceServer[] | (() => Promise<RTCIceServer[]>);
+  /** Other RTCConfiguration fields, e.g. `{ iceTransportPolicy: 'relay' }` to force TURN. */
+  configuration?: Omit<RTCConfiguration, 'iceServers'>;
+  /** Opens the microphone. Default getUserMedia with speech-tuned constraints. */
+  getMicrophone?: () => Promise<MediaStreamTrack>;
+  /** Incoming calls while another call is up are rejected with reason `busy`. Default true. */
+  rejectWhenBusy?: boolean;
+  /** Default 45 000 ms. */
+  ringTimeoutMs?: number;
+  /** Default 30 000 ms. */
+  callConnectTimeoutMs?: number;
+  RTCPeerConnection?: typeof RTCPeerConnection;
+}
+
+export interface CallOptions {
+  /** The callee's display name, for UIs (default their user id). */
+  name?: string;
+  /** Send this track instead of opening the microphone (it is not stopped when the call ends). */
+  track?: MediaStreamTrack;
+}
+
+export type CallManagerEvents = {
+  /** Someone calls: `call.accept()` or `call.reject()`. */
+  incoming: [call: Call];
+  callEnded: [call: Call, reason: CallEndReason];
+};
+
+/**
+ * 1:1 calls of one signaling connection: places calls, turns relayed `call:*` messages into
+ * {@link Call}s, and ends them when our session is lost for good.
+ *
+ * ```ts
+ * const calls = new CallManager(signaling, { iceServers: () => ice.get() });
+ * calls.on('incoming', (call) => call.accept());
+ * const call = await calls.call('bob');
+ * call.on('stateChanged', (s) => console.log(s)); // ringing → connecting → active
+ * ```
+ */
+export class CallManager extends TypedEmitter<CallManagerEvents> {
+  readonly #signaling: SignalingClient;
+  readonly #opts: CallManagerOptions;
+  readonly #calls = new Map<string, Call>();
+  readonly #unsubscribe: (() => void)[] = [];
+  #closed = false;
+
+  constructor(signaling: SignalingClient, options: CallManagerOptions = {}) {
+    super();
+    this.#signaling = signaling;
+    this.#opts = options;
+    const route =
+      <T extends 'call:answer' | 'call:ice-candidate' | 'call:accept' | 'call:reject' | 'call:hangup'>(
+        type: T,
+      ) =>
+      (payload: ServerPayload<T>) => {
+        const call = this.#calls.get(payload.callId);
+        if (call && call.peer.userId === payload.senderId) {
+          (call.handle as (t: string, p: unknown) => void)(type, payload);
+        }
+      };
+    this.#unsubscribe.push(
+      signaling.on('call:offer', (payload) => this.#onOffer(payload)),
+      signaling.on('call:answer', route('call:answer')),
+      signaling.on('call:ice-candidate', route('call:ice-candidate')),
+      signaling.on('call:accept', route('call:accept')),
+      signaling.on('call:reject', route('call:reject')),
+      signaling.on('call:hangup', route('call:hangup')),
+      signaling.on('reconnected', ({ resumed }) => {
+        for (const call of [...this.#calls.values()]) {
+          // A new session: the server already hung our calls up on the other side.
+          if (resumed) call.signalingResumed();
+          else call.endLocally('disconnected', new ParleyError('DISCONNECTED', 'session lost'));
+        }
+      }),
+      signaling.on('disconnected', (reason) => {
+        for (const call of [...this.#calls.values()]) call.endLocally('disconnected', reason);
+      }),
+    );
+  }
+
+  /** Calls that have not ended. */
+  get calls(): readonly Call[] {
+    return [...this.#calls.values()];
+  }
+
+  /** Calls `userId` (every device of theirs rings). Resolves once the offer is on its way. */
+  async call(userId: string, options: CallOptions = {}): Promise<Call> {
+    if (this.#closed) throw new ParleyError('CLOSED');
+    if (userId === this.#signaling.userId) throw new ParleyError('CALL_FAILED', 'cannot call yourself');
+    const call = new Call(this.#context(), {
+      id: randomId(),
+      direction: 'outgoing',
+      peer: { userId, name: options.name ?? userId },
+    });
+    this.#calls.set(call.id, call);
+    try {
+      const media = await this.#media();
+      const track = options.track;
+      if (track && media.owned) media.track.stop();
+      call.startOutgoing(track ? { ...media, track, owned: false } : media);
+    } catch (err) {
+      const error = ParleyError.from(err, 'MEDIA_ERROR');
+      call.endLocally('failed', error);
+      throw error;
+    }
+    return call;
+  }
+
+  /** Hangs up every call and stops listening. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const call of [...this.#calls.values()]) call.hangup();
+    for (const off of this.#unsubscribe.splice(0)) off();
+    this.removeAllListeners();
+  }
+
+  #onOffer(payload: ServerPayload<'call:offer'>): void {
+    const existing = this.#calls.get(payload.callId);
+    if (existing) {
+      if (existing.peer.userId === payload.senderId) existing.handle('call:offer', payload);
+      return;
+    }
+    if (this.#closed) return;
+    const busy = [...this.#calls.values()].some((c) => c.state !== 'ended');
+    if (busy && (this.#opts.rejectWhenBusy ?? true)) {
+      this.#signaling.send('call:reject', {
+        recipientId: payload.senderId,
+        callId: payload.callId,
+        reason: 'busy',
+      });
+      return;
+    }
+    const call = new Call(this.#context(), {
+      id: payload.callId,
+      direction: 'incoming',
+      peer: { userId: payload.senderId, name: payload.senderName },
+    });
+    this.#calls.set(call.id, call);
+    call.handle('call:offer', payload);
+    this.emit('incoming', call);
+  }
+
+  #context(): CallContext {
+    return {
+      signaling: this.#signaling,
+      media: () => this.#media(),
+      options: {
+        ringTimeoutMs: this.#opts.ringTimeoutMs ?? clientDefaults.ringTimeoutMs,
+        callConnectTimeoutMs: this.#opts.callConnectTimeoutMs ?? clientDefaults.callConnectTimeoutMs,
+        ...(this.#opts.RTCPeerConnection ? { RTCPeerConnection: this.#opts.RTCPeerConnection } : {}),
+      },
+      onEnded: (call) => {
+        this.#calls.delete(call.id);
+        if (call.endReason) this.emit('callEnded', call, call.endReason);
+      },
+    };
+  }
+
+  async #media(): Promise<{ track: MediaStreamTrack; owned: boolean; configuration: RTCConfiguration }> {
+    const ice = this.#opts.iceServers;
+    const [track, iceServers] = await Promise.all([
+      this.#opts.getMicrophone ? this.#opts.getMicrophone() : openMicrophone(),
+      typeof ice === 'function' ? ice() : Promise.resolve(ice ?? []),
+    ]);
+    return {
+      track,
+      owned: !this.#opts.getMicrophone,
+      configuration: { ...this.#opts.configuration, iceServers },
+    };
+  }
+}
+
+/** Opens the default microphone with speech-tuned constraints. */
+export async function openMicrophone(
+  constraints: MediaTrackConstraints = voiceConstraints,
+): Promise<MediaStreamTrack> {
+  if (!globalThis.navigator?.mediaDevices?.getUserMedia) {
+    throw new ParleyError(
+      'MEDIA_ERROR',
+      'no microphone access here (needs a secure context: https or localhost)',
+    );
+  }
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: constraints, video: false });
+    const track = stream.getAudioTracks()[0];
+    if (!track) throw new ParleyError('MEDIA_ERROR', 'no audio track');
+    return track;
+  } catch (err) {
+    throw ParleyError.from(err, 'MEDIA_ERROR');
+  }
+}
+
+function randomId(): string {
+  const c = globalThis.crypto;
+  if (c && typeof c.randomUUID === 'function') return c.randomUUID();
+  return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 12)}`;
+}

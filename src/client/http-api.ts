@@ -1,0 +1,104 @@
+import type { publicStation } from '../server/config/manifest.js';
+import type { TurnCredentials } from '../server/turn/turn-credentials.js';
+import { ParleyError, type ParleyErrorCode } from './errors.js';
+import type { TokenSource } from './websocket.js';
+
+/** `GET /api/station`: the station's name, channels and public STUN servers. */
+export type StationInfo = ReturnType<typeof publicStation>;
+export type { TurnCredentials };
+
+type Fetch = typeof fetch;
+
+async function getJson<T>(url: string, init: RequestInit, fetchImpl: Fetch): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetchImpl(url, init);
+  } catch (err) {
+    throw ParleyError.from(err, 'CONNECTION_FAILED');
+  }
+  if (!res.ok) {
+    let code: ParleyErrorCode = res.status === 401 ? 'UNAUTHORIZED' : 'INTERNAL';
+    let message = `HTTP ${res.status}`;
+    try {
+      const body = (await res.json()) as { error?: { code?: string; message?: string } };
+      if (body.error?.code) code = body.error.code as ParleyErrorCode;
+      if (body.error?.message) message = body.error.message;
+    } catch {
+      // not our JSON error body
+    }
+    throw new ParleyError(code, message, { details: { status: res.status } });
+  }
+  return (await res.json()) as T;
+}
+
+/** Fetches `GET /api/station` from the server's HTTP base (e.g. `https://voice.example.com`). */
+export function fetchStation(baseUrl: string, fetchImpl: Fetch = fetch): Promise<StationInfo> {
+  return getJson<StationInfo>(`${baseUrl}/api/station`, {}, fetchImpl);
+}
+
+/** Fetches `GET /api/turn-credentials` (TURN REST scheme) with the user's JWT. */
+export async function fetchTurnCredentials(
+  baseUrl: string,
+  token: TokenSource,
+  fetchImpl: Fetch = fetch,
+): Promise<TurnCredentials> {
+  const jwt = typeof token === 'string' ? token : await token();
+  return getJson<TurnCredentials>(
+    `${baseUrl}/api/turn-credentials`,
+    { headers: { authorization: `Bearer ${jwt}` } },
+    fetchImpl,
+  );
+}
+
+/** STUN from the station, TURN with credentials: the `iceServers` of an RTCConfiguration. */
+export function iceServersFrom(stunUrls: readonly string[], turn: TurnCredentials | null): RTCIceServer[] {
+  const servers: RTCIceServer[] = [];
+  if (stunUrls.length > 0) servers.push({ urls: [...stunUrls] });
+  if (turn && turn.uris.length > 0) {
+    servers.push({ urls: [...turn.uris], username: turn.username, credential: turn.password });
+  }
+  return servers;
+}
+
+export interface IceServerProviderOptions {
+  /** The server's HTTP base, e.g. `https://voice.example.com`. */
+  baseUrl: string;
+  token: TokenSource;
+  fetch?: Fetch;
+}
+
+/**
+ * Builds `iceServers` from the station's STUN servers and fresh TURN credentials, cached until
+ * 80 % of their lifetime. A server without TURN (503) yields STUN only.
+ */
+export class IceServerProvider {
+  readonly #opts: IceServerProviderOptions;
+  #station: Promise<StationInfo> | null = null;
+  #turn: { creds: TurnCredentials | null; until: number } | null = null;
+
+  constructor(options: IceServerProviderOptions) {
+    this.#opts = options;
+  }
+
+  async get(): Promise<RTCIceServer[]> {
+    const fetchImpl = this.#opts.fetch ?? fetch;
+    this.#station ??= fetchStation(this.#opts.baseUrl, fetchImpl);
+    let station: StationInfo;
+    try {
+      station = await this.#station;
+    } catch (err) {
+      this.#station = null;
+      throw err;
+    }
+    if (!this.#turn || Date.now() >= this.#turn.until) {
+      try {
+        const creds = await fetchTurnCredentials(this.#opts.baseUrl, this.#opts.token, fetchImpl);
+        this.#turn = { creds, until: Date.now() + creds.ttl * 800 };
+      } catch (err) {
+        if (!(err instanceof ParleyError) || err.code !== 'SERVICE_UNAVAILABLE') throw err;
+        this.#turn = { creds: null, until: Date.now() + 60_000 }; // TURN not configured: ask again later
+      }
+    }
+    return iceServersFrom(station.stunUrls, this.#turn.creds);
+  }
+}

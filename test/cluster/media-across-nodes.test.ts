@@ -1,0 +1,112 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TokenIssuer } from '../../src/server/auth/token-issuer.js';
+import { TestClient, sleep } from '../helpers/client.js';
+import { expectReply } from '../helpers/media.js';
+import { assertLoopbackOnly } from '../helpers/netns.js';
+import { startNodeProcess, type NodeProcess } from '../helpers/node-process.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { TEST_SECRET } from '../helpers/server.js';
+import { waitUntil } from '../helpers/wait.js';
+import { WebRtcPeer } from '../helpers/webrtc-peer.js';
+
+const issuer = new TokenIssuer({ secret: TEST_SECRET });
+
+/*
+ * A room's media lives on one node. A member connected to another node gets its transports on the
+ * owner node (signaling relayed over Redis), and real audio flows through the owner's SFU.
+ */
+describe('media across nodes', () => {
+  let redis: TestRedis;
+  let n1: NodeProcess;
+  let n2: NodeProcess;
+  const clients: TestClient[] = [];
+  const peers: WebRtcPeer[] = [];
+  const on = async (node: NodeProcess, sub: string) => {
+    const c = await TestClient.connect(node.wsUrl, await issuer.issue({ sub, name: sub }));
+    clients.push(c);
+    return c;
+  };
+
+  beforeAll(async () => {
+    assertLoopbackOnly();
+    redis = await startRedis();
+    const common = {
+      REDIS_URL: redis.url,
+      MEDIASOUP_WORKERS: '1',
+      NODE_TTL_MS: '1000',
+      RATE_LIMIT_BURST: '1000',
+    };
+    [n1, n2] = await Promise.all([
+      startNodeProcess({ ...common, NODE_ID: 'm1', RTC_MIN_PORT: '42000', RTC_MAX_PORT: '42999' }),
+      startNodeProcess({ ...common, NODE_ID: 'm2', RTC_MIN_PORT: '43000', RTC_MAX_PORT: '43999' }),
+    ]);
+  }, 30_000);
+  afterAll(async () => {
+    for (const p of peers) p.close();
+    for (const c of clients) c.ws.terminate();
+    await Promise.all([n1?.stop(), n2?.stop()]);
+    await redis?.stop();
+  });
+
+  it('a listener on node 2 gets transports on node 1 (the owner) and hears node 1’s speaker only with the floor', async () => {
+    const a = await on(n1, 'speaker-a');
+    const b = await on(n2, 'listener-b');
+    expectReply(await a.request('room:join', { roomId: 'dispatch' }), 'room:state');
+    expectReply(await b.request('room:join', { roomId: 'dispatch' }), 'room:state');
+
+    const pa = await WebRtcPeer.open(a, 'dispatch');
+    peers.push(pa);
+    const pb = await WebRtcPeer.open(b, 'dispatch');
+    peers.push(pb);
+    // Same floor producer for both: one room, one media owner.
+    expect(pb.caps.floorProducerId).toBe(pa.caps.floorProducerId);
+    await pa.produceTone();
+    await pb.consumeFloor();
+    // B's transport is node 1's: its ports come from node 1's RTC range.
+    const ports = ((pb.recvTransport?.iceCandidates ?? []) as { port: number }[]).map((c) => c.port);
+    expect(ports.length).toBeGreaterThan(0);
+    for (const port of ports) expect(port >= 42000 && port <= 42999, `port ${port}`).toBe(true);
+    const before = await pb.packetsReceived();
+    await sleep(800);
+    expect((await pb.packetsReceived()) - before).toBeLessThanOrEqual(5);
+
+    expect((await a.request('ptt:start', { roomId: 'dispatch' })).type).toBe('ptt:granted');
+    await b.waitFor((m) => m.type === 'ptt:speaker-changed' && m.payload.speaker?.userId === 'speaker-a');
+    const t0 = await pb.packetsReceived();
+    await waitUntil(async () => (await pb.packetsReceived()) - t0 >= 30, 'B hears A across nodes', 4_000, 50);
+    console.log(`across nodes: B received ${(await pb.packetsReceived()) - t0} packets from A`);
+    expect((await a.request('ptt:stop', { roomId: 'dispatch' })).type).toBe('ptt:stopped');
+  });
+
+  it('a speaker on node 2 takes the floor: node 1’s SFU resumes its producer and node 1’s member hears it', async () => {
+    const a = await on(n1, 'listener-c');
+    const b = await on(n2, 'speaker-d');
+    expectReply(await a.request('room:join', { roomId: 'field-ops' }), 'room:state');
+    expectReply(await b.request('room:join', { roomId: 'field-ops' }), 'room:state');
+    const pa = await WebRtcPeer.open(a, 'field-ops');
+    peers.push(pa);
+    const pb = await WebRtcPeer.open(b, 'field-ops');
+    peers.push(pb);
+    await pa.consumeFloor();
+    const produced = await pb.produceTone();
+    expect(produced.paused).toBe(true);
+    await sleep(300);
+    const base = await pa.packetsReceived();
+    expect((await b.request('ptt:start', { roomId: 'field-ops' })).type).toBe('ptt:granted');
+    await waitUntil(
+      async () => (await pa.packetsReceived()) - base >= 30,
+      'A hears the remote speaker',
+      4_000,
+      50,
+    );
+    expect((await b.request('ptt:stop', { roomId: 'field-ops' })).type).toBe('ptt:stopped');
+    await sleep(300);
+    const after = await pa.packetsReceived();
+    await sleep(800);
+    expect((await pa.packetsReceived()) - after).toBeLessThanOrEqual(5);
+    // Ownership checks still hold across nodes: A cannot touch B's remote producer.
+    expect(await a.request('producer:close', { producerId: produced.producerId })).toMatchObject({
+      type: 'error',
+    });
+  });
+});
