@@ -11,6 +11,8 @@ export const CLOSE_CODES = {
   POLICY_VIOLATION: { code: 1008, meaning: 'Policy violation: kept sending after RATE_LIMITED.' },
   /** Frame larger than MAX_FRAME_BYTES. */
   MESSAGE_TOO_BIG: { code: 1009, meaning: 'Frame larger than MAX_FRAME_BYTES.' },
+  /** A backend the server needs (e.g. Redis) is unavailable: reconnect with backoff. */
+  TRY_AGAIN_LATER: { code: 1013, meaning: 'A backend is temporarily unavailable; reconnect with backoff.' },
   /** Unexpected server error. */
   INTERNAL_ERROR: { code: 1011, meaning: 'Unexpected server error.' },
   /** The client did not read fast enough: its send buffer passed MAX_BUFFERED_BYTES. */

@@ -24,6 +24,7 @@ import { RedisDirectory } from './state/redis/redis-directory.js';
 import { RedisState } from './state/redis/redis-state.js';
 import type { ClusterLink } from './cluster/cluster-link.js';
 import { NodeRegistry } from './cluster/node-registry.js';
+import { background } from './lifecycle/background.js';
 import type { StateStore } from './state/state-store.js';
 
 export interface ParleyServer {
@@ -108,7 +109,11 @@ export async function createServer({
     : null;
   // After a Redis outage (its data may be gone): write back what this node knows.
   redis?.onRestored(() => {
-    void sessions.republish().then(() => rooms.republish());
+    background(
+      sessions.republish().then(() => rooms.republish()),
+      log,
+      'write state back after a Redis outage',
+    );
   });
   sessions.onAdopted(rooms.onSessionAdopted);
   sessions.onMovedAway(rooms.onSessionMovedAway);

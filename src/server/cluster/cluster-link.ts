@@ -7,8 +7,3 @@ export interface ClusterLink {
   directory: ClusterDirectory;
   bus: Bus;
 }
-
-/** Runs a cluster side effect without failing the caller: the local part already happened. */
-export function background(p: Promise<unknown>, onError: (err: unknown) => void): void {
-  p.catch(onError);
-}

@@ -1,4 +1,5 @@
 import type { Logger } from '../logger.js';
+import { background } from '../lifecycle/background.js';
 import type { RoomService } from '../rooms/room-service.js';
 import { frame } from '../signaling/connection.js';
 import type { StateStore } from '../state/state-store.js';
@@ -73,7 +74,11 @@ export class NodeRegistry {
         if (!(await directory.claimDeadNode(info.nodeId, this.nodeId, claimTtl))) continue;
         this.#handling.add(info.nodeId);
         log.warn({ dead: info.nodeId, address: info.address }, 'node is dead; cleaning up after it');
-        void this.#reap(info.nodeId).finally(() => this.#handling.delete(info.nodeId));
+        background(
+          this.#reap(info.nodeId).finally(() => this.#handling.delete(info.nodeId)),
+          log,
+          'reap a dead node',
+        );
       }
     } catch (err) {
       log.debug({ err }, 'node registry tick failed (state backend unavailable?)');
@@ -93,10 +98,17 @@ export class NodeRegistry {
       const lock = await store.currentSpeaker(roomId).catch(() => null);
       if (!lock || !deadIds.has(lock.sessionId)) continue;
       setTimeout(() => {
-        void store.currentSpeaker(roomId).then((now) => {
-          if (!now)
-            rooms.broadcast(roomId, frame('ptt:speaker-changed', { roomId, speaker: null, at: Date.now() }));
-        });
+        background(
+          store.currentSpeaker(roomId).then((now) => {
+            if (!now)
+              rooms.broadcast(
+                roomId,
+                frame('ptt:speaker-changed', { roomId, speaker: null, at: Date.now() }),
+              );
+          }),
+          log,
+          'announce a dead node’s floor free',
+        );
       }, this.#o.lockTtlMs + 100).unref();
     }
 

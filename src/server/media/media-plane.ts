@@ -8,6 +8,7 @@ import type { RoomService } from '../rooms/room-service.js';
 import type { Session } from '../sessions/session.js';
 import { frame } from '../signaling/connection.js';
 import type { MediaService } from './media-service.js';
+import { background } from '../lifecycle/background.js';
 import { RemoteSession } from './remote-session.js';
 
 const RPC_TIMEOUT_MS = 5_000;
@@ -59,9 +60,11 @@ export class MediaPlane {
     this.#media.onMediaOpened((roomId) => this.#keepOwnership(cluster, roomId));
     this.#media.onMediaClosed((roomId) => this.#dropOwnership(cluster, roomId));
     cluster.bus.onMessage(({ header, from }) => {
-      if (header.t === 'media-rpc') void this.#serve(cluster, header, from);
+      if (header.t === 'media-rpc')
+        background(this.#serve(cluster, header, from), this.#log, 'serve media rpc');
       else if (header.t === 'media-reply') this.#settle(header);
-      else if (header.t === 'media-left') void this.#guestLeft(header.sessionId, header.roomId);
+      else if (header.t === 'media-left')
+        background(this.#guestLeft(header.sessionId, header.roomId), this.#log, 'guest left');
     });
   }
 
@@ -201,7 +204,8 @@ export class MediaPlane {
     }
     for (const guest of [...this.#guests.values()]) {
       if (guest.home !== nodeId) continue;
-      for (const roomId of guest.rooms) void this.#guestLeft(guest.id, roomId);
+      for (const roomId of guest.rooms)
+        background(this.#guestLeft(guest.id, roomId), this.#log, 'guest left');
     }
   };
 

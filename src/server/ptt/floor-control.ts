@@ -9,6 +9,7 @@ import type { Session } from '../sessions/session.js';
 import { frame } from '../signaling/connection.js';
 import type { HeldLock, StateStore } from '../state/state-store.js';
 import type { ClusterLink } from '../cluster/cluster-link.js';
+import { background } from '../lifecycle/background.js';
 
 type RevokeReason = ServerPayload<'ptt:revoked'>['reason'];
 
@@ -69,7 +70,7 @@ export class FloorControl {
     // Pre-empted from another node: stand our holder down now rather than at its next renewal.
     this.#cluster?.bus.onMessage(({ header }) => {
       if (header.t !== 'floor' || !this.#floors.has(header.roomId)) return;
-      void this.#serial(header.roomId, async (f) => {
+      this.#serialQuietly(header.roomId, async (f) => {
         if (f.holder && f.holder.fence < header.fence) {
           const held = f.holder;
           await this.#revokeLocal(f, { ...holderOf(held), fence: held.fence }, 'preempted', header.by);
@@ -158,13 +159,14 @@ export class FloorControl {
 
   /** Session-suspend listener: a speaker whose connection dropped stops holding the floor. */
   readonly onSuspended = (session: Session): void => {
-    for (const roomId of session.rooms.keys()) void this.onGone(session, roomId);
+    for (const roomId of session.rooms.keys())
+      background(this.onGone(session, roomId), this.#log, 'release floor');
   };
 
   /** The room's media went away (worker died): the speaker loses the floor. */
   readonly onMediaClosed = (roomId: string, reason: string): void => {
     if (reason === 'released' || !this.#floors.has(roomId)) return;
-    void this.#serial(roomId, async (floor) => {
+    this.#serialQuietly(roomId, async (floor) => {
       if (floor.holder) await this.#revoke(floor, 'media-closed');
     });
   };
@@ -204,6 +206,11 @@ export class FloorControl {
     }
   }
 
+  /** For floor work nobody awaits (timers, bus messages): failures are logged, never thrown. */
+  #serialQuietly(roomId: string, op: (floor: Floor) => Promise<void>): void {
+    background(this.#serial(roomId, op), this.#log, 'floor operation');
+  }
+
   #serial<T>(roomId: string, op: (floor: Floor) => Promise<T>): Promise<T> {
     let floor = this.#floors.get(roomId);
     if (!floor) {
@@ -236,11 +243,11 @@ export class FloorControl {
       () => {
         this.#store.renewSpeaker(roomId, fence, this.#config.lockTtlMs).then(
           (ok) => {
-            if (!ok) void this.#serial(roomId, (f) => this.#lostIfStill(f, fence));
+            if (!ok) this.#serialQuietly(roomId, (f) => this.#lostIfStill(f, fence));
           },
           (err: unknown) => {
             this.#log.warn({ err, roomId }, 'speaker lock renewal failed');
-            void this.#serial(roomId, (f) => this.#lostIfStill(f, fence));
+            this.#serialQuietly(roomId, (f) => this.#lostIfStill(f, fence));
           },
         );
       },
@@ -248,7 +255,7 @@ export class FloorControl {
     );
     renewTimer.unref();
     const maxTimer = setTimeout(() => {
-      void this.#serial(roomId, async (f) => {
+      this.#serialQuietly(roomId, async (f) => {
         if (f.holder?.fence === fence) await this.#revoke(f, 'max-duration');
       });
     }, maxTalkMs);

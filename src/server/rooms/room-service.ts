@@ -6,7 +6,8 @@ import type { EndReason } from '../sessions/session-manager.js';
 import type { Session } from '../sessions/session.js';
 import { frame, type Frame } from '../signaling/connection.js';
 import type { StateStore } from '../state/state-store.js';
-import { background, type ClusterLink } from '../cluster/cluster-link.js';
+import type { ClusterLink } from '../cluster/cluster-link.js';
+import { background } from '../lifecycle/background.js';
 import { RoomCatalog } from './room-catalog.js';
 
 /**
@@ -186,7 +187,7 @@ export class RoomService {
   }
 
   #clusterNote(p: Promise<unknown> | undefined): void {
-    if (p) background(p, (err) => this.#log.warn({ err }, 'cluster update failed'));
+    background(p, this.#log, 'cluster update');
   }
 
   roomCount(): Promise<number> {

@@ -3,7 +3,8 @@ import { CLOSE_CODES } from '../../protocol/index.js';
 import type { Identity } from '../auth/claims.js';
 import { ParleyError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { background, type ClusterLink } from '../cluster/cluster-link.js';
+import type { ClusterLink } from '../cluster/cluster-link.js';
+import { background } from '../lifecycle/background.js';
 import type { Connection, Frame } from '../signaling/connection.js';
 import type { StateStore } from '../state/state-store.js';
 import { Session } from './session.js';
@@ -40,7 +41,8 @@ export class SessionManager {
     this.#log = log;
     this.#cluster = cluster;
     cluster?.bus.onMessage(({ header }) => {
-      if (header.t === 'session-moved') void this.#movedAway(header.sessionId);
+      if (header.t === 'session-moved')
+        background(this.#movedAway(header.sessionId), log, 'session moved away');
     });
   }
 
@@ -92,8 +94,16 @@ export class SessionManager {
     }
     set.add(session);
     this.#register(session);
-    const resumeToken = await this.#issueToken(session, LIVE_TOKEN_TTL_MS);
-    return { session, resumeToken };
+    try {
+      const resumeToken = await this.#issueToken(session, LIVE_TOKEN_TTL_MS);
+      return { session, resumeToken };
+    } catch (err) {
+      // No resume token, no session: the connection is refused and the client retries.
+      session.ended = true;
+      this.#forget(session);
+      conn.session = null;
+      throw err;
+    }
   }
 
   /** Writes every local session back to the cluster directory (after Redis lost its data). */
@@ -131,16 +141,20 @@ export class SessionManager {
       }
     }
     if (session.resumeTokenHash) {
-      // Shorten the token's life to the grace window.
-      await this.#store.putResumeToken(
-        session.resumeTokenHash,
-        { sessionId: session.id, userId: session.userId },
-        this.#graceMs,
-      );
+      // Shorten the token's life to the grace window (if the store is unreachable, it keeps the longer one).
+      await this.#store
+        .putResumeToken(
+          session.resumeTokenHash,
+          { sessionId: session.id, userId: session.userId },
+          this.#graceMs,
+        )
+        .catch((err: unknown) =>
+          this.#log.warn({ err, session: session.id }, 'could not shorten resume token'),
+        );
     }
     session.graceTimer = setTimeout(() => {
       session.graceTimer = null;
-      if (session.suspended) void this.end(session, 'disconnected');
+      if (session.suspended) background(this.end(session, 'disconnected'), this.#log, 'end after grace');
     }, this.#graceMs);
     session.graceTimer.unref();
   }
@@ -215,7 +229,9 @@ export class SessionManager {
     session.graceTimer = null;
     session.buffered = [];
     this.#forget(session);
-    if (session.resumeTokenHash) await this.#store.takeResumeToken(session.resumeTokenHash);
+    // A token left behind by a failed delete is useless: its session is gone, and it expires.
+    if (session.resumeTokenHash)
+      await this.#store.takeResumeToken(session.resumeTokenHash).catch(() => false);
     for (const listener of this.#endListeners) {
       try {
         await listener(session, reason);
@@ -286,8 +302,8 @@ export class SessionManager {
     if (!c) return;
     background(
       c.directory.registerSession({ sessionId: session.id, userId: session.userId, nodeId: c.nodeId }),
-      (err) =>
-        this.#log.warn({ err, session: session.id }, 'could not register session in the cluster directory'),
+      this.#log,
+      'register session in the cluster directory',
     );
   }
 
@@ -296,7 +312,8 @@ export class SessionManager {
     if (!c) return;
     background(
       c.directory.unregisterSession({ sessionId: session.id, userId: session.userId, nodeId: c.nodeId }),
-      (err) => this.#log.warn({ err, session: session.id }, 'could not unregister session'),
+      this.#log,
+      'unregister session',
     );
   }
 
@@ -304,7 +321,8 @@ export class SessionManager {
   async #discard(session: Session): Promise<void> {
     session.ended = true;
     this.#forget(session);
-    if (session.resumeTokenHash) await this.#store.takeResumeToken(session.resumeTokenHash);
+    if (session.resumeTokenHash)
+      await this.#store.takeResumeToken(session.resumeTokenHash).catch(() => false);
   }
 
   #forget(session: Session): void {

@@ -12,6 +12,7 @@ import type { SessionManager } from '../sessions/session-manager.js';
 import { Connection } from './connection.js';
 import type { Dispatcher } from './dispatcher.js';
 import { clientAddress } from '../http/client-address.js';
+import { background } from '../lifecycle/background.js';
 
 export const WS_PATH = '/ws';
 
@@ -168,12 +169,17 @@ export class Gateway {
           code === CLOSE_CODES.NORMAL.code ||
           code === CLOSE_CODES.GOING_AWAY.code ||
           code === NO_STATUS_RECEIVED;
-        void this.#sessions.disconnected(session, intentional);
+        background(this.#sessions.disconnected(session, intentional), this.#log, 'session disconnected');
       }
     });
 
     if (identity) {
-      void this.#dispatcher.welcome(conn);
+      this.#dispatcher.welcome(conn).catch((err: unknown) => {
+        // No session could be opened (state backend down): refuse, the client retries with backoff.
+        this.#log.warn({ err, conn: conn.id }, 'could not open a session');
+        conn.sendError('SERVICE_UNAVAILABLE', undefined, 'cannot open a session right now; retry shortly');
+        conn.close(CLOSE_CODES.TRY_AGAIN_LATER.code, 'try again later');
+      });
     } else {
       const timer = setTimeout(() => {
         if (!conn.identity && !conn.closed) {
