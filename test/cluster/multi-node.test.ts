@@ -251,15 +251,15 @@ describe('faults: a node killed, Redis restarted', () => {
     // Local work that needs no Redis still answers.
     expect((await a.request('ping')).type).toBe('pong');
     // A newcomer cannot get a session (no resume token can be stored): refused with 1013, no crash.
-    const newcomer = new TestClient(n1!.wsUrl, [], { headers: { authorization: `Bearer ${await token('redis-new')}` } });
+    const newcomer = new TestClient(n1.wsUrl, [], { headers: { authorization: `Bearer ${await token('redis-new')}` } });
     clients.push(newcomer);
     expect(await newcomer.next('error', 3_000)).toMatchObject({ payload: { code: 'SERVICE_UNAVAILABLE' } });
     expect((await newcomer.closed).code).toBe(1013);
     // A member dropping off during the outage does not take the node down either.
-    const dropper = await TestClient.connect(n2!.wsUrl, await token('redis-dropper')).catch(() => null);
+    const dropper = await TestClient.connect(n2.wsUrl, await token('redis-dropper')).catch(() => null);
     dropper?.ws.terminate();
-    expect(n1!.child.exitCode).toBeNull();
-    expect(n2!.child.exitCode).toBeNull();
+    expect(n1.child.exitCode).toBeNull();
+    expect(n2.child.exitCode).toBeNull();
 
     await redis.restart(); // a fresh, empty Redis on the same port
     const t1 = Date.now();
