@@ -251,7 +251,9 @@ describe('faults: a node killed, Redis restarted', () => {
     // Local work that needs no Redis still answers.
     expect((await a.request('ping')).type).toBe('pong');
     // A newcomer cannot get a session (no resume token can be stored): refused with 1013, no crash.
-    const newcomer = new TestClient(n1.wsUrl, [], { headers: { authorization: `Bearer ${await token('redis-new')}` } });
+    const newcomer = new TestClient(n1.wsUrl, [], {
+      headers: { authorization: `Bearer ${await token('redis-new')}` },
+    });
     clients.push(newcomer);
     expect(await newcomer.next('error', 3_000)).toMatchObject({ payload: { code: 'SERVICE_UNAVAILABLE' } });
     expect((await newcomer.closed).code).toBe(1013);
@@ -284,5 +286,39 @@ describe('faults: a node killed, Redis restarted', () => {
     const replies = await Promise.all([a, b].map((c) => c.request('ptt:start', { roomId: 'field-ops' })));
     expect(replies.filter((r) => r.type === 'ptt:granted')).toHaveLength(1);
     expect(replies.filter((r) => r.type === 'ptt:denied')).toHaveLength(1);
+  });
+});
+
+describe('a Redis that stops answering for a while (no reconnect, no data loss)', () => {
+  let redis: TestRedis;
+  let node: NodeProcess;
+  const clients: TestClient[] = [];
+  beforeAll(async () => {
+    redis = await startRedis();
+    node = await startNodeProcess({ REDIS_URL: redis.url, NODE_ID: 'pause-1', RESUME_GRACE_MS: '0' });
+  });
+  afterAll(async () => {
+    for (const c of clients) c.ws.terminate();
+    await node?.stop();
+    await redis?.stop();
+  });
+
+  it('leaves made while it was unreachable are recorded once it answers again: no ghost members', async () => {
+    const a = await TestClient.connect(node.wsUrl, await token('ghost-a'));
+    const b = await TestClient.connect(node.wsUrl, await token('ghost-b'));
+    clients.push(a, b);
+    await a.request('room:join', { roomId: 'lobby' });
+    await b.request('room:join', { roomId: 'lobby' });
+    const { Redis } = await import('ioredis');
+    const admin = new Redis(redis.url);
+    await admin.client('PAUSE', 2_500, 'ALL');
+    await a.close(1000); // leaves lobby while Redis does not answer
+    await b.waitFor((m) => m.type === 'room:participant-left');
+    await sleep(3_500); // pause over, retry done
+    const state = await b.request('room:join', { roomId: 'lobby' });
+    expect(state.type === 'room:state' && state.payload.participants.map((p) => p.userId)).toEqual([
+      'ghost-b',
+    ]);
+    await admin.quit();
   });
 });

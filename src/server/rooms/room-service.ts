@@ -22,6 +22,9 @@ export class RoomService {
   readonly #local = new Map<string, Set<Session>>();
   readonly #leftListeners: ((session: Session, roomId: string) => Promise<void> | void)[] = [];
   readonly #cluster: ClusterLink | null;
+  /** Leaves the state backend could not record while it was down, retried when it is back. */
+  readonly #pendingLeaves: { roomId: string; sessionId: string }[] = [];
+  #leaveRetry: NodeJS.Timeout | null = null;
 
   constructor(catalog: RoomCatalog, store: StateStore, log: Logger, cluster: ClusterLink | null = null) {
     this.#catalog = catalog;
@@ -81,7 +84,17 @@ export class RoomService {
     session.rooms.delete(roomId);
     this.#removeLocal(roomId, session);
     this.#clusterNote(this.#cluster?.directory.removeSessionRoom(session.id, roomId));
-    await this.#store.leaveRoom(roomId, session.id);
+    try {
+      await this.#store.leaveRoom(roomId, session.id);
+    } catch (err) {
+      // The state backend is down: remember to remove the entry when it is back, or it would stay a ghost.
+      this.#log.warn(
+        { err, roomId, session: session.id },
+        'leave not recorded; will retry when state is back',
+      );
+      this.#pendingLeaves.push({ roomId, sessionId: session.id });
+      this.#scheduleLeaveRetry();
+    }
     this.broadcast(roomId, frame('room:participant-left', { roomId, participant, reason }));
     this.#log.debug({ roomId, session: session.id, reason }, 'left room');
     await this.#notifyLeft(session, roomId);
@@ -126,6 +139,7 @@ export class RoomService {
 
   /** After Redis lost its data: write this node's memberships back (capacity is not re-checked). */
   async republish(): Promise<void> {
+    await this.#retryLeaves();
     for (const [roomId, members] of this.#local) {
       for (const session of members) {
         const participant = session.rooms.get(roomId);
@@ -184,6 +198,30 @@ export class RoomService {
       n++;
     }
     return n;
+  }
+
+  async #retryLeaves(): Promise<void> {
+    for (const { roomId, sessionId } of this.#pendingLeaves.splice(0)) {
+      await this.#store
+        .leaveRoom(roomId, sessionId)
+        .catch(() => this.#pendingLeaves.push({ roomId, sessionId }));
+    }
+  }
+
+  /** Retries unrecorded leaves every second until the backend takes them (a pause is not a reconnect). */
+  #scheduleLeaveRetry(): void {
+    if (this.#leaveRetry) return;
+    this.#leaveRetry = setTimeout(() => {
+      this.#leaveRetry = null;
+      background(
+        this.#retryLeaves().then(() => {
+          if (this.#pendingLeaves.length > 0) this.#scheduleLeaveRetry();
+        }),
+        this.#log,
+        'retry leaves',
+      );
+    }, 1_000);
+    this.#leaveRetry.unref();
   }
 
   #clusterNote(p: Promise<unknown> | undefined): void {

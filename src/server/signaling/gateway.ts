@@ -129,6 +129,8 @@ export class Gateway {
       if (!socket.destroyed) refuse(socket, 'SERVICE_UNAVAILABLE');
       return;
     }
+    // ws answers a malformed handshake itself and never calls back: release the slot on any close.
+    socket.once('close', release);
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       this.#onOpen(ws, remote, identity, release);
     });
