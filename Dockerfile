@@ -11,6 +11,9 @@ COPY scripts/mediasoup ./scripts/mediasoup
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+# The demo page and the browser SDK bundle (esbuild), served at /.
+COPY web ./web
+COPY scripts/build-web.ts ./scripts/build-web.ts
 RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
@@ -22,6 +25,7 @@ ENV NODE_ENV=production PORT=3000 HOST=0.0.0.0
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY --from=build /app/web/dist ./web/dist
 COPY package.json ./
 USER node
 EXPOSE 3000

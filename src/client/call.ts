@@ -34,6 +34,10 @@ export type CallEndReason =
   /** Media could not be set up, or the connection could not be restored in time. */
   | 'failed';
 
+/** The relayed call messages a Call handles. */
+export type CallMessageType =
+  'call:offer' | 'call:answer' | 'call:ice-candidate' | 'call:accept' | 'call:reject' | 'call:hangup';
+
 export interface CallPeer {
   userId: string;
   name: string;
@@ -139,7 +143,7 @@ export class Call extends TypedEmitter<CallEvents> {
       this.#sendAndEnd('call:hangup', 'failed', 'failed', error);
       throw error;
     }
-    if (this.#state === 'ended') {
+    if (this.#hasEnded()) {
       if (media.owned) media.track.stop();
       return;
     }
@@ -207,26 +211,19 @@ export class Call extends TypedEmitter<CallEvents> {
   }
 
   /** @internal A relayed call message for this call. */
-  handle(type: 'call:offer' | 'call:answer', payload: ServerPayload<'call:offer'>): void;
-  handle(type: 'call:ice-candidate', payload: ServerPayload<'call:ice-candidate'>): void;
-  handle(type: 'call:accept', payload: ServerPayload<'call:accept'>): void;
-  handle(type: 'call:reject' | 'call:hangup', payload: ServerPayload<'call:hangup'>): void;
-  handle(
-    type: 'call:offer' | 'call:answer' | 'call:ice-candidate' | 'call:accept' | 'call:reject' | 'call:hangup',
-    payload: { sdp?: string; candidate?: RTCIceCandidateInit | null; reason?: string },
-  ): void {
+  handle(type: CallMessageType, payload: ServerPayload<CallMessageType>): void {
     if (this.#state === 'ended') return;
     switch (type) {
       case 'call:offer':
       case 'call:answer': {
-        const sdp = payload.sdp ?? '';
+        const sdp = 'sdp' in payload ? payload.sdp : '';
         if (type === 'call:offer' && !this.#pcm) this.#early.push({ kind: 'description', sdp });
         else
           void this.#pcm?.handleRemoteDescription({ type: type === 'call:offer' ? 'offer' : 'answer', sdp });
         return;
       }
       case 'call:ice-candidate': {
-        const candidate = payload.candidate;
+        const candidate = 'candidate' in payload ? payload.candidate : null;
         if (!candidate) return;
         if (this.#pcm) void this.#pcm.handleRemoteCandidate(candidate);
         else this.#early.push({ kind: 'candidate', candidate });
@@ -240,11 +237,12 @@ export class Call extends TypedEmitter<CallEvents> {
         }
         return;
       case 'call:reject':
-        return this.#end(payload.reason === 'busy' ? 'busy' : 'rejected');
+        return this.#end('reason' in payload && payload.reason === 'busy' ? 'busy' : 'rejected');
       case 'call:hangup': {
+        const reason = 'reason' in payload ? payload.reason : undefined;
         if (this.direction === 'incoming' && this.#state === 'ringing') return this.#end('cancelled');
-        if (payload.reason === 'disconnected') return this.#end('disconnected');
-        if (payload.reason === 'no-answer') return this.#end('no-answer');
+        if (reason === 'disconnected') return this.#end('disconnected');
+        if (reason === 'no-answer') return this.#end('no-answer');
         return this.#end('remote-hangup');
       }
     }
@@ -262,6 +260,11 @@ export class Call extends TypedEmitter<CallEvents> {
   }
 
   // ---- internals -----------------------------------------------------------------------------------------
+
+  /** (A method, not a field comparison: the state changes across awaits.) */
+  #hasEnded(): boolean {
+    return this.#state === 'ended';
+  }
 
   readonly #onSendError = {
     onError: (err: ParleyError) => {
@@ -290,8 +293,11 @@ export class Call extends TypedEmitter<CallEvents> {
     const signaler: PeerSignaler = {
       sendDescription: (d) => {
         const sdp = d.sdp ?? '';
-        if (d.type === 'offer') signaling.send('call:offer', { ...recipient, sdp }, this.#onSendError);
-        else if (d.type === 'answer') signaling.send('call:answer', { ...recipient, sdp }, this.#onSendError);
+        const type = d.type === 'offer' ? 'call:offer' : d.type === 'answer' ? 'call:answer' : null;
+        // Not even queued: the signaling connection is gone for good.
+        if (type && !signaling.send(type, { ...recipient, sdp }, this.#onSendError)) {
+          this.#end('disconnected', new ParleyError('DISCONNECTED', 'no signaling connection'));
+        }
       },
       sendCandidate: (c) => {
         signaling.send('call:ice-candidate', {
@@ -455,7 +461,7 @@ export class CallManager extends TypedEmitter<CallManagerEvents> {
       (payload: ServerPayload<T>) => {
         const call = this.#calls.get(payload.callId);
         if (call && call.peer.userId === payload.senderId) {
-          (call.handle as (t: string, p: unknown) => void)(type, payload);
+          call.handle(type, payload);
         }
       };
     this.#unsubscribe.push(

@@ -9,7 +9,7 @@ export type Listener<Args extends unknown[]> = (...args: Args) => void;
  * asynchronously (`reportError` in browsers, a rethrow on a fresh stack elsewhere).
  */
 export class TypedEmitter<Events extends EventMap> {
-  readonly #listeners = new Map<keyof Events, Set<Listener<never[]>>>();
+  readonly #listeners = new Map<keyof Events, Set<(...args: never) => void>>();
 
   /** Subscribes; returns a function that unsubscribes. */
   on<K extends keyof Events>(event: K, listener: Listener<Events[K]>): () => void {
@@ -18,7 +18,7 @@ export class TypedEmitter<Events extends EventMap> {
       set = new Set();
       this.#listeners.set(event, set);
     }
-    set.add(listener as Listener<never[]>);
+    set.add(listener);
     return () => this.off(event, listener);
   }
 
@@ -32,7 +32,7 @@ export class TypedEmitter<Events extends EventMap> {
   }
 
   off<K extends keyof Events>(event: K, listener: Listener<Events[K]>): void {
-    this.#listeners.get(event)?.delete(listener as Listener<never[]>);
+    this.#listeners.get(event)?.delete(listener);
   }
 
   listenerCount<K extends keyof Events>(event: K): number {
@@ -66,7 +66,7 @@ export class TypedEmitter<Events extends EventMap> {
     if (!set || set.size === 0) return false;
     for (const listener of [...set]) {
       try {
-        (listener as Listener<Events[K]>)(...args);
+        (listener as unknown as Listener<Events[K]>)(...args);
       } catch (err) {
         reportListenerError(err);
       }

@@ -157,7 +157,10 @@ export class PeerConnectionManager extends TypedEmitter<PeerConnectionEvents> {
   async replaceTrack(track: MediaStreamTrack | null, kind: string | undefined = track?.kind): Promise<void> {
     const sender = this.pc
       .getTransceivers()
-      .find((t) => !t.stopped && t.receiver.track.kind === kind && t.direction !== 'inactive')?.sender;
+      .find(
+        (t) =>
+          t.currentDirection !== 'stopped' && t.receiver.track.kind === kind && t.direction !== 'inactive',
+      )?.sender;
     if (sender) await sender.replaceTrack(track);
     else if (track) this.pc.addTrack(track);
   }
@@ -215,12 +218,20 @@ export class PeerConnectionManager extends TypedEmitter<PeerConnectionEvents> {
       this.#isSettingRemoteAnswerPending = description.type === 'answer';
       try {
         if (offerCollision) {
-          // Explicit rather than implicit rollback: works on every engine. Queued behind our own
-          // setLocalDescription(offer) if that is still in flight, so it always has an offer to undo.
-          await pc.setLocalDescription({ type: 'rollback' });
+          // Implicit rollback (SRD of an offer in have-local-offer undoes ours): atomic, so no
+          // negotiationneeded can slip an extra offer in between. Engines without it get an
+          // explicit rollback first.
           this.counters.rollbacks++;
+          try {
+            await pc.setRemoteDescription(description);
+          } catch (err) {
+            if (pc.signalingState !== 'have-local-offer') throw err;
+            await pc.setLocalDescription({ type: 'rollback' });
+            await pc.setRemoteDescription(description);
+          }
+        } else {
+          await pc.setRemoteDescription(description);
         }
-        await pc.setRemoteDescription(description);
       } finally {
         this.#isSettingRemoteAnswerPending = false;
       }

@@ -1,5 +1,4 @@
 import { Device, type types } from 'mediasoup-client';
-import type { ClientPayload } from '../protocol/index.js';
 import { TypedEmitter } from './emitter.js';
 import { ParleyError } from './errors.js';
 import type { SignalingClient } from './signaling-client.js';
@@ -107,7 +106,8 @@ export class SfuSession extends TypedEmitter<SfuSessionEvents> {
       ...(iceServers ? { iceServers } : {}),
       ...(iceTransportPolicy ? { iceTransportPolicy } : {}),
     };
-    const transport = direction === 'send' ? device.createSendTransport(init) : device.createRecvTransport(init);
+    const transport =
+      direction === 'send' ? device.createSendTransport(init) : device.createRecvTransport(init);
     transport.on('connect', ({ dtlsParameters }, callback, errback) => {
       signaling
         .request('transport:connect', { transportId: transport.id, dtlsParameters })
@@ -119,7 +119,7 @@ export class SfuSession extends TypedEmitter<SfuSessionEvents> {
           .request('produce', {
             transportId: transport.id,
             kind,
-            rtpParameters: rtpParameters as ClientPayload<'produce'>['rtpParameters'],
+            rtpParameters: rtpParameters,
             appData,
           })
           .then(({ payload }) => callback({ id: payload.producerId }), errback);
@@ -133,7 +133,10 @@ export class SfuSession extends TypedEmitter<SfuSessionEvents> {
   }
 
   /** Publishes a track. Voice defaults: mono Opus with in-band FEC; no RTP at all while paused. */
-  async produce(track: MediaStreamTrack, options: Partial<types.ProducerOptions> = {}): Promise<types.Producer> {
+  async produce(
+    track: MediaStreamTrack,
+    options: Partial<types.ProducerOptions> = {},
+  ): Promise<types.Producer> {
     if (!this.sendTransport) throw new ParleyError('FORBIDDEN', 'your token does not grant publishing');
     try {
       return await this.sendTransport.produce({
@@ -156,7 +159,7 @@ export class SfuSession extends TypedEmitter<SfuSessionEvents> {
       await this.#signaling.request('consume', {
         producerId,
         transportId: recv.id,
-        rtpCapabilities: this.device.recvRtpCapabilities as ClientPayload<'consume'>['rtpCapabilities'],
+        rtpCapabilities: this.device.recvRtpCapabilities,
       })
     ).payload;
     let consumer: types.Consumer;
@@ -192,8 +195,9 @@ export class SfuSession extends TypedEmitter<SfuSessionEvents> {
     ].filter((t): t is types.Transport => t !== null && !t.closed);
     await Promise.all(
       transports.map(async (t) => {
-        const { iceParameters } = (await this.#signaling.request('transport:restart-ice', { transportId: t.id }))
-          .payload;
+        const { iceParameters } = (
+          await this.#signaling.request('transport:restart-ice', { transportId: t.id })
+        ).payload;
         await t.restartIce({ iceParameters: iceParameters as unknown as types.IceParameters });
       }),
     );

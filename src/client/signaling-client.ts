@@ -208,6 +208,8 @@ export class SignalingClient extends TypedEmitter<SignalingEvents> {
   #clockOffsetMs = 0;
   #connectWaiters: { resolve: (w: ServerPayload<'welcome'>) => void; reject: (e: ParleyError) => void }[] =
     [];
+  /** After session:resumed: the rooms whose room:state snapshot has not arrived yet. */
+  #snapshots: { expected: readonly string[] | null; seen: Set<string>; done: () => void } | null = null;
   readonly #onOnline = () => this.#retryNow();
 
   constructor(options: SignalingClientOptions) {
@@ -505,7 +507,25 @@ export class SignalingClient extends TypedEmitter<SignalingEvents> {
     let missedFrames = false;
     if (this.#canResume && this.#resumeToken && downtimeMs < graceMs) {
       try {
+        const snapshots = new Promise<void>((done) => {
+          this.#snapshots = { expected: null, seen: new Set(), done };
+        });
         const reply = await this.#requestOn(ws, 'session:resume', { resumeToken: this.#resumeToken });
+        // The server follows session:resumed with a room:state per room: report `reconnected`
+        // once listeners have the fresh snapshots (bounded, in case one never comes).
+        const pendingSnapshots = this.#snapshots;
+        if (pendingSnapshots) {
+          pendingSnapshots.expected = reply.payload.rooms;
+          checkSnapshots(pendingSnapshots);
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          await Promise.race([
+            snapshots,
+            new Promise((r) => (timer = setTimeout(r, this.#requestTimeoutMs))),
+          ]);
+          clearTimeout(timer);
+          this.#snapshots = null;
+        }
+        if (ws !== this.#ws) return;
         resumed = true;
         missedFrames = reply.payload.missedFrames;
         this.#sessionId = reply.payload.sessionId;
@@ -514,6 +534,7 @@ export class SignalingClient extends TypedEmitter<SignalingEvents> {
           if (!reply.payload.rooms.includes(roomId)) this.#rooms.delete(roomId);
         }
       } catch (err) {
+        this.#snapshots = null;
         if (ws !== this.#ws) return; // dropped again: the close handler carries on
         if (!(err instanceof ParleyError) || err.code !== 'RESUME_FAILED') {
           return this.#abandon(ws, ParleyError.from(err, 'DISCONNECTED'));
@@ -670,6 +691,13 @@ export class SignalingClient extends TypedEmitter<SignalingEvents> {
         return;
       }
     }
+    if (msg.type === 'room:state' && this.#snapshots) {
+      const waiting = this.#snapshots;
+      waiting.seen.add(msg.payload.roomId);
+      this.#emitMessage(msg);
+      checkSnapshots(waiting);
+      return;
+    }
     if (msg.type === 'server:shutdown') {
       this.#canResume = false;
       this.#serverHintMs = msg.payload.reconnectInMs;
@@ -702,7 +730,9 @@ export class SignalingClient extends TypedEmitter<SignalingEvents> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(cid);
-        this.#outbox = this.#outbox.filter((o) => o.cid !== cid);
+        // A request that timed out in the queue is not sent late; a relayed message still is
+        // (only its error callback expired).
+        if (expects) this.#outbox = this.#outbox.filter((o) => o.cid !== cid);
         reject(new ParleyError('TIMEOUT', `no reply to ${type} within ${timeoutMs} ms`));
       }, timeoutMs);
       this.#pending.set(cid, { type, expects, resolve, reject, timer, sent: false });
@@ -755,6 +785,14 @@ export class SignalingClient extends TypedEmitter<SignalingEvents> {
       this.#rooms.delete((payload as ClientPayload<'room:leave'>).roomId);
     }
   }
+}
+
+function checkSnapshots(s: {
+  expected: readonly string[] | null;
+  seen: Set<string>;
+  done: () => void;
+}): void {
+  if (s.expected && s.expected.every((r) => s.seen.has(r))) s.done();
 }
 
 function encode(type: ClientMessageType, payload: unknown, correlationId?: string): string {

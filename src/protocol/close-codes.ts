@@ -7,6 +7,14 @@ export const CLOSE_CODES = {
   NORMAL: { code: 1000, meaning: 'Normal closure.' },
   /** Server is shutting down; reconnect after the `server:shutdown` hint. */
   GOING_AWAY: { code: 1001, meaning: 'Server shutting down; reconnect after the server:shutdown hint.' },
+  /**
+   * Broken WebSocket framing (reserved opcode or bits, unmasked or continuation-less frame, oversized or
+   * fragmented control frame, bad close frame). Sent by the WebSocket layer (ws); listed here because the
+   * server does send it: the hardening fuzz (test/hardening) found it missing from the catalogue.
+   */
+  PROTOCOL_ERROR: { code: 1002, meaning: 'Malformed WebSocket framing (RFC 6455 protocol error).' },
+  /** A text frame that is not valid UTF-8 (sent by the WebSocket layer, like 1002). */
+  INVALID_PAYLOAD: { code: 1007, meaning: 'Text frame is not valid UTF-8.' },
   /** Policy violation: the client kept flooding after RATE_LIMITED, or sent binary frames repeatedly. */
   POLICY_VIOLATION: { code: 1008, meaning: 'Policy violation: kept sending after RATE_LIMITED.' },
   /** Frame larger than MAX_FRAME_BYTES. */

@@ -1,5 +1,6 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { TokenIssuer } from './auth/token-issuer.js';
 import { TokenVerifier } from './auth/token-verifier.js';
 import { CallRelay } from './calls/call-relay.js';
 import type { Config } from './config/env.js';
@@ -54,6 +55,10 @@ export interface ServerOptions {
   log: Logger;
   /** Collect process metrics (CPU, memory, event loop). Off in tests that run many servers. */
   processMetrics?: boolean;
+  /** Directory of the built demo page served at `/` (default web/dist); null serves none. */
+  webRoot?: string | null;
+  /** Development only: lets the demo page mint tokens at /api/dev-token (never in production). */
+  devTokenIssuer?: TokenIssuer | null;
 }
 
 /** Wires the components together. Behaviour lives in the components, not here. */
@@ -62,6 +67,8 @@ export async function createServer({
   manifest,
   log,
   processMetrics = false,
+  webRoot,
+  devTokenIssuer = null,
 }: ServerOptions): Promise<ParleyServer> {
   let readiness: Readiness = 'starting';
   const metrics = new Metrics({ collectDefaults: processMetrics });
@@ -120,6 +127,8 @@ export async function createServer({
   sessions.onEnded(rooms.onSessionEnded);
   sessions.onEnded(relay.onSessionEnded);
   sessions.onSuspended(floor.onSuspended);
+  // After rooms.onSessionAdopted (the adopted session's rooms must be known). Hardening fix, see FloorControl.onAdopted.
+  sessions.onAdopted(floor.onAdopted);
   // Floor first: the speaker's producer is paused before its transports go.
   rooms.onLeft(floor.onGone);
   rooms.onLeft(plane.onLeft);
@@ -139,12 +148,19 @@ export async function createServer({
   const gateway = new Gateway({ config, log, metrics, verifier, sessions, dispatcher });
 
   const http = createHttpServer(
+    // Hardening fix (test/hardening/abuse.test.ts, slowloris): Node enforces headersTimeout and
+    // requestTimeout only when it sweeps its connections, every connectionsCheckingInterval (30 s by
+    // default), so a dribbling client was cut off after 30-40 s instead of upgradeHeadersTimeoutMs (10 s).
+    // Sweep every second so the guard holds within a second of its configured value.
+    { connectionsCheckingInterval: 1_000 },
     createHttpHandler({
       config,
       log,
       metrics,
       verifier,
       manifest,
+      ...(webRoot !== undefined ? { webRoot } : {}),
+      devTokenIssuer,
       health: {
         readiness: () => readiness,
         connections: () => gateway.connectionCount,

@@ -1,4 +1,5 @@
 import { getOrCreateDevSecret } from './auth/dev-secret.js';
+import { TokenIssuer } from './auth/token-issuer.js';
 import { ConfigError, loadConfig, type Config } from './config/env.js';
 import { loadManifest } from './config/manifest.js';
 import { createServer, type ParleyServer } from './index.js';
@@ -18,9 +19,12 @@ async function main(): Promise<void> {
   }
   const log = createLogger(config.logLevel);
 
+  // The demo page signs in by name (/api/dev-token) only with the generated development secret.
+  let devTokenIssuer: TokenIssuer | null = null;
   if (config.auth.alg === 'HS256' && !config.auth.secret) {
     const dev = getOrCreateDevSecret();
     config.auth.secret = dev.secret;
+    if (!config.production) devTokenIssuer = new TokenIssuer({ secret: dev.secret });
     log.warn(
       { path: dev.path, created: dev.created },
       '*** DEVELOPMENT MODE: JWT_SECRET is not set; using a generated development secret. ' +
@@ -33,7 +37,7 @@ async function main(): Promise<void> {
     const manifest = await loadManifest(config.manifestPath);
     if (config.manifestPath)
       log.info({ path: config.manifestPath, channels: manifest.channels.length }, 'station manifest');
-    server = await createServer({ config, manifest, log, processMetrics: true });
+    server = await createServer({ config, manifest, log, processMetrics: true, devTokenIssuer });
     await server.listen();
   } catch (err) {
     if (err instanceof ConfigError) {

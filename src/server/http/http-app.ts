@@ -1,12 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TokenIssuer } from '../auth/token-issuer.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
 import type { Config } from '../config/env.js';
 import { publicStation, type StationManifest } from '../config/manifest.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { turnCredentials } from '../turn/turn-credentials.js';
+import { createDevTokenRoute } from './dev-token.js';
 import { healthBody, type HealthSource } from './health.js';
 import { sendError, sendJson } from './respond.js';
+import { createStaticFiles, DEFAULT_WEB_ROOT } from './static.js';
 
 export interface HttpDeps {
   config: Config;
@@ -15,6 +18,10 @@ export interface HttpDeps {
   verifier: TokenVerifier;
   manifest: StationManifest;
   health: HealthSource;
+  /** The built demo page served at `/` (default web/dist); null serves none. */
+  webRoot?: string | null;
+  /** Development only: signs demo tokens at /api/dev-token (404 when null or in production). */
+  devTokenIssuer?: TokenIssuer | null;
 }
 
 /**
@@ -23,6 +30,13 @@ export interface HttpDeps {
  */
 export function createHttpHandler(deps: HttpDeps) {
   const startedAt = performance.now();
+  const webRoot = deps.webRoot === undefined ? DEFAULT_WEB_ROOT : deps.webRoot;
+  const serveStatic = webRoot ? createStaticFiles(webRoot) : null;
+  const devToken = createDevTokenRoute({
+    issuer: deps.devTokenIssuer ?? null,
+    config: deps.config,
+    log: deps.log,
+  });
   const station = JSON.stringify(publicStation(deps.manifest));
   const cors = {
     'access-control-allow-origin': deps.config.corsOrigin,
@@ -59,12 +73,22 @@ export function createHttpHandler(deps: HttpDeps) {
         return;
       case '/api/turn-credentials':
         return turn(req, res);
+      case '/api/dev-token':
+        return devToken(req, res, url);
       case '/ws':
         return sendJson(res, 426, {
           error: { code: 'INVALID_MESSAGE', message: 'WebSocket upgrade required' },
         });
-      default:
+      default: {
+        // The demo page and its assets; the API namespace never falls through to files.
+        const served =
+          serveStatic && !url.pathname.startsWith('/api/') ? await serveStatic(req, res, url.pathname) : null;
+        if (served === 'served') return;
+        if (served === 'not-built') {
+          return sendError(res, 'NOT_FOUND', 'the demo page is not built: run `npm run build`');
+        }
         return sendError(res, 'NOT_FOUND');
+      }
     }
   }
 

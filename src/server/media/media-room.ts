@@ -50,6 +50,8 @@ export class MediaRoom {
   readonly peers = new Map<string, Peer>();
   readonly floor: FloorRelay | null;
   readonly #pool: WorkerPool;
+  /** Router creations in flight, by worker index (see slotForReceiver). */
+  readonly #creatingSlot = new Map<number, Promise<RouterSlot | null>>();
   #closed = false;
 
   private constructor(
@@ -114,13 +116,25 @@ export class MediaRoom {
     if (!worker) return null;
     const existing = this.slots.get(worker.index);
     if (existing?.worker === worker) return existing;
-    const slot = await MediaRoom.#slotOn(worker, this.roomId);
-    if (this.#closed) {
-      slot.router.close();
-      return null;
+    // Receivers that spill over at the same moment must share ONE new router per worker (found by
+    // bench/ scenario 5, 16 concurrent joins at the budget edge): with two, each pipes the same
+    // producer into that worker, mediasoup refuses the second producer id ("already exists"), and
+    // every later consume on the router that won the `slots` entry failed with CONSUME_ERROR.
+    let creating = this.#creatingSlot.get(worker.index);
+    if (!creating) {
+      creating = MediaRoom.#slotOn(worker, this.roomId)
+        .then((slot) => {
+          if (this.#closed) {
+            slot.router.close();
+            return null;
+          }
+          this.slots.set(worker.index, slot);
+          return slot;
+        })
+        .finally(() => this.#creatingSlot.delete(worker.index));
+      this.#creatingSlot.set(worker.index, creating);
     }
-    this.slots.set(worker.index, slot);
-    return slot;
+    return creating;
   }
 
   /** Makes a producer of the primary router available on `slot` (once per producer and slot). */

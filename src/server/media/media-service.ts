@@ -6,10 +6,20 @@ import type { Logger } from '../logger.js';
 import type { RoomCatalog } from '../rooms/room-catalog.js';
 import type { RoomService } from '../rooms/room-service.js';
 import { frame } from '../signaling/connection.js';
-import { MediaRoom, type MediaSession, type Peer } from './media-room.js';
+import { MediaRoom, type MediaSession, type Peer, type RouterSlot } from './media-room.js';
 import type { PoolWorker, WorkerPool } from './worker-pool.js';
 
 export type MediaClosedReason = 'worker-died' | 'shutdown' | 'released';
+
+/**
+ * Hardening fix (test/hardening/abuse.test.ts, "one member cannot exhaust the SFU"): nothing bounded
+ * what one member holds, so a single client could take RTC ports with endless transports, the whole
+ * worker consumer budget by consuming the same producer over and over (CAPACITY_EXCEEDED for every
+ * other listener), or fill a conference room with producers (each announced to, and consumed by,
+ * everyone). mediasoup-client needs 2 transports per room, 1 consumer per producer, a few producers.
+ */
+const MAX_TRANSPORTS_PER_MEMBER = 4;
+const MAX_PRODUCERS_PER_MEMBER = 4;
 
 interface Owned<T> {
   room: MediaRoom;
@@ -90,6 +100,12 @@ export class MediaService {
       throw new ParleyError('FORBIDDEN', 'your token does not grant subscribing');
     }
     const room = await this.#room(session, roomId);
+    if ((room.peers.get(session.id)?.transports.size ?? 0) >= MAX_TRANSPORTS_PER_MEMBER) {
+      throw new ParleyError(
+        'TRANSPORT_ERROR',
+        `at most ${MAX_TRANSPORTS_PER_MEMBER} transports per member of a room`,
+      );
+    }
     // Producers live on the primary router; receivers go wherever there is consumer budget.
     const slot = direction === 'send' ? room.primary : await room.slotForReceiver();
     if (!slot) throw new ParleyError('CAPACITY_EXCEEDED', 'every media worker is at its consumer budget');
@@ -185,6 +201,12 @@ export class MediaService {
     if (ptt && [...peer.producers.values()].some((p) => p.kind === 'audio')) {
       throw new ParleyError('PRODUCE_ERROR', 'one audio producer per member in a ptt room');
     }
+    if (peer.producers.size >= MAX_PRODUCERS_PER_MEMBER) {
+      throw new ParleyError(
+        'PRODUCE_ERROR',
+        `at most ${MAX_PRODUCERS_PER_MEMBER} producers per member of a room`,
+      );
+    }
     // In a ptt room a member's voice is off until the floor is granted.
     const paused = ptt && !holdsFloor(room.roomId);
     let producer: types.Producer;
@@ -241,6 +263,9 @@ export class MediaService {
         'in a ptt room, consume the floor producer (media:capabilities.floorProducerId)',
       );
     }
+    if ([...peer.consumers.values()].some((c) => c.producerId === producerId && !c.closed)) {
+      throw new ParleyError('CONSUME_ERROR', 'you already consume this producer');
+    }
     const slot = entry.slot;
     if (slot.worker.consumers >= this.#pool.budget) {
       throw new ParleyError(
@@ -248,23 +273,17 @@ export class MediaService {
         'this media worker is at its consumer budget; create a new recv transport',
       );
     }
-    const caps = rtpCapabilities as types.RtpCapabilities;
-    try {
-      await room.ensurePiped(producerId, slot);
-    } catch (err) {
-      this.#log.warn({ err, producerId }, 'pipeToRouter failed');
-      throw new ParleyError('CONSUME_ERROR', 'producer is not available');
-    }
-    if (!slot.router.canConsume({ producerId, rtpCapabilities: caps })) {
-      throw new ParleyError('CONSUME_ERROR', 'your RTP capabilities cannot consume this producer');
-    }
+    // Reserve the place now, before the awaits below: counted only once the consumer existed,
+    // concurrent consumes all passed the check and overshot the budget (bench/ scenario 5 saw 8
+    // of 200 listeners admitted past a full node). Released if the consume fails.
+    slot.worker.consumers++;
     let consumer: types.Consumer;
     try {
-      consumer = await entry.transport.consume({ producerId, rtpCapabilities: caps, paused: true });
+      consumer = await this.#createConsumer(room, slot, entry.transport, producerId, rtpCapabilities);
     } catch (err) {
-      throw new ParleyError('CONSUME_ERROR', `consume failed: ${(err as Error).message}`);
+      slot.worker.consumers--;
+      throw err;
     }
-    slot.worker.consumers++;
     peer.consumers.set(consumer.id, consumer);
     this.#consumers.set(consumer.id, { room, peer, obj: consumer });
     consumer.observer.once('close', () => {
@@ -285,6 +304,31 @@ export class MediaService {
       rtpParameters: consumer.rtpParameters,
       producerPaused: consumer.producerPaused,
     };
+  }
+
+  /** pipeToRouter if needed, then the consumer itself (paused), on the slot's router. */
+  async #createConsumer(
+    room: MediaRoom,
+    slot: RouterSlot,
+    transport: types.WebRtcTransport,
+    producerId: string,
+    rtpCapabilities: unknown,
+  ): Promise<types.Consumer> {
+    const caps = rtpCapabilities as types.RtpCapabilities;
+    try {
+      await room.ensurePiped(producerId, slot);
+    } catch (err) {
+      this.#log.warn({ err, producerId }, 'pipeToRouter failed');
+      throw new ParleyError('CONSUME_ERROR', 'producer is not available');
+    }
+    if (!slot.router.canConsume({ producerId, rtpCapabilities: caps })) {
+      throw new ParleyError('CONSUME_ERROR', 'your RTP capabilities cannot consume this producer');
+    }
+    try {
+      return await transport.consume({ producerId, rtpCapabilities: caps, paused: true });
+    } catch (err) {
+      throw new ParleyError('CONSUME_ERROR', `consume failed: ${(err as Error).message}`);
+    }
   }
 
   async resumeConsumer(session: MediaSession, consumerId: string): Promise<void> {

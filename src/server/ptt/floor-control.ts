@@ -157,6 +157,23 @@ export class FloorControl {
     });
   };
 
+  /**
+   * Session-adopt listener (a session resumed here from another node). Hardening fix
+   * (test/stress/faults.stress.ts, kill -9 under load): a speaker whose node died and who resumed
+   * on another node before the survivors noticed the death was never announced off the floor: the
+   * reaper only looks at sessions still on the dead node, so every member kept seeing them speak
+   * after the lock had expired. A resumed session holds no floor (a dropped connection loses it):
+   * release a lock it still holds (fenced, so a live old node releasing it too is harmless) and say so.
+   */
+  readonly onAdopted = async (session: Session): Promise<void> => {
+    for (const roomId of session.rooms.keys()) {
+      const lock = await this.#store.currentSpeaker(roomId).catch(() => null);
+      if (lock?.sessionId !== session.id) continue;
+      if (await this.#store.releaseSpeaker(roomId, lock.fence).catch(() => false))
+        this.#broadcast(roomId, null);
+    }
+  };
+
   /** Session-suspend listener: a speaker whose connection dropped stops holding the floor. */
   readonly onSuspended = (session: Session): void => {
     for (const roomId of session.rooms.keys())

@@ -132,6 +132,13 @@ export class RedisState implements StateStore {
   readonly #atomicIndex: boolean;
   readonly #log: Logger;
   #lost = false;
+  /**
+   * Hardening fix (test/stress/faults.stress.ts, Redis partition): through a silent network partition
+   * the socket stays "ready" while every command times out, so /health said ok throughout. Set by an
+   * operation that failed for want of Redis, cleared by the next one that succeeds (the node registry
+   * heartbeats every NODE_TTL_MS/3, so this follows the partition within a second) or by a reconnect.
+   */
+  #failing = false;
   #closing: Promise<void> | null = null;
   readonly #restoredListeners: (() => void)[] = [];
 
@@ -150,6 +157,7 @@ export class RedisState implements StateStore {
       this.#log.warn('redis connection lost; reconnecting');
     });
     client.on('ready', () => {
+      this.#failing = false; // a fresh connection: whatever failed before, Redis answers now
       if (!this.#lost) return;
       this.#lost = false;
       this.#log.info('redis connection restored');
@@ -206,9 +214,9 @@ export class RedisState implements StateStore {
     return state;
   }
 
-  /** False while the connection is down or not yet ready: /health reports degraded. */
+  /** False while the connection is down or not yet ready, or while operations fail: /health reports degraded. */
   ready(): boolean {
-    return this.#client.status === 'ready' && !this.#closing;
+    return this.#client.status === 'ready' && !this.#failing && !this.#closing;
   }
 
   async joinRoom(roomId: string, participant: Participant, maxParticipants: number): Promise<JoinOutcome> {
@@ -334,9 +342,12 @@ export class RedisState implements StateStore {
    */
   async #run<T>(op: string, fn: () => Promise<T>): Promise<T> {
     try {
-      return await fn();
+      const result = await fn();
+      this.#failing = false;
+      return result;
     } catch (err) {
       if (isReplyError(err) && !TRANSIENT_REPLY.test(err.message)) throw err;
+      this.#failing = true;
       const message = err instanceof Error ? err.message : String(err);
       this.#log.debug({ op, err: message }, 'redis operation failed');
       throw Object.assign(new ParleyError('SERVICE_UNAVAILABLE', 'state backend (redis) unavailable'), {

@@ -1,0 +1,165 @@
+/**
+ * Scenario 2: connections. Ramp to ~20k concurrent authenticated idle connections on one node, per
+ * server: RSS per connection above the server's idle baseline (after a full GC on both sides of the
+ * ramp) and the connect (+auth +welcome) rate. Two generator processes share the load.
+ */
+import type { Ctx, ScenarioResult } from '../lib/ctx.js';
+import { GenProc } from '../lib/ipc.js';
+import type { Protocol } from '../lib/payloads.js';
+import { cpuMeter, fdCount, fdHardLimit, rssKiB } from '../lib/proc.js';
+import { startParley, startServerProc, type ServerProc } from '../lib/servers.js';
+import { ratio, round, sleep } from '../lib/stats.js';
+
+const GENS = 2;
+const WARMUP = 400;
+const CONCURRENCY = 50;
+
+interface RampResult {
+  opened: number;
+  failures: number;
+  firstError: string | null;
+  ms: number;
+  perSec: number;
+}
+
+async function rampOne(
+  ctx: Ctx,
+  name: string,
+  protocol: Protocol,
+  start: () => Promise<ServerProc>,
+  target: number,
+): Promise<Record<string, number | string | null>> {
+  const server = ctx.track(await start());
+  const path = protocol === 'peerjs' ? '/peerjs' : '/ws';
+  const gens = Array.from(
+    { length: GENS },
+    (_, g) => new GenProc(`conn-gen-${name}-${g}`, 'bench/gen/conn-gen.ts'),
+  );
+  for (const g of gens) ctx.track(g);
+  const perGen = Math.ceil((target + WARMUP) / GENS);
+  await Promise.all(
+    gens.map((g, gi) =>
+      g.request(
+        'prepare',
+        {
+          protocol,
+          url: server.url(path),
+          prefix: `${name}-g${gi}-`,
+          count: perGen,
+          // 127.0.0.2..9, four per generator: ephemeral ports never run short.
+          localAddresses: [2, 3, 4, 5].map((k) => `127.0.0.${k + gi * 4}`),
+        },
+        { timeoutMs: 120_000 },
+      ),
+    ),
+  );
+  // Warm-up: JIT and pools, then clean closes so no session lingers in a resume window.
+  const warmPer = WARMUP / GENS;
+  await Promise.all(
+    gens.map((g) => g.request('ramp', { from: 0, count: warmPer, concurrency: CONCURRENCY })),
+  );
+  await Promise.all(gens.map((g) => g.request('closeClean')));
+  await sleep(500);
+  await server.gc();
+  const rssBefore = rssKiB(server.pid);
+  const fdsBefore = fdCount(server.pid);
+
+  const cpu = cpuMeter(server.pid);
+  const t0 = performance.now();
+  const ramps = await Promise.all(
+    gens.map((g) =>
+      g.request<RampResult>(
+        'ramp',
+        { from: warmPer, count: target / GENS, concurrency: CONCURRENCY },
+        { timeoutMs: 180_000 },
+      ),
+    ),
+  );
+  const ms = performance.now() - t0;
+  const c = cpu.stop();
+  const opened = ramps.reduce((n, r) => n + r.opened, 0);
+  const failures = ramps.reduce((n, r) => n + r.failures, 0);
+  await sleep(1_000);
+  const rssBeforeGc = rssKiB(server.pid);
+  await server.gc();
+  await sleep(500);
+  const rssAfter = rssKiB(server.pid);
+  const fdsAfter = fdCount(server.pid);
+  // Kill the server first: it then closes actively, so the client side keeps no TIME_WAIT ports.
+  await server.stop({ kill: !ctx.cpuProfDir }); // a profile is only written on a clean exit
+  await Promise.all(gens.map((g) => g.request('terminate').catch(() => undefined)));
+  await Promise.all(gens.map((g) => g.close()));
+  const perConnKiB = (rssAfter - rssBefore) / Math.max(1, opened);
+  ctx.say(
+    `  ${name}: ${opened} open (${failures} failed${failures ? `: ${ramps.find((r) => r.firstError)?.firstError}` : ''}) in ${round(ms / 1000, 2)} s ` +
+      `= ${round((opened * 1000) / ms, 0)}/s; RSS ${rssBefore} → ${rssAfter} KiB = ${round(perConnKiB, 2)} KiB/conn`,
+  );
+  return {
+    connections: opened,
+    failures,
+    firstError: ramps.find((r) => r.firstError)?.firstError ?? null,
+    rampS: round(ms / 1000, 2),
+    connectsPerSec: round((opened * 1000) / ms, 0),
+    serverCpuUsPerConnect: round(c.cpuUs / Math.max(1, opened), 1),
+    rssBaselineKiB: rssBefore,
+    rssAfterRampKiB: rssBeforeGc,
+    rssAfterGcKiB: rssAfter,
+    rssPerConnKiB: round(perConnKiB, 2),
+    serverFds: fdsAfter - fdsBefore,
+  };
+}
+
+export async function connectionsScenario(ctx: Ctx): Promise<ScenarioResult[]> {
+  const hard = fdHardLimit();
+  // A server needs one descriptor per connection plus its own ~30; the container's hard limit
+  // (RLIMIT_NOFILE, which cannot be raised without CAP_SYS_RESOURCE) may cap the ramp below 20k.
+  const target = Number(
+    process.env.BENCH_CONNECTIONS ?? Math.min(20_000, Math.floor((hard - 80) / 100) * 100),
+  );
+  if (target < 20_000) ctx.say(`  fd hard limit ${hard}: ramping to ${target} connections (not 20,000)`);
+  const parleyEnv = { MAX_CONNECTIONS_PER_IP: '0', MEDIASOUP_WORKERS: '0' };
+  const rows = {
+    raw: await rampOne(
+      ctx,
+      'raw',
+      'raw',
+      () => startServerProc('raw-conn', 'bench/baselines/raw-relay.ts'),
+      target,
+    ),
+    peerjs: await rampOne(
+      ctx,
+      'peerjs',
+      'peerjs',
+      () => startServerProc('peerjs-conn', 'bench/baselines/peerjs.ts'),
+      target,
+    ),
+    parley: await rampOne(
+      ctx,
+      'parley',
+      'parley',
+      () => startParley('parley-conn', parleyEnv, { cpuProfDir: ctx.cpuProfDir }),
+      target,
+    ),
+  };
+  const n = (s: keyof typeof rows, k: string) => Number(rows[s][k]);
+  const parleyAboveRaw = n('parley', 'rssPerConnKiB') - n('raw', 'rssPerConnKiB');
+  return [
+    {
+      scenario: 'connections',
+      targetConnections: target,
+      fdHardLimit: hard,
+      servers: rows,
+      ratios: {
+        rssPerConnVsRaw: ratio(n('parley', 'rssPerConnKiB'), n('raw', 'rssPerConnKiB')),
+        rssPerConnVsPeerjs: ratio(n('parley', 'rssPerConnKiB'), n('peerjs', 'rssPerConnKiB')),
+        connectRateVsRaw: ratio(n('parley', 'connectsPerSec'), n('raw', 'connectsPerSec')),
+        connectRateVsPeerjs: ratio(n('parley', 'connectsPerSec'), n('peerjs', 'connectsPerSec')),
+      },
+      parleyRssPerConnAboveRawKiB: round(parleyAboveRaw, 2),
+      targetsMet: {
+        rssPerConnLe16KiB: n('parley', 'rssPerConnKiB') <= 16,
+        reached20k: n('parley', 'connections') >= 20_000,
+      },
+    },
+  ];
+}

@@ -1,0 +1,129 @@
+/**
+ * Scenario 4: PTT fan-out. A 1,000-member channel (signaling only). Each press is `ptt:start` from
+ * one member; the sample is the arrival of the LAST of the 1,000 `ptt:speaker-changed` frames (and
+ * of the speaker's `ptt:granted`). Parley on the memory backend and on Redis, side by side with the
+ * naive broadcaster (baseline c). Presses of all servers are interleaved round by round.
+ */
+import { startRedis } from '../../test/helpers/redis.js';
+import type { Ctx, ScenarioResult } from '../lib/ctx.js';
+import { GenProc } from '../lib/ipc.js';
+import { benchManifest } from '../lib/manifest.js';
+import { startParley, startServerProc, type ServerProc } from '../lib/servers.js';
+import { median, ratio, round, summarize } from '../lib/stats.js';
+
+const MEMBERS = 1_000;
+const PRESSES_PER_ROUND = 40;
+
+interface PressResult {
+  lastMs: number[];
+  firstMs: number[];
+  replyMs: number[];
+  stopMs: number[];
+}
+
+export async function pttScenario(ctx: Ctx): Promise<ScenarioResult[]> {
+  const redis = await startRedis();
+  ctx.track({ close: () => redis.stop() });
+  const manifest = benchManifest();
+  const env = { MEDIASOUP_WORKERS: '0', MAX_CONNECTIONS_PER_IP: '0', PARLEY_MANIFEST: manifest };
+  const servers: Record<string, ServerProc> = {
+    naive: ctx.track(await startServerProc('naive-broadcast', 'bench/baselines/naive-broadcast.ts')),
+    memory: ctx.track(await startParley('parley-ptt-memory', env, { cpuProfDir: ctx.cpuProfDir })),
+    redis: ctx.track(
+      await startParley(
+        'parley-ptt-redis',
+        { ...env, REDIS_URL: redis.url, NODE_ID: 'bench-ptt' },
+        { cpuProfDir: ctx.cpuProfDir },
+      ),
+    ),
+  };
+  const gens: Record<string, GenProc> = {};
+  const setupMs: Record<string, number> = {};
+  for (const [name, s] of Object.entries(servers)) {
+    const g = new GenProc(`ptt-gen-${name}`, 'bench/gen/ptt-gen.ts');
+    ctx.track(g);
+    gens[name] = g;
+    const r = await g.request<{ setupMs: number }>(
+      'setup',
+      {
+        kind: name === 'naive' ? 'naive' : 'parley',
+        url: s.url(),
+        members: MEMBERS,
+        roomId: 'fanout',
+        prefix: `${name}-m`,
+      },
+      { timeoutMs: 180_000 },
+    );
+    setupMs[name] = r.setupMs;
+    // Warm-up presses (not measured).
+    await g.request('presses', { count: 10, gapMs: 10 });
+  }
+  const samples: Record<string, PressResult> = {};
+  const perRound: Record<string, { p50: number; p99: number }[]> = {};
+  for (let r = 0; r < ctx.rounds; r++) {
+    for (const name of Object.keys(servers)) {
+      const res = await gens[name].request<PressResult>(
+        'presses',
+        { count: PRESSES_PER_ROUND, gapMs: 15 },
+        { timeoutMs: 120_000 },
+      );
+      const acc = (samples[name] ??= { lastMs: [], firstMs: [], replyMs: [], stopMs: [] });
+      for (const k of Object.keys(acc) as (keyof PressResult)[]) acc[k].push(...res[k]);
+      const s = summarize(res.lastMs);
+      (perRound[name] ??= []).push({ p50: s.p50, p99: s.p99 });
+    }
+  }
+  for (const g of Object.values(gens)) await g.request('close').catch(() => undefined);
+  await Promise.all(Object.values(gens).map((g) => g.close()));
+  await Promise.all(Object.values(servers).map((s) => s.stop()));
+  await redis.stop();
+
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const [name, acc] of Object.entries(samples)) {
+    const last = summarize(acc.lastMs);
+    const first = summarize(acc.firstMs);
+    out[name] = {
+      presses: last.n,
+      lastDeliveryMs: { p50: round(last.p50), p99: round(last.p99), max: round(last.max) },
+      firstDeliveryMs: { p50: round(first.p50), p99: round(first.p99) },
+      ...(acc.replyMs.length
+        ? { grantedMs: { p50: round(summarize(acc.replyMs).p50), p99: round(summarize(acc.replyMs).p99) } }
+        : {}),
+      stopLastDeliveryMs: { p50: round(summarize(acc.stopMs).p50), p99: round(summarize(acc.stopMs).p99) },
+      roundMedians: {
+        p50: round(median(perRound[name].map((x) => x.p50))),
+        p99: round(median(perRound[name].map((x) => x.p99))),
+      },
+      setupMs: setupMs[name],
+    };
+  }
+  const p = (n: string, k: 'p50' | 'p99') => (out[n].lastDeliveryMs as Record<string, number>)[k];
+  const ratios = {
+    memoryVsNaive: {
+      p50: ratio(p('memory', 'p50'), p('naive', 'p50')),
+      p99: ratio(p('memory', 'p99'), p('naive', 'p99')),
+    },
+    redisVsNaive: {
+      p50: ratio(p('redis', 'p50'), p('naive', 'p50')),
+      p99: ratio(p('redis', 'p99'), p('naive', 'p99')),
+    },
+  };
+  ctx.say(
+    `ptt fan-out (last of ${MEMBERS}): naive p50 ${p('naive', 'p50')} / p99 ${p('naive', 'p99')} ms; ` +
+      `memory ${p('memory', 'p50')} / ${p('memory', 'p99')} ms (${ratios.memoryVsNaive.p50}× / ${ratios.memoryVsNaive.p99}×); ` +
+      `redis ${p('redis', 'p50')} / ${p('redis', 'p99')} ms (${ratios.redisVsNaive.p50}× / ${ratios.redisVsNaive.p99}×)`,
+  );
+  return [
+    {
+      scenario: 'ptt-fanout',
+      members: MEMBERS,
+      presses: PRESSES_PER_ROUND * ctx.rounds,
+      servers: out,
+      ratios,
+      targetsMet: {
+        memoryLe1xNaive: ratios.memoryVsNaive.p50 <= 1 && ratios.memoryVsNaive.p99 <= 1,
+        redisLe1_3xNaive: ratios.redisVsNaive.p50 <= 1.3 && ratios.redisVsNaive.p99 <= 1.3,
+      },
+    },
+  ];
+}

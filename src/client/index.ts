@@ -1,0 +1,97 @@
+/**
+ * Parley browser SDK. Three layers, as in LiveKit's client:
+ * - the wire: {@link SignalingClient} (requests, typed events, reconnect + resume);
+ * - the engines: {@link PeerConnectionManager} (1:1, Perfect Negotiation) and {@link SfuSession} (mediasoup-client);
+ * - the public model: {@link ParleyClient}, {@link CallManager}/{@link Call}, {@link PttChannel}.
+ *
+ * See docs/sdk.md.
+ */
+export { ParleyClient, type ParleyClientOptions } from './parley-client.js';
+export {
+  SignalingClient,
+  CLIENT_PROTOCOL_VERSION,
+  type ConnectionState,
+  type ReconnectedInfo,
+  type ReconnectingInfo,
+  type RelayType,
+  type ReplyTo,
+  type ReplyTypes,
+  type RequestOptions,
+  type RequestType,
+  type SendOptions,
+  type SignalingClientOptions,
+  type SignalingEvents,
+} from './signaling-client.js';
+export {
+  DefaultReconnectPolicy,
+  type DefaultReconnectPolicyOptions,
+  type ReconnectContext,
+  type ReconnectPolicy,
+} from './reconnect-policy.js';
+export { ParleyError, CLIENT_ERRORS, type ClientErrorCode, type ParleyErrorCode } from './errors.js';
+export {
+  PeerConnectionManager,
+  type IceCandidateErrorInfo,
+  type NegotiationCounters,
+  type PeerConnectionEvents,
+  type PeerConnectionManagerOptions,
+  type PeerSignaler,
+} from './peer-connection-manager.js';
+export {
+  Call,
+  CallManager,
+  openMicrophone,
+  type AcceptOptions,
+  type CallDirection,
+  type CallEndReason,
+  type CallEvents,
+  type CallManagerEvents,
+  type CallManagerOptions,
+  type CallOptions,
+  type CallPeer,
+  type CallState,
+} from './call.js';
+export {
+  PttChannel,
+  type FloorSpeaker,
+  type MediaState,
+  type PttChannelEvents,
+  type PttChannelOptions,
+  type RevokeReason,
+  type TalkResult,
+  type TalkState,
+} from './ptt-channel.js';
+export { SfuSession, type SfuSessionEvents, type SfuSessionOptions } from './sfu-session.js';
+export { AudioPlayer, type AudioPlayerEvents } from './audio-player.js';
+export {
+  fetchStation,
+  fetchTurnCredentials,
+  iceServersFrom,
+  IceServerProvider,
+  type IceServerProviderOptions,
+  type StationInfo,
+  type TurnCredentials,
+} from './http-api.js';
+export { audioStatsFrom, type AudioStats, type SelectedCandidatePair } from './stats.js';
+export { TypedEmitter, type EventMap, type Listener } from './emitter.js';
+export {
+  jwtExpiry,
+  toHttpBase,
+  toWebSocketUrl,
+  type TokenSource,
+  type WebSocketFactory,
+  type WebSocketLike,
+} from './websocket.js';
+export { clientDefaults, voiceConstraints } from './defaults.js';
+// Protocol types the SDK's API speaks in.
+export type {
+  Participant,
+  RoomConfig,
+  Speaker,
+  ServerMessage,
+  ServerMessageType,
+  ServerPayload,
+  ClientMessageType,
+  ClientPayload,
+  ErrorCode,
+} from '../protocol/index.js';

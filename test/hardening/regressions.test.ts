@@ -1,0 +1,142 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ServerMessage } from '../../src/protocol/index.js';
+import { RedisState } from '../../src/server/state/redis/redis-state.js';
+import { TestClient } from '../helpers/client.js';
+import { startNodeProcess, type NodeProcess } from '../helpers/node-process.js';
+import { rawUpgrade } from '../helpers/raw-ws.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { startServer, type TestServer } from '../helpers/server.js';
+import { waitUntil } from '../helpers/wait.js';
+import { clientFrame, parseServerFrames } from './lib/protocol-violations.js';
+import { tokenFor } from './lib/proc.js';
+import { TcpProxy } from './lib/tcp-proxy.js';
+
+/*
+ * Regression tests for the defects the hardening suite found (see docs/reliability.md):
+ *  - a flooder closed with 1008 kept being read and parsed until its close handshake finished
+ *    (src/server/signaling/connection.ts);
+ *  - /health said "ok" through a silent network partition from Redis (src/server/state/redis/redis-state.ts);
+ *  - a speaker whose node was killed and who resumed on another node at once stayed "speaking" for
+ *    everyone (src/server/ptt/floor-control.ts onAdopted).
+ * The slowloris sweep interval (src/server/index.ts) is pinned by test/hardening/abuse.test.ts, and
+ * the undocumented close codes 1002/1007 (src/protocol/close-codes.ts) by test/hardening/fuzz.test.ts.
+ */
+
+describe('a flooder closed with 1008 is no longer read', () => {
+  let srv: TestServer;
+  beforeAll(async () => {
+    srv = await startServer({ RATE_LIMIT_PER_SEC: '5', RATE_LIMIT_BURST: '20', LOG_LEVEL: 'warn' });
+  });
+  afterAll(() => srv.close());
+
+  it('the server stops reading at the close frame and cuts the peer off within about a second', async () => {
+    const raw = await rawUpgrade(srv.port, {
+      Authorization: `Bearer ${await srv.token({ sub: 'flooder' })}`,
+    });
+    let close: number | null = null;
+    let buf: Buffer = Buffer.alloc(0);
+    raw.socket.on('data', (chunk: Buffer) => {
+      const parsed = parseServerFrames(Buffer.concat([buf, chunk]));
+      buf = parsed.rest;
+      for (const f of parsed.frames) if (f.opcode === 0x8) close = f.payload.readUInt16BE(0);
+    });
+    let ended: number | null = null;
+    raw.socket.once('close', () => (ended = performance.now()));
+    raw.socket.resume();
+    const ping = clientFrame(Buffer.from('{"type":"ping"}'));
+    raw.socket.write(Buffer.concat(Array.from({ length: 100 }, () => ping)));
+    await waitUntil(() => close !== null, 'the 1008 close frame');
+    expect(close).toBe(1008);
+    const closedAt = performance.now();
+    // The flooder does not answer the close frame and keeps sending: 16 MiB more.
+    const chunk = Buffer.concat(Array.from({ length: 4_096 }, () => ping));
+    for (let i = 0; i < Math.ceil((16 * 2 ** 20) / chunk.length); i++) raw.socket.write(chunk);
+    await new Promise((r) => setTimeout(r, 300));
+    // Before the fix the server read (and parsed) all of it, so it drained; now it stays unread.
+    expect(raw.socket.writableLength).toBeGreaterThan(2 ** 20);
+    await waitUntil(() => ended !== null, 'the server cuts the connection', 3_000);
+    // 1 s instead of the 5 s given to peers that are not flooding.
+    expect(ended! - closedAt).toBeLessThan(2_000);
+    raw.destroy();
+  });
+});
+
+describe('a silent partition from Redis shows in /health', () => {
+  let redis: TestRedis;
+  let proxy: TcpProxy;
+  let state: RedisState;
+  beforeAll(async () => {
+    redis = await startRedis();
+    proxy = await TcpProxy.start(redis.port);
+    state = await RedisState.connect(`redis://127.0.0.1:${proxy.port}`, { prefix: 'regress:' });
+  });
+  afterAll(async () => {
+    await state?.close();
+    await proxy?.close();
+    await redis?.stop();
+  });
+
+  it('ready() turns false while operations time out through the partition, and true again after it heals', async () => {
+    await state.roomCount();
+    expect(state.ready()).toBe(true);
+    proxy.partition();
+    // The socket is still "ready" to ioredis; only the operations tell.
+    await expect(state.roomCount()).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+    expect(state.ready()).toBe(false);
+    proxy.heal();
+    await waitUntil(
+      async () =>
+        state.roomCount().then(
+          () => true,
+          () => false,
+        ),
+      'redis answers again',
+      5_000,
+      100,
+    );
+    expect(state.ready()).toBe(true);
+  });
+});
+
+describe('a speaker whose node dies and who resumes elsewhere at once', () => {
+  let redis: TestRedis;
+  const nodes: NodeProcess[] = [];
+  const clients: TestClient[] = [];
+  beforeAll(async () => {
+    redis = await startRedis();
+    const env = (id: string) => ({
+      REDIS_URL: redis.url,
+      NODE_ID: id,
+      NODE_TTL_MS: '1000',
+      RESUME_GRACE_MS: '3000',
+    });
+    nodes.push(...(await Promise.all([startNodeProcess(env('gone')), startNodeProcess(env('stays'))])));
+  }, 30_000);
+  afterAll(async () => {
+    for (const c of clients) c.ws.terminate();
+    await Promise.all(nodes.map((n) => n.stop()));
+    await redis?.stop();
+  });
+
+  it('is announced off the floor as soon as the session is adopted', async () => {
+    const [gone, stays] = nodes;
+    const speaker = new TestClient(gone.wsUrl, [], {
+      headers: { authorization: `Bearer ${await tokenFor('spk')}` },
+    });
+    const watcher = await TestClient.connect(stays.wsUrl, await tokenFor('watcher'));
+    clients.push(speaker, watcher);
+    await speaker.opened;
+    const { resumeToken } = (await speaker.next('welcome')).payload;
+    for (const c of [speaker, watcher])
+      expect((await c.request('room:join', { roomId: 'dispatch' })).type).toBe('room:state');
+    expect((await speaker.request('ptt:start', { roomId: 'dispatch' })).type).toBe('ptt:granted');
+    await watcher.waitFor((m) => m.type === 'ptt:speaker-changed' && m.payload.speaker?.userId === 'spk');
+    await gone.kill9();
+    const again = await TestClient.connect(stays.wsUrl, await tokenFor('spk'));
+    clients.push(again);
+    expect((await again.request('session:resume', { resumeToken })).type).toBe('session:resumed');
+    // Before the fix nobody ever said so: the lock expired silently.
+    const free = (m: ServerMessage) => m.type === 'ptt:speaker-changed' && m.payload.speaker === null;
+    expect(await watcher.waitFor(free, 2_000)).toBeTruthy();
+  });
+});
