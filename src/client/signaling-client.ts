@@ -800,7 +800,10 @@ function encode(type: ClientMessageType, payload: unknown, correlationId?: strin
 }
 
 function detach(ws: WebSocketLike): void {
-  ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+  ws.onopen = ws.onmessage = ws.onclose = null;
+  // A socket we abandon may still report an error (e.g. closed while connecting); Node's `ws`
+  // throws an error event nobody listens to, so keep a listener that ignores it.
+  ws.onerror = () => undefined;
 }
 
 function errorFrom(payload: ServerPayload<'error'>): ParleyError {

@@ -58,7 +58,9 @@ describe('abuse against a real server process', () => {
       const baseP99 = percentile(base, 99);
       const floodP99 = percentile(flooded, 99);
       // A sub-millisecond p99 is timer noise: the baseline counts as at least 2 ms.
-      const bound = 2 * Math.max(baseP99, 2);
+      // 2× the calm baseline, with the baseline floored at 5 ms: below that, scheduler noise on a
+      // shared 2-vCPU machine (not the flooder) decides the ratio.
+      const bound = 2 * Math.max(baseP99, 5);
       reportFigures('abuse-flood', {
         flooders: sum((f) => f.opened),
         closed1008: sum((f) => f.closedWith['1008'] ?? 0),
