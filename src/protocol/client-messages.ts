@@ -183,24 +183,6 @@ export type ClientMessageType = ClientMessage['type'];
 export type ClientMessageOf<T extends ClientMessageType> = Extract<ClientMessage, { type: T }>;
 export type ClientPayload<T extends ClientMessageType> = ClientMessageOf<T>['payload'];
 
-/** Call relay messages: forwarded as-is to the recipient with `senderId` added. */
-export const CALL_RELAY_TYPES = [
-  'call:offer',
-  'call:answer',
-  'call:ice-candidate',
-  'call:accept',
-  'call:reject',
-  'call:hangup',
-] as const satisfies readonly ClientMessageType[];
-export type CallRelayType = (typeof CALL_RELAY_TYPES)[number];
-
-export const ROOM_RELAY_TYPES = [
-  'sdp:offer',
-  'sdp:answer',
-  'ice:candidate',
-] as const satisfies readonly ClientMessageType[];
-export type RoomRelayType = (typeof ROOM_RELAY_TYPES)[number];
-
 /** Schema lookup by type, derived from the union so there is one source of truth. */
 export const CLIENT_SCHEMAS: ReadonlyMap<string, (typeof ClientMessage.options)[number]> = new Map(
   ClientMessage.options.map((schema) => [schema.shape.type.value, schema]),

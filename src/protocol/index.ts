@@ -5,3 +5,4 @@ export * from './errors.js';
 export * from './close-codes.js';
 export * from './client-messages.js';
 export * from './server-messages.js';
+export * from './registry.js';

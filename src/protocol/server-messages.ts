@@ -1,5 +1,16 @@
 import { z } from 'zod';
-import { CallId, IceCandidate, Participant, RoomConfig, RoomId, Sdp, Speaker, UserId } from './common.js';
+import {
+  CallAccept,
+  CallAnswer,
+  CallHangup,
+  CallIceCandidate,
+  CallOffer,
+  CallReject,
+  IceCandidateMessage,
+  SdpAnswer,
+  SdpOffer,
+} from './client-messages.js';
+import { Participant, RoomConfig, RoomId, Speaker, UserId } from './common.js';
 import { message } from './envelope.js';
 import { ERROR_CODES } from './errors.js';
 import {
@@ -98,56 +109,42 @@ export const RoomParticipantLeft = message(
   'Broadcast to the other members when someone leaves, or disconnects without resuming in time.',
 );
 
-// ---- relayed call messages: the client payload plus the server-set sender -------------------------
+// ---- relayed messages: the client's payload minus its addressing, plus the server-set sender -------
 
 const Sender = {
   senderId: UserId.describe('set by the server from the sender’s token; never taken from the payload'),
   senderName: z.string(),
 };
-const CallFrom = { ...Sender, callId: CallId };
-export const CallOfferRelayed = message(
-  'call:offer',
-  z.object({ ...CallFrom, sdp: Sdp }),
+
+/**
+ * Derives a relayed server message from the client message it forwards (see RELAYS in
+ * registry.ts): same type, the client's payload without the addressing field `drop`, plus
+ * `senderId`/`senderName`. A field added to the client schema is relayed with no second edit.
+ */
+function relayed<T extends string, P extends z.ZodRawShape, D extends keyof P & string>(
+  client: { shape: { type: z.ZodLiteral<T>; payload: z.ZodObject<P> } },
+  drop: D,
+  description: string,
+) {
+  const rest: Partial<P> = { ...client.shape.payload.shape };
+  delete rest[drop];
+  return message(client.shape.type.value, z.object({ ...Sender, ...(rest as Omit<P, D>) }), description);
+}
+
+export const CallOfferRelayed = relayed(
+  CallOffer,
+  'recipientId',
   'Relayed offer. The first one for a callId means the phone is ringing.',
 );
-export const CallAnswerRelayed = message(
-  'call:answer',
-  z.object({ ...CallFrom, sdp: Sdp }),
-  'Relayed answer.',
-);
-export const CallIceCandidateRelayed = message(
-  'call:ice-candidate',
-  z.object({ ...CallFrom, candidate: IceCandidate }),
-  'Relayed ICE candidate.',
-);
-export const CallAcceptRelayed = message('call:accept', z.object(CallFrom), 'The callee accepted.');
-export const CallRejectRelayed = message(
-  'call:reject',
-  z.object({ ...CallFrom, reason: z.string().optional() }),
-  'The callee rejected.',
-);
-export const CallHangupRelayed = message(
-  'call:hangup',
-  z.object({ ...CallFrom, reason: z.string().optional() }),
-  'The other side hung up.',
-);
+export const CallAnswerRelayed = relayed(CallAnswer, 'recipientId', 'Relayed answer.');
+export const CallIceCandidateRelayed = relayed(CallIceCandidate, 'recipientId', 'Relayed ICE candidate.');
+export const CallAcceptRelayed = relayed(CallAccept, 'recipientId', 'The callee accepted.');
+export const CallRejectRelayed = relayed(CallReject, 'recipientId', 'The callee rejected.');
+export const CallHangupRelayed = relayed(CallHangup, 'recipientId', 'The other side hung up.');
 
-const RoomFrom = { ...Sender, roomId: RoomId };
-export const SdpOfferRelayed = message(
-  'sdp:offer',
-  z.object({ ...RoomFrom, sdp: Sdp }),
-  'Relayed in-room offer.',
-);
-export const SdpAnswerRelayed = message(
-  'sdp:answer',
-  z.object({ ...RoomFrom, sdp: Sdp }),
-  'Relayed in-room answer.',
-);
-export const IceCandidateRelayed = message(
-  'ice:candidate',
-  z.object({ ...RoomFrom, candidate: IceCandidate }),
-  'Relayed in-room ICE candidate.',
-);
+export const SdpOfferRelayed = relayed(SdpOffer, 'to', 'Relayed in-room offer.');
+export const SdpAnswerRelayed = relayed(SdpAnswer, 'to', 'Relayed in-room answer.');
+export const IceCandidateRelayed = relayed(IceCandidateMessage, 'to', 'Relayed in-room ICE candidate.');
 
 // ---- SFU media ------------------------------------------------------------------------------------
 
