@@ -24,9 +24,12 @@ import { RedisBus } from './state/redis/redis-bus.js';
 import { RedisDirectory } from './state/redis/redis-directory.js';
 import { RedisState } from './state/redis/redis-state.js';
 import type { ClusterLink } from './cluster/cluster-link.js';
+import { BusRouter } from './cluster/bus-router.js';
 import { NodeRegistry } from './cluster/node-registry.js';
 import { background } from './lifecycle/background.js';
+import { UserDelivery } from './sessions/user-delivery.js';
 import type { StateStore } from './state/state-store.js';
+import { systemClock, type Clock } from './time/clock.js';
 
 export interface ParleyServer {
   readonly http: Server;
@@ -59,6 +62,8 @@ export interface ServerOptions {
   webRoot?: string | null;
   /** Development only: lets the demo page mint tokens at /api/dev-token (never in production). */
   devTokenIssuer?: TokenIssuer | null;
+  /** Time for leases, grace windows, talk limits and reaping. Default: the system clock. */
+  clock?: Clock;
 }
 
 /** Wires the components together. Behaviour lives in the components, not here. */
@@ -69,6 +74,7 @@ export async function createServer({
   processMetrics = false,
   webRoot,
   devTokenIssuer = null,
+  clock = systemClock,
 }: ServerOptions): Promise<ParleyServer> {
   let readiness: Readiness = 'starting';
   const metrics = new Metrics({ collectDefaults: processMetrics });
@@ -95,45 +101,91 @@ export async function createServer({
   const pool = new WorkerPool(config.media, log);
   await pool.start();
   const catalog = new RoomCatalog(manifest);
-  const sessions = new SessionManager(store, config.resumeGraceMs, log, cluster);
-  const rooms = new RoomService(catalog, store, log, cluster);
-  const relay = new CallRelay({ sessions, rooms, store, metrics, log, cluster });
+  const sessions = new SessionManager({ store, graceMs: config.resumeGraceMs, log, cluster, clock });
+  const users = new UserDelivery({ sessions, cluster, log });
+  const rooms = new RoomService({ catalog, store, log, cluster, clock });
+  const relay = new CallRelay({ users, rooms, store, metrics, log, clustered: cluster !== null, clock });
   const media = new MediaService({ pool, config: config.media, catalog, rooms, log });
   // A room's media lives on one node (its owner in the cluster); the plane forwards to it.
-  const plane = new MediaPlane({ media, rooms, cluster, log, ownerTtlMs: cc.nodeTtlMs * 2 });
-  const floor = new FloorControl({ store, rooms, media: plane, catalog, config: config.ptt, log, cluster });
+  const plane = new MediaPlane({ media, rooms, users, cluster, log, clock, ownerTtlMs: cc.nodeTtlMs * 2 });
+  const floor = new FloorControl({
+    store,
+    rooms,
+    media: plane,
+    catalog,
+    config: config.ptt,
+    log,
+    cluster,
+    clock,
+  });
   const registry = cluster
     ? new NodeRegistry({
         directory: cluster.directory,
         store,
-        rooms,
+        handler: {
+          nodeDead: plane.onNodeDead,
+          floorMayBeFree: (roomId) => floor.announceIfFree(roomId),
+          memberGone: (roomId, sessionId) => rooms.reapRemote(roomId, sessionId),
+        },
         log,
-        info: { nodeId: cc.nodeId, startedAt: Date.now(), address: `${config.host}:${config.port}` },
+        clock,
+        info: { nodeId: cc.nodeId, startedAt: clock.now(), address: `${config.host}:${config.port}` },
         nodeTtlMs: cc.nodeTtlMs,
         resumeGraceMs: config.resumeGraceMs,
         lockTtlMs: config.ptt.lockTtlMs,
       })
     : null;
-  // After a Redis outage (its data may be gone): write back what this node knows.
+  if (cluster) {
+    new BusRouter(
+      cluster.bus,
+      {
+        user: (h, f) => users.onRemoteDelivery(h.userId, f, h),
+        room: (h, f) => rooms.onRemoteBroadcast(h.roomId, f, h.except),
+        sessionMoved: (h) => sessions.onSessionMoved(h.sessionId),
+        floor: (h) => floor.onRemotePreemption(h.roomId, h.fence, h.by),
+        mediaRpc: (h, from) => plane.onRpc(h, from),
+        mediaReply: (h) => plane.onReply(h),
+        mediaLeft: (h) => plane.onGuestLeft(h.sessionId, h.roomId),
+      },
+      log,
+    );
+  }
+  // After a Redis outage (its data may be gone): write back what this node knows, then tell our
+  // members who holds each floor (floor changes could not cross nodes meanwhile).
   redis?.onRestored(() => {
     background(
-      sessions.republish().then(() => rooms.republish()),
+      sessions
+        .republish()
+        .then(() => rooms.republish())
+        .then((roomIds) => floor.announceCurrent(roomIds)),
       log,
       'write state back after a Redis outage',
     );
   });
-  sessions.onAdopted(rooms.onSessionAdopted);
-  sessions.onMovedAway(rooms.onSessionMovedAway);
-  sessions.onEnded(rooms.onSessionEnded);
-  sessions.onEnded(relay.onSessionEnded);
-  sessions.onSuspended(floor.onSuspended);
-  // After rooms.onSessionAdopted (the adopted session's rooms must be known). Hardening fix, see FloorControl.onAdopted.
-  sessions.onAdopted(floor.onAdopted);
-  // Floor first: the speaker's producer is paused before its transports go.
-  rooms.onLeft(floor.onGone);
-  rooms.onLeft(plane.onLeft);
-  registry?.onNodeDead(plane.onNodeDead);
-  media.onMediaClosed(floor.onMediaClosed);
+
+  // Who hears what, in which order. Each event's listeners run one after another, in this order;
+  // a failing one is logged and the rest still run (events/hooks.ts).
+  sessions.hooks.on('ended', [
+    ['rooms: leave every room', rooms.onSessionEnded],
+    ['calls: hang up the other sides', relay.onSessionEnded],
+  ]);
+  sessions.hooks.on('suspended', [['floor: a dropped speaker stops holding the floor', floor.onSuspended]]);
+  sessions.hooks.on('adopted', [
+    ['rooms: rebuild memberships from shared state', rooms.onSessionAdopted],
+    // Needs the memberships rebuilt just above.
+    ['floor: release a floor the session held on its old node', floor.onAdopted],
+  ]);
+  sessions.hooks.on('movedAway', [['rooms: forget it here quietly', rooms.onSessionMovedAway]]);
+  rooms.hooks.on('left', [
+    // The speaker's producer is paused before its transports go.
+    ['floor: release the floor, leave the queue', floor.onGone],
+    ['media: close the member’s transports', plane.onLeft],
+  ]);
+  media.hooks.on('opened', [['cluster: claim the room’s media', plane.onMediaOpened]]);
+  media.hooks.on('closed', [
+    ['cluster: give the room’s media up', plane.onMediaClosed],
+    ['floor: the speaker loses a floor whose media died', floor.onMediaClosed],
+  ]);
   const dispatcher = new Dispatcher({
     config,
     log,
@@ -144,6 +196,7 @@ export async function createServer({
     relay,
     media: plane,
     floor,
+    clock,
   });
   const gateway = new Gateway({ config, log, metrics, verifier, sessions, dispatcher });
 
@@ -209,12 +262,8 @@ export async function createServer({
               gateway.closeAll(config.shutdownReconnectHintMs, Math.min(3_000, config.shutdownTimeoutMs / 2)),
           },
           { name: 'close-http', run: () => closeHttp(http) },
-          {
-            name: 'end-sessions',
-            run: async () => {
-              for (const s of [...sessions.all()]) await sessions.end(s, 'shutdown');
-            },
-          },
+          { name: 'end-sessions', run: () => sessions.close() },
+          { name: 'close-rooms', run: () => rooms.close() },
           { name: 'close-floors', run: () => floor.close() },
           {
             name: 'close-media',
@@ -224,7 +273,7 @@ export async function createServer({
               pool.close();
             },
           },
-          { name: 'leave-cluster', run: async () => registry?.stop() },
+          { name: 'leave-cluster', run: async () => registry?.close() },
           {
             name: 'close-state',
             run: async () => {

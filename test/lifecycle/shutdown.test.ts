@@ -136,6 +136,7 @@ describe('graceful shutdown of the real process', () => {
       'close-websockets',
       'close-http',
       'end-sessions',
+      'close-rooms',
       'close-floors',
       'close-media',
       'leave-cluster',

@@ -1,5 +1,6 @@
 import type { CallRelayType } from '../../protocol/index.js';
 import type { Logger } from '../logger.js';
+import type { Clock } from '../time/clock.js';
 
 /** Most concurrent calls one user may have tracked; the oldest is forgotten beyond it. */
 const MAX_CALLS_PER_USER = 32;
@@ -20,9 +21,11 @@ export class CallRegistry {
   readonly #calls = new Map<string, CallEntry>();
   readonly #byUser = new Map<string, Set<string>>();
   readonly #log: Logger;
+  readonly #clock: Clock;
 
-  constructor(log: Logger) {
+  constructor(log: Logger, clock: Clock) {
     this.#log = log;
+    this.#clock = clock;
   }
 
   get size(): number {
@@ -39,7 +42,7 @@ export class CallRegistry {
     if (type === 'call:ice-candidate') return;
     const key = keyOf(from, to, callId);
     if (this.#calls.has(key)) return;
-    this.#calls.set(key, { callId, a: from, b: to, startedAt: Date.now() });
+    this.#calls.set(key, { callId, a: from, b: to, startedAt: this.#clock.now() });
     this.#index(from, key);
     this.#index(to, key);
   }

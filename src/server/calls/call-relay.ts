@@ -7,85 +7,65 @@ import type {
 import { ParleyError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
-import type { RoomService } from '../rooms/room-service.js';
-import type { SessionManager } from '../sessions/session-manager.js';
+import type { RoomFanout } from '../rooms/room-fanout.js';
 import type { Session } from '../sessions/session.js';
-import type { Frame } from '../signaling/connection.js';
+import type { UserDelivery } from '../sessions/user-delivery.js';
 import type { StateStore } from '../state/state-store.js';
+import type { Clock } from '../time/clock.js';
+import type { Frame } from '../wire/frame.js';
 import { CallRegistry } from './call-registry.js';
-import type { ClusterLink } from '../cluster/cluster-link.js';
 
 /**
  * Peer-to-peer signaling relay: 1:1 calls (to every connection of a user) and in-room relay (to a
  * member of a room the sender is in). The sender is always the authenticated session; any
- * identity field in the payload is dropped by the schema and replaced here.
+ * identity field in the payload is dropped by the schema and replaced here. Where the recipient's
+ * sessions live is `UserDelivery`'s business.
  */
 export class CallRelay {
-  readonly #sessions: SessionManager;
-  readonly #rooms: RoomService;
+  readonly #users: UserDelivery;
+  readonly #rooms: RoomFanout;
   readonly #metrics: Metrics;
   readonly #store: StateStore;
-  readonly #cluster: ClusterLink | null;
-  readonly #log: Logger;
+  readonly #clustered: boolean;
+  readonly #clock: Clock;
   readonly calls: CallRegistry;
 
   constructor(deps: {
-    sessions: SessionManager;
-    rooms: RoomService;
+    users: UserDelivery;
+    rooms: RoomFanout;
     store: StateStore;
     metrics: Metrics;
     log: Logger;
-    cluster: ClusterLink | null;
+    clustered: boolean;
+    clock: Clock;
   }) {
-    this.#sessions = deps.sessions;
+    this.#users = deps.users;
     this.#rooms = deps.rooms;
     this.#store = deps.store;
     this.#metrics = deps.metrics;
-    this.#cluster = deps.cluster;
-    this.#log = deps.log;
-    this.calls = new CallRegistry(deps.log);
-    deps.cluster?.bus.onMessage(({ header, frame: f }) => {
-      if (header.t !== 'user' || !f) return;
-      const targets = this.#sessions.sessionsOf(header.userId);
-      if (!targets) return;
-      for (const s of targets) {
-        if (s.id === header.except || (header.only && !header.only.includes(s.id))) continue;
-        s.deliver(f);
-      }
-    });
+    this.#clustered = deps.clustered;
+    this.#clock = deps.clock;
+    this.calls = new CallRegistry(deps.log, deps.clock);
   }
 
   /** call:* — deliver to every session of recipientId, on any node (never back to the sending session). */
   relayCall(session: Session, msg: ClientMessageOf<CallRelayType>, receivedAt: number): void | Promise<void> {
-    if (this.#cluster) return this.#relayCallAcrossNodes(this.#cluster, session, msg, receivedAt);
-    const recipients = this.#sessions.sessionsOf(msg.payload.recipientId);
-    const reachable = recipients !== undefined && (recipients.size > 1 || !recipients.has(session));
-    this.#deliverCall(session, msg, receivedAt, reachable ? recipients : undefined, []);
-  }
-
-  async #relayCallAcrossNodes(
-    cluster: ClusterLink,
-    session: Session,
-    msg: ClientMessageOf<CallRelayType>,
-    receivedAt: number,
-  ): Promise<void> {
-    const { recipientId } = msg.payload;
-    const records = await cluster.directory.sessionsOfUser(recipientId);
-    const nodes = [...new Set(records.filter((r) => r.nodeId !== cluster.nodeId).map((r) => r.nodeId))];
-    const local = this.#sessions.sessionsOf(recipientId);
-    const hasLocal = local !== undefined && (local.size > 1 || !local.has(session));
-    this.#deliverCall(session, msg, receivedAt, hasLocal ? local : undefined, nodes);
+    if (!this.#clustered) return this.#deliverCall(session, msg, receivedAt, []);
+    return this.#users
+      .remoteSessions(msg.payload.recipientId)
+      .then((byNode) => this.#deliverCall(session, msg, receivedAt, [...byNode.keys()]));
   }
 
   #deliverCall(
     session: Session,
     msg: ClientMessageOf<CallRelayType>,
     receivedAt: number,
-    local: ReadonlySet<Session> | undefined,
     remoteNodes: string[],
   ): void {
     const { recipientId, ...rest } = msg.payload;
-    if (!local && remoteNodes.length === 0) {
+    const filter = { except: session.id };
+    const hasLocal = !this.#users.local(recipientId, filter).next().done;
+    if (!hasLocal && remoteNodes.length === 0) {
       // Trickled candidates for someone gone are noise, not an error worth a reply.
       if (msg.type === 'call:ice-candidate') return;
       if (msg.type === 'call:hangup' || msg.type === 'call:reject')
@@ -93,14 +73,10 @@ export class CallRelay {
       throw new ParleyError('RECIPIENT_OFFLINE', `user "${recipientId}" is not connected`);
     }
     this.calls.track(msg.type, session.userId, recipientId, rest.callId);
-    const f = encodeRelay(msg.type, { ...rest, senderId: session.userId, senderName: session.identity.name });
-    if (local) for (const s of local) if (s !== session) s.deliver(f);
-    for (const nodeId of remoteNodes) {
-      this.#cluster?.bus
-        .publishToNode(nodeId, { t: 'user', userId: recipientId, except: session.id }, f)
-        .catch((err: unknown) => this.#log.warn({ err, nodeId }, 'cross-node relay failed'));
-    }
-    this.#metrics.relayLatency.observe((performance.now() - receivedAt) / 1000);
+    const f = relayFrame(msg.type, { ...rest, senderId: session.userId, senderName: session.identity.name });
+    this.#users.deliverLocal(recipientId, f, filter);
+    for (const nodeId of remoteNodes) this.#users.deliverOnNodeQuietly(nodeId, recipientId, f, filter);
+    this.#observe(receivedAt);
   }
 
   /** sdp:offer / sdp:answer / ice:candidate — both sides must be members of roomId. */
@@ -111,7 +87,7 @@ export class CallRelay {
   ): void | Promise<void> {
     const { roomId, to, ...rest } = msg.payload;
     if (!session.rooms.has(roomId)) throw new ParleyError('NOT_IN_ROOM', `you are not in room "${roomId}"`);
-    const f = encodeRelay(msg.type, {
+    const f = relayFrame(msg.type, {
       ...rest,
       roomId,
       senderId: session.userId,
@@ -123,16 +99,15 @@ export class CallRelay {
       s.deliver(f);
       delivered++;
     }
-    if (delivered > 0 || !this.#cluster) {
+    if (delivered > 0 || !this.#clustered) {
       if (delivered === 0) throw notInRoom(roomId, to);
-      this.#metrics.relayLatency.observe((performance.now() - receivedAt) / 1000);
+      this.#observe(receivedAt);
       return;
     }
-    return this.#relayInRoomAcrossNodes(this.#cluster, session, roomId, to, f, receivedAt);
+    return this.#relayInRoomAcrossNodes(session, roomId, to, f, receivedAt);
   }
 
   async #relayInRoomAcrossNodes(
-    cluster: ClusterLink,
     session: Session,
     roomId: string,
     to: string,
@@ -144,51 +119,47 @@ export class CallRelay {
         .filter((p) => p.userId === to && p.sessionId !== session.id)
         .map((p) => p.sessionId),
     );
-    const byNode = new Map<string, string[]>();
-    for (const r of await cluster.directory.sessionsOfUser(to)) {
-      if (!members.has(r.sessionId) || r.nodeId === cluster.nodeId) continue;
-      byNode.set(r.nodeId, [...(byNode.get(r.nodeId) ?? []), r.sessionId]);
-    }
+    const byNode = await this.#users.remoteSessions(to, (id) => members.has(id));
     if (byNode.size === 0) throw notInRoom(roomId, to);
-    for (const [nodeId, only] of byNode)
-      await cluster.bus.publishToNode(nodeId, { t: 'user', userId: to, only }, f);
-    this.#metrics.relayLatency.observe((performance.now() - receivedAt) / 1000);
+    for (const [nodeId, only] of byNode) await this.#users.deliverOnNode(nodeId, to, f, { only });
+    this.#observe(receivedAt);
   }
 
   /** Session-end listener: the other side of each of the user's calls gets a hang-up. */
   readonly onSessionEnded = async (session: Session): Promise<void> => {
-    if (this.#sessions.sessionsOf(session.userId)?.size) return; // still online here
-    const cluster = this.#cluster;
-    if (cluster) {
-      const elsewhere = await cluster.directory.sessionsOfUser(session.userId).catch(() => []);
-      if (elsewhere.some((r) => r.sessionId !== session.id)) return; // still online on another node
+    if (!this.#users.local(session.userId).next().done) return; // still online here
+    if (this.#clustered) {
+      const elsewhere = await this.#users
+        .remoteSessions(session.userId, (id) => id !== session.id)
+        .catch(() => new Map<string, string[]>());
+      if (elsewhere.size > 0) return; // still online on another node
     }
     for (const call of this.calls.endAllOf(session.userId)) {
-      const f = encodeRelay('call:hangup', {
+      const f = relayFrame('call:hangup', {
         callId: call.callId,
         senderId: session.userId,
         senderName: session.identity.name,
         reason: 'disconnected',
       });
-      for (const s of this.#sessions.sessionsOf(call.peerId) ?? []) s.deliver(f);
-      if (!cluster) continue;
-      const nodes = new Set(
-        (await cluster.directory.sessionsOfUser(call.peerId).catch(() => []))
-          .map((r) => r.nodeId)
-          .filter((n) => n !== cluster.nodeId),
-      );
-      for (const nodeId of nodes) {
-        await cluster.bus.publishToNode(nodeId, { t: 'user', userId: call.peerId }, f).catch(() => undefined);
+      this.#users.deliverLocal(call.peerId, f);
+      if (!this.#clustered) continue;
+      const nodes = await this.#users.remoteSessions(call.peerId).catch(() => new Map<string, string[]>());
+      for (const nodeId of nodes.keys()) {
+        await this.#users.deliverOnNode(nodeId, call.peerId, f).catch(() => undefined);
       }
     }
   };
+
+  #observe(receivedAt: number): void {
+    this.#metrics.relayLatency.observe((this.#clock.monotonic() - receivedAt) / 1000);
+  }
 }
 
 function notInRoom(roomId: string, to: string): ParleyError {
   return new ParleyError('NOT_IN_ROOM', `user "${to}" is not in room "${roomId}"`, { roomId, to });
 }
 
-function encodeRelay(type: ServerMessageType, payload: Record<string, unknown>): Frame {
+function relayFrame(type: ServerMessageType, payload: Record<string, unknown>): Frame {
   // Relayed payloads were validated on the way in; the server only adds senderId/senderName.
   return { type, data: Buffer.from(JSON.stringify({ type, payload, timestamp: Date.now() })) };
 }

@@ -1,5 +1,6 @@
 import type { ServerMessageType } from '../../protocol/index.js';
-import type { Frame } from '../signaling/connection.js';
+import type { MediaOp } from '../media/media-ops.js';
+import type { Frame } from '../wire/frame.js';
 
 /** What travels between nodes. A frame, when present, is already encoded: nodes only forward it. */
 export type BusHeader =
@@ -27,19 +28,6 @@ export interface RemoteSessionInfo {
   identity: { canPublish: boolean; canSubscribe: boolean; admin: boolean };
   rooms: string[];
 }
-
-/** Media operations a node forwards to the node that hosts the room's media. */
-export type MediaOp =
-  | 'media:capabilities'
-  | 'transport:create'
-  | 'transport:connect'
-  | 'transport:restart-ice'
-  | 'produce'
-  | 'consume'
-  | 'consumer:resume'
-  | 'producer:close'
-  | 'floor-granted'
-  | 'floor-released';
 
 export interface BusMessage {
   from: string;

@@ -1,14 +1,24 @@
 import type { Logger } from '../logger.js';
 import { background } from '../lifecycle/background.js';
-import type { RoomService } from '../rooms/room-service.js';
-import { frame } from '../signaling/connection.js';
 import type { StateStore } from '../state/state-store.js';
+import { systemClock, type Clock, type Timer } from '../time/clock.js';
+import { Lease } from '../time/lease.js';
 import type { ClusterDirectory, NodeInfo } from './directory.js';
+
+/** What reaping a dead node does to the rest of the server. */
+export interface DeadNodeHandler {
+  /** Every survivor, once per dead node, at once (e.g. drop media hosted there). */
+  nodeDead(nodeId: string): void;
+  /** The reaper: a dead node's speaker lock in `roomId` has had time to expire (announce a free floor). */
+  floorMayBeFree(roomId: string): Promise<void>;
+  /** The reaper: a dead node's session did not resume in time; it leaves `roomId` for good. */
+  memberGone(roomId: string, sessionId: string): Promise<void>;
+}
 
 export interface NodeRegistryOptions {
   directory: ClusterDirectory;
   store: StateStore;
-  rooms: RoomService;
+  handler: DeadNodeHandler;
   log: Logger;
   info: NodeInfo;
   /** A node that has not heartbeated for this long is dead. */
@@ -17,6 +27,7 @@ export interface NodeRegistryOptions {
   resumeGraceMs: number;
   /** The speaker lock TTL: a dead holder's floor is free after it. */
   lockTtlMs: number;
+  clock?: Clock;
 }
 
 /**
@@ -27,35 +38,45 @@ export interface NodeRegistryOptions {
  */
 export class NodeRegistry {
   readonly #o: NodeRegistryOptions;
+  readonly #clock: Clock;
   readonly #handling = new Set<string>();
   /** Dead nodes this node has already reacted to (every survivor reacts; one reaps). */
   readonly #seenDead = new Set<string>();
-  readonly #deadListeners: ((nodeId: string) => void)[] = [];
-  #timer: NodeJS.Timeout | null = null;
-  #stopped = false;
+  /** Timers of reaps in progress, cleared by close(). */
+  readonly #timers = new Set<Timer>();
+  #heartbeat: Lease | null = null;
+  #closed = false;
 
   constructor(options: NodeRegistryOptions) {
     this.#o = options;
-  }
-
-  /** Every survivor runs these once per dead node (e.g. to drop media hosted there). */
-  onNodeDead(listener: (nodeId: string) => void): void {
-    this.#deadListeners.push(listener);
+    this.#clock = options.clock ?? systemClock;
   }
 
   get nodeId(): string {
     return this.#o.info.nodeId;
   }
 
+  /** Announces this node, then heartbeats (and looks for dead nodes) every third of the node TTL. */
   async start(): Promise<void> {
     await this.#o.directory.heartbeat(this.#o.info, this.#o.nodeTtlMs);
-    this.#timer = setInterval(() => void this.#tick(), Math.max(100, Math.floor(this.#o.nodeTtlMs / 3)));
-    this.#timer.unref();
+    if (this.#closed) return;
+    this.#heartbeat = new Lease({
+      clock: this.#clock,
+      log: this.#o.log,
+      what: 'node heartbeat',
+      intervalMs: Math.max(100, Math.floor(this.#o.nodeTtlMs / 3)),
+      renew: () => this.#tick().then(() => true),
+      lostOnError: false,
+    }).start();
   }
 
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    if (this.#timer) clearInterval(this.#timer);
+  /** Stops heartbeating and reaping, and leaves the registry. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#heartbeat?.close();
+    for (const t of this.#timers) this.#clock.clearTimeout(t);
+    this.#timers.clear();
     await this.#o.directory.forgetNode(this.nodeId).catch(() => undefined);
   }
 
@@ -64,10 +85,11 @@ export class NodeRegistry {
     try {
       await directory.heartbeat(this.#o.info, this.#o.nodeTtlMs);
       for (const { info, alive } of await directory.nodes()) {
+        if (this.#closed) return;
         if (alive || info.nodeId === this.nodeId) continue;
         if (!this.#seenDead.has(info.nodeId)) {
           this.#seenDead.add(info.nodeId);
-          for (const l of this.#deadListeners) l(info.nodeId);
+          this.#o.handler.nodeDead(info.nodeId);
         }
         if (this.#handling.has(info.nodeId)) continue;
         const claimTtl = this.#o.resumeGraceMs + this.#o.lockTtlMs + 30_000;
@@ -85,8 +107,18 @@ export class NodeRegistry {
     }
   }
 
+  /** Runs `fn` after `ms` unless the registry closes first. */
+  #after(ms: number, fn: () => void): void {
+    const timer = this.#clock.setTimeout(() => {
+      this.#timers.delete(timer);
+      if (!this.#closed) fn();
+    }, ms);
+    timer.unref();
+    this.#timers.add(timer);
+  }
+
   async #reap(dead: string): Promise<void> {
-    const { directory, store, rooms, log } = this.#o;
+    const { directory, store, handler, log } = this.#o;
     const sessions = await directory.sessionsOfNode(dead);
     const deadIds = new Set(sessions.map((s) => s.sessionId));
     const roomsOf = new Map<string, string[]>();
@@ -97,29 +129,19 @@ export class NodeRegistry {
     for (const roomId of allRooms) {
       const lock = await store.currentSpeaker(roomId).catch(() => null);
       if (!lock || !deadIds.has(lock.sessionId)) continue;
-      setTimeout(() => {
-        background(
-          store.currentSpeaker(roomId).then((now) => {
-            if (!now)
-              rooms.broadcast(
-                roomId,
-                frame('ptt:speaker-changed', { roomId, speaker: null, at: Date.now() }),
-              );
-          }),
-          log,
-          'announce a dead node’s floor free',
-        );
-      }, this.#o.lockTtlMs + 100).unref();
+      this.#after(this.#o.lockTtlMs + 100, () =>
+        background(handler.floorMayBeFree(roomId), log, 'announce a dead node’s floor free'),
+      );
     }
 
     // Give the dead node's clients their grace window to resume on another node.
-    await new Promise((r) => setTimeout(r, this.#o.resumeGraceMs).unref());
-    if (this.#stopped) return;
+    await new Promise<void>((resolve) => this.#after(this.#o.resumeGraceMs, resolve));
+    if (this.#closed) return;
     let reaped = 0;
     for (const s of sessions) {
       const now = await directory.session(s.sessionId);
       if (now && now.nodeId !== dead) continue; // resumed elsewhere
-      for (const roomId of roomsOf.get(s.sessionId) ?? []) await rooms.reapRemote(roomId, s.sessionId);
+      for (const roomId of roomsOf.get(s.sessionId) ?? []) await handler.memberGone(roomId, s.sessionId);
       await directory.unregisterSession(s);
       reaped++;
     }

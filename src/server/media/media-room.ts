@@ -1,7 +1,7 @@
 import type { types } from 'mediasoup';
 import type { Logger } from '../logger.js';
 import type { Identity } from '../auth/claims.js';
-import type { Frame } from '../signaling/connection.js';
+import type { Frame } from '../wire/frame.js';
 import { MEDIA_CODECS } from './codecs.js';
 import { FloorRelay } from './floor-relay.js';
 import type { PoolWorker, WorkerPool } from './worker-pool.js';

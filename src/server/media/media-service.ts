@@ -3,13 +3,23 @@ import type { ClientPayload, ServerPayload } from '../../protocol/index.js';
 import type { MediaConfig } from '../config/env.js';
 import { ParleyError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { RoomCatalog } from '../rooms/room-catalog.js';
-import type { RoomService } from '../rooms/room-service.js';
-import { frame } from '../signaling/connection.js';
+import { Hooks } from '../events/hooks.js';
+import { background } from '../lifecycle/background.js';
+import type { ChannelResolver } from '../rooms/room-catalog.js';
+import type { RoomFanout } from '../rooms/room-fanout.js';
+import { frame } from '../wire/frame.js';
 import { MediaRoom, type MediaSession, type Peer, type RouterSlot } from './media-room.js';
 import type { PoolWorker, WorkerPool } from './worker-pool.js';
 
 export type MediaClosedReason = 'worker-died' | 'shutdown' | 'released';
+
+/** What the media service tells the rest of the server. */
+export type MediaEvents = {
+  /** A room's media came up on this node. */
+  opened: [roomId: string];
+  /** A room's media on this node was torn down (floor control revokes the floor on worker death). */
+  closed: [roomId: string, reason: MediaClosedReason];
+};
 
 /**
  * Hardening fix (test/hardening/abuse.test.ts, "one member cannot exhaust the SFU"): nothing bounded
@@ -35,21 +45,20 @@ interface Owned<T> {
 export class MediaService {
   readonly #pool: WorkerPool;
   readonly #config: MediaConfig;
-  readonly #catalog: RoomCatalog;
-  readonly #rooms: RoomService;
+  readonly #catalog: ChannelResolver;
+  readonly #rooms: RoomFanout;
   readonly #log: Logger;
   readonly #media = new Map<string, Promise<MediaRoom>>();
   readonly #transports = new Map<string, Owned<types.WebRtcTransport>>();
   readonly #producers = new Map<string, Owned<types.Producer>>();
   readonly #consumers = new Map<string, Owned<types.Consumer>>();
-  readonly #closedListeners: ((roomId: string, reason: MediaClosedReason) => void)[] = [];
-  readonly #openedListeners: ((roomId: string) => void)[] = [];
+  readonly hooks: Hooks<MediaEvents>;
 
   constructor(deps: {
     pool: WorkerPool;
     config: MediaConfig;
-    catalog: RoomCatalog;
-    rooms: RoomService;
+    catalog: ChannelResolver;
+    rooms: RoomFanout;
     log: Logger;
   }) {
     this.#pool = deps.pool;
@@ -57,16 +66,12 @@ export class MediaService {
     this.#catalog = deps.catalog;
     this.#rooms = deps.rooms;
     this.#log = deps.log;
+    this.hooks = new Hooks('media', deps.log);
     this.#pool.on('died', (w) => this.#onWorkerDied(w));
   }
 
   get enabled(): boolean {
     return this.#config.workers > 0;
-  }
-
-  /** Listeners learn when a room's media is torn down (floor control releases the floor). */
-  onMediaClosed(listener: (roomId: string, reason: MediaClosedReason) => void): void {
-    this.#closedListeners.push(listener);
   }
 
   /** Counts for /health, metrics and leak checks in tests. */
@@ -400,15 +405,10 @@ export class MediaService {
     ) {
       this.#media.delete(roomId);
       room.close();
-      for (const l of this.#closedListeners) l(roomId, 'released');
+      this.#emitClosed(roomId, 'released');
       this.#log.debug({ roomId }, 'media room released');
     }
   };
-
-  /** Listeners learn when a room's media comes up here (the cluster records this node as its owner). */
-  onMediaOpened(listener: (roomId: string) => void): void {
-    this.#openedListeners.push(listener);
-  }
 
   /** True if this node currently hosts the room's media. */
   hosts(roomId: string): boolean {
@@ -421,7 +421,7 @@ export class MediaService {
         (room) => room.close(),
         () => undefined,
       );
-      for (const l of this.#closedListeners) l(roomId, 'shutdown');
+      this.#emitClosed(roomId, 'shutdown');
     }
     this.#media.clear();
   }
@@ -435,7 +435,7 @@ export class MediaService {
           room.close();
           this.#log.warn({ roomId, pid: worker.pid }, 'room media closed: worker died');
           this.#rooms.broadcast(roomId, frame('media:closed', { roomId, reason: 'worker-died' }));
-          for (const l of this.#closedListeners) l(roomId, 'worker-died');
+          this.#emitClosed(roomId, 'worker-died');
         },
         () => undefined,
       );
@@ -453,9 +453,7 @@ export class MediaService {
       pending = MediaRoom.create(roomId, channel.mode, this.#pool, this.#log);
       this.#media.set(roomId, pending);
       pending.then(
-        () => {
-          for (const l of this.#openedListeners) l(roomId);
-        },
+        () => background(this.hooks.emit('opened', roomId), this.#log, 'media opened'),
         () => undefined,
       );
       pending.catch((err: unknown) => {
@@ -481,6 +479,10 @@ export class MediaService {
     if (!session.rooms.has(owned.room.roomId))
       throw new ParleyError('FORBIDDEN', `you are not in that ${what}'s room`);
     return owned;
+  }
+
+  #emitClosed(roomId: string, reason: MediaClosedReason): void {
+    background(this.hooks.emit('closed', roomId, reason), this.#log, 'media closed');
   }
 
   #announced(): { announcedAddress?: string } {

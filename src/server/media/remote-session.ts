@@ -1,11 +1,11 @@
-import type { Bus, RemoteSessionInfo } from '../cluster/bus.js';
-import type { Logger } from '../logger.js';
-import type { Frame } from '../signaling/connection.js';
+import type { RemoteSessionInfo } from '../cluster/bus.js';
+import type { RemoteUserDelivery } from '../sessions/user-delivery.js';
+import type { Frame } from '../wire/frame.js';
 import type { MediaSession } from './media-room.js';
 
 /**
  * Stands in, on the node hosting a room's media, for a session connected to another node. What the
- * media plane sends it (producer:new, consumer:closed…) goes back over the bus to that node.
+ * media plane sends it (producer:new, consumer:closed…) goes back to that node through user delivery.
  */
 export class RemoteSession implements MediaSession {
   readonly id: string;
@@ -15,17 +15,15 @@ export class RemoteSession implements MediaSession {
   /** The node that terminates the session's WebSocket. */
   home: string;
   ended = false;
-  readonly #bus: Bus;
-  readonly #log: Logger;
+  readonly #users: RemoteUserDelivery;
 
-  constructor(info: RemoteSessionInfo, home: string, bus: Bus, log: Logger) {
+  constructor(info: RemoteSessionInfo, home: string, users: RemoteUserDelivery) {
     this.id = info.id;
     this.userId = info.userId;
     this.identity = info.identity;
     this.rooms = new Set(info.rooms);
     this.home = home;
-    this.#bus = bus;
-    this.#log = log;
+    this.#users = users;
   }
 
   update(info: RemoteSessionInfo, home: string): void {
@@ -36,10 +34,6 @@ export class RemoteSession implements MediaSession {
 
   deliver(f: Frame): void {
     if (this.ended) return;
-    this.#bus
-      .publishToNode(this.home, { t: 'user', userId: this.userId, only: [this.id] }, f)
-      .catch((err: unknown) =>
-        this.#log.warn({ err, session: this.id }, 'could not reach a remote media session'),
-      );
+    this.#users.deliverOnNodeQuietly(this.home, this.userId, f, { only: [this.id] });
   }
 }

@@ -2,14 +2,17 @@ import type { ServerPayload } from '../../protocol/index.js';
 import type { PttConfig } from '../config/env.js';
 import { ParleyError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { MediaPlane } from '../media/media-plane.js';
-import type { RoomCatalog } from '../rooms/room-catalog.js';
-import type { RoomService } from '../rooms/room-service.js';
+import type { ChannelResolver } from '../rooms/room-catalog.js';
+import type { RoomFanout } from '../rooms/room-fanout.js';
 import type { Session } from '../sessions/session.js';
-import { frame } from '../signaling/connection.js';
+import { frame } from '../wire/frame.js';
 import type { HeldLock, StateStore } from '../state/state-store.js';
 import type { ClusterLink } from '../cluster/cluster-link.js';
 import { background } from '../lifecycle/background.js';
+import { systemClock, type Clock, type Timer } from '../time/clock.js';
+import { Lease } from '../time/lease.js';
+import { speakerChanged, speakerOf } from './announcements.js';
+import type { FloorMedia } from './floor-media.js';
 
 type RevokeReason = ServerPayload<'ptt:revoked'>['reason'];
 
@@ -17,8 +20,10 @@ interface Holder {
   session: Session;
   fence: number;
   since: number;
-  renewTimer: NodeJS.Timeout;
-  maxTimer: NodeJS.Timeout;
+  /** Renews the speaker lock while talking. */
+  lease: Lease;
+  /** Revokes the floor at the channel's max talk time. */
+  maxTimer: Timer;
 }
 
 /** This node's view of one PTT room's floor. The speaker lock in the state store is the truth. */
@@ -41,25 +46,30 @@ export type StartReply =
  * priority pre-emption. The media plane follows the floor: the holder's producer is resumed and
  * switched into the room's floor producer; everyone else's stays paused.
  */
+export interface FloorControlOptions {
+  store: StateStore;
+  rooms: RoomFanout;
+  media: FloorMedia;
+  catalog: ChannelResolver;
+  config: PttConfig;
+  log: Logger;
+  cluster?: ClusterLink | null;
+  clock?: Clock;
+}
+
 export class FloorControl {
   readonly #store: StateStore;
-  readonly #rooms: RoomService;
-  readonly #media: MediaPlane;
-  readonly #catalog: RoomCatalog;
+  readonly #rooms: RoomFanout;
+  readonly #media: FloorMedia;
+  readonly #catalog: ChannelResolver;
   readonly #config: PttConfig;
   readonly #log: Logger;
+  readonly #clock: Clock;
   readonly #floors = new Map<string, Floor>();
   readonly #cluster: ClusterLink | null;
+  #closed = false;
 
-  constructor(deps: {
-    store: StateStore;
-    rooms: RoomService;
-    media: MediaPlane;
-    catalog: RoomCatalog;
-    config: PttConfig;
-    log: Logger;
-    cluster?: ClusterLink | null;
-  }) {
+  constructor(deps: FloorControlOptions) {
     this.#store = deps.store;
     this.#rooms = deps.rooms;
     this.#media = deps.media;
@@ -67,16 +77,40 @@ export class FloorControl {
     this.#config = deps.config;
     this.#log = deps.log;
     this.#cluster = deps.cluster ?? null;
-    // Pre-empted from another node: stand our holder down now rather than at its next renewal.
-    this.#cluster?.bus.onMessage(({ header }) => {
-      if (header.t !== 'floor' || !this.#floors.has(header.roomId)) return;
-      this.#serialQuietly(header.roomId, async (f) => {
-        if (f.holder && f.holder.fence < header.fence) {
-          const held = f.holder;
-          await this.#revokeLocal(f, { ...holderOf(held), fence: held.fence }, 'preempted', header.by);
-        }
-      });
+    this.#clock = deps.clock ?? systemClock;
+  }
+
+  /** Bus: pre-empted from another node. Stand our holder down now rather than at its next renewal. */
+  readonly onRemotePreemption = (
+    roomId: string,
+    fence: number,
+    by: { userId: string; name: string },
+  ): void => {
+    if (!this.#floors.has(roomId)) return;
+    this.#serialQuietly(roomId, async (f) => {
+      if (f.holder && f.holder.fence < fence) {
+        const held = f.holder;
+        await this.#revokeLocal(f, { ...holderOf(held), fence: held.fence }, 'preempted', by);
+      }
     });
+  };
+
+  /**
+   * After a Redis outage: floor changes could not cross nodes meanwhile, so tell this node's
+   * members of each ptt room who speaks now.
+   */
+  async announceCurrent(roomIds: Iterable<string>): Promise<void> {
+    for (const roomId of roomIds) {
+      if (this.#catalog.resolve(roomId)?.mode !== 'ptt') continue;
+      const lock = await this.#store.currentSpeaker(roomId).catch(() => null);
+      this.#rooms.deliverLocal(roomId, speakerChanged(roomId, speakerOf(lock), this.#clock.now()));
+    }
+  }
+
+  /** A dead node's speaker lock has had time to expire: if the floor is free now, say so. */
+  async announceIfFree(roomId: string): Promise<void> {
+    if (this.#closed || (await this.#store.currentSpeaker(roomId))) return;
+    this.#broadcast(roomId, null);
   }
 
   /** True if the session holds the floor of the room on this node (used when it starts producing). */
@@ -101,7 +135,7 @@ export class FloorControl {
         userId: session.userId,
         name: session.rooms.get(roomId)?.name ?? session.identity.name,
         priority: session.identity.pttPriority,
-        since: Date.now(),
+        since: this.#clock.now(),
       };
       let outcome = await this.#acquire(roomId, holder);
       if (!outcome.granted && holder.priority > outcome.current.priority) {
@@ -188,15 +222,25 @@ export class FloorControl {
     });
   };
 
+  /**
+   * Shutdown: stops every lease and talk timer and releases the locks this node holds (fenced).
+   * Idempotent; no floor timer runs after it, and later floor operations do nothing.
+   */
   close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
     for (const floor of this.#floors.values()) {
       if (floor.holder) {
-        clearInterval(floor.holder.renewTimer);
-        clearTimeout(floor.holder.maxTimer);
+        this.#stopHolder(floor.holder);
         void this.#store.releaseSpeaker(floor.roomId, floor.holder.fence).catch(() => undefined);
       }
     }
     this.#floors.clear();
+  }
+
+  #stopHolder(holder: Holder): void {
+    holder.lease.close();
+    this.#clock.clearTimeout(holder.maxTimer);
   }
 
   // ---- internals -----------------------------------------------------------------------------------
@@ -225,10 +269,12 @@ export class FloorControl {
 
   /** For floor work nobody awaits (timers, bus messages): failures are logged, never thrown. */
   #serialQuietly(roomId: string, op: (floor: Floor) => Promise<void>): void {
+    if (this.#closed) return;
     background(this.#serial(roomId, op), this.#log, 'floor operation');
   }
 
   #serial<T>(roomId: string, op: (floor: Floor) => Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(new ParleyError('SERVICE_UNAVAILABLE', 'server shutting down'));
     let floor = this.#floors.get(roomId);
     if (!floor) {
       floor = { roomId, holder: null, queue: [], chain: Promise.resolve() };
@@ -256,28 +302,24 @@ export class FloorControl {
     unsolicited = false,
   ) {
     const { roomId } = floor;
-    const renewTimer = setInterval(
-      () => {
-        this.#store.renewSpeaker(roomId, fence, this.#config.lockTtlMs).then(
-          (ok) => {
-            if (!ok) this.#serialQuietly(roomId, (f) => this.#lostIfStill(f, fence));
-          },
-          (err: unknown) => {
-            this.#log.warn({ err, roomId }, 'speaker lock renewal failed');
-            this.#serialQuietly(roomId, (f) => this.#lostIfStill(f, fence));
-          },
-        );
-      },
-      Math.max(100, Math.floor(this.#config.lockTtlMs / 3)),
-    );
-    renewTimer.unref();
-    const maxTimer = setTimeout(() => {
+    // A renewal that fails (not ours any more, or Redis unreachable) loses the floor: without the
+    // lock there is no floor, and two speakers are worse than none.
+    const lease = new Lease({
+      clock: this.#clock,
+      log: this.#log,
+      what: `speaker lock of room ${roomId}`,
+      intervalMs: Math.max(100, Math.floor(this.#config.lockTtlMs / 3)),
+      renew: () => this.#store.renewSpeaker(roomId, fence, this.#config.lockTtlMs),
+      lostOnError: true,
+      onLost: () => this.#serialQuietly(roomId, (f) => this.#lostIfStill(f, fence)),
+    }).start();
+    const maxTimer = this.#clock.setTimeout(() => {
       this.#serialQuietly(roomId, async (f) => {
         if (f.holder?.fence === fence) await this.#revoke(f, 'max-duration');
       });
     }, maxTalkMs);
     maxTimer.unref();
-    floor.holder = { session, fence, since, renewTimer, maxTimer };
+    floor.holder = { session, fence, since, lease, maxTimer };
     try {
       await this.#media.floorGranted(session, roomId);
     } catch (err) {
@@ -310,8 +352,7 @@ export class FloorControl {
   ) {
     const holder = floor.holder;
     if (!holder || holder.fence !== previous.fence) return; // held on another node: it finds out at renewal
-    clearInterval(holder.renewTimer);
-    clearTimeout(holder.maxTimer);
+    this.#stopHolder(holder);
     floor.holder = null;
     holder.session.deliver(frame('ptt:revoked', { roomId: floor.roomId, reason, by }));
     await this.#media.floorReleased(holder.session, floor.roomId).catch((err: unknown) => {
@@ -323,8 +364,7 @@ export class FloorControl {
     const holder = floor.holder;
     if (!holder) return;
     floor.holder = null;
-    clearInterval(holder.renewTimer);
-    clearTimeout(holder.maxTimer);
+    this.#stopHolder(holder);
     try {
       await this.#store.releaseSpeaker(floor.roomId, holder.fence);
     } catch (err) {
@@ -349,7 +389,7 @@ export class FloorControl {
         continue;
       }
       const channel = this.#channel(next, roomId);
-      const since = Date.now();
+      const since = this.#clock.now();
       let outcome;
       try {
         outcome = await this.#acquire(roomId, {
@@ -396,7 +436,7 @@ export class FloorControl {
   }
 
   #broadcast(roomId: string, speaker: ServerPayload<'ptt:speaker-changed'>['speaker']): void {
-    this.#rooms.broadcast(roomId, frame('ptt:speaker-changed', { roomId, speaker, at: Date.now() }));
+    this.#rooms.broadcast(roomId, speakerChanged(roomId, speaker, this.#clock.now()));
   }
 }
 

@@ -1,8 +1,14 @@
 import type { RoomConfig } from '../../protocol/index.js';
 import type { Channel, StationManifest } from '../config/manifest.js';
 
+/** What media and PTT need of the catalog: a room's configuration. */
+export interface ChannelResolver {
+  /** The full channel entry (with PTT settings) or, for ad-hoc rooms, the ad-hoc defaults; null if none. */
+  resolve(roomId: string): Channel | null;
+}
+
 /** Resolves a room id to its configuration: a manifest channel, an ad-hoc room, or nothing. */
-export class RoomCatalog {
+export class RoomCatalog implements ChannelResolver {
   readonly #channels: Map<string, Channel>;
   readonly #manifest: StationManifest;
 

@@ -4,43 +4,61 @@ import { ParleyError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { EndReason } from '../sessions/session-manager.js';
 import type { Session } from '../sessions/session.js';
-import { frame, type Frame } from '../signaling/connection.js';
+import { frame, type Frame } from '../wire/frame.js';
 import type { StateStore } from '../state/state-store.js';
 import type { ClusterLink } from '../cluster/cluster-link.js';
+import { Hooks } from '../events/hooks.js';
 import { background } from '../lifecycle/background.js';
+import { systemClock, type Clock, type Timer } from '../time/clock.js';
+import { speakerOf } from '../ptt/announcements.js';
 import { RoomCatalog } from './room-catalog.js';
+import type { RoomFanout } from './room-fanout.js';
+
+/** What the room service tells the rest of the server. */
+export type RoomEvents = {
+  /** A member has left a room (on purpose, by disconnecting, or because it moved to another node). */
+  left: [session: Session, roomId: string];
+};
+
+export interface RoomServiceOptions {
+  catalog: RoomCatalog;
+  store: StateStore;
+  log: Logger;
+  cluster?: ClusterLink | null;
+  clock?: Clock;
+}
 
 /**
  * Room membership and presence. The state store holds who is in each room; this node keeps an
  * index of its own member sessions so a broadcast is one encode and a loop over sockets.
  */
-export class RoomService {
+export class RoomService implements RoomFanout {
   readonly #catalog: RoomCatalog;
   readonly #store: StateStore;
   readonly #log: Logger;
+  readonly #clock: Clock;
   /** roomId → sessions on this node that are members. */
   readonly #local = new Map<string, Set<Session>>();
-  readonly #leftListeners: ((session: Session, roomId: string) => Promise<void> | void)[] = [];
   readonly #cluster: ClusterLink | null;
   /** Leaves the state backend could not record while it was down, retried when it is back. */
   readonly #pendingLeaves: { roomId: string; sessionId: string }[] = [];
-  #leaveRetry: NodeJS.Timeout | null = null;
+  #leaveRetry: Timer | null = null;
+  #closed = false;
+  readonly hooks: Hooks<RoomEvents>;
 
-  constructor(catalog: RoomCatalog, store: StateStore, log: Logger, cluster: ClusterLink | null = null) {
+  constructor({ catalog, store, log, cluster = null, clock = systemClock }: RoomServiceOptions) {
     this.#catalog = catalog;
     this.#store = store;
     this.#log = log;
     this.#cluster = cluster;
-    cluster?.bus.onMessage(({ header, frame: f }) => {
-      // A broadcast from another node: deliver to our members of that room.
-      if (header.t === 'room' && f) this.#deliverLocal(header.roomId, f, header.except);
-    });
+    this.#clock = clock;
+    this.hooks = new Hooks('rooms', log);
   }
 
-  /** Listeners (media, floor control) run after a member has left, in registration order. */
-  onLeft(listener: (session: Session, roomId: string) => Promise<void> | void): void {
-    this.#leftListeners.push(listener);
-  }
+  /** Bus: a broadcast from another node; deliver it to our members of that room. */
+  readonly onRemoteBroadcast = (roomId: string, f: Frame, exceptSessionId?: string): void => {
+    this.deliverLocal(roomId, f, exceptSessionId);
+  };
 
   async join(session: Session, roomId: string, displayName?: string): Promise<ServerPayload<'room:state'>> {
     const channel = this.#catalog.resolve(roomId);
@@ -56,7 +74,7 @@ export class RoomService {
       sessionId: session.id,
       userId: session.userId,
       name: displayName ?? session.identity.name,
-      joinedAt: Date.now(),
+      joinedAt: this.#clock.now(),
     };
     const outcome = await this.#store.joinRoom(roomId, participant, channel.maxParticipants);
     if (outcome.status === 'full') {
@@ -100,14 +118,8 @@ export class RoomService {
     await this.#notifyLeft(session, roomId);
   }
 
-  async #notifyLeft(session: Session, roomId: string): Promise<void> {
-    for (const listener of this.#leftListeners) {
-      try {
-        await listener(session, roomId);
-      } catch (err) {
-        this.#log.error({ err, roomId, session: session.id }, 'room-left listener failed');
-      }
-    }
+  #notifyLeft(session: Session, roomId: string): Promise<void> {
+    return this.hooks.emit('left', session, roomId);
   }
 
   /** Session-adopt listener (cross-node resume): rebuild the session's memberships from shared state. */
@@ -137,8 +149,11 @@ export class RoomService {
       this.broadcast(roomId, frame('room:participant-left', { roomId, participant, reason: 'disconnected' }));
   }
 
-  /** After Redis lost its data: write this node's memberships back (capacity is not re-checked). */
-  async republish(): Promise<void> {
+  /**
+   * After Redis lost its data: write this node's memberships back (capacity is not re-checked).
+   * Returns the rooms this node has members in.
+   */
+  async republish(): Promise<string[]> {
     await this.#retryLeaves();
     for (const [roomId, members] of this.#local) {
       for (const session of members) {
@@ -147,15 +162,8 @@ export class RoomService {
         await this.#store.joinRoom(roomId, participant, Number.MAX_SAFE_INTEGER).catch(() => undefined);
         await this.#cluster?.directory.addSessionRoom(session.id, roomId).catch(() => undefined);
       }
-      // Floor changes during the outage could not cross nodes: tell our members who speaks now.
-      if (this.#catalog.resolve(roomId)?.mode === 'ptt') {
-        const lock = await this.#store.currentSpeaker(roomId).catch(() => null);
-        const speaker = lock
-          ? { userId: lock.userId, name: lock.name, sessionId: lock.sessionId, since: lock.since }
-          : null;
-        this.#deliverLocal(roomId, frame('ptt:speaker-changed', { roomId, speaker, at: Date.now() }));
-      }
     }
+    return [...this.#local.keys()];
   }
 
   /** Session-end listener: leave every room with the usual broadcasts. */
@@ -171,12 +179,10 @@ export class RoomService {
     return this.#state(roomId, RoomCatalog.publicConfig(channel), await this.#store.participants(roomId));
   }
 
-  /** Sessions on this node that are members of the room. */
   localMembers(roomId: string): ReadonlySet<Session> | undefined {
     return this.#local.get(roomId);
   }
 
-  /** One frame to every member of the room, on every node, except `except`. */
   broadcast(roomId: string, f: Frame, except?: { id: string }): number {
     const cluster = this.#cluster;
     if (cluster) {
@@ -185,10 +191,10 @@ export class RoomService {
         : { t: 'room' as const, roomId };
       this.#clusterNote(cluster.bus.publishToRoom(roomId, header, f));
     }
-    return this.#deliverLocal(roomId, f, except?.id);
+    return this.deliverLocal(roomId, f, except?.id);
   }
 
-  #deliverLocal(roomId: string, f: Frame, exceptSessionId?: string): number {
+  deliverLocal(roomId: string, f: Frame, exceptSessionId?: string): number {
     const members = this.#local.get(roomId);
     if (!members) return 0;
     let n = 0;
@@ -210,8 +216,8 @@ export class RoomService {
 
   /** Retries unrecorded leaves every second until the backend takes them (a pause is not a reconnect). */
   #scheduleLeaveRetry(): void {
-    if (this.#leaveRetry) return;
-    this.#leaveRetry = setTimeout(() => {
+    if (this.#leaveRetry || this.#closed) return;
+    this.#leaveRetry = this.#clock.setTimeout(() => {
       this.#leaveRetry = null;
       background(
         this.#retryLeaves().then(() => {
@@ -232,16 +238,23 @@ export class RoomService {
     return this.#store.roomCount();
   }
 
+  /**
+   * Shutdown (after every session has ended): stops retrying unrecorded leaves. Idempotent; no
+   * timer of the room service runs after it.
+   */
+  close(): void {
+    this.#closed = true;
+    if (this.#leaveRetry) this.#clock.clearTimeout(this.#leaveRetry);
+    this.#leaveRetry = null;
+  }
+
   async #state(
     roomId: string,
     config: RoomConfig,
     participants: Participant[],
   ): Promise<ServerPayload<'room:state'>> {
     const lock = config.mode === 'ptt' ? await this.#store.currentSpeaker(roomId) : null;
-    const speaker = lock
-      ? { userId: lock.userId, name: lock.name, sessionId: lock.sessionId, since: lock.since }
-      : null;
-    return { roomId, participants, config, speaker };
+    return { roomId, participants, config, speaker: speakerOf(lock) };
   }
 
   #addLocal(roomId: string, session: Session): void {

@@ -4,16 +4,39 @@ import type { Identity } from '../auth/claims.js';
 import { ParleyError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ClusterLink } from '../cluster/cluster-link.js';
+import { Hooks } from '../events/hooks.js';
 import { background } from '../lifecycle/background.js';
-import type { Connection, Frame } from '../signaling/connection.js';
 import type { StateStore } from '../state/state-store.js';
-import { Session } from './session.js';
+import { systemClock, type Clock } from '../time/clock.js';
+import type { Frame } from '../wire/frame.js';
+import { LiveSession } from './live-session.js';
+import type { Session } from './session.js';
+import type { SessionLink } from './session-link.js';
 
 /** A live connection's resume token stays valid this long; a suspended one's for the grace window. */
 const LIVE_TOKEN_TTL_MS = 24 * 3_600_000;
 
 export type EndReason = 'left' | 'disconnected' | 'shutdown';
-type EndListener = (session: Session, reason: EndReason) => Promise<void> | void;
+
+/** What the session manager tells the rest of the server. */
+export type SessionEvents = {
+  /** A session ended for good: leave its rooms, hang up its calls. */
+  ended: [session: Session, reason: EndReason];
+  /** A session lost its connection but may still be resumed (e.g. the PTT floor is released). */
+  suspended: [session: Session];
+  /** Cross-node resume: a session arrived from another node; rebuild what it had (its rooms). */
+  adopted: [session: Session];
+  /** A local session was resumed on another node: drop it quietly (no leaves). */
+  movedAway: [session: Session];
+};
+
+export interface SessionManagerOptions {
+  store: StateStore;
+  graceMs: number;
+  log: Logger;
+  cluster?: ClusterLink | null;
+  clock?: Clock;
+}
 
 function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('base64url');
@@ -24,82 +47,54 @@ function hashToken(token: string): string {
  * grace window, and the end of a session (which listeners turn into room leaves and call hang-ups).
  */
 export class SessionManager {
-  readonly #byId = new Map<string, Session>();
-  readonly #byUser = new Map<string, Set<Session>>();
+  readonly #byId = new Map<string, LiveSession>();
+  readonly #byUser = new Map<string, Set<LiveSession>>();
   readonly #store: StateStore;
   readonly #graceMs: number;
   readonly #log: Logger;
-  readonly #endListeners: EndListener[] = [];
-  readonly #suspendListeners: ((session: Session) => void)[] = [];
-  readonly #adoptListeners: ((session: Session) => Promise<void>)[] = [];
-  readonly #movedListeners: ((session: Session) => Promise<void>)[] = [];
+  readonly #clock: Clock;
   readonly #cluster: ClusterLink | null;
+  readonly hooks: Hooks<SessionEvents>;
+  #closed = false;
 
-  constructor(store: StateStore, graceMs: number, log: Logger, cluster: ClusterLink | null = null) {
+  constructor({ store, graceMs, log, cluster = null, clock = systemClock }: SessionManagerOptions) {
     this.#store = store;
     this.#graceMs = graceMs;
     this.#log = log;
     this.#cluster = cluster;
-    cluster?.bus.onMessage(({ header }) => {
-      if (header.t === 'session-moved')
-        background(this.#movedAway(header.sessionId), log, 'session moved away');
-    });
-  }
-
-  /** Cross-node resume: listeners rebuild a session that arrives from another node (its rooms). */
-  onAdopted(listener: (session: Session) => Promise<void>): void {
-    this.#adoptListeners.push(listener);
-  }
-
-  /** A local session was resumed on another node: listeners drop it quietly (no leaves). */
-  onMovedAway(listener: (session: Session) => Promise<void>): void {
-    this.#movedListeners.push(listener);
+    this.#clock = clock;
+    this.hooks = new Hooks('sessions', log);
   }
 
   get size(): number {
     return this.#byId.size;
   }
 
-  /** Listeners run in registration order when a session ends for good. */
-  onEnded(listener: EndListener): void {
-    this.#endListeners.push(listener);
-  }
-
-  /** Listeners run when a session loses its connection but may still be resumed (e.g. the PTT floor is released). */
-  onSuspended(listener: (session: Session) => void): void {
-    this.#suspendListeners.push(listener);
-  }
-
-  get(sessionId: string): Session | undefined {
+  get(sessionId: string): LiveSession | undefined {
     return this.#byId.get(sessionId);
   }
 
   /** Sessions of a user that can receive: live, or suspended and buffering. */
-  sessionsOf(userId: string): ReadonlySet<Session> | undefined {
+  sessionsOf(userId: string): ReadonlySet<LiveSession> | undefined {
     return this.#byUser.get(userId);
   }
 
-  all(): IterableIterator<Session> {
+  all(): IterableIterator<LiveSession> {
     return this.#byId.values();
   }
 
-  async open(identity: Identity, conn: Connection): Promise<{ session: Session; resumeToken: string }> {
-    const session = new Session(randomUUID(), identity, conn);
+  async open(identity: Identity, conn: SessionLink): Promise<{ session: LiveSession; resumeToken: string }> {
+    if (this.#closed) throw new ParleyError('SERVICE_UNAVAILABLE', 'server shutting down');
+    const session = this.#newSession(randomUUID(), identity, conn);
     conn.session = session;
-    this.#byId.set(session.id, session);
-    let set = this.#byUser.get(identity.userId);
-    if (!set) {
-      set = new Set();
-      this.#byUser.set(identity.userId, set);
-    }
-    set.add(session);
+    this.#index(session);
     this.#register(session);
     try {
       const resumeToken = await this.#issueToken(session, LIVE_TOKEN_TTL_MS);
       return { session, resumeToken };
     } catch (err) {
       // No resume token, no session: the connection is refused and the client retries.
-      session.ended = true;
+      session.close();
       this.#forget(session);
       conn.session = null;
       throw err;
@@ -126,20 +121,14 @@ export class SessionManager {
    * The socket dropped. Intentional closes end the session now; anything else keeps it for the
    * grace window, buffering what it is sent, so a resume loses nothing.
    */
-  async disconnected(session: Session, intentional: boolean): Promise<void> {
+  async disconnected(session: LiveSession, intentional: boolean): Promise<void> {
     if (session.ended) return;
     session.connection = null;
-    if (intentional || this.#graceMs === 0) {
+    if (intentional || this.#graceMs === 0 || this.#closed) {
       await this.end(session, intentional ? 'left' : 'disconnected');
       return;
     }
-    for (const listener of this.#suspendListeners) {
-      try {
-        listener(session);
-      } catch (err) {
-        this.#log.error({ err, session: session.id }, 'session suspend listener failed');
-      }
-    }
+    background(this.hooks.emit('suspended', session), this.#log, 'session suspended');
     if (session.resumeTokenHash) {
       // Shorten the token's life to the grace window (if the store is unreachable, it keeps the longer one).
       await this.#store
@@ -152,7 +141,9 @@ export class SessionManager {
           this.#log.warn({ err, session: session.id }, 'could not shorten resume token'),
         );
     }
-    session.graceTimer = setTimeout(() => {
+    if (session.ended || !session.suspended) return; // ended or resumed while the store answered
+    session.cancelGrace();
+    session.graceTimer = this.#clock.setTimeout(() => {
       session.graceTimer = null;
       if (session.suspended) background(this.end(session, 'disconnected'), this.#log, 'end after grace');
     }, this.#graceMs);
@@ -169,9 +160,9 @@ export class SessionManager {
    */
   async resume(
     resumeToken: string,
-    conn: Connection,
-    attach: (session: Session, freshToken: string, buffered: Frame[], missedFrames: boolean) => void,
-  ): Promise<Session> {
+    conn: SessionLink,
+    attach: (session: LiveSession, freshToken: string, buffered: Frame[], missedFrames: boolean) => void,
+  ): Promise<LiveSession> {
     const provisional = conn.session;
     const identity = conn.identity;
     if (!identity || !provisional) throw new ParleyError('UNAUTHORIZED');
@@ -206,10 +197,7 @@ export class SessionManager {
       old.session = null;
       old.close(CLOSE_CODES.SESSION_REPLACED.code, 'session resumed elsewhere');
     }
-    if (session.graceTimer) {
-      clearTimeout(session.graceTimer);
-      session.graceTimer = null;
-    }
+    session.cancelGrace();
     const buffered = session.buffered;
     const missed = session.missedFrames;
     session.buffered = [];
@@ -222,45 +210,39 @@ export class SessionManager {
   }
 
   /** Ends a session for good: listeners leave its rooms and hang up its calls. Idempotent. */
-  async end(session: Session, reason: EndReason): Promise<void> {
+  async end(session: LiveSession, reason: EndReason): Promise<void> {
     if (session.ended) return;
-    session.ended = true;
-    if (session.graceTimer) clearTimeout(session.graceTimer);
-    session.graceTimer = null;
-    session.buffered = [];
+    session.close();
     this.#forget(session);
     // A token left behind by a failed delete is useless: its session is gone, and it expires.
     if (session.resumeTokenHash)
       await this.#store.takeResumeToken(session.resumeTokenHash).catch(() => false);
-    for (const listener of this.#endListeners) {
-      try {
-        await listener(session, reason);
-      } catch (err) {
-        this.#log.error({ err, session: session.id }, 'session end listener failed');
-      }
-    }
+    await this.hooks.emit('ended', session, reason);
+  }
+
+  /**
+   * Shutdown: ends every session (its rooms hear it leave) and opens no new one. Idempotent; no
+   * grace timer survives it.
+   */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const session of [...this.#byId.values()]) await this.end(session, 'shutdown');
   }
 
   /**
    * The session lives (or lived) on another node: rebuild it here from the directory, and tell
    * its old node, if alive, to let go of it quietly.
    */
-  async #adoptRemote(sessionId: string, identity: Identity): Promise<Session | null> {
+  async #adoptRemote(sessionId: string, identity: Identity): Promise<LiveSession | null> {
     const cluster = this.#cluster;
     if (!cluster) return null;
     const rec = await cluster.directory.session(sessionId);
     if (!rec || rec.userId !== identity.userId) return null;
-    const session = new Session(sessionId, identity, null);
+    const session = this.#newSession(sessionId, identity, null);
     // Whatever was sent to it on its old node is gone: tell the client to trust the snapshots.
     session.missedFrames = true;
-    this.#byId.set(sessionId, session);
-    let set = this.#byUser.get(identity.userId);
-    if (!set) {
-      set = new Set();
-      this.#byUser.set(identity.userId, set);
-    }
-    set.add(session);
-    for (const listener of this.#adoptListeners) await listener(session);
+    this.#index(session);
+    await this.hooks.emit('adopted', session);
     const previous = await cluster.directory.moveSession({
       sessionId,
       userId: identity.userId,
@@ -275,14 +257,15 @@ export class SessionManager {
     return session;
   }
 
-  /** Another node resumed this session: drop it here without telling its rooms anything. */
+  /** Bus: another node resumed this session. Drop it here without telling its rooms anything. */
+  readonly onSessionMoved = (sessionId: string): void => {
+    background(this.#movedAway(sessionId), this.#log, 'session moved away');
+  };
+
   async #movedAway(sessionId: string): Promise<void> {
     const session = this.#byId.get(sessionId);
     if (!session || session.ended) return;
-    session.ended = true;
-    if (session.graceTimer) clearTimeout(session.graceTimer);
-    session.graceTimer = null;
-    session.buffered = [];
+    session.close();
     const conn = session.connection;
     session.connection = null;
     if (conn) {
@@ -293,8 +276,22 @@ export class SessionManager {
     const set = this.#byUser.get(session.userId);
     set?.delete(session);
     if (set?.size === 0) this.#byUser.delete(session.userId);
-    for (const listener of this.#movedListeners) await listener(session).catch(() => undefined);
+    await this.hooks.emit('movedAway', session);
     this.#log.info({ session: sessionId }, 'session moved to another node');
+  }
+
+  #newSession(id: string, identity: Identity, conn: SessionLink | null): LiveSession {
+    return new LiveSession(id, identity, conn, { clearTimer: (t) => this.#clock.clearTimeout(t) });
+  }
+
+  #index(session: LiveSession): void {
+    this.#byId.set(session.id, session);
+    let set = this.#byUser.get(session.userId);
+    if (!set) {
+      set = new Set();
+      this.#byUser.set(session.userId, set);
+    }
+    set.add(session);
   }
 
   #register(session: Session): void {
@@ -318,14 +315,14 @@ export class SessionManager {
   }
 
   /** A session that never did anything (a connection's provisional one, replaced by a resume). */
-  async #discard(session: Session): Promise<void> {
-    session.ended = true;
+  async #discard(session: LiveSession): Promise<void> {
+    session.close();
     this.#forget(session);
     if (session.resumeTokenHash)
       await this.#store.takeResumeToken(session.resumeTokenHash).catch(() => false);
   }
 
-  #forget(session: Session): void {
+  #forget(session: LiveSession): void {
     this.#unregister(session);
     this.#byId.delete(session.id);
     const set = this.#byUser.get(session.userId);
@@ -335,7 +332,7 @@ export class SessionManager {
     }
   }
 
-  async #issueToken(session: Session, ttlMs: number): Promise<string> {
+  async #issueToken(session: LiveSession, ttlMs: number): Promise<string> {
     const token = randomBytes(32).toString('base64url');
     session.resumeTokenHash = hashToken(token);
     await this.#store.putResumeToken(

@@ -1,11 +1,4 @@
-import {
-  CLIENT_SCHEMAS,
-  CorrelationId,
-  type ClientMessage,
-  type ErrorCode,
-  type ServerMessageType,
-  type ServerPayload,
-} from '../../protocol/index.js';
+import { CLIENT_SCHEMAS, CorrelationId, type ClientMessage, type ErrorCode } from '../../protocol/index.js';
 import { formatPath } from '../config/manifest.js';
 
 export type Decoded =
@@ -72,17 +65,4 @@ export function decode(text: string): Decoded {
     };
   }
   return { ok: true, msg: parsed.data };
-}
-
-/** Serialises one outbound message. Encode once and reuse the string/buffer for broadcasts. */
-export function encode<T extends ServerMessageType>(
-  type: T,
-  payload: ServerPayload<T>,
-  correlationId?: string,
-): string {
-  return JSON.stringify(
-    correlationId === undefined
-      ? { type, payload, timestamp: Date.now() }
-      : { type, payload, timestamp: Date.now(), correlationId },
-  );
 }

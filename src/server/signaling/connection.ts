@@ -11,31 +11,22 @@ import type { Identity } from '../auth/claims.js';
 import type { LimitsConfig } from '../config/env.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
-import type { Session } from '../sessions/session.js';
-import { encode } from './codec.js';
+import type { LiveSession } from '../sessions/live-session.js';
+import type { SessionLink } from '../sessions/session-link.js';
 import { TokenBucket } from './rate-limiter.js';
-
-/** An encoded frame ready to write to any number of sockets: encode once, send many. */
-export interface Frame {
-  readonly type: ServerMessageType;
-  readonly data: Buffer;
-}
-
-export function frame<T extends ServerMessageType>(type: T, payload: ServerPayload<T>): Frame {
-  return { type, data: Buffer.from(encode(type, payload)) };
-}
+import { encode, type Frame } from '../wire/frame.js';
 
 /**
  * One WebSocket: framing out, rate limiting in, backpressure, ordered processing. It knows nothing
  * about rooms or calls; the dispatcher does. A connection belongs to at most one session.
  */
-export class Connection {
+export class Connection implements SessionLink {
   readonly id = randomUUID();
   readonly ws: WebSocket;
   readonly remoteAddress: string;
   readonly openedAt = Date.now();
   identity: Identity | null;
-  session: Session | null = null;
+  session: LiveSession | null = null;
   /** Last time anything (message or pong) arrived; read by the heartbeat sweep. */
   lastSeen = performance.now();
 

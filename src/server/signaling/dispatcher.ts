@@ -1,4 +1,16 @@
-import { CLOSE_CODES, PROTOCOL_VERSION, type ClientMessage } from '../../protocol/index.js';
+import {
+  CLOSE_CODES,
+  PROTOCOL_VERSION,
+  RELAYS,
+  isRequestType,
+  type CallRelayType,
+  type ClientMessage,
+  type ClientMessageOf,
+  type ReplyType,
+  type RequestType,
+  type RoomRelayType,
+  type ServerPayload,
+} from '../../protocol/index.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
 import type { CallRelay } from '../calls/call-relay.js';
 import type { Config } from '../config/env.js';
@@ -8,8 +20,9 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { MediaPlane } from '../media/media-plane.js';
 import type { FloorControl } from '../ptt/floor-control.js';
 import type { RoomService } from '../rooms/room-service.js';
+import type { LiveSession } from '../sessions/live-session.js';
 import type { SessionManager } from '../sessions/session-manager.js';
-import type { Session } from '../sessions/session.js';
+import { systemClock, type Clock } from '../time/clock.js';
 import { decode } from './codec.js';
 import type { Connection } from './connection.js';
 
@@ -23,26 +36,134 @@ export interface DispatcherDeps {
   relay: CallRelay;
   media: MediaPlane;
   floor: FloorControl;
+  clock?: Clock;
 }
 
+/** One of the replies of request `T`, and work to run once it is sent (e.g. a broadcast it causes). */
+export type Reply<T extends RequestType> = {
+  [R in ReplyType<T>]: { type: R; payload: ServerPayload<R>; after?: () => void | Promise<void> };
+}[ReplyType<T>];
+
 /**
- * Turns inbound frames into handler calls: decode + validate, authentication gate, then an
- * exhaustive switch on the message type. Refusals become `error` replies with the request's
- * correlationId; unexpected exceptions become INTERNAL and are logged.
+ * Returned by a handler that answered by itself (ctx.reply) or refused and closed the connection.
+ * Only `ctx.reply` and the dispatcher's own handlers can produce it.
+ */
+export interface Handled {
+  readonly __brand: 'Handled';
+}
+
+export interface RequestContext<T extends RequestType> {
+  conn: Connection;
+  /** Null only for `auth:request` on a connection that is not authenticated yet. */
+  session: T extends 'auth:request' ? LiveSession | null : LiveSession;
+  msg: ClientMessageOf<T>;
+  /** Sends a reply now (for handlers that must order it before other frames). */
+  reply: (r: Reply<T>) => Handled;
+}
+
+type RequestHandler<T extends RequestType> = (
+  ctx: RequestContext<T>,
+) => Reply<T> | Handled | Promise<Reply<T> | Handled>;
+/** One handler per request type in the protocol registry: a request without one does not compile. */
+export type RequestHandlers = { [T in RequestType]: RequestHandler<T> };
+/** One handler per relay kind in the registry. */
+export type RelayHandlers = {
+  call: (
+    session: LiveSession,
+    msg: ClientMessageOf<CallRelayType>,
+    receivedAt: number,
+  ) => void | Promise<void>;
+  room: (
+    session: LiveSession,
+    msg: ClientMessageOf<RoomRelayType>,
+    receivedAt: number,
+  ) => void | Promise<void>;
+};
+
+const HANDLED: Handled = Object.freeze({ __brand: 'Handled' });
+
+/**
+ * Turns inbound frames into handler calls: decode + validate, authentication gate, then the
+ * handler of the message's type from a table typed by the protocol registry. A request's reply
+ * goes out before anything the request causes (its `after`). Refusals become `error` replies with
+ * the request's correlationId; unexpected exceptions become INTERNAL and are logged.
  */
 export class Dispatcher {
   readonly #d: DispatcherDeps;
+  readonly #clock: Clock;
   readonly #debug: boolean;
+  readonly #requests: RequestHandlers;
+  readonly #relays: RelayHandlers;
 
   constructor(deps: DispatcherDeps) {
     this.#d = deps;
+    this.#clock = deps.clock ?? systemClock;
     this.#debug = deps.log.isLevelEnabled('debug');
+    const { rooms, media, floor, relay } = deps;
+    this.#requests = {
+      'auth:request': (ctx) => this.#authRequest(ctx),
+      'session:resume': (ctx) => this.#resume(ctx),
+      ping: () => ({ type: 'pong', payload: { serverTime: this.#clock.now() } }),
+      'room:join': async ({ session, msg }) => ({
+        type: 'room:state',
+        payload: await rooms.join(session, msg.payload.roomId, msg.payload.displayName),
+      }),
+      'room:leave': async ({ session, msg }) => {
+        await rooms.leave(session, msg.payload.roomId, 'left');
+        return { type: 'room:left', payload: { roomId: msg.payload.roomId } };
+      },
+      'media:capabilities': async ({ session, msg }) => ({
+        type: 'media:capabilities',
+        payload: await media.capabilities(session, msg.payload.roomId),
+      }),
+      'transport:create': async ({ session, msg }) => {
+        const { created, announce } = await media.createTransport(session, msg.payload);
+        return {
+          type: 'transport:created',
+          payload: created,
+          ...(created.direction === 'recv' ? { after: announce } : {}),
+        };
+      },
+      'transport:connect': async ({ session, msg }) => {
+        await media.connectTransport(session, msg.payload);
+        return { type: 'transport:connected', payload: { transportId: msg.payload.transportId } };
+      },
+      'transport:restart-ice': async ({ session, msg }) => ({
+        type: 'transport:ice-restarted',
+        payload: await media.restartIce(session, msg.payload.transportId),
+      }),
+      produce: async ({ session, msg }) => ({
+        type: 'produced',
+        payload: await media.produce(session, msg.payload, (roomId) => floor.holds(session, roomId)),
+      }),
+      consume: async ({ session, msg }) => ({
+        type: 'consumed',
+        payload: await media.consume(session, msg.payload),
+      }),
+      'consumer:resume': async ({ session, msg }) => {
+        await media.resumeConsumer(session, msg.payload.consumerId);
+        return { type: 'consumer:resumed', payload: { consumerId: msg.payload.consumerId } };
+      },
+      'producer:close': async ({ session, msg }) => ({
+        type: 'producer:closed',
+        payload: await media.closeProducer(session, msg.payload.producerId),
+      }),
+      'ptt:start': ({ session, msg }) => floor.start(session, msg.payload.roomId),
+      'ptt:stop': async ({ session, msg }) => ({
+        type: 'ptt:stopped',
+        payload: await floor.stop(session, msg.payload.roomId),
+      }),
+    };
+    this.#relays = {
+      call: (session, msg, receivedAt) => relay.relayCall(session, msg, receivedAt),
+      room: (session, msg, receivedAt) => relay.relayInRoom(session, msg, receivedAt),
+    };
   }
 
   onFrame(conn: Connection, data: Buffer, isBinary: boolean): void {
-    conn.lastSeen = performance.now();
+    conn.lastSeen = this.#clock.monotonic();
     if (!conn.admit()) return;
-    const receivedAt = performance.now();
+    const receivedAt = this.#clock.monotonic();
     if (isBinary) {
       this.#d.metrics.messagesIn('binary').inc();
       conn.sendError('INVALID_MESSAGE', undefined, 'binary frames are not supported; send JSON text frames');
@@ -83,93 +204,69 @@ export class Dispatcher {
   }
 
   #route(conn: Connection, msg: ClientMessage, receivedAt: number): void | Promise<void> {
-    if (msg.type === 'auth:request') return this.#authRequest(conn, msg.payload.token, msg.correlationId);
     const session = conn.session;
-    if (!session) throw new ParleyError('UNAUTHORIZED', 'authenticate with auth:request first');
-    const cid = msg.correlationId;
-
-    switch (msg.type) {
-      case 'ping':
-        conn.send('pong', { serverTime: Date.now() }, cid);
-        return;
-      case 'session:resume':
-        return this.#resume(conn, msg.payload.resumeToken, cid);
-      case 'room:join':
-        return this.#d.rooms.join(session, msg.payload.roomId, msg.payload.displayName).then((state) => {
-          conn.send('room:state', state, cid);
-        });
-      case 'room:leave':
-        return this.#d.rooms.leave(session, msg.payload.roomId, 'left').then(() => {
-          conn.send('room:left', { roomId: msg.payload.roomId }, cid);
-        });
-      case 'call:offer':
-      case 'call:answer':
-      case 'call:ice-candidate':
-      case 'call:accept':
-      case 'call:reject':
-      case 'call:hangup':
-        return this.#d.relay.relayCall(session, msg, receivedAt);
-      case 'sdp:offer':
-      case 'sdp:answer':
-      case 'ice:candidate':
-        return this.#d.relay.relayInRoom(session, msg, receivedAt);
-      case 'media:capabilities':
-        return this.#d.media.capabilities(session, msg.payload.roomId).then((p) => {
-          conn.send('media:capabilities', p, cid);
-        });
-      case 'transport:create':
-        return this.#d.media.createTransport(session, msg.payload).then(({ created, announce }) => {
-          conn.send('transport:created', created, cid);
-          if (created.direction === 'recv') announce();
-        });
-      case 'transport:connect':
-        return this.#d.media.connectTransport(session, msg.payload).then(() => {
-          conn.send('transport:connected', { transportId: msg.payload.transportId }, cid);
-        });
-      case 'transport:restart-ice':
-        return this.#d.media.restartIce(session, msg.payload.transportId).then((p) => {
-          conn.send('transport:ice-restarted', p, cid);
-        });
-      case 'produce':
-        return this.#d.media
-          .produce(session, msg.payload, (roomId) => this.#d.floor.holds(session, roomId))
-          .then((p) => conn.send('produced', p, cid));
-      case 'consume':
-        return this.#d.media.consume(session, msg.payload).then((p) => conn.send('consumed', p, cid));
-      case 'consumer:resume':
-        return this.#d.media.resumeConsumer(session, msg.payload.consumerId).then(() => {
-          conn.send('consumer:resumed', { consumerId: msg.payload.consumerId }, cid);
-        });
-      case 'producer:close':
-        return this.#d.media.closeProducer(session, msg.payload.producerId).then((p) => {
-          conn.send('producer:closed', p, cid);
-        });
-      case 'ptt:start':
-        return this.#d.floor.start(session, msg.payload.roomId).then((r) => {
-          if (r.type === 'ptt:granted') conn.send('ptt:granted', r.payload, cid);
-          else if (r.type === 'ptt:denied') conn.send('ptt:denied', r.payload, cid);
-          else conn.send('ptt:queued', r.payload, cid);
-        });
-      case 'ptt:stop':
-        return this.#d.floor.stop(session, msg.payload.roomId).then((p) => conn.send('ptt:stopped', p, cid));
-      default:
-        return assertNever(msg);
+    if (!session && msg.type !== 'auth:request') {
+      throw new ParleyError('UNAUTHORIZED', 'authenticate with auth:request first');
     }
+    if (isRequestType(msg.type)) return this.#request(conn, session, msg, msg.type);
+    // Not a request, so a relay (registry.ts proves the two partition the client messages).
+    const relayed = msg as ClientMessageOf<CallRelayType | RoomRelayType>;
+    const live = session as LiveSession;
+    return RELAYS[relayed.type] === 'call'
+      ? this.#relays.call(live, relayed as ClientMessageOf<CallRelayType>, receivedAt)
+      : this.#relays.room(live, relayed as ClientMessageOf<RoomRelayType>, receivedAt);
+  }
+
+  #request<T extends RequestType>(
+    conn: Connection,
+    session: LiveSession | null,
+    msg: ClientMessage,
+    type: T,
+  ): void | Promise<void> {
+    const cid = msg.correlationId;
+    const send = (r: Reply<T>): void => conn.send(r.type, r.payload as never, cid);
+    const ctx = {
+      conn,
+      session,
+      msg,
+      reply: (r: Reply<T>) => {
+        send(r);
+        return HANDLED;
+      },
+    } as RequestContext<T>;
+    // The table is indexed by the message's own type, so its handler takes exactly this context.
+    const handler = this.#requests[type] as RequestHandler<T>;
+    const deliver = (r: Reply<T> | Handled): void | Promise<void> => {
+      if (r === HANDLED) return;
+      const reply = r as Reply<T>;
+      send(reply);
+      return reply.after?.();
+    };
+    const result = handler(ctx);
+    return result instanceof Promise ? result.then(deliver) : deliver(result);
   }
 
   /** Authenticates a connection that came without a token, or refreshes the token of one that did. */
-  async #authRequest(conn: Connection, token: string, cid?: string): Promise<void> {
-    const result = await this.#d.verifier.verify(token);
+  async #authRequest({
+    conn,
+    msg,
+    reply,
+  }: RequestContext<'auth:request'>): Promise<Reply<'auth:request'> | Handled> {
+    const result = await this.#d.verifier.verify(msg.payload.token);
     if (!result.ok) {
       this.#d.log.info(
         { conn: conn.id, remote: conn.remoteAddress, reason: result.reason },
         'in-band auth refused',
       );
-      conn.sendError('UNAUTHORIZED', cid);
+      conn.sendError('UNAUTHORIZED', msg.correlationId);
       if (!conn.identity) conn.close(CLOSE_CODES.UNAUTHORIZED.code, 'unauthorized');
-      return;
+      return HANDLED;
     }
     const identity = result.identity;
+    const response = {
+      type: 'auth:response' as const,
+      payload: { userId: identity.userId, name: identity.name },
+    };
     if (conn.identity) {
       // Token refresh on a live connection: same user only.
       if (identity.userId !== conn.identity.userId) {
@@ -177,17 +274,17 @@ export class Dispatcher {
       }
       conn.identity = identity;
       if (conn.session) conn.session.identity = identity;
-      conn.send('auth:response', { userId: identity.userId, name: identity.name }, cid);
-      return;
+      return response;
     }
-    if (conn.closed) return; // the auth deadline fired while the token was being verified
+    if (conn.closed) return HANDLED; // the auth deadline fired while the token was being verified
     conn.identity = identity;
-    conn.send('auth:response', { userId: identity.userId, name: identity.name }, cid);
+    reply(response);
     await this.welcome(conn);
+    return HANDLED;
   }
 
   /** Creates the connection's session and sends `welcome`. */
-  async welcome(conn: Connection): Promise<Session | null> {
+  async welcome(conn: Connection): Promise<LiveSession | null> {
     const identity = conn.identity;
     if (!identity || conn.closed) return null;
     const { session, resumeToken } = await this.#d.sessions.open(identity, conn);
@@ -197,7 +294,7 @@ export class Dispatcher {
       userId: identity.userId,
       name: identity.name,
       protocolVersion: PROTOCOL_VERSION,
-      serverTime: Date.now(),
+      serverTime: this.#clock.now(),
       heartbeatIntervalMs: config.limits.heartbeatIntervalMs,
       heartbeatTimeoutMs: config.limits.heartbeatTimeoutMs,
       resumeToken,
@@ -207,26 +304,27 @@ export class Dispatcher {
     return session;
   }
 
-  async #resume(conn: Connection, token: string, cid?: string): Promise<void> {
+  async #resume({ conn, msg, reply }: RequestContext<'session:resume'>): Promise<Handled> {
     let replayed = 0;
-    const session = await this.#d.sessions.resume(token, conn, (s, resumeToken, buffered, missedFrames) => {
-      conn.send(
-        'session:resumed',
-        { sessionId: s.id, rooms: [...s.rooms.keys()], resumeToken, missedFrames },
-        cid,
-      );
-      for (const f of buffered) conn.sendFrame(f);
-      replayed = buffered.length;
-    });
+    const session = await this.#d.sessions.resume(
+      msg.payload.resumeToken,
+      conn,
+      (s, resumeToken, buffered, missedFrames) => {
+        // The reply, then what was buffered while away, before anything delivered afterwards.
+        reply({
+          type: 'session:resumed',
+          payload: { sessionId: s.id, rooms: [...s.rooms.keys()], resumeToken, missedFrames },
+        });
+        for (const f of buffered) conn.sendFrame(f);
+        replayed = buffered.length;
+      },
+    );
     // Snapshots last: they are authoritative over any buffered presence events.
     for (const roomId of session.rooms.keys()) {
       const state = await this.#d.rooms.stateFor(session, roomId);
       if (state) conn.send('room:state', state);
     }
     this.#d.log.info({ conn: conn.id, session: session.id, replayed }, 'session resumed');
+    return HANDLED;
   }
-}
-
-function assertNever(x: never): never {
-  throw new Error(`unhandled message type: ${JSON.stringify(x)}`);
 }

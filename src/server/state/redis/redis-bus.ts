@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { decodeBus, encodeBus, type Bus, type BusHeader, type BusMessage } from '../../cluster/bus.js';
 import type { Logger } from '../../logger.js';
-import type { Frame } from '../../signaling/connection.js';
+import type { Frame } from '../../wire/frame.js';
 import type { RedisState } from './redis-state.js';
 
 /**

@@ -1,0 +1,15 @@
+import type { ServerPayload } from '../../protocol/index.js';
+import type { HeldLock } from '../state/state-store.js';
+import { frame, type Frame } from '../wire/frame.js';
+
+type Speaker = ServerPayload<'ptt:speaker-changed'>['speaker'];
+
+/** The public view of a speaker lock's holder (what `room:state` and `ptt:speaker-changed` carry). */
+export function speakerOf(lock: HeldLock | null): Speaker {
+  return lock ? { userId: lock.userId, name: lock.name, sessionId: lock.sessionId, since: lock.since } : null;
+}
+
+/** `ptt:speaker-changed`: built here only, whoever has news of the floor. */
+export function speakerChanged(roomId: string, speaker: Speaker, at: number): Frame {
+  return frame('ptt:speaker-changed', { roomId, speaker, at });
+}

@@ -1,0 +1,17 @@
+import type { Identity } from '../auth/claims.js';
+import type { Frame } from '../wire/frame.js';
+import type { LiveSession } from './live-session.js';
+
+/**
+ * What a session needs of the connection that carries it: a small port that the signaling layer's
+ * `Connection` implements, so that sessions never depend on the socket layer.
+ */
+export interface SessionLink {
+  readonly id: string;
+  readonly closed: boolean;
+  readonly identity: Identity | null;
+  /** The session this connection carries; the session manager sets and clears it. */
+  session: LiveSession | null;
+  sendFrame(f: Frame): void;
+  close(code: number, reason: string): void;
+}

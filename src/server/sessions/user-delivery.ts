@@ -1,0 +1,103 @@
+import type { ClusterLink } from '../cluster/cluster-link.js';
+import type { Logger } from '../logger.js';
+import type { Frame } from '../wire/frame.js';
+import type { Session } from './session.js';
+
+/** Which of a user's sessions a delivery is for. */
+export interface DeliveryFilter {
+  /** Every session of the user but this one (the sender's own). */
+  except?: string;
+  /** Only these sessions. */
+  only?: readonly string[];
+}
+
+/** What user delivery needs of the session manager: the user's sessions on this node. */
+export interface LocalSessions {
+  sessionsOf(userId: string): ReadonlySet<Session> | undefined;
+}
+
+/** What a media stand-in needs: reach one session of a user on its home node. */
+export interface RemoteUserDelivery {
+  deliverOnNodeQuietly(nodeId: string, userId: string, f: Frame, filter?: DeliveryFilter): void;
+}
+
+/**
+ * The one owner of delivering a frame to a user wherever their sessions are: on this node
+ * directly, on other nodes through the cluster bus (whose `user` messages come back in through
+ * `onRemoteDelivery`). Calls, in-room relay and media stand-ins all deliver through it.
+ */
+export class UserDelivery implements RemoteUserDelivery {
+  readonly #sessions: LocalSessions;
+  readonly #cluster: ClusterLink | null;
+  readonly #log: Logger;
+
+  constructor(deps: { sessions: LocalSessions; cluster: ClusterLink | null; log: Logger }) {
+    this.#sessions = deps.sessions;
+    this.#cluster = deps.cluster;
+    this.#log = deps.log;
+  }
+
+  /** This node's sessions of `userId` that pass the filter. */
+  *local(userId: string, filter: DeliveryFilter = {}): Generator<Session> {
+    const sessions = this.#sessions.sessionsOf(userId);
+    if (!sessions) return;
+    for (const s of sessions) if (passes(s.id, filter)) yield s;
+  }
+
+  /** Delivers to this node's sessions of `userId` that pass the filter; returns how many. */
+  deliverLocal(userId: string, f: Frame, filter: DeliveryFilter = {}): number {
+    let n = 0;
+    for (const s of this.local(userId, filter)) {
+      s.deliver(f);
+      n++;
+    }
+    return n;
+  }
+
+  /**
+   * Where else the user has sessions: node → its session ids there, excluding this node. Empty on a
+   * single node. `accept` narrows the sessions considered (e.g. to the members of a room).
+   */
+  async remoteSessions(
+    userId: string,
+    accept?: (sessionId: string) => boolean,
+  ): Promise<Map<string, string[]>> {
+    const cluster = this.#cluster;
+    const byNode = new Map<string, string[]>();
+    if (!cluster) return byNode;
+    for (const r of await cluster.directory.sessionsOfUser(userId)) {
+      if (r.nodeId === cluster.nodeId || (accept && !accept(r.sessionId))) continue;
+      byNode.set(r.nodeId, [...(byNode.get(r.nodeId) ?? []), r.sessionId]);
+    }
+    return byNode;
+  }
+
+  /** Sends `f` to the user's sessions on another node (which delivers it with `deliverLocal`). */
+  deliverOnNode(nodeId: string, userId: string, f: Frame, filter: DeliveryFilter = {}): Promise<void> {
+    const cluster = this.#cluster;
+    if (!cluster) return Promise.resolve();
+    const header = {
+      t: 'user' as const,
+      userId,
+      ...(filter.except === undefined ? {} : { except: filter.except }),
+      ...(filter.only === undefined ? {} : { only: [...filter.only] }),
+    };
+    return cluster.bus.publishToNode(nodeId, header, f);
+  }
+
+  /** Like `deliverOnNode`, for work nobody awaits: a failure is logged. */
+  deliverOnNodeQuietly(nodeId: string, userId: string, f: Frame, filter: DeliveryFilter = {}): void {
+    this.deliverOnNode(nodeId, userId, f, filter).catch((err: unknown) =>
+      this.#log.warn({ err, nodeId }, 'cross-node delivery failed'),
+    );
+  }
+
+  /** Bus: another node delivers to our sessions of a user. */
+  readonly onRemoteDelivery = (userId: string, f: Frame, filter: DeliveryFilter): void => {
+    this.deliverLocal(userId, f, filter);
+  };
+}
+
+function passes(sessionId: string, { except, only }: DeliveryFilter): boolean {
+  return sessionId !== except && (only === undefined || only.includes(sessionId));
+}
