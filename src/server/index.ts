@@ -96,7 +96,7 @@ export async function createServer({
       bus: await RedisBus.create(redis, cc.nodeId, log.child({ component: 'bus' })),
     };
   } else {
-    store = new MemoryState();
+    store = new MemoryState({ clock });
   }
   const pool = new WorkerPool(config.media, log);
   await pool.start();

@@ -9,7 +9,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { RoomFanout } from '../rooms/room-fanout.js';
 import type { Session } from '../sessions/session.js';
-import type { UserDelivery } from '../sessions/user-delivery.js';
+import type { UserMailbox } from '../sessions/user-delivery.js';
 import type { StateStore } from '../state/state-store.js';
 import type { Clock } from '../time/clock.js';
 import type { Frame } from '../wire/frame.js';
@@ -19,10 +19,10 @@ import { CallRegistry } from './call-registry.js';
  * Peer-to-peer signaling relay: 1:1 calls (to every connection of a user) and in-room relay (to a
  * member of a room the sender is in). The sender is always the authenticated session; any
  * identity field in the payload is dropped by the schema and replaced here. Where the recipient's
- * sessions live is `UserDelivery`'s business.
+ * sessions live is user delivery's business.
  */
 export class CallRelay {
-  readonly #users: UserDelivery;
+  readonly #users: UserMailbox;
   readonly #rooms: RoomFanout;
   readonly #metrics: Metrics;
   readonly #store: StateStore;
@@ -31,7 +31,7 @@ export class CallRelay {
   readonly calls: CallRegistry;
 
   constructor(deps: {
-    users: UserDelivery;
+    users: UserMailbox;
     rooms: RoomFanout;
     store: StateStore;
     metrics: Metrics;

@@ -15,7 +15,7 @@ export const SUSPENDED_BUFFER_MAX_FRAMES = 256;
 export class LiveSession implements Session {
   readonly id: string;
   identity: Identity;
-  connection: SessionLink | null;
+  connection: SessionLink<LiveSession> | null;
   readonly rooms = new Map<string, Participant>();
   /** Hash of the current resume token (the token itself is never stored). */
   resumeTokenHash: string | null = null;
@@ -31,7 +31,7 @@ export class LiveSession implements Session {
   constructor(
     id: string,
     identity: Identity,
-    connection: SessionLink | null,
+    connection: SessionLink<LiveSession> | null,
     opts: { clearTimer: (t: Timer) => void; maxBufferedFrames?: number },
   ) {
     this.id = id;

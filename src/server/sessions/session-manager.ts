@@ -83,7 +83,10 @@ export class SessionManager {
     return this.#byId.values();
   }
 
-  async open(identity: Identity, conn: SessionLink): Promise<{ session: LiveSession; resumeToken: string }> {
+  async open(
+    identity: Identity,
+    conn: SessionLink<LiveSession>,
+  ): Promise<{ session: LiveSession; resumeToken: string }> {
     if (this.#closed) throw new ParleyError('SERVICE_UNAVAILABLE', 'server shutting down');
     const session = this.#newSession(randomUUID(), identity, conn);
     conn.session = session;
@@ -160,7 +163,7 @@ export class SessionManager {
    */
   async resume(
     resumeToken: string,
-    conn: SessionLink,
+    conn: SessionLink<LiveSession>,
     attach: (session: LiveSession, freshToken: string, buffered: Frame[], missedFrames: boolean) => void,
   ): Promise<LiveSession> {
     const provisional = conn.session;
@@ -280,7 +283,7 @@ export class SessionManager {
     this.#log.info({ session: sessionId }, 'session moved to another node');
   }
 
-  #newSession(id: string, identity: Identity, conn: SessionLink | null): LiveSession {
+  #newSession(id: string, identity: Identity, conn: SessionLink<LiveSession> | null): LiveSession {
     return new LiveSession(id, identity, conn, { clearTimer: (t) => this.#clock.clearTimeout(t) });
   }
 

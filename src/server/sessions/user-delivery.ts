@@ -21,12 +21,20 @@ export interface RemoteUserDelivery {
   deliverOnNodeQuietly(nodeId: string, userId: string, f: Frame, filter?: DeliveryFilter): void;
 }
 
+/** What calls and in-room relay need to reach a user, wherever their sessions are. */
+export interface UserMailbox extends RemoteUserDelivery {
+  local(userId: string, filter?: DeliveryFilter): Iterator<Session>;
+  deliverLocal(userId: string, f: Frame, filter?: DeliveryFilter): number;
+  remoteSessions(userId: string, accept?: (sessionId: string) => boolean): Promise<Map<string, string[]>>;
+  deliverOnNode(nodeId: string, userId: string, f: Frame, filter?: DeliveryFilter): Promise<void>;
+}
+
 /**
  * The one owner of delivering a frame to a user wherever their sessions are: on this node
  * directly, on other nodes through the cluster bus (whose `user` messages come back in through
  * `onRemoteDelivery`). Calls, in-room relay and media stand-ins all deliver through it.
  */
-export class UserDelivery implements RemoteUserDelivery {
+export class UserDelivery implements UserMailbox {
   readonly #sessions: LocalSessions;
   readonly #cluster: ClusterLink | null;
   readonly #log: Logger;

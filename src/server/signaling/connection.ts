@@ -20,7 +20,7 @@ import { encode, type Frame } from '../wire/frame.js';
  * One WebSocket: framing out, rate limiting in, backpressure, ordered processing. It knows nothing
  * about rooms or calls; the dispatcher does. A connection belongs to at most one session.
  */
-export class Connection implements SessionLink {
+export class Connection implements SessionLink<LiveSession> {
   readonly id = randomUUID();
   readonly ws: WebSocket;
   readonly remoteAddress: string;

@@ -5,23 +5,29 @@
 export class TokenBucket {
   readonly #ratePerMs: number;
   readonly #capacity: number;
+  readonly #now: () => number;
   #tokens: number;
   #last: number;
 
-  /** @param perSec refill rate; 0 disables limiting. @param burst bucket size. */
-  constructor(perSec: number, burst: number, now = performance.now()) {
+  /**
+   * @param perSec refill rate; 0 disables limiting. @param burst bucket size.
+   * @param now monotonic time in ms (a Clock's `monotonic`). Default `performance.now()`.
+   */
+  constructor(perSec: number, burst: number, now: () => number = () => performance.now()) {
     this.#ratePerMs = perSec / 1000;
     this.#capacity = burst;
     this.#tokens = burst;
-    this.#last = now;
+    this.#now = now;
+    this.#last = now();
   }
 
   get disabled(): boolean {
     return this.#ratePerMs === 0;
   }
 
-  take(now = performance.now()): boolean {
+  take(): boolean {
     if (this.#ratePerMs === 0) return true;
+    const now = this.#now();
     this.#tokens = Math.min(this.#capacity, this.#tokens + (now - this.#last) * this.#ratePerMs);
     this.#last = now;
     if (this.#tokens < 1) return false;

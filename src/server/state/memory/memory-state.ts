@@ -7,6 +7,7 @@ import type {
   ResumeRecord,
   StateStore,
 } from '../state-store.js';
+import { systemClock, type Clock } from '../../time/clock.js';
 
 /** Single-node state in process memory. The default. */
 export class MemoryState implements StateStore {
@@ -18,6 +19,12 @@ export class MemoryState implements StateStore {
   #nextSweepAt = 1_024;
   /** Last fence handed out per room; never reset, so fences only grow. */
   readonly #fences = new Map<string, number>();
+  readonly #clock: Clock;
+
+  /** @param clock expiry of resume tokens and speaker locks. Default: the system clock. */
+  constructor({ clock = systemClock }: { clock?: Clock } = {}) {
+    this.#clock = clock;
+  }
 
   joinRoom(roomId: string, participant: Participant, maxParticipants: number): Promise<JoinOutcome> {
     let members = this.#rooms.get(roomId);
@@ -52,20 +59,20 @@ export class MemoryState implements StateStore {
 
   putResumeToken(tokenHash: string, record: ResumeRecord, ttlMs: number): Promise<void> {
     this.#sweepResume();
-    this.#resume.set(tokenHash, { record, expiresAt: Date.now() + ttlMs });
+    this.#resume.set(tokenHash, { record, expiresAt: this.#clock.now() + ttlMs });
     return Promise.resolve();
   }
 
   getResumeToken(tokenHash: string): Promise<ResumeRecord | null> {
     const entry = this.#resume.get(tokenHash);
-    if (!entry || entry.expiresAt <= Date.now()) return Promise.resolve(null);
+    if (!entry || entry.expiresAt <= this.#clock.now()) return Promise.resolve(null);
     return Promise.resolve(entry.record);
   }
 
   takeResumeToken(tokenHash: string): Promise<boolean> {
     const entry = this.#resume.get(tokenHash);
     this.#resume.delete(tokenHash);
-    return Promise.resolve(entry !== undefined && entry.expiresAt > Date.now());
+    return Promise.resolve(entry !== undefined && entry.expiresAt > this.#clock.now());
   }
 
   acquireSpeaker(
@@ -78,14 +85,15 @@ export class MemoryState implements StateStore {
     if (current && current.fence !== replaceFence) return Promise.resolve({ granted: false, current });
     const fence = (this.#fences.get(roomId) ?? 0) + 1;
     this.#fences.set(roomId, fence);
-    this.#locks.set(roomId, { lock: { ...holder, fence }, expiresAt: Date.now() + ttlMs });
+    this.#locks.set(roomId, { lock: { ...holder, fence }, expiresAt: this.#clock.now() + ttlMs });
     return Promise.resolve({ granted: true, fence });
   }
 
   renewSpeaker(roomId: string, fence: number, ttlMs: number): Promise<boolean> {
     const entry = this.#locks.get(roomId);
-    if (!entry || entry.lock.fence !== fence || entry.expiresAt <= Date.now()) return Promise.resolve(false);
-    entry.expiresAt = Date.now() + ttlMs;
+    if (!entry || entry.lock.fence !== fence || entry.expiresAt <= this.#clock.now())
+      return Promise.resolve(false);
+    entry.expiresAt = this.#clock.now() + ttlMs;
     return Promise.resolve(true);
   }
 
@@ -93,7 +101,7 @@ export class MemoryState implements StateStore {
     const entry = this.#locks.get(roomId);
     if (!entry || entry.lock.fence !== fence) return Promise.resolve(false);
     this.#locks.delete(roomId);
-    return Promise.resolve(entry.expiresAt > Date.now());
+    return Promise.resolve(entry.expiresAt > this.#clock.now());
   }
 
   currentSpeaker(roomId: string): Promise<HeldLock | null> {
@@ -103,7 +111,7 @@ export class MemoryState implements StateStore {
   #liveLock(roomId: string): HeldLock | null {
     const entry = this.#locks.get(roomId);
     if (!entry) return null;
-    if (entry.expiresAt <= Date.now()) {
+    if (entry.expiresAt <= this.#clock.now()) {
       this.#locks.delete(roomId);
       return null;
     }
@@ -125,7 +133,7 @@ export class MemoryState implements StateStore {
    */
   #sweepResume(): void {
     if (this.#resume.size < this.#nextSweepAt) return;
-    const now = Date.now();
+    const now = this.#clock.now();
     for (const [hash, entry] of this.#resume) if (entry.expiresAt <= now) this.#resume.delete(hash);
     this.#nextSweepAt = Math.max(1_024, this.#resume.size * 2);
   }
