@@ -26,7 +26,6 @@ import { RedisState } from './state/redis/redis-state.js';
 import type { ClusterLink } from './cluster/cluster-link.js';
 import { BusRouter } from './cluster/bus-router.js';
 import { NodeRegistry } from './cluster/node-registry.js';
-import { background } from './lifecycle/background.js';
 import { UserDelivery } from './sessions/user-delivery.js';
 import type { StateStore } from './state/state-store.js';
 import { systemClock, type Clock } from './time/clock.js';
@@ -152,16 +151,16 @@ export async function createServer({
   }
   // After a Redis outage (its data may be gone): write back what this node knows, then tell our
   // members who holds each floor (floor changes could not cross nodes meanwhile).
-  redis?.onRestored(() => {
-    background(
-      sessions
-        .republish()
-        .then(() => rooms.republish())
-        .then((roomIds) => floor.announceCurrent(roomIds)),
-      log,
-      'write state back after a Redis outage',
-    );
-  });
+  redis?.hooks.on('restored', [
+    [
+      'write state back, then resync floors',
+      () =>
+        sessions
+          .republish()
+          .then(() => rooms.republish())
+          .then((roomIds) => floor.announceCurrent(roomIds)),
+    ],
+  ]);
 
   // Who hears what, in which order. Each event's listeners run one after another, in this order;
   // a failing one is logged and the rest still run (events/hooks.ts).

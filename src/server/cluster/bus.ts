@@ -44,6 +44,7 @@ export interface Bus {
   publishToRoom(roomId: string, header: BusHeader, frame: Frame | null): Promise<void>;
   subscribeRoom(roomId: string): void;
   unsubscribeRoom(roomId: string): void;
+  /** Sets the one subscriber: the BusRouter, which hands each message kind to its handler. */
   onMessage(handler: (msg: BusMessage) => void): void;
   close(): Promise<void>;
 }

@@ -16,7 +16,8 @@ export class RedisBus implements Bus {
   readonly #nodeId: string;
   readonly #prefix: string;
   readonly #log: Logger;
-  readonly #handlers: ((msg: BusMessage) => void)[] = [];
+  /** The one subscriber (the BusRouter). */
+  #handler: ((msg: BusMessage) => void) | null = null;
   readonly #rooms = new Set<string>();
 
   private constructor(state: RedisState, sub: Redis, nodeId: string, log: Logger) {
@@ -32,13 +33,7 @@ export class RedisBus implements Bus {
         return;
       }
       if (msg.from === this.#nodeId) return; // our own publication: delivered locally already
-      for (const h of this.#handlers) {
-        try {
-          h(msg);
-        } catch (err) {
-          this.#log.error({ err }, 'bus handler failed');
-        }
-      }
+      this.#handler?.(msg); // the BusRouter isolates and logs a failing handler
     });
     sub.on('error', (err: Error) => this.#log.debug({ err: err.message }, 'redis subscriber error'));
   }
@@ -75,7 +70,8 @@ export class RedisBus implements Bus {
   }
 
   onMessage(handler: (msg: BusMessage) => void): void {
-    this.#handlers.push(handler);
+    if (this.#handler) throw new Error('the bus has one subscriber (the BusRouter); it is already set');
+    this.#handler = handler;
   }
 
   async close(): Promise<void> {

@@ -33,6 +33,7 @@
  *   and `roomCount()` repairs it; everything per room stays atomic.
  */
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { Hooks } from '../../events/hooks.js';
 import { ParleyError } from '../../errors.js';
 import { createLogger, type Logger } from '../../logger.js';
 import type { Participant } from '../../../protocol/index.js';
@@ -140,7 +141,8 @@ export class RedisState implements StateStore {
    */
   #failing = false;
   #closing: Promise<void> | null = null;
-  readonly #restoredListeners: (() => void)[] = [];
+  /** `restored`: the connection came back after an outage (Redis may have lost its data). */
+  readonly hooks: Hooks<{ restored: [] }>;
 
   /** Takes ownership of `client` (close() quits it). Give it `redisClientOptions()` to fail fast. */
   constructor(client: RedisClient, opts: RedisStateOptions = {}) {
@@ -150,6 +152,7 @@ export class RedisState implements StateStore {
     this.#prefix = prefix;
     this.#atomicIndex = (opts.roomIndex ?? (client.isCluster ? 'separate' : 'atomic')) === 'atomic';
     this.#log = opts.log ?? createLogger('silent');
+    this.hooks = new Hooks('redis', this.#log);
     client.on('error', (err: Error) => this.#log.debug({ err: err.message }, 'redis client error'));
     client.on('close', () => {
       if (this.#lost || this.#closing) return;
@@ -161,7 +164,7 @@ export class RedisState implements StateStore {
       if (!this.#lost) return;
       this.#lost = false;
       this.#log.info('redis connection restored');
-      for (const listener of this.#restoredListeners) listener();
+      void this.hooks.emit('restored');
     });
   }
 
@@ -172,14 +175,6 @@ export class RedisState implements StateStore {
 
   get prefix(): string {
     return this.#prefix;
-  }
-
-  /**
-   * Runs after the connection comes back from an outage. Redis may have lost its data meanwhile
-   * (no persistence): nodes write back what they know (their sessions and memberships).
-   */
-  onRestored(listener: () => void): void {
-    this.#restoredListeners.push(listener);
   }
 
   /** Runs a Redis operation with the same fail-fast error mapping as the store's own. */
