@@ -9,6 +9,13 @@ import type {
   ServerMessageType,
   ServerPayload,
 } from '../protocol/index.js';
+import {
+  REQUESTS,
+  type RelayType,
+  type ReplyTo,
+  type ReplyType,
+  type RequestType,
+} from '../protocol/registry.js';
 import { clientDefaults } from './defaults.js';
 import { TypedEmitter } from './emitter.js';
 import { ParleyError } from './errors.js';
@@ -29,48 +36,9 @@ const PARLEY_SUBPROTOCOL: typeof SUBPROTOCOL = 'parley';
 /** The wire protocol version this SDK speaks (compared with `welcome.protocolVersion`). */
 export const CLIENT_PROTOCOL_VERSION: typeof PROTOCOL_VERSION = 1;
 
-/** The reply (or replies) each request type gets on success. Errors come as `error`. */
-export interface ReplyTypes {
-  'auth:request': 'auth:response';
-  'session:resume': 'session:resumed';
-  ping: 'pong';
-  'room:join': 'room:state';
-  'room:leave': 'room:left';
-  'media:capabilities': 'media:capabilities';
-  'transport:create': 'transport:created';
-  'transport:connect': 'transport:connected';
-  'transport:restart-ice': 'transport:ice-restarted';
-  produce: 'produced';
-  consume: 'consumed';
-  'consumer:resume': 'consumer:resumed';
-  'producer:close': 'producer:closed';
-  'ptt:start': 'ptt:granted' | 'ptt:denied' | 'ptt:queued';
-  'ptt:stop': 'ptt:stopped';
-}
-/** Client messages that get a reply. */
-export type RequestType = keyof ReplyTypes & ClientMessageType;
-/** Client messages that are relayed to a peer and get no reply on success (calls, in-room relay). */
-export type RelayType = Exclude<ClientMessageType, RequestType>;
-export type ReplyTo<T extends RequestType> = ServerMessageOf<ReplyTypes[T] & ServerMessageType>;
-
-// The runtime twin of ReplyTypes; the mapped type makes the compiler keep both in step.
-const REPLIES: { readonly [K in RequestType]: readonly ReplyTypes[K][] } = {
-  'auth:request': ['auth:response'],
-  'session:resume': ['session:resumed'],
-  ping: ['pong'],
-  'room:join': ['room:state'],
-  'room:leave': ['room:left'],
-  'media:capabilities': ['media:capabilities'],
-  'transport:create': ['transport:created'],
-  'transport:connect': ['transport:connected'],
-  'transport:restart-ice': ['transport:ice-restarted'],
-  produce: ['produced'],
-  consume: ['consumed'],
-  'consumer:resume': ['consumer:resumed'],
-  'producer:close': ['producer:closed'],
-  'ptt:start': ['ptt:granted', 'ptt:denied', 'ptt:queued'],
-  'ptt:stop': ['ptt:stopped'],
-};
+/** The reply (or replies) each request type gets on success, from the protocol's registry. Errors come as `error`. */
+export type ReplyTypes = { readonly [K in RequestType]: ReplyType<K> };
+export type { RelayType, ReplyTo, RequestType };
 
 /**
  * - `idle`: created, `connect()` not called yet
@@ -310,7 +278,7 @@ export class SignalingClient extends TypedEmitter<SignalingEvents> {
     }
     const cid = this.#nextCid();
     const frame = encode(type, payload, cid);
-    const promise = this.#expect(cid, type, REPLIES[type], options) as Promise<ReplyTo<T>>;
+    const promise = this.#expect(cid, type, REQUESTS[type], options) as Promise<ReplyTo<T>>;
     this.#sendOrQueue(frame, cid);
     return promise.then((reply) => {
       this.#trackRooms(type, payload);
@@ -770,7 +738,7 @@ export class SignalingClient extends TypedEmitter<SignalingEvents> {
     timeoutMs = this.#requestTimeoutMs,
   ): Promise<ReplyTo<T>> {
     const cid = this.#nextCid();
-    const promise = this.#expect(cid, type, REPLIES[type], { timeoutMs }) as Promise<ReplyTo<T>>;
+    const promise = this.#expect(cid, type, REQUESTS[type], { timeoutMs }) as Promise<ReplyTo<T>>;
     const p = this.#pending.get(cid);
     if (p) p.sent = true;
     ws.send(encode(type, payload, cid));
