@@ -1,7 +1,7 @@
 import type { types } from 'mediasoup-client';
 import type { Participant, RoomConfig, ServerPayload, Speaker } from '../protocol/index.js';
 import { AudioPlayer } from './audio-player.js';
-import { openMicrophone } from './call.js';
+import { openMicrophone } from './microphone.js';
 import { clientDefaults } from './defaults.js';
 import { TypedEmitter } from './emitter.js';
 import { ParleyError } from './errors.js';
