@@ -1,11 +1,8 @@
-import type { publicStation } from '../server/config/manifest.js';
-import type { TurnCredentials } from '../server/turn/turn-credentials.js';
+import type { StationInfo, TurnCredentials } from '../protocol/http.js';
 import { ParleyError, type ParleyErrorCode } from './errors.js';
 import type { TokenSource } from './websocket.js';
 
-/** `GET /api/station`: the station's name, channels and public STUN servers. */
-export type StationInfo = ReturnType<typeof publicStation>;
-export type { TurnCredentials };
+export type { StationInfo, TurnCredentials };
 
 type Fetch = typeof fetch;
 

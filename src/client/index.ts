@@ -39,18 +39,20 @@ export {
 } from './peer-connection-manager.js';
 export {
   Call,
-  CallManager,
-  openMicrophone,
   type AcceptOptions,
   type CallDirection,
   type CallEndReason,
   type CallEvents,
-  type CallManagerEvents,
-  type CallManagerOptions,
-  type CallOptions,
   type CallPeer,
   type CallState,
 } from './call.js';
+export {
+  CallManager,
+  type CallManagerEvents,
+  type CallManagerOptions,
+  type CallOptions,
+} from './call-manager.js';
+export { openMicrophone } from './microphone.js';
 export {
   PttChannel,
   type FloorSpeaker,

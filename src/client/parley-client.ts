@@ -1,4 +1,4 @@
-import { CallManager, type CallManagerOptions } from './call.js';
+import { CallManager, type CallManagerOptions } from './call-manager.js';
 import { fetchStation, IceServerProvider, type StationInfo } from './http-api.js';
 import { PttChannel, type PttChannelOptions } from './ptt-channel.js';
 import { SignalingClient, type SignalingClientOptions } from './signaling-client.js';

@@ -1,13 +1,12 @@
-import type { types } from 'mediasoup-client';
 import type { Participant, RoomConfig, ServerPayload, Speaker } from '../protocol/index.js';
-import { AudioPlayer } from './audio-player.js';
-import { openMicrophone } from './call.js';
-import { clientDefaults } from './defaults.js';
+import type { AudioPlayer } from './audio-player.js';
 import { TypedEmitter } from './emitter.js';
 import { ParleyError } from './errors.js';
-import { SfuSession } from './sfu-session.js';
+import { openPttMicrophone, PttMedia, type MediaState } from './ptt-media.js';
 import type { SignalingClient } from './signaling-client.js';
-import { audioStatsFrom, type AudioStats } from './stats.js';
+import type { AudioStats } from './stats.js';
+
+export type { MediaState };
 
 /**
  * - `idle`: not talking
@@ -17,8 +16,6 @@ import { audioStatsFrom, type AudioStats } from './stats.js';
  * - `talking`: we hold the floor; everyone hears us
  */
 export type TalkState = 'idle' | 'requesting' | 'queued' | 'talking';
-/** The SFU side: transports being set up, up, recovering after a drop, or given up. */
-export type MediaState = 'connecting' | 'connected' | 'reconnecting' | 'failed' | 'closed';
 /** Why we lost the floor: the server's reasons, or our connection dropped while talking. */
 export type RevokeReason = ServerPayload<'ptt:revoked'>['reason'] | 'connection-lost';
 export type FloorSpeaker = ServerPayload<'ptt:denied'>['speaker'];
@@ -69,7 +66,8 @@ export interface PttChannelOptions {
 /**
  * A push-to-talk channel on the SFU: joins the room, publishes the microphone as one audio
  * producer (paused until the floor is granted), consumes the room's single floor producer and plays
- * it, and turns the floor protocol into state and events.
+ * it, and turns the floor protocol into state and events. The channel holds the room (members) and
+ * the floor (talk state, grant, queue, speaker); {@link PttMedia} holds the media.
  *
  * ```ts
  * const channel = await PttChannel.join(signaling, 'dispatch');
@@ -81,26 +79,16 @@ export interface PttChannelOptions {
 export class PttChannel extends TypedEmitter<PttChannelEvents> {
   readonly roomId: string;
   readonly #signaling: SignalingClient;
-  readonly #opts: PttChannelOptions;
   #config: RoomConfig;
   readonly #participants = new Map<string, Participant>();
   #speaker: Speaker | null;
   #talkState: TalkState = 'idle';
   #queuePosition: number | null = null;
-  #mediaState: MediaState = 'connecting';
-  #micTrack: MediaStreamTrack | null = null;
-  #ownsMic = false;
-  #micError: ParleyError | null = null;
-  #sfu: SfuSession | null = null;
-  #producer: types.Producer | null = null;
-  #consumer: types.Consumer | null = null;
-  readonly #player: AudioPlayer | null;
-  readonly #ownsPlayer: boolean;
+  readonly #media: PttMedia;
   /** The user still holds the button (pressed and not released). */
   #wantTalk = false;
   /** Bumped by every press and release: a late answer to an old press changes nothing. */
   #pressGen = 0;
-  #mediaGen = 0;
   #grant: { since: number; maxTalkMs: number } | null = null;
   readonly #unsubscribe: (() => void)[] = [];
   #closed = false;
@@ -112,23 +100,19 @@ export class PttChannel extends TypedEmitter<PttChannelEvents> {
   ) {
     super();
     this.#signaling = signaling;
-    this.#opts = options;
     this.roomId = state.roomId;
     this.#config = state.config;
     this.#speaker = state.speaker;
     for (const p of state.participants) this.#participants.set(p.sessionId, p);
-    const audio = options.audio;
-    if (audio instanceof AudioPlayer) {
-      this.#player = audio;
-      this.#ownsPlayer = false;
-    } else if (audio === false || !globalThis.document) {
-      this.#player = null;
-      this.#ownsPlayer = false;
-    } else {
-      this.#player = new AudioPlayer(audio);
-      this.#ownsPlayer = true;
-    }
-    this.#player?.on('playbackBlocked', () => this.emit('playbackBlocked'));
+    this.#media = new PttMedia(signaling, this.roomId, options, {
+      transmitting: () => this.#wantTalk && this.#talkState === 'talking',
+      mediaLost: () => {
+        if (this.#talkState !== 'idle') this.#loseFloor('connection-lost');
+      },
+      stateChanged: (mediaState) => this.emit('mediaStateChanged', mediaState),
+      error: (error) => this.emit('error', error),
+      playbackBlocked: () => this.emit('playbackBlocked'),
+    });
     this.#subscribe();
   }
 
@@ -141,7 +125,7 @@ export class PttChannel extends TypedEmitter<PttChannelEvents> {
     roomId: string,
     options: PttChannelOptions = {},
   ): Promise<PttChannel> {
-    const mic = PttChannel.#openMic(options.microphone);
+    const mic = openPttMicrophone(options.microphone);
     let state: ServerPayload<'room:state'>;
     try {
       state = (await signaling.joinRoom(roomId, options.displayName)).payload;
@@ -154,29 +138,13 @@ export class PttChannel extends TypedEmitter<PttChannelEvents> {
       throw err;
     }
     const channel = new PttChannel(signaling, state, options);
-    const { track, owned, error } = await mic;
-    channel.#micTrack = track;
-    channel.#ownsMic = owned;
-    channel.#micError = error;
     try {
-      await channel.#setupMedia(channel.#mediaGen);
+      await channel.#media.start(await mic);
     } catch (err) {
       channel.leave().catch(() => undefined);
       throw ParleyError.from(err, 'MEDIA_ERROR');
     }
     return channel;
-  }
-
-  static async #openMic(
-    mic: PttChannelOptions['microphone'],
-  ): Promise<{ track: MediaStreamTrack | null; owned: boolean; error: ParleyError | null }> {
-    if (mic === false) return { track: null, owned: false, error: null };
-    if (mic && typeof mic !== 'function') return { track: mic, owned: false, error: null };
-    try {
-      return { track: await (mic ? mic() : openMicrophone()), owned: true, error: null };
-    } catch (err) {
-      return { track: null, owned: false, error: ParleyError.from(err, 'MEDIA_ERROR') };
-    }
   }
 
   get config(): RoomConfig {
@@ -217,17 +185,17 @@ export class PttChannel extends TypedEmitter<PttChannelEvents> {
   }
 
   get mediaState(): MediaState {
-    return this.#mediaState;
+    return this.#media.state;
   }
 
   /** Why the microphone could not be opened: the channel is listen-only. */
   get microphoneError(): ParleyError | null {
-    return this.#micError;
+    return this.#media.microphoneError;
   }
 
   /** False when listen-only (no microphone, or no `canPublish` grant). */
   get canTalk(): boolean {
-    return this.#producer !== null;
+    return this.#media.canTransmit;
   }
 
   get closed(): boolean {
@@ -241,10 +209,9 @@ export class PttChannel extends TypedEmitter<PttChannelEvents> {
    */
   async startTalking(): Promise<TalkResult> {
     if (this.#closed) throw new ParleyError('CLOSED');
-    const producer = this.#producer;
-    if (!producer) {
+    if (!this.#media.canTransmit) {
       throw (
-        this.#micError ??
+        this.#media.microphoneError ??
         new ParleyError('FORBIDDEN', 'this channel is listen-only (no microphone or no grant)')
       );
     }
@@ -252,13 +219,13 @@ export class PttChannel extends TypedEmitter<PttChannelEvents> {
     if (this.#talkState === 'talking' && this.#grant) return { result: 'granted', ...this.#grant };
     const gen = ++this.#pressGen;
     this.#setTalkState('requesting');
-    producer.resume();
+    this.#media.resumeProducer();
     let reply;
     try {
       reply = await this.#signaling.request('ptt:start', { roomId: this.roomId });
     } catch (err) {
       if (gen === this.#pressGen) {
-        this.#pauseProducer();
+        this.#media.pauseProducer();
         this.#setTalkState('idle');
       }
       throw ParleyError.from(err, 'INTERNAL');
@@ -269,12 +236,12 @@ export class PttChannel extends TypedEmitter<PttChannelEvents> {
         this.#onGranted(reply.payload);
         return { result: 'granted', since: reply.payload.since, maxTalkMs: reply.payload.maxTalkMs };
       case 'ptt:denied':
-        this.#pauseProducer();
+        this.#media.pauseProducer();
         this.#setTalkState('idle');
         this.emit('denied', { speaker: reply.payload.speaker });
         return { result: 'denied', speaker: reply.payload.speaker };
       case 'ptt:queued':
-        this.#pauseProducer();
+        this.#media.pauseProducer();
         this.#onQueued(reply.payload);
         return { result: 'queued', position: reply.payload.position, speaker: reply.payload.speaker };
     }
@@ -285,7 +252,7 @@ export class PttChannel extends TypedEmitter<PttChannelEvents> {
     this.#wantTalk = false;
     this.#pressGen++;
     if (this.#talkState === 'idle' || this.#closed) return;
-    this.#pauseProducer();
+    this.#media.pauseProducer();
     this.#grant = null;
     this.#queuePosition = null;
     this.#setTalkState('idle');
@@ -298,28 +265,22 @@ export class PttChannel extends TypedEmitter<PttChannelEvents> {
   }
 
   /** What we receive (the floor consumer's inbound-rtp) and send (our producer's outbound-rtp). */
-  async getStats(): Promise<{ inbound: AudioStats | null; outbound: AudioStats | null }> {
-    const consumer = this.#consumer;
-    const producer = this.#producer;
-    const [inbound, outbound] = await Promise.all([
-      consumer && !consumer.closed ? consumer.getStats().then(audioStatsFrom) : null,
-      producer && !producer.closed ? producer.getStats().then(audioStatsFrom) : null,
-    ]);
-    return { inbound, outbound };
+  getStats(): Promise<{ inbound: AudioStats | null; outbound: AudioStats | null }> {
+    return this.#media.getStats();
   }
 
   /** Output volume of the channel, 0..1. */
   setVolume(volume: number): void {
-    this.#player?.setVolume(volume);
+    this.#media.setVolume(volume);
   }
 
   setOutputMuted(muted: boolean): void {
-    this.#player?.setMuted(muted);
+    this.#media.setOutputMuted(muted);
   }
 
   /** Retries audio playback after `playbackBlocked`; call it from a click or key press. */
   resumeAudio(): void {
-    this.#player?.resume();
+    this.#media.resumeAudio();
   }
 
   /** Leaves the room (others see us go) and closes. */
@@ -348,110 +309,15 @@ export class PttChannel extends TypedEmitter<PttChannelEvents> {
       this.#signaling.leaveRoom(this.roomId).catch(() => undefined);
     }
     for (const off of this.#unsubscribe.splice(0)) off();
-    this.#teardownMedia();
-    if (this.#ownsMic) this.#micTrack?.stop();
-    this.#micTrack = null;
-    if (this.#ownsPlayer) this.#player?.close();
-    this.#setMediaState('closed');
+    this.#media.close();
     this.emit('closed');
     this.removeAllListeners();
-  }
-
-  async #setupMedia(gen: number): Promise<void> {
-    this.#setMediaState('connecting');
-    const { iceServers, iceTransportPolicy } = this.#opts;
-    const sfu = await SfuSession.open({
-      signaling: this.#signaling,
-      roomId: this.roomId,
-      ...(iceServers ? { iceServers } : {}),
-      ...(iceTransportPolicy ? { iceTransportPolicy } : {}),
-    });
-    if (this.#closed || gen !== this.#mediaGen) {
-      sfu.close();
-      return;
-    }
-    this.#sfu = sfu;
-    sfu.on('transportStateChanged', (_direction, state) => this.#onTransportState(sfu, state));
-    sfu.on('consumerClosed', (consumer) => {
-      if (consumer === this.#consumer) this.#rebuildMedia();
-    });
-    // Listen first: hearing the channel matters more than being able to talk.
-    if (sfu.floorProducerId && sfu.recvTransport) {
-      const consumer = await sfu.consume(sfu.floorProducerId);
-      if (sfu.closed) return;
-      this.#consumer = consumer;
-      this.#player?.attach(consumer.track);
-    }
-    if (this.#micTrack && sfu.sendTransport) {
-      const producer = await sfu.produce(this.#micTrack, { appData: { source: 'microphone' } });
-      if (sfu.closed) return;
-      this.#producer = producer;
-      // Talking resumes it; until then not a single packet leaves (zeroRtpOnPause).
-      if (!this.#wantTalk || this.#talkState !== 'talking') producer.pause();
-    }
-    if (!sfu.recvTransport && !sfu.sendTransport) this.#setMediaState('connected');
-    else if (
-      [sfu.recvTransport, sfu.sendTransport].every(
-        (t) => !t || t.connectionState === 'connected' || !this.#usedBy(t),
-      )
-    ) {
-      this.#setMediaState('connected');
-    }
-  }
-
-  /** Whether a transport carries anything yet (mediasoup-client connects a transport on first use). */
-  #usedBy(t: types.Transport): boolean {
-    return t === this.#sfu?.recvTransport ? this.#consumer !== null : this.#producer !== null;
-  }
-
-  #onTransportState(sfu: SfuSession, state: types.ConnectionState): void {
-    if (sfu !== this.#sfu || this.#closed) return;
-    if (state === 'connected') {
-      const all = [sfu.recvTransport, sfu.sendTransport].every(
-        (t) => !t || !this.#usedBy(t) || t.connectionState === 'connected',
-      );
-      if (all) this.#setMediaState('connected');
-    } else if (state === 'disconnected' || state === 'failed') {
-      this.#setMediaState('reconnecting');
-    }
-  }
-
-  #teardownMedia(): void {
-    this.#producer = null;
-    if (this.#consumer) this.#player?.detach(this.#consumer.track);
-    this.#consumer = null;
-    this.#sfu?.close();
-    this.#sfu = null;
-  }
-
-  /** The server's media for us is gone (failed resume, worker death): build it again. */
-  #rebuildMedia(): void {
-    if (this.#closed) return;
-    const gen = ++this.#mediaGen;
-    this.#teardownMedia();
-    if (this.#talkState !== 'idle') this.#loseFloor('connection-lost');
-    this.#setMediaState('reconnecting');
-    setTimeout(() => {
-      if (this.#closed || gen !== this.#mediaGen) return;
-      if (this.#signaling.state !== 'connected') return; // `reconnected` will call us again
-      this.#setupMedia(gen).catch((err: unknown) => {
-        if (gen !== this.#mediaGen || this.#closed) return;
-        this.#setMediaState('failed');
-        this.emit('error', ParleyError.from(err, 'MEDIA_ERROR'));
-      });
-    }, clientDefaults.mediaRetryDelayMs);
-  }
-
-  #pauseProducer(): void {
-    const p = this.#producer;
-    if (p && !p.closed && !p.paused) p.pause();
   }
 
   #onGranted(payload: ServerPayload<'ptt:granted'>): void {
     this.#grant = { since: payload.since, maxTalkMs: payload.maxTalkMs };
     this.#queuePosition = null;
-    const p = this.#producer;
-    if (p && !p.closed && p.paused) p.resume();
+    this.#media.resumeIfPaused();
     this.#setTalkState('talking');
     this.emit('granted', { since: payload.since, maxTalkMs: payload.maxTalkMs });
   }
@@ -463,7 +329,7 @@ export class PttChannel extends TypedEmitter<PttChannelEvents> {
   }
 
   #loseFloor(reason: RevokeReason, by?: FloorSpeaker): void {
-    this.#pauseProducer();
+    this.#media.pauseProducer();
     this.#grant = null;
     this.#queuePosition = null;
     const wasTalking = this.#talkState === 'talking';
@@ -530,20 +396,13 @@ export class PttChannel extends TypedEmitter<PttChannelEvents> {
       ),
       s.on(
         'media:closed',
-        mine(() => this.#rebuildMedia()),
+        mine(() => this.#media.rebuild()),
       ),
-      s.on('consumer:closed', (p) => this.#sfu?.serverClosedConsumer(p.consumerId)),
+      s.on('consumer:closed', (p) => this.#media.serverClosedConsumer(p.consumerId)),
       s.on('reconnected', ({ resumed, rooms }) => {
         if (this.#closed) return;
         if (!rooms.includes(this.roomId)) return; // roomLost handles it
-        if (!resumed || !this.#sfu) return this.#rebuildMedia(); // a new session: the old transports are gone
-        // Same session: the transports live on. If ICE suffered too (a network change), restart it.
-        const sfu = this.#sfu;
-        const healthy = [sfu.recvTransport, sfu.sendTransport].every(
-          (t) => !t || !this.#usedBy(t) || t.connectionState === 'connected',
-        );
-        if (healthy) this.#setMediaState('connected');
-        else void sfu.restartIce().catch(() => undefined);
+        this.#media.signalingRestored(resumed);
       }),
       s.on('roomLost', (roomId, error) => {
         if (roomId !== this.roomId) return;
@@ -555,7 +414,7 @@ export class PttChannel extends TypedEmitter<PttChannelEvents> {
         // Reconnecting gave up. The server released our floor; the channel waits, media in place,
         // in case the app calls `signaling.reconnect()` (then `reconnected` brings it back).
         if (this.#talkState !== 'idle') this.#loseFloor('connection-lost');
-        this.#setMediaState('failed');
+        this.#media.fail();
         this.emit('error', reason);
       }),
     );
@@ -581,11 +440,5 @@ export class PttChannel extends TypedEmitter<PttChannelEvents> {
     if (previous === state) return;
     this.#talkState = state;
     this.emit('talkStateChanged', state, previous);
-  }
-
-  #setMediaState(state: MediaState): void {
-    if (this.#mediaState === state) return;
-    this.#mediaState = state;
-    this.emit('mediaStateChanged', state);
   }
 }

@@ -6,3 +6,4 @@ export * from './close-codes.js';
 export * from './client-messages.js';
 export * from './server-messages.js';
 export * from './registry.js';
+export type * from './http.js';

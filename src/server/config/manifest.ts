@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { RoomConfig, RoomMode } from '../../protocol/index.js';
+import { RoomConfig, RoomMode, type StationInfo } from '../../protocol/index.js';
 import { ConfigError } from './env.js';
 import { defaultManifest } from './defaults.js';
 
@@ -33,7 +33,7 @@ export const StationManifest = z
 export type StationManifest = z.infer<typeof StationManifest>;
 
 /** The public part served at GET /api/station. */
-export function publicStation(manifest: StationManifest) {
+export function publicStation(manifest: StationManifest): StationInfo {
   return {
     name: manifest.name,
     stunUrls: manifest.stunUrls,

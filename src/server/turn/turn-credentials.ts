@@ -1,12 +1,5 @@
 import { createHmac } from 'node:crypto';
-
-export interface TurnCredentials {
-  username: string;
-  password: string;
-  /** Seconds the credential stays valid. */
-  ttl: number;
-  uris: string[];
-}
+import type { TurnCredentials } from '../../protocol/index.js';
 
 /**
  * TURN REST credentials, the scheme coturn checks in `use-auth-secret` mode:

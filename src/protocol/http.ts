@@ -1,0 +1,25 @@
+/**
+ * The JSON bodies of the HTTP API that the SDK reads, shared by the server (which declares its
+ * handlers' return types with them) and the browser SDK. Types only: importing them pulls nothing,
+ * Zod included, into the browser bundle.
+ */
+import type { RoomConfig } from './common.js';
+
+/** `GET /api/station`: the station's name, channels and public STUN servers. */
+export interface StationInfo {
+  name: string;
+  /** `stun:` / `stuns:` URLs for the browsers' RTCConfiguration. */
+  stunUrls: string[];
+  /** Whether rooms that are not in `channels` may be joined. */
+  allowAdHocRooms: boolean;
+  channels: RoomConfig[];
+}
+
+/** `GET /api/turn-credentials`: TURN REST credentials (coturn `use-auth-secret`). */
+export interface TurnCredentials {
+  username: string;
+  password: string;
+  /** Seconds the credential stays valid. */
+  ttl: number;
+  uris: string[];
+}
