@@ -55,6 +55,8 @@ export const MESSAGE_SENDERS = {
   'consumer:resume': ['SfuSession.consume'],
   /** No dedicated method: PttChannel pauses its producer instead of closing it. */
   'producer:close': ['SignalingClient.request'],
+  'producer:pause': ['SfuSession.pauseProducer'],
+  'producer:resume': ['SfuSession.resumeProducer'],
   'ptt:start': ['PttChannel.startTalking'],
   'ptt:stop': ['PttChannel.stopTalking'],
   // Relays

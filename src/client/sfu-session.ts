@@ -151,6 +151,26 @@ export class SfuSession extends TypedEmitter<SfuSessionEvents> {
     }
   }
 
+  /**
+   * Mutes a track: pauses it here (no RTP leaves) and on the server, which tells the other members
+   * `producer:paused`. Conference rooms; in a ptt room the floor does this.
+   */
+  async pauseProducer(producer: types.Producer): Promise<void> {
+    producer.pause();
+    try {
+      await this.#signaling.request('producer:pause', { producerId: producer.id });
+    } catch (err) {
+      producer.resume(); // refused (e.g. a ptt room): the track stays as it was
+      throw err;
+    }
+  }
+
+  /** Unmutes a track paused with `pauseProducer`; the other members get `producer:resumed`. */
+  async resumeProducer(producer: types.Producer): Promise<void> {
+    await this.#signaling.request('producer:resume', { producerId: producer.id });
+    producer.resume();
+  }
+
   /** Subscribes to a producer of the room and resumes the consumer once it is set up. */
   async consume(producerId: string): Promise<types.Consumer> {
     const recv = this.recvTransport;

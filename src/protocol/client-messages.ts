@@ -137,6 +137,16 @@ export const ProducerClose = message(
   z.object({ producerId: MediaId }),
   'Close one of your producers. Reply: producer:closed; consumers elsewhere get consumer:closed.',
 );
+export const ProducerPause = message(
+  'producer:pause',
+  z.object({ producerId: MediaId }),
+  'Mute: pause one of your producers on the server (conference rooms; in a ptt room the floor does this). Reply: producer:paused; the other members get producer:paused too.',
+);
+export const ProducerResume = message(
+  'producer:resume',
+  z.object({ producerId: MediaId }),
+  'Unmute: resume one of your paused producers. Reply: producer:resumed; the other members get producer:resumed too.',
+);
 
 // ---- push-to-talk floor control ---------------------------------------------------------------------
 
@@ -175,6 +185,8 @@ export const ClientMessage = z.discriminatedUnion('type', [
   Consume,
   ConsumerResume,
   ProducerClose,
+  ProducerPause,
+  ProducerResume,
   PttStart,
   PttStop,
 ]);

@@ -30,6 +30,8 @@ export const REQUESTS = {
   consume: ['consumed'],
   'consumer:resume': ['consumer:resumed'],
   'producer:close': ['producer:closed'],
+  'producer:pause': ['producer:paused'],
+  'producer:resume': ['producer:resumed'],
   'ptt:start': ['ptt:granted', 'ptt:denied', 'ptt:queued'],
   'ptt:stop': ['ptt:stopped'],
 } as const satisfies { readonly [K in ClientMessageType]?: readonly ServerMessageType[] };
@@ -65,8 +67,10 @@ export type ReplyTo<T extends RequestType> = ServerMessageOf<ReplyType<T>>;
 // neither table, or in both, makes one of these lines fail to type-check and names the type.
 type Unclassified = Exclude<ClientMessageType, RequestType | RelayType>;
 type Ambiguous = RequestType & RelayType;
-const everyTypeClassified: [Unclassified] extends [never] ? true : Unclassified = true;
-const noTypeInBoth: [Ambiguous] extends [never] ? true : Ambiguous = true;
+const everyTypeClassified: [Unclassified] extends [never]
+  ? true
+  : `${Unclassified} is neither in REQUESTS nor in RELAYS` = true;
+const noTypeInBoth: [Ambiguous] extends [never] ? true : `${Ambiguous} is in both REQUESTS and RELAYS` = true;
 void everyTypeClassified;
 void noTypeInBoth;
 

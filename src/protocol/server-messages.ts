@@ -218,6 +218,16 @@ export const ProducerClosed = message(
   z.object({ roomId: RoomId, producerId: MediaId }),
   'Reply to producer:close; also a notification when a member’s producer goes away.',
 );
+export const ProducerPaused = message(
+  'producer:paused',
+  z.object({ roomId: RoomId, producerId: MediaId, userId: UserId, sessionId: z.string() }),
+  'Reply to producer:pause; also a notification to the other members of a conference room when a member mutes a track (its consumers stop receiving until producer:resumed).',
+);
+export const ProducerResumed = message(
+  'producer:resumed',
+  z.object({ roomId: RoomId, producerId: MediaId, userId: UserId, sessionId: z.string() }),
+  'Reply to producer:resume; also a notification to the other members when a member unmutes a track.',
+);
 export const ConsumerClosed = message(
   'consumer:closed',
   z.object({ consumerId: MediaId, producerId: MediaId, reason: z.string() }),
@@ -310,6 +320,8 @@ export const ServerMessage = z.discriminatedUnion('type', [
   ConsumerResumed,
   ProducerNew,
   ProducerClosed,
+  ProducerPaused,
+  ProducerResumed,
   ConsumerClosed,
   MediaClosed,
   PttGranted,

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenIssuer } from '../../src/server/auth/token-issuer.js';
 import { TestClient, sleep } from '../helpers/client.js';
-import { expectReply } from '../helpers/media.js';
+import { expectReply, joinWithMedia } from '../helpers/media.js';
 import { assertLoopbackOnly } from '../helpers/netns.js';
 import { startNodeProcess, type NodeProcess } from '../helpers/node-process.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
@@ -108,5 +108,23 @@ describe('media across nodes', () => {
     expect(await a.request('producer:close', { producerId: produced.producerId })).toMatchObject({
       type: 'error',
     });
+  });
+
+  it('mute across nodes: a member on node 2 pauses its producer hosted on node 1, and node 1’s member hears of it', async () => {
+    const a = await on(n1, 'mute-host');
+    const b = await on(n2, 'mute-remote');
+    await joinWithMedia(a, 'lobby'); // node 1 claims the room's media
+    const mb = await joinWithMedia(b, 'lobby', { produce: true });
+    const producerId = mb.producerId ?? '';
+    await a.waitFor((m) => m.type === 'producer:new' && m.payload.producerId === producerId);
+    const paused = expectReply(await b.request('producer:pause', { producerId }), 'producer:paused');
+    expect(paused.payload).toMatchObject({ roomId: 'lobby', producerId, userId: 'mute-remote' });
+    expect(await a.next('producer:paused')).toMatchObject({ payload: { producerId, userId: 'mute-remote' } });
+    expectReply(await b.request('producer:resume', { producerId }), 'producer:resumed');
+    expect(await a.next('producer:resumed')).toMatchObject({ payload: { producerId } });
+    // Ownership holds across nodes too.
+    expect(expectReply(await a.request('producer:pause', { producerId }), 'error').payload.code).toBe(
+      'FORBIDDEN',
+    );
   });
 });

@@ -21,6 +21,8 @@ export interface MediaOps {
   consume: { payload: ClientPayload<'consume'>; result: ServerPayload<'consumed'> };
   'consumer:resume': { payload: ClientPayload<'consumer:resume'>; result: null };
   'producer:close': { payload: ClientPayload<'producer:close'>; result: ServerPayload<'producer:closed'> };
+  'producer:pause': { payload: ClientPayload<'producer:pause'>; result: ServerPayload<'producer:paused'> };
+  'producer:resume': { payload: ClientPayload<'producer:resume'>; result: ServerPayload<'producer:resumed'> };
   'floor-granted': { payload: { roomId: string }; result: null };
   'floor-released': { payload: { roomId: string }; result: null };
 }

@@ -151,6 +151,18 @@ export class MediaPlane implements FloorMedia {
     return this.#call(ref.nodeId, session, 'producer:close', { producerId });
   }
 
+  async pauseProducer(session: Session, producerId: string): Promise<ServerPayload<'producer:paused'>> {
+    const ref = this.#ref(session, producerId);
+    if (!ref) return this.#media.pauseProducer(session, producerId);
+    return this.#call(ref.nodeId, session, 'producer:pause', { producerId });
+  }
+
+  async resumeProducer(session: Session, producerId: string): Promise<ServerPayload<'producer:resumed'>> {
+    const ref = this.#ref(session, producerId);
+    if (!ref) return this.#media.resumeProducer(session, producerId);
+    return this.#call(ref.nodeId, session, 'producer:resume', { producerId });
+  }
+
   // ---- floor control (FloorMedia) ----------------------------------------------------------------------
 
   async floorGranted(session: Session, roomId: string): Promise<void> {

@@ -55,6 +55,8 @@ export class MediaRpcServer {
       consume: (g, p) => done(media.consume(g, p)),
       'consumer:resume': (g, p) => none(media.resumeConsumer(g, p.consumerId)),
       'producer:close': (g, p) => done(media.closeProducer(g, p.producerId)),
+      'producer:pause': (g, p) => done(media.pauseProducer(g, p.producerId)),
+      'producer:resume': (g, p) => done(media.resumeProducer(g, p.producerId)),
       'floor-granted': (g, p) => none(media.floorGranted(g, p.roomId)),
       'floor-released': (g, p) => none(media.floorReleased(g, p.roomId)),
     };

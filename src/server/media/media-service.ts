@@ -359,6 +359,39 @@ export class MediaService {
     return { roomId: room.roomId, producerId };
   }
 
+  /** Mute: pauses one of the session's producers; the other members hear of it. Idempotent. */
+  async pauseProducer(session: MediaSession, producerId: string): Promise<ServerPayload<'producer:paused'>> {
+    return this.#setPaused(session, producerId, true);
+  }
+
+  /** Unmute: resumes one of the session's producers; the other members hear of it. Idempotent. */
+  async resumeProducer(
+    session: MediaSession,
+    producerId: string,
+  ): Promise<ServerPayload<'producer:resumed'>> {
+    return this.#setPaused(session, producerId, false);
+  }
+
+  async #setPaused(session: MediaSession, producerId: string, paused: boolean) {
+    const { room, obj } = this.#own(this.#producers, producerId, session, 'PRODUCE_ERROR', 'producer');
+    if (room.mode === 'ptt') {
+      throw new ParleyError(
+        'FORBIDDEN',
+        'in a ptt room the floor pauses and resumes your producer: send ptt:start / ptt:stop',
+      );
+    }
+    const payload = { roomId: room.roomId, producerId, userId: session.userId, sessionId: session.id };
+    if (obj.paused === paused) return payload; // already so: nothing to tell the room
+    if (paused) await obj.pause();
+    else await obj.resume();
+    this.#rooms.broadcast(
+      room.roomId,
+      paused ? frame('producer:paused', payload) : frame('producer:resumed', payload),
+      session,
+    );
+    return payload;
+  }
+
   // ---- floor control hooks (PTT) ---------------------------------------------------------------------
 
   /** The session got the floor: its audio goes live through the floor producer; it stops hearing it. */

@@ -148,6 +148,14 @@ export class Dispatcher {
         type: 'producer:closed',
         payload: await media.closeProducer(session, msg.payload.producerId),
       }),
+      'producer:pause': async ({ session, msg }) => ({
+        type: 'producer:paused',
+        payload: await media.pauseProducer(session, msg.payload.producerId),
+      }),
+      'producer:resume': async ({ session, msg }) => ({
+        type: 'producer:resumed',
+        payload: await media.resumeProducer(session, msg.payload.producerId),
+      }),
       'ptt:start': ({ session, msg }) => floor.start(session, msg.payload.roomId),
       'ptt:stop': async ({ session, msg }) => ({
         type: 'ptt:stopped',
