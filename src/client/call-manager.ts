@@ -1,5 +1,5 @@
 import type { ServerPayload } from '../protocol/index.js';
-import { Call, type CallContext, type CallEndReason } from './call.js';
+import { Call, type CallContext, type CallEndReason, type CallMessage } from './call.js';
 import { clientDefaults } from './defaults.js';
 import { TypedEmitter } from './emitter.js';
 import { ParleyError } from './errors.js';
@@ -64,7 +64,7 @@ export class CallManager extends TypedEmitter<CallManagerEvents> {
       (payload: ServerPayload<T>) => {
         const call = this.#calls.get(payload.callId);
         if (call && call.peer.userId === payload.senderId) {
-          call.handle(type, payload);
+          call.handle({ type, payload } as CallMessage);
         }
       };
     this.#unsubscribe.push(
@@ -127,7 +127,7 @@ export class CallManager extends TypedEmitter<CallManagerEvents> {
   #onOffer(payload: ServerPayload<'call:offer'>): void {
     const existing = this.#calls.get(payload.callId);
     if (existing) {
-      if (existing.peer.userId === payload.senderId) existing.handle('call:offer', payload);
+      if (existing.peer.userId === payload.senderId) existing.handle({ type: 'call:offer', payload });
       return;
     }
     if (this.#closed) return;
@@ -146,7 +146,7 @@ export class CallManager extends TypedEmitter<CallManagerEvents> {
       peer: { userId: payload.senderId, name: payload.senderName },
     });
     this.#calls.set(call.id, call);
-    call.handle('call:offer', payload);
+    call.handle({ type: 'call:offer', payload });
     this.emit('incoming', call);
   }
 

@@ -1,4 +1,4 @@
-import type { ServerPayload } from '../protocol/index.js';
+import type { CallRelayType, ServerPayload } from '../protocol/index.js';
 import { TypedEmitter } from './emitter.js';
 import { ParleyError } from './errors.js';
 import { PeerConnectionManager, type PeerSignaler } from './peer-connection-manager.js';
@@ -33,9 +33,10 @@ export type CallEndReason =
   /** Media could not be set up, or the connection could not be restored in time. */
   | 'failed';
 
-/** The relayed call messages a Call handles. */
-export type CallMessageType =
-  'call:offer' | 'call:answer' | 'call:ice-candidate' | 'call:accept' | 'call:reject' | 'call:hangup';
+/** The relayed call messages a Call handles: the protocol registry's `call` relays. */
+export type CallMessageType = CallRelayType;
+/** One relayed call message, as a union discriminated by `type`. */
+export type CallMessage = { [T in CallMessageType]: { type: T; payload: ServerPayload<T> } }[CallMessageType];
 
 export interface CallPeer {
   userId: string;
@@ -213,19 +214,22 @@ export class Call extends TypedEmitter<CallEvents> {
   }
 
   /** @internal A relayed call message for this call. */
-  handle(type: CallMessageType, payload: ServerPayload<CallMessageType>): void {
+  handle(msg: CallMessage): void {
     if (this.#state === 'ended') return;
-    switch (type) {
+    switch (msg.type) {
       case 'call:offer':
       case 'call:answer': {
-        const sdp = 'sdp' in payload ? payload.sdp : '';
-        if (type === 'call:offer' && !this.#pcm) this.#early.push({ kind: 'description', sdp });
+        const { sdp } = msg.payload;
+        if (msg.type === 'call:offer' && !this.#pcm) this.#early.push({ kind: 'description', sdp });
         else
-          void this.#pcm?.handleRemoteDescription({ type: type === 'call:offer' ? 'offer' : 'answer', sdp });
+          void this.#pcm?.handleRemoteDescription({
+            type: msg.type === 'call:offer' ? 'offer' : 'answer',
+            sdp,
+          });
         return;
       }
       case 'call:ice-candidate': {
-        const candidate = 'candidate' in payload ? payload.candidate : null;
+        const { candidate } = msg.payload;
         if (!candidate) return;
         if (this.#pcm) void this.#pcm.handleRemoteCandidate(candidate);
         else this.#early.push({ kind: 'candidate', candidate });
@@ -239,14 +243,16 @@ export class Call extends TypedEmitter<CallEvents> {
         }
         return;
       case 'call:reject':
-        return this.#end('reason' in payload && payload.reason === 'busy' ? 'busy' : 'rejected');
+        return this.#end(msg.payload.reason === 'busy' ? 'busy' : 'rejected');
       case 'call:hangup': {
-        const reason = 'reason' in payload ? payload.reason : undefined;
+        const { reason } = msg.payload;
         if (this.direction === 'incoming' && this.#state === 'ringing') return this.#end('cancelled');
         if (reason === 'disconnected') return this.#end('disconnected');
         if (reason === 'no-answer') return this.#end('no-answer');
         return this.#end('remote-hangup');
       }
+      default:
+        return unhandled(msg);
     }
   }
 
@@ -403,4 +409,9 @@ export class Call extends TypedEmitter<CallEvents> {
     this.#ctx.onEnded(this);
     this.emit('ended', error ? { reason, error } : { reason });
   }
+}
+
+/** A call message type without a case above does not compile: `msg` would not be `never`. */
+function unhandled(msg: never): void {
+  void msg;
 }
