@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import {
-  CLOSE_CODES,
+  closeCodeOf,
   ERRORS,
+  type ClosingErrorCode,
   type ErrorCode,
   type ServerMessageType,
   type ServerPayload,
@@ -85,7 +86,7 @@ export class Connection {
       this.sendError('RATE_LIMITED', undefined, 'rate limit exceeded; further messages are dropped');
     } else if (this.#refusedInRow >= this.#limits.rateLimitBurst) {
       this.#log.warn({ conn: this.id, remote: this.remoteAddress }, 'closing flooding connection');
-      this.close(CLOSE_CODES.POLICY_VIOLATION.code, 'rate limit', { stopReading: true });
+      this.closeFor('RATE_LIMITED', 'rate limit', { stopReading: true });
     }
     return false;
   }
@@ -165,6 +166,11 @@ export class Connection {
     // A peer that never answers the close handshake must not hold the socket open.
     const timer = setTimeout(() => this.ws.terminate(), opts.stopReading ? 1_000 : 5_000);
     timer.unref();
+  }
+
+  /** Ends the connection for an error, with the close status the catalogue gives that error. */
+  closeFor(code: ClosingErrorCode, reason: string, opts: { stopReading?: boolean } = {}): void {
+    this.close(closeCodeOf(code), reason, opts);
   }
 
   terminate(): void {

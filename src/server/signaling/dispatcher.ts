@@ -1,4 +1,4 @@
-import { CLOSE_CODES, PROTOCOL_VERSION, type ClientMessage } from '../../protocol/index.js';
+import { PROTOCOL_VERSION, type ClientMessage } from '../../protocol/index.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
 import type { CallRelay } from '../calls/call-relay.js';
 import type { Config } from '../config/env.js';
@@ -166,7 +166,7 @@ export class Dispatcher {
         'in-band auth refused',
       );
       conn.sendError('UNAUTHORIZED', cid);
-      if (!conn.identity) conn.close(CLOSE_CODES.UNAUTHORIZED.code, 'unauthorized');
+      if (!conn.identity) conn.closeFor('UNAUTHORIZED', 'unauthorized');
       return;
     }
     const identity = result.identity;

@@ -180,13 +180,13 @@ export class Gateway {
         // No session could be opened (state backend down): refuse, the client retries with backoff.
         this.#log.warn({ err, conn: conn.id }, 'could not open a session');
         conn.sendError('SERVICE_UNAVAILABLE', undefined, 'cannot open a session right now; retry shortly');
-        conn.close(CLOSE_CODES.TRY_AGAIN_LATER.code, 'try again later');
+        conn.closeFor('SERVICE_UNAVAILABLE', 'try again later');
       });
     } else {
       const timer = setTimeout(() => {
         if (!conn.identity && !conn.closed) {
           this.#log.info({ conn: conn.id, remote }, 'auth deadline passed');
-          conn.close(CLOSE_CODES.UNAUTHORIZED.code, 'authentication timeout');
+          conn.closeFor('UNAUTHORIZED', 'authentication timeout');
         }
       }, this.#config.limits.authTimeoutMs);
       timer.unref();
