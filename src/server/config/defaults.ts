@@ -22,8 +22,18 @@ export const defaults = {
   rateLimitBurst: 200,
   /** Concurrent WebSocket connections per remote address; 0 disables the limit. */
   maxConnectionsPerIp: 100,
-  /** A connection whose unsent data passes this is dropped (4008) instead of buffering without bound. 1 MiB. */
+  /** A connection whose unsent data passes this is closed with 4008 instead of buffering without bound. 1 MiB. */
   maxBufferedBytes: 1024 * 1024,
+  /**
+   * How long a client closed for backpressure (4008) has to read its backlog and answer the close
+   * frame before the socket is terminated. Writing stopped at the close, so it holds at most
+   * MAX_BUFFERED_BYTES plus one frame meanwhile.
+   */
+  backpressureCloseTimeoutMs: 2_000,
+  /** How long a peer has to answer the server's close frame before the socket is terminated. */
+  closeTimeoutMs: 5_000,
+  /** Same, for a flooder closed with 1008: it is no longer read, so it cannot answer; cut it off sooner. */
+  floodCloseTimeoutMs: 1_000,
   /** WebSocket ping interval. */
   heartbeatIntervalMs: 30_000,
   /** A connection silent (no pong, no message) this long is terminated. */

@@ -112,6 +112,9 @@ export interface LimitsConfig {
   heartbeatTimeoutMs: number;
   authTimeoutMs: number;
   upgradeHeadersTimeoutMs: number;
+  backpressureCloseTimeoutMs: number;
+  closeTimeoutMs: number;
+  floodCloseTimeoutMs: number;
 }
 
 export interface TurnConfig {
@@ -238,6 +241,9 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env): Config {
       heartbeatTimeoutMs: e.HEARTBEAT_TIMEOUT_MS,
       authTimeoutMs: e.AUTH_TIMEOUT_MS,
       upgradeHeadersTimeoutMs: defaults.upgradeHeadersTimeoutMs,
+      backpressureCloseTimeoutMs: defaults.backpressureCloseTimeoutMs,
+      closeTimeoutMs: defaults.closeTimeoutMs,
+      floodCloseTimeoutMs: defaults.floodCloseTimeoutMs,
     },
     media: {
       workers: e.MEDIASOUP_WORKERS ?? availableParallelism(),

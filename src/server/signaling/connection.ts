@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import {
   closeCodeOf,
+  CLOSE_REASONS,
   ERRORS,
   type ClosingErrorCode,
   type ErrorCode,
@@ -136,7 +137,7 @@ export class Connection {
     );
   }
 
-  /** Writes a pre-encoded frame. Drops the client if it is not reading (backpressure). */
+  /** Writes a pre-encoded frame. Closes the client with 4008 if it is not reading (backpressure). */
   sendFrame(f: Frame): void {
     if (this.#closed) return;
     this.ws.send(f.data, { binary: false });
@@ -146,8 +147,12 @@ export class Connection {
         { conn: this.id, remote: this.remoteAddress, buffered: this.ws.bufferedAmount },
         'dropping slow consumer',
       );
-      // terminate, not close: a client that does not read will not read a close frame either.
-      this.terminate();
+      // Nothing more is written, and the close frame queues behind what is buffered, so a client
+      // that reads again sees 4008 (terminating at once showed it 1006). A client that never reads
+      // cannot answer it: it is cut off after a short wait, holding at most this buffer meanwhile.
+      this.close(CLOSE_REASONS.BACKPRESSURE.code, 'backpressure', {
+        timeoutMs: this.#limits.backpressureCloseTimeoutMs,
+      });
     }
   }
 
@@ -156,20 +161,27 @@ export class Connection {
    * Hardening fix (test/hardening/abuse.test.ts): a flooder's socket buffers hold thousands of
    * frames, and ws would read and parse every one of them while it waits for the peer's close
    * frame; under a sequence of flooders that kept calm clients' p99 latency at 15x its baseline.
-   * A paused peer cannot complete the handshake, so it is cut off after a second, not five.
+   * A paused peer cannot complete the handshake, so it is cut off after floodCloseTimeoutMs.
+   * `timeoutMs` overrides how long the peer has to answer (default closeTimeoutMs).
    */
-  close(code: number, reason: string, opts: { stopReading?: boolean } = {}): void {
+  close(code: number, reason: string, opts: { stopReading?: boolean; timeoutMs?: number } = {}): void {
     if (this.#closed) return;
     this.#closed = true;
     this.ws.close(code, reason);
     if (opts.stopReading) this.ws.pause();
     // A peer that never answers the close handshake must not hold the socket open.
-    const timer = setTimeout(() => this.ws.terminate(), opts.stopReading ? 1_000 : 5_000);
+    const timeoutMs =
+      opts.timeoutMs ?? (opts.stopReading ? this.#limits.floodCloseTimeoutMs : this.#limits.closeTimeoutMs);
+    const timer = setTimeout(() => this.ws.terminate(), timeoutMs);
     timer.unref();
   }
 
   /** Ends the connection for an error, with the close status the catalogue gives that error. */
-  closeFor(code: ClosingErrorCode, reason: string, opts: { stopReading?: boolean } = {}): void {
+  closeFor(
+    code: ClosingErrorCode,
+    reason: string,
+    opts: { stopReading?: boolean; timeoutMs?: number } = {},
+  ): void {
     this.close(closeCodeOf(code), reason, opts);
   }
 
