@@ -134,6 +134,16 @@ export const ERRORS = {
     hint: 'Check the path; see README for the HTTP API.',
     httpStatus: 404,
   },
+  METHOD_NOT_ALLOWED: {
+    message: 'Method not allowed',
+    hint: 'The HTTP API answers GET, HEAD and OPTIONS; the Allow header lists them.',
+    httpStatus: 405,
+  },
+  UPGRADE_REQUIRED: {
+    message: 'WebSocket upgrade required',
+    hint: 'Open /ws with a WebSocket client (Upgrade: websocket), not a plain HTTP request.',
+    httpStatus: 426,
+  },
   INTERNAL: {
     message: 'Internal server error',
     hint: 'A bug on our side; the server logged the details. Retry the request.',
