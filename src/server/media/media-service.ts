@@ -168,7 +168,9 @@ export class MediaService {
     try {
       await obj.connect({ dtlsParameters: dtlsParameters as types.DtlsParameters });
     } catch (err) {
-      throw new ParleyError('TRANSPORT_ERROR', `transport:connect failed: ${(err as Error).message}`);
+      // mediasoup's text describes its internals: it goes to the log, the client gets ours.
+      this.#log.warn({ err, transportId, userId: session.userId }, 'transport:connect failed');
+      throw new ParleyError('TRANSPORT_ERROR', 'transport:connect failed; check the DTLS parameters');
     }
   }
 
@@ -218,7 +220,11 @@ export class MediaService {
         appData: { ...appData, sessionId: session.id, userId: session.userId },
       });
     } catch (err) {
-      throw new ParleyError('PRODUCE_ERROR', `produce failed: ${(err as Error).message}`);
+      this.#log.warn({ err, transportId, kind, userId: session.userId }, 'produce failed');
+      throw new ParleyError(
+        'PRODUCE_ERROR',
+        'produce failed; check the RTP parameters against the router capabilities',
+      );
     }
     peer.producers.set(producer.id, producer);
     this.#producers.set(producer.id, { room, peer, obj: producer });
@@ -327,7 +333,8 @@ export class MediaService {
     try {
       return await transport.consume({ producerId, rtpCapabilities: caps, paused: true });
     } catch (err) {
-      throw new ParleyError('CONSUME_ERROR', `consume failed: ${(err as Error).message}`);
+      this.#log.warn({ err, producerId }, 'consume failed');
+      throw new ParleyError('CONSUME_ERROR', 'consume failed; check your RTP capabilities');
     }
   }
 
