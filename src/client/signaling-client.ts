@@ -1,6 +1,5 @@
 import { CLOSE_CODES } from '../protocol/close-codes.js';
 import type { PROTOCOL_VERSION, SUBPROTOCOL } from '../protocol/common.js';
-import type { ErrorCode } from '../protocol/errors.js';
 import type {
   ClientMessageType,
   ClientPayload,
@@ -807,11 +806,7 @@ function detach(ws: WebSocketLike): void {
 }
 
 function errorFrom(payload: ServerPayload<'error'>): ParleyError {
-  return new ParleyError(
-    payload.code as ErrorCode,
-    payload.message,
-    payload.details ? { details: payload.details } : {},
-  );
+  return ParleyError.fromBody(payload);
 }
 
 /** Turns a close event into the error that explains it (and decides whether to retry). */

@@ -159,6 +159,38 @@ export function isErrorCode(value: string): value is ErrorCode {
   return Object.hasOwn(ERRORS, value);
 }
 
+/**
+ * Extra context of an error. `path` names the bad field of an INVALID_MESSAGE, `type` the unknown
+ * type of an UNKNOWN_TYPE; other keys are code-specific.
+ */
+export interface ErrorDetails {
+  path?: string;
+  type?: string;
+  [key: string]: unknown;
+}
+
+/**
+ * The wire shape of an error, the same over WebSocket and HTTP: the payload of an `error` message,
+ * and the `error` of an HTTP error body. The server builds it with {@link errorBody}; the SDK
+ * parses it into its ParleyError. (The `error` message's Zod schema is checked against it.)
+ */
+export interface ErrorBody {
+  code: ErrorCode;
+  /** For humans; may change. Never contains tokens, secrets, SDP or a dependency's own error text. */
+  message: string;
+  details?: ErrorDetails;
+}
+
+/** The body of every HTTP error response, including a refused WebSocket upgrade. */
+export interface HttpErrorBody {
+  error: ErrorBody;
+}
+
+/** Builds an ErrorBody; `message` defaults to the catalogue's. */
+export function errorBody(code: ErrorCode, message?: string, details?: ErrorDetails): ErrorBody {
+  return { code, message: message ?? ERRORS[code].message, ...(details ? { details } : {}) };
+}
+
 type Errors = typeof ERRORS;
 /** The errors that can end a connection, i.e. that carry a close status. */
 export type ClosingErrorCode = {

@@ -3,9 +3,10 @@ import type { WebSocket } from 'ws';
 import {
   closeCodeOf,
   CLOSE_REASONS,
-  ERRORS,
+  errorBody,
   type ClosingErrorCode,
   type ErrorCode,
+  type ErrorDetails,
   type ServerMessageType,
   type ServerPayload,
 } from '../../protocol/index.js';
@@ -123,18 +124,9 @@ export class Connection {
     this.sendFrame({ type, data: Buffer.from(encode(type, payload, correlationId)) });
   }
 
-  sendError(
-    code: ErrorCode,
-    correlationId?: string,
-    message?: string,
-    details?: Record<string, unknown>,
-  ): void {
+  sendError(code: ErrorCode, correlationId?: string, message?: string, details?: ErrorDetails): void {
     this.#metrics.errors(code).inc();
-    this.send(
-      'error',
-      { code, message: message ?? ERRORS[code].message, ...(details ? { details } : {}) },
-      correlationId,
-    );
+    this.send('error', errorBody(code, message, details), correlationId);
   }
 
   /** Writes a pre-encoded frame. Closes the client with 4008 if it is not reading (backpressure). */

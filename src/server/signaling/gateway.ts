@@ -1,7 +1,14 @@
 import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { CLOSE_CODES, ERRORS, SUBPROTOCOL, type ErrorCode } from '../../protocol/index.js';
+import {
+  CLOSE_CODES,
+  ERRORS,
+  errorBody,
+  SUBPROTOCOL,
+  type ErrorCode,
+  type HttpErrorBody,
+} from '../../protocol/index.js';
 import type { Identity } from '../auth/claims.js';
 import { extractToken } from '../auth/extract-token.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
@@ -244,7 +251,7 @@ function refuse(socket: Duplex, code: ErrorCode): void {
   if (socket.destroyed) return;
   const spec = ERRORS[code];
   const status = 'httpStatus' in spec ? spec.httpStatus : 500;
-  const body = JSON.stringify({ error: { code, message: spec.message } });
+  const body = JSON.stringify({ error: errorBody(code) } satisfies HttpErrorBody);
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
       'Connection: close\r\nContent-Type: application/json\r\n' +
