@@ -1,5 +1,6 @@
 import type { types } from 'mediasoup';
 import type { ClientPayload, ServerPayload } from '../../protocol/index.js';
+import { defaults } from '../config/defaults.js';
 import type { MediaConfig } from '../config/env.js';
 import { ParleyError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -18,8 +19,8 @@ export type MediaClosedReason = 'worker-died' | 'shutdown' | 'released';
  * other listener), or fill a conference room with producers (each announced to, and consumed by,
  * everyone). mediasoup-client needs 2 transports per room, 1 consumer per producer, a few producers.
  */
-const MAX_TRANSPORTS_PER_MEMBER = 4;
-const MAX_PRODUCERS_PER_MEMBER = 4;
+const MAX_TRANSPORTS_PER_MEMBER = defaults.maxTransportsPerMember;
+const MAX_PRODUCERS_PER_MEMBER = defaults.maxProducersPerMember;
 
 interface Owned<T> {
   room: MediaRoom;
