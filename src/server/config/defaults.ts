@@ -138,6 +138,12 @@ export const defaults = {
   deadNodeClaimMarginMs: 30_000,
   /** The PTT speaker lock is renewed every third of its TTL, but no more often than this (floor-control.ts). */
   pttLockRenewMinMs: 100,
+  /** A node heartbeats every third of nodeTtlMs, but no more often than this (node-registry.ts). */
+  nodeHeartbeatMinMs: 100,
+  /** After a dead node's speaker lock has expired (pttLockTtlMs), wait this much more before announcing the floor free (node-registry.ts). */
+  deadNodeFloorAnnounceMarginMs: 100,
+  /** A room's media owner claim is renewed every third of its TTL, but no more often than this (media-plane.ts). */
+  mediaOwnerRenewMinMs: 200,
 } as const;
 
 /** Station manifest defaults, used when PARLEY_MANIFEST is unset or the file is missing. */
