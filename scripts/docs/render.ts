@@ -4,7 +4,13 @@
  * committed docs differ from what this renders.
  */
 import { z } from 'zod';
-import { ClientMessage, CLOSE_CODES, ERRORS, ServerMessage } from '../../src/protocol/index.js';
+import {
+  ClientMessage,
+  CLOSE_CODES,
+  ERRORS,
+  ServerMessage,
+  type ErrorSpec,
+} from '../../src/protocol/index.js';
 
 type Json = {
   type?: string | string[];
@@ -89,9 +95,9 @@ export function renderProtocolTables(): string {
 }
 
 export function renderErrorTables(): string {
-  const errorRows = Object.entries(ERRORS).map(([code, spec]) => {
-    const http = 'httpStatus' in spec ? String(spec.httpStatus) : '';
-    const close = 'closeCode' in spec ? String(spec.closeCode) : '';
+  const errorRows = Object.entries(ERRORS).map(([code, spec]: [string, ErrorSpec]) => {
+    const http = spec.httpStatus === undefined ? '' : String(spec.httpStatus);
+    const close = spec.close ? String(spec.close.code) : '';
     return `| \`${code}\` | ${spec.message} | ${http} | ${close} | ${spec.hint} |`;
   });
   const closeRows = Object.entries(CLOSE_CODES).map(

@@ -1,4 +1,4 @@
-import { ERRORS, isErrorCode, type ErrorCode } from '../protocol/errors.js';
+import { ERRORS, isErrorCode, type ErrorBody, type ErrorCode } from '../protocol/errors.js';
 
 /**
  * Errors that arise in the SDK itself rather than on the server. Server codes come from the one
@@ -51,6 +51,14 @@ export class ParleyError extends Error {
     this.reason = text;
     this.details = options.details;
     this.retryable = isClientCode(code) ? CLIENT_ERRORS[code].retryable : RETRYABLE_SERVER_CODES.has(code);
+  }
+
+  /**
+   * The error the server sent, as an `error` message's payload or an HTTP error body's `error`
+   * (the wire shape shared with the server): its code, its message as `reason`, its details.
+   */
+  static fromBody(body: ErrorBody): ParleyError {
+    return new ParleyError(body.code, body.message, body.details ? { details: body.details } : {});
   }
 
   /** Wraps anything thrown into a ParleyError (an existing one is returned as is). */

@@ -1,3 +1,4 @@
+import type { HttpErrorBody } from '../protocol/errors.js';
 import type { StationInfo, TurnCredentials } from '../protocol/http.js';
 import { ParleyError, type ParleyErrorCode } from './errors.js';
 import type { TokenSource } from './websocket.js';
@@ -17,9 +18,10 @@ async function getJson<T>(url: string, init: RequestInit, fetchImpl: Fetch): Pro
     let code: ParleyErrorCode = res.status === 401 ? 'UNAUTHORIZED' : 'INTERNAL';
     let message = `HTTP ${res.status}`;
     try {
-      const body = (await res.json()) as { error?: { code?: string; message?: string } };
-      if (body.error?.code) code = body.error.code as ParleyErrorCode;
-      if (body.error?.message) message = body.error.message;
+      // The server's HTTP error body; read leniently (a proxy may answer with something else).
+      const body = (await res.json()) as { error?: Partial<HttpErrorBody['error']> } | null;
+      if (body?.error?.code) code = body.error.code;
+      if (body?.error?.message) message = body.error.message;
     } catch {
       // not our JSON error body
     }

@@ -1,4 +1,3 @@
-import type { ErrorCode } from '../protocol/errors.js';
 import type { ClientMessageType, ClientPayload, ServerMessage, ServerPayload } from '../protocol/index.js';
 import { REQUESTS, type RelayType, type ReplyTo, type RequestType } from '../protocol/registry.js';
 import { ParleyError } from './errors.js';
@@ -164,9 +163,5 @@ export function encode(type: ClientMessageType, payload: unknown, correlationId?
 }
 
 function errorFrom(payload: ServerPayload<'error'>): ParleyError {
-  return new ParleyError(
-    payload.code as ErrorCode,
-    payload.message,
-    payload.details ? { details: payload.details } : {},
-  );
+  return ParleyError.fromBody(payload);
 }

@@ -1,17 +1,32 @@
 /**
- * The one catalogue of wire error codes. Every `error` message, HTTP error body and
- * application close reason comes from here; `docs/errors.md` is kept in step by a test.
+ * The one catalogue of wire error codes and WebSocket close codes. Every `error` message, HTTP
+ * error body and close status the server sends comes from here; `docs/errors.md` is generated
+ * from it and kept in step by a test.
  *
- * `closeCode` is set when the error ends the connection; `httpStatus` when it can be
- * the answer to an HTTP request (including a refused WebSocket upgrade).
+ * `close` is set when the error can end the connection; `httpStatus` when it can be the answer
+ * to an HTTP request (including a refused WebSocket upgrade). Close statuses that are not errors
+ * are in {@link CLOSE_REASONS}; {@link CLOSE_CODES} is derived from both.
  */
+
+/** A WebSocket close status: an RFC 6455 1xxx code or one of Parley's 4xxx codes. */
+export interface CloseReason {
+  readonly code: number;
+  /** One line for docs/errors.md. */
+  readonly meaning: string;
+}
+
+/** The close status an error ends a connection with; `name` is its key in CLOSE_CODES. */
+export interface ErrorClose extends CloseReason {
+  readonly name: string;
+}
+
 export interface ErrorSpec {
   /** Default human-readable message. Never contains tokens, secrets or SDP. */
   readonly message: string;
   /** What a client should do about it. */
   readonly hint: string;
   readonly httpStatus?: number;
-  readonly closeCode?: number;
+  readonly close?: ErrorClose;
 }
 
 export const ERRORS = {
@@ -19,7 +34,11 @@ export const ERRORS = {
     message: 'Authentication required or failed',
     hint: 'Connect with a valid, unexpired JWT (header, ?token= or subprotocol) or send auth:request first.',
     httpStatus: 401,
-    closeCode: 4401,
+    close: {
+      name: 'UNAUTHORIZED',
+      code: 4401,
+      meaning: 'Not authenticated before the deadline, or in-band auth failed.',
+    },
   },
   FORBIDDEN: {
     message: 'Not allowed',
@@ -39,13 +58,18 @@ export const ERRORS = {
     message: 'Too many messages',
     hint: 'Slow down; a client that keeps sending past the limit is closed with 1008.',
     httpStatus: 429,
-    closeCode: 1008,
+    close: {
+      name: 'POLICY_VIOLATION',
+      code: 1008,
+      meaning: 'Policy violation: kept sending after RATE_LIMITED.',
+    },
   },
   PAYLOAD_TOO_LARGE: {
     message: 'Frame exceeds the maximum size',
     hint: 'Keep frames under MAX_FRAME_BYTES; the connection is closed with 1009.',
     httpStatus: 413,
-    closeCode: 1009,
+    // Sent by the WebSocket layer (ws maxPayload = MAX_FRAME_BYTES).
+    close: { name: 'MESSAGE_TOO_BIG', code: 1009, meaning: 'Frame larger than MAX_FRAME_BYTES.' },
   },
   TOO_MANY_CONNECTIONS: {
     message: 'Too many connections from this address',
@@ -98,17 +122,33 @@ export const ERRORS = {
     message: 'Service temporarily unavailable',
     hint: 'The server is starting, draining or has lost a backend; retry with backoff.',
     httpStatus: 503,
+    // A backend the server needs (e.g. Redis) is unavailable when a session would open.
+    close: {
+      name: 'TRY_AGAIN_LATER',
+      code: 1013,
+      meaning: 'A backend is temporarily unavailable; reconnect with backoff.',
+    },
   },
   NOT_FOUND: {
     message: 'Not found',
     hint: 'Check the path; see README for the HTTP API.',
     httpStatus: 404,
   },
+  METHOD_NOT_ALLOWED: {
+    message: 'Method not allowed',
+    hint: 'The HTTP API answers GET, HEAD and OPTIONS; the Allow header lists them.',
+    httpStatus: 405,
+  },
+  UPGRADE_REQUIRED: {
+    message: 'WebSocket upgrade required',
+    hint: 'Open /ws with a WebSocket client (Upgrade: websocket), not a plain HTTP request.',
+    httpStatus: 426,
+  },
   INTERNAL: {
     message: 'Internal server error',
     hint: 'A bug on our side; the server logged the details. Retry the request.',
     httpStatus: 500,
-    closeCode: 1011,
+    close: { name: 'INTERNAL_ERROR', code: 1011, meaning: 'Unexpected server error.' },
   },
 } as const satisfies Record<string, ErrorSpec>;
 
@@ -118,3 +158,91 @@ export const ERROR_CODES = Object.keys(ERRORS) as ErrorCode[];
 export function isErrorCode(value: string): value is ErrorCode {
   return Object.hasOwn(ERRORS, value);
 }
+
+/**
+ * Extra context of an error. `path` names the bad field of an INVALID_MESSAGE, `type` the unknown
+ * type of an UNKNOWN_TYPE; other keys are code-specific.
+ */
+export interface ErrorDetails {
+  path?: string;
+  type?: string;
+  [key: string]: unknown;
+}
+
+/**
+ * The wire shape of an error, the same over WebSocket and HTTP: the payload of an `error` message,
+ * and the `error` of an HTTP error body. The server builds it with {@link errorBody}; the SDK
+ * parses it into its ParleyError. (The `error` message's Zod schema is checked against it.)
+ */
+export interface ErrorBody {
+  code: ErrorCode;
+  /** For humans; may change. Never contains tokens, secrets, SDP or a dependency's own error text. */
+  message: string;
+  details?: ErrorDetails;
+}
+
+/** The body of every HTTP error response, including a refused WebSocket upgrade. */
+export interface HttpErrorBody {
+  error: ErrorBody;
+}
+
+/** Builds an ErrorBody; `message` defaults to the catalogue's. */
+export function errorBody(code: ErrorCode, message?: string, details?: ErrorDetails): ErrorBody {
+  return { code, message: message ?? ERRORS[code].message, ...(details ? { details } : {}) };
+}
+
+type Errors = typeof ERRORS;
+/** The errors that can end a connection, i.e. that carry a close status. */
+export type ClosingErrorCode = {
+  [K in ErrorCode]: Errors[K] extends { readonly close: ErrorClose } ? K : never;
+}[ErrorCode];
+
+/** The close status a connection ended for `code` gets. */
+export function closeCodeOf(code: ClosingErrorCode): number {
+  return ERRORS[code].close.code;
+}
+
+/** Close statuses that are not errors. Those of errors are in ERRORS[code].close. */
+export const CLOSE_REASONS = {
+  /** Client closed normally, or the server ended the session on purpose. */
+  NORMAL: { code: 1000, meaning: 'Normal closure.' },
+  /** Server is shutting down; reconnect after the `server:shutdown` hint. */
+  GOING_AWAY: { code: 1001, meaning: 'Server shutting down; reconnect after the server:shutdown hint.' },
+  /**
+   * Broken WebSocket framing (reserved opcode or bits, unmasked or continuation-less frame, oversized or
+   * fragmented control frame, bad close frame). Sent by the WebSocket layer (ws); listed here because the
+   * server does send it: the hardening fuzz (test/hardening) found it missing from the catalogue.
+   */
+  PROTOCOL_ERROR: { code: 1002, meaning: 'Malformed WebSocket framing (RFC 6455 protocol error).' },
+  /** A text frame that is not valid UTF-8 (sent by the WebSocket layer, like 1002). */
+  INVALID_PAYLOAD: { code: 1007, meaning: 'Text frame is not valid UTF-8.' },
+  /**
+   * The client did not read fast enough: its send buffer passed MAX_BUFFERED_BYTES. Sent without an
+   * `error` message first, since the client is not reading.
+   */
+  BACKPRESSURE: { code: 4008, meaning: 'Client too slow to read; send buffer exceeded MAX_BUFFERED_BYTES.' },
+  /** The session was resumed from another connection; this one is stale. */
+  SESSION_REPLACED: { code: 4409, meaning: 'Session resumed on another connection.' },
+} as const satisfies Record<string, CloseReason>;
+
+type ErrorCloses = {
+  readonly [K in ClosingErrorCode as Errors[K]['close']['name']]: {
+    readonly code: Errors[K]['close']['code'];
+    readonly meaning: Errors[K]['close']['meaning'];
+  };
+};
+
+/**
+ * Every WebSocket close status the server sends, by name, in code order: the non-error
+ * {@link CLOSE_REASONS} and the close statuses of the errors in {@link ERRORS}.
+ */
+export const CLOSE_CODES = Object.fromEntries(
+  [
+    ...Object.entries(CLOSE_REASONS),
+    ...Object.values(ERRORS).flatMap((spec: ErrorSpec) =>
+      spec.close ? [[spec.close.name, { code: spec.close.code, meaning: spec.close.meaning }] as const] : [],
+    ),
+  ].sort(([, a], [, b]) => a.code - b.code),
+) as unknown as typeof CLOSE_REASONS & ErrorCloses;
+
+export type CloseCodeName = keyof typeof CLOSE_CODES;

@@ -2,7 +2,6 @@ export * from './common.js';
 export * from './envelope.js';
 export * from './media.js';
 export * from './errors.js';
-export * from './close-codes.js';
 export * from './client-messages.js';
 export * from './server-messages.js';
 export * from './registry.js';

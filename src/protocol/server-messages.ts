@@ -12,7 +12,7 @@ import {
 } from './client-messages.js';
 import { Participant, RoomConfig, RoomId, Speaker, UserId } from './common.js';
 import { message } from './envelope.js';
-import { ERROR_CODES } from './errors.js';
+import { ERROR_CODES, type ErrorBody, type ErrorCode } from './errors.js';
 import {
   DtlsParameters,
   MediaId,
@@ -65,13 +65,13 @@ export const Pong = message(
 export const ErrorMessage = message(
   'error',
   z.object({
-    code: z.enum(ERROR_CODES as [string, ...string[]]),
+    code: z.enum(ERROR_CODES as [ErrorCode, ...ErrorCode[]]),
     message: z.string(),
     details: z
       .object({ path: z.string().optional(), type: z.string().optional() })
       .catchall(z.unknown())
       .optional(),
-  }),
+  }) satisfies z.ZodType<ErrorBody>,
   'Error reply with a stable code from docs/errors.md; carries the failed request’s correlationId.',
 );
 export const ServerShutdown = message(

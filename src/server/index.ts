@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { TokenIssuer } from './auth/token-issuer.js';
 import { TokenVerifier } from './auth/token-verifier.js';
 import { CallRelay } from './calls/call-relay.js';
+import { defaults } from './config/defaults.js';
 import type { Config } from './config/env.js';
 import type { StationManifest } from './config/manifest.js';
 import type { Readiness } from './http/health.js';
@@ -204,7 +205,7 @@ export async function createServer({
     // requestTimeout only when it sweeps its connections, every connectionsCheckingInterval (30 s by
     // default), so a dribbling client was cut off after 30-40 s instead of upgradeHeadersTimeoutMs (10 s).
     // Sweep every second so the guard holds within a second of its configured value.
-    { connectionsCheckingInterval: 1_000 },
+    { connectionsCheckingInterval: defaults.httpConnectionsCheckingIntervalMs },
     createHttpHandler({
       config,
       log,
@@ -258,7 +259,10 @@ export async function createServer({
           {
             name: 'close-websockets',
             run: () =>
-              gateway.closeAll(config.shutdownReconnectHintMs, Math.min(3_000, config.shutdownTimeoutMs / 2)),
+              gateway.closeAll(
+                config.shutdownReconnectHintMs,
+                Math.min(defaults.shutdownWebSocketWaitMs, config.shutdownTimeoutMs / 2),
+              ),
           },
           { name: 'close-http', run: () => closeHttp(http) },
           { name: 'end-sessions', run: () => sessions.close() },

@@ -7,7 +7,17 @@ import {
   renderProtocolTables,
   spliceGenerated,
 } from '../../scripts/docs/render.js';
-import { CLIENT_SCHEMAS, CLOSE_CODES, ERROR_CODES, ServerMessage } from '../../src/protocol/index.js';
+import {
+  CLIENT_SCHEMAS,
+  CLOSE_CODES,
+  CLOSE_REASONS,
+  closeCodeOf,
+  ERROR_CODES,
+  ERRORS,
+  ServerMessage,
+  type ClosingErrorCode,
+  type ErrorSpec,
+} from '../../src/protocol/index.js';
 import { ENV_VARS } from '../../src/server/config/env.js';
 
 const read = (f: string) => readFileSync(new URL(`../../${f}`, import.meta.url), 'utf8');
@@ -33,6 +43,33 @@ describe('docs are kept in step with the code', () => {
     for (const { code } of Object.values(CLOSE_CODES)) expect(doc).toContain(`| ${code} |`);
     const documented = [...doc.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1]);
     expect(documented.sort()).toEqual([...ERROR_CODES].sort());
+  });
+
+  it('CLOSE_CODES is derived from the catalogue: one name per code, the same names and numbers as ever', () => {
+    const byName = Object.fromEntries(Object.entries(CLOSE_CODES).map(([name, c]) => [name, c.code]));
+    // A public contract (the SDK and outside clients switch on these): extend, never rename.
+    expect(byName).toEqual({
+      NORMAL: 1000,
+      GOING_AWAY: 1001,
+      PROTOCOL_ERROR: 1002,
+      INVALID_PAYLOAD: 1007,
+      POLICY_VIOLATION: 1008,
+      MESSAGE_TOO_BIG: 1009,
+      INTERNAL_ERROR: 1011,
+      TRY_AGAIN_LATER: 1013,
+      BACKPRESSURE: 4008,
+      UNAUTHORIZED: 4401,
+      SESSION_REPLACED: 4409,
+    });
+    const codes = Object.values(CLOSE_CODES).map((c) => c.code);
+    expect(new Set(codes).size).toBe(codes.length);
+    const closing = Object.entries(ERRORS).filter(([, spec]: [string, ErrorSpec]) => spec.close);
+    // No error's close name shadows a non-error reason or another error's.
+    expect(Object.keys(CLOSE_CODES)).toHaveLength(Object.keys(CLOSE_REASONS).length + closing.length);
+    for (const [code, spec] of closing as [ClosingErrorCode, Required<ErrorSpec>][]) {
+      expect(closeCodeOf(code)).toBe(spec.close.code);
+      expect(CLOSE_CODES[spec.close.name as keyof typeof CLOSE_CODES].code).toBe(spec.close.code);
+    }
   });
 
   it('the README configuration table names every environment variable the server reads', () => {

@@ -1,6 +1,9 @@
 import { createHmac } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ERRORS, type ErrorSpec } from '../../src/protocol/index.js';
 import { TestClient } from '../helpers/client.js';
+import { rawUpgrade } from '../helpers/raw-ws.js';
 import { startServer, TEST_SECRET, type TestServer } from '../helpers/server.js';
 import { waitUntil } from '../helpers/wait.js';
 
@@ -152,7 +155,7 @@ describe('HTTP API', () => {
     });
   });
 
-  it('answers an unknown path with 404 NOT_FOUND, another method with 405, and a CORS preflight with 204', async () => {
+  it('answers an unknown path with 404 NOT_FOUND, another method with 405 METHOD_NOT_ALLOWED, and a CORS preflight with 204', async () => {
     const missing = await fetch(`${srv.httpUrl}/nope`);
     expect(missing.status).toBe(404);
     expect(((await missing.json()) as ErrorBody).error.code).toBe('NOT_FOUND');
@@ -160,7 +163,10 @@ describe('HTTP API', () => {
     const post = await fetch(`${srv.httpUrl}/api/station`, { method: 'POST', body: '{}' });
     expect(post.status).toBe(405);
     expect(post.headers.get('allow')).toContain('GET');
-    await post.arrayBuffer();
+    expect(((await post.json()) as ErrorBody).error).toEqual({
+      code: 'METHOD_NOT_ALLOWED',
+      message: ERRORS.METHOD_NOT_ALLOWED.message,
+    });
 
     const preflight = await fetch(`${srv.httpUrl}/api/turn-credentials`, {
       method: 'OPTIONS',
@@ -175,8 +181,24 @@ describe('HTTP API', () => {
     expect(preflight.headers.get('access-control-allow-headers')).toContain('authorization');
     expect(preflight.headers.get('access-control-allow-methods')).toContain('GET');
 
+    // A WebSocket upgrade on another path is refused with a status line and the catalogue's body.
+    const elsewhere = await rawUpgrade(srv.port, {}, '/nope');
+    expect(elsewhere.responseHead.split('\r\n')[0]).toBe('HTTP/1.1 404 Not Found');
+    elsewhere.destroy();
+    // Every status the catalogue can answer with has a reason phrase for refused upgrades.
+    for (const spec of Object.values(ERRORS) as ErrorSpec[]) {
+      if (spec.httpStatus !== undefined)
+        expect(STATUS_CODES[spec.httpStatus], String(spec.httpStatus)).toBeTruthy();
+    }
+
     // A plain GET on /ws (no upgrade) is told to upgrade.
-    expect((await fetch(`${srv.httpUrl}/ws`)).status).toBe(426);
+    const plain = await fetch(`${srv.httpUrl}/ws`);
+    expect(plain.status).toBe(426);
+    expect(plain.headers.get('upgrade')).toBe('websocket');
+    expect(((await plain.json()) as ErrorBody).error).toEqual({
+      code: 'UPGRADE_REQUIRED',
+      message: ERRORS.UPGRADE_REQUIRED.message,
+    });
   });
 });
 

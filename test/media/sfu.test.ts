@@ -198,6 +198,52 @@ describe('SFU signaling on real mediasoup workers', () => {
     ).toMatchObject({ payload: { code: 'FORBIDDEN' } });
   });
 
+  it("answers mediasoup's refusals with Parley's own message, and logs mediasoup's text", async () => {
+    const a = await connect('refused-a');
+    const { send } = await joinWithMedia(a, 'conf');
+    /** mediasoup's text for `msg`, from the server log (there, and only there). */
+    const logged = (msg: string) => {
+      const line = srv.logs.findLast((l) => l.msg === msg) as { err?: { message?: string } } | undefined;
+      expect(line?.err?.message, `log line "${msg}" with the error`).toBeTruthy();
+      return line!.err!.message!;
+    };
+
+    // Valid-shaped DTLS parameters whose fingerprint algorithm mediasoup does not know.
+    const badDtls = { role: 'client', fingerprints: [{ algorithm: 'sha-999', value: 'AB:CD' }] };
+    const connectErr = expectReply(
+      await a.request('transport:connect', { transportId: send.id, dtlsParameters: badDtls }),
+      'error',
+    ).payload;
+    expect(connectErr.code).toBe('TRANSPORT_ERROR');
+    const connectText = logged('transport:connect failed');
+    expect(connectErr.message).not.toContain(connectText);
+    expect(connectErr.message).not.toMatch(/sha-999|fingerprint\.|\[method:|Error/);
+
+    // Valid-shaped RTP parameters with a codec the router does not have.
+    expectReply(
+      await a.request('transport:connect', { transportId: send.id, dtlsParameters: FAKE_DTLS }),
+      'transport:connected',
+    );
+    const rtp = opusRtpParameters();
+    rtp.codecs[0] = { ...rtp.codecs[0], mimeType: 'audio/ISAC', clockRate: 16_000, channels: 1 };
+    const produceErr = expectReply(
+      await a.request('produce', { transportId: send.id, kind: 'audio', rtpParameters: rtp }),
+      'error',
+    ).payload;
+    expect(produceErr.code).toBe('PRODUCE_ERROR');
+    const produceText = logged('produce failed');
+    expect(produceErr.message).not.toContain(produceText);
+    expect(produceErr.message).not.toMatch(/ISAC|\[method:|Error/);
+
+    // Connecting twice is refused by mediasoup too; same rule.
+    const againErr = expectReply(
+      await a.request('transport:connect', { transportId: send.id, dtlsParameters: FAKE_DTLS }),
+      'error',
+    ).payload;
+    expect(againErr.code).toBe('TRANSPORT_ERROR');
+    expect(againErr.message).not.toContain(logged('transport:connect failed'));
+  });
+
   it('empty rooms release their routers; leave and disconnect close everything of the user', async () => {
     const { media } = srv.server.internalsForTesting;
     const a = await connect('leak-a');

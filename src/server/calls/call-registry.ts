@@ -1,9 +1,10 @@
 import type { CallRelayType } from '../../protocol/index.js';
+import { defaults } from '../config/defaults.js';
 import type { Logger } from '../logger.js';
 import type { Clock } from '../time/clock.js';
 
 /** Most concurrent calls one user may have tracked; the oldest is forgotten beyond it. */
-const MAX_CALLS_PER_USER = 32;
+const MAX_CALLS_PER_USER = defaults.maxCallsPerUser;
 
 interface CallEntry {
   callId: string;

@@ -1,4 +1,5 @@
 import type { ServerMessageType } from '../../protocol/index.js';
+import type { ErrorBody } from '../../protocol/index.js';
 import type { MediaOp } from '../media/media-ops.js';
 import type { Frame } from '../wire/frame.js';
 
@@ -18,7 +19,7 @@ export type BusHeader =
       holdsFloor?: boolean;
     }
   | { t: 'media-reply'; id: string; ok: true; result: unknown }
-  | { t: 'media-reply'; id: string; ok: false; code: string; message: string }
+  | ({ t: 'media-reply'; id: string; ok: false } & ErrorBody)
   | { t: 'media-left'; sessionId: string; roomId: string };
 
 /** A session on another node, as the node hosting a room's media sees it. */

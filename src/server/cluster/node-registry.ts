@@ -1,3 +1,4 @@
+import { defaults } from '../config/defaults.js';
 import type { Logger } from '../logger.js';
 import { background } from '../lifecycle/background.js';
 import type { StateStore } from '../state/state-store.js';
@@ -64,7 +65,7 @@ export class NodeRegistry {
       clock: this.#clock,
       log: this.#o.log,
       what: 'node heartbeat',
-      intervalMs: Math.max(100, Math.floor(this.#o.nodeTtlMs / 3)),
+      intervalMs: Math.max(defaults.nodeHeartbeatMinMs, Math.floor(this.#o.nodeTtlMs / 3)),
       renew: () => this.#tick().then(() => true),
       lostOnError: false,
     }).start();
@@ -92,7 +93,7 @@ export class NodeRegistry {
           this.#o.handler.nodeDead(info.nodeId);
         }
         if (this.#handling.has(info.nodeId)) continue;
-        const claimTtl = this.#o.resumeGraceMs + this.#o.lockTtlMs + 30_000;
+        const claimTtl = this.#o.resumeGraceMs + this.#o.lockTtlMs + defaults.deadNodeClaimMarginMs;
         if (!(await directory.claimDeadNode(info.nodeId, this.nodeId, claimTtl))) continue;
         this.#handling.add(info.nodeId);
         log.warn({ dead: info.nodeId, address: info.address }, 'node is dead; cleaning up after it');
@@ -129,7 +130,7 @@ export class NodeRegistry {
     for (const roomId of allRooms) {
       const lock = await store.currentSpeaker(roomId).catch(() => null);
       if (!lock || !deadIds.has(lock.sessionId)) continue;
-      this.#after(this.#o.lockTtlMs + 100, () =>
+      this.#after(this.#o.lockTtlMs + defaults.deadNodeFloorAnnounceMarginMs, () =>
         background(handler.floorMayBeFree(roomId), log, 'announce a dead node’s floor free'),
       );
     }

@@ -1,6 +1,10 @@
+import { randomBytes } from 'node:crypto';
+import { availableParallelism, hostname } from 'node:os';
+
 /**
  * Every default in one place, with units in the names. Environment variables (see env.ts and
- * the README's configuration table) override these.
+ * the README's configuration table) override those that have one; the rest are fixed here.
+ * A function is a default computed at start-up.
  */
 export const defaults = {
   port: 3000,
@@ -12,6 +16,8 @@ export const defaults = {
   /** Accepted clock skew for exp/nbf. */
   jwtClockToleranceS: 5,
 
+  /** TURN_URIS: none, so TURN credentials carry no URIs. */
+  turnUris: [] as string[],
   turnTtlS: 86_400,
 
   /** Largest accepted WebSocket frame; bigger frames close the socket with 1009. 64 KiB. */
@@ -22,8 +28,18 @@ export const defaults = {
   rateLimitBurst: 200,
   /** Concurrent WebSocket connections per remote address; 0 disables the limit. */
   maxConnectionsPerIp: 100,
-  /** A connection whose unsent data passes this is dropped (4008) instead of buffering without bound. 1 MiB. */
+  /** A connection whose unsent data passes this is closed with 4008 instead of buffering without bound. 1 MiB. */
   maxBufferedBytes: 1024 * 1024,
+  /**
+   * How long a client closed for backpressure (4008) has to read its backlog and answer the close
+   * frame before the socket is terminated. Writing stopped at the close, so it holds at most
+   * MAX_BUFFERED_BYTES plus one frame meanwhile.
+   */
+  backpressureCloseTimeoutMs: 2_000,
+  /** How long a peer has to answer the server's close frame before the socket is terminated. */
+  closeTimeoutMs: 5_000,
+  /** Same, for a flooder closed with 1008: it is no longer read, so it cannot answer; cut it off sooner. */
+  floodCloseTimeoutMs: 1_000,
   /** WebSocket ping interval. */
   heartbeatIntervalMs: 30_000,
   /** A connection silent (no pong, no message) this long is terminated. */
@@ -43,7 +59,9 @@ export const defaults = {
   /** Value of Access-Control-Allow-Origin for the HTTP API. */
   corsOrigin: '*',
 
-  // mediasoup workers: one per core (os.availableParallelism()) unless MEDIASOUP_WORKERS says; 0 disables the SFU.
+  /** mediasoup worker processes: one per core. 0 (MEDIASOUP_WORKERS=0) disables the SFU. */
+  mediasoupWorkers: (): number => availableParallelism(),
+  mediasoupLogLevel: 'warn',
   /** Address mediasoup transports bind to. 127.0.0.1 suits one machine; use 0.0.0.0 + an announced address in deployments. */
   mediasoupListenIp: '127.0.0.1',
   rtcMinPort: 40_000,
@@ -59,6 +77,72 @@ export const defaults = {
   pttMaxTalkMs: 60_000,
   /** A node that has not heartbeated into Redis for this long is dead; it heartbeats every third of it. */
   nodeTtlMs: 3_000,
+  /** This node's id in the cluster registry: the host name plus a random suffix. */
+  nodeId: (): string =>
+    `${hostname()
+      .replace(/[^A-Za-z0-9_.-]/g, '-')
+      .slice(0, 40)}-${randomBytes(4).toString('hex')}`,
+
+  /** REDIS_CLUSTER: REDIS_URL is one Redis (or Sentinel-fronted), not a list of Cluster seeds. */
+  redisCluster: false,
+  /** Prefix of every Redis key and channel. */
+  redisPrefix: 'parley:',
+  /** Redis client behaviour (no environment variables). */
+  redis: {
+    /** An operation gives up after this long (a half-open socket must not hang a handler). */
+    commandTimeoutMs: 1_000,
+    /** TCP connect (and handshake) timeout. */
+    connectTimeoutMs: 2_000,
+    /** Reconnect backoff: doubles from base up to max, with jitter, forever. */
+    reconnectBaseMs: 100,
+    reconnectMaxMs: 2_000,
+    /** How long `connect()` waits for the first ready before giving up. */
+    startupTimeoutMs: 10_000,
+    /** The fence counter outlives any lock; if it expires anyway, the clock seed keeps fences growing. 7 days. */
+    fenceTtlMs: 7 * 24 * 3_600_000,
+  },
+
+  // Fixed limits and timeouts (no environment variable).
+  /** WebRTC transports one member may hold in one room. */
+  maxTransportsPerMember: 4,
+  /** Producers one member may hold in one room. */
+  maxProducersPerMember: 4,
+  /** Most concurrent calls one user may have tracked; the oldest is forgotten beyond it. */
+  maxCallsPerUser: 32,
+  /** Lifetime of a token from /api/dev-token (development only). 1 hour. */
+  devTokenTtlS: 3_600,
+  /**
+   * How often Node's HTTP server sweeps its connections for headersTimeout/requestTimeout (Node's
+   * default is 30 s, which let a slowloris client outlive upgradeHeadersTimeoutMs by up to 30 s).
+   */
+  httpConnectionsCheckingIntervalMs: 1_000,
+  /** Shutdown: longest wait for clients to answer the 1001 close, capped at half of shutdownTimeoutMs. */
+  shutdownWebSocketWaitMs: 3_000,
+  /** Shutdown: in-flight HTTP requests get this long before their sockets are closed. */
+  shutdownHttpGraceMs: 1_000,
+  /** A dead mediasoup worker is replaced after base × 2^attempt, at most max. */
+  workerRestartBaseMs: 100,
+  workerRestartMaxMs: 5_000,
+
+  // Internal timings and bounds (not configurable by environment).
+  /** A media request forwarded to the room's owner node fails after this long (media-rpc-client.ts). */
+  mediaRpcTimeoutMs: 5_000,
+  /** A live connection's resume token stays valid this long (session-manager.ts). 24 h. */
+  liveResumeTokenTtlMs: 24 * 3_600_000,
+  /** Outbound frames kept for a suspended session (live-session.ts); beyond it the oldest go and the resume says missedFrames. */
+  suspendedBufferMaxFrames: 256,
+  /** Room leaves that failed while the state backend was down are retried this often (room-service.ts). */
+  leaveRetryIntervalMs: 1_000,
+  /** A dead node's cleanup claim lasts resumeGraceMs + pttLockTtlMs + this (node-registry.ts). */
+  deadNodeClaimMarginMs: 30_000,
+  /** The PTT speaker lock is renewed every third of its TTL, but no more often than this (floor-control.ts). */
+  pttLockRenewMinMs: 100,
+  /** A node heartbeats every third of nodeTtlMs, but no more often than this (node-registry.ts). */
+  nodeHeartbeatMinMs: 100,
+  /** After a dead node's speaker lock has expired (pttLockTtlMs), wait this much more before announcing the floor free (node-registry.ts). */
+  deadNodeFloorAnnounceMarginMs: 100,
+  /** A room's media owner claim is renewed every third of its TTL, but no more often than this (media-ownership.ts). */
+  mediaOwnerRenewMinMs: 200,
 } as const;
 
 /** Station manifest defaults, used when PARLEY_MANIFEST is unset or the file is missing. */

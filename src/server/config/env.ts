@@ -1,5 +1,3 @@
-import { randomBytes } from 'node:crypto';
-import { availableParallelism, hostname } from 'node:os';
 import { z } from 'zod';
 import { defaults } from './defaults.js';
 
@@ -19,150 +17,190 @@ const csv = z.string().transform((v) =>
     .filter(Boolean),
 );
 
+/** One environment variable: its name, and the schema (with its default) that parses it into its setting. */
+class EnvVar<S extends z.ZodType = z.ZodType> {
+  constructor(
+    readonly name: string,
+    readonly schema: S,
+  ) {}
+}
+/** A setting no environment variable overrides: always its value from defaults.ts. */
+class Fixed<T = unknown> {
+  constructor(readonly value: T) {}
+}
+interface SettingsTree {
+  readonly [key: string]: EnvVar | Fixed | SettingsTree;
+}
+const env = <S extends z.ZodType>(name: string, schema: S) => new EnvVar(name, schema);
+const fixed = <T extends number | string | boolean>(value: T) => new Fixed<Widen<T>>(value as Widen<T>);
+type Widen<T> = T extends number ? number : T extends string ? string : T extends boolean ? boolean : T;
+
+const JWT_ALGS = ['HS256', 'RS256', 'ES256'] as const;
+
 /**
- * The environment variables Parley reads. Names are a public contract (operators and benchmarks
- * set them). Unknown variables are ignored: the environment holds much more than ours.
+ * The configuration, shaped as the server reads it, with the environment variable behind each
+ * setting. Variable names are a public contract (operators and benchmarks set them); the README's
+ * configuration table is checked against them. Unknown variables are ignored: the environment holds
+ * much more than ours. A new variable is one entry here plus its default in defaults.ts; the Config
+ * type follows.
  */
-const EnvSchema = z.object({
-  NODE_ENV: z.string().default(defaults.nodeEnv),
-  PORT: int(0, 65_535).default(defaults.port),
-  HOST: z.string().min(1).default(defaults.host),
-  LOG_LEVEL: z
-    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
-    .default(defaults.logLevel),
+const SETTINGS = {
+  nodeEnv: env('NODE_ENV', z.string().default(defaults.nodeEnv)),
+  port: env('PORT', int(0, 65_535).default(defaults.port)),
+  host: env('HOST', z.string().min(1).default(defaults.host)),
+  logLevel: env(
+    'LOG_LEVEL',
+    z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(defaults.logLevel),
+  ),
+  auth: {
+    /** HS256 shared secret (kept only when the algorithm is HS256). */
+    secret: env('JWT_SECRET', z.string().min(16, 'must be at least 16 characters').optional()),
+    /** PEM public key (or a path to one, resolved at start-up) for RS256/ES256 (kept only for those). */
+    publicKey: env('JWT_PUBLIC_KEY', z.string().min(1).optional()),
+    /** Unset: RS256 with JWT_PUBLIC_KEY, else HS256; resolved by loadConfig. */
+    alg: env('JWT_ALG', z.enum(JWT_ALGS).optional()),
+    issuer: env('JWT_ISSUER', z.string().min(1).optional()),
+    audience: env('JWT_AUDIENCE', z.string().min(1).optional()),
+    clockToleranceS: env('JWT_CLOCK_TOLERANCE_S', int(0, 300).default(defaults.jwtClockToleranceS)),
+  },
+  manifestPath: env('PARLEY_MANIFEST', z.string().min(1).optional()),
+  turn: {
+    secret: env('TURN_SECRET', z.string().min(1).optional()),
+    uris: env(
+      'TURN_URIS',
+      csv
+        .pipe(z.array(z.string().regex(/^turns?:/, 'each URI must start with turn: or turns:')))
+        .default(defaults.turnUris),
+    ),
+    ttlS: env('TURN_TTL', int(60, 7 * 86_400).default(defaults.turnTtlS)),
+  },
+  limits: {
+    maxFrameBytes: env('MAX_FRAME_BYTES', int(1_024, 16 * 1024 * 1024).default(defaults.maxFrameBytes)),
+    rateLimitPerSec: env('RATE_LIMIT_PER_SEC', int(0, 1_000_000).default(defaults.rateLimitPerSec)),
+    rateLimitBurst: env('RATE_LIMIT_BURST', int(1, 1_000_000).default(defaults.rateLimitBurst)),
+    maxConnectionsPerIp: env(
+      'MAX_CONNECTIONS_PER_IP',
+      int(0, 10_000_000).default(defaults.maxConnectionsPerIp),
+    ),
+    maxBufferedBytes: env(
+      'MAX_BUFFERED_BYTES',
+      int(1_024, 1024 * 1024 * 1024).default(defaults.maxBufferedBytes),
+    ),
+    heartbeatIntervalMs: env(
+      'HEARTBEAT_INTERVAL_MS',
+      int(100, 3_600_000).default(defaults.heartbeatIntervalMs),
+    ),
+    heartbeatTimeoutMs: env('HEARTBEAT_TIMEOUT_MS', int(100, 3_600_000).default(defaults.heartbeatTimeoutMs)),
+    authTimeoutMs: env('AUTH_TIMEOUT_MS', int(100, 600_000).default(defaults.authTimeoutMs)),
+    upgradeHeadersTimeoutMs: fixed(defaults.upgradeHeadersTimeoutMs),
+    backpressureCloseTimeoutMs: fixed(defaults.backpressureCloseTimeoutMs),
+    closeTimeoutMs: fixed(defaults.closeTimeoutMs),
+    floodCloseTimeoutMs: fixed(defaults.floodCloseTimeoutMs),
+  },
+  media: {
+    /** 0 disables the SFU (signaling only). */
+    workers: env('MEDIASOUP_WORKERS', int(0, 256).default(defaults.mediasoupWorkers)),
+    listenIp: env('MEDIASOUP_LISTEN_IP', z.ipv4().or(z.ipv6()).default(defaults.mediasoupListenIp)),
+    announcedAddress: env('MEDIASOUP_ANNOUNCED_ADDRESS', z.string().min(1).max(255).optional()),
+    logLevel: env(
+      'MEDIASOUP_LOG_LEVEL',
+      z.enum(['debug', 'warn', 'error', 'none']).default(defaults.mediasoupLogLevel),
+    ),
+    rtcMinPort: env('RTC_MIN_PORT', int(1_024, 65_535).default(defaults.rtcMinPort)),
+    rtcMaxPort: env('RTC_MAX_PORT', int(1_024, 65_535).default(defaults.rtcMaxPort)),
+    maxConsumersPerWorker: env(
+      'MAX_CONSUMERS_PER_WORKER',
+      int(1, 100_000).default(defaults.maxConsumersPerWorker),
+    ),
+  },
+  ptt: {
+    lockTtlMs: env('PTT_LOCK_TTL_MS', int(500, 600_000).default(defaults.pttLockTtlMs)),
+    maxTalkMs: env('PTT_MAX_TALK_MS', int(1_000, 3_600_000).default(defaults.pttMaxTalkMs)),
+  },
+  cluster: {
+    /** Unset: one node, in-memory state. */
+    redisUrl: env(
+      'REDIS_URL',
+      z
+        .string()
+        .regex(
+          /^rediss?:\/\//,
+          'must be a redis:// or rediss:// URL (comma-separated seeds with REDIS_CLUSTER=true)',
+        )
+        .optional(),
+    ),
+    redisCluster: env('REDIS_CLUSTER', bool.default(defaults.redisCluster)),
+    redisPrefix: env(
+      'REDIS_PREFIX',
+      z
+        .string()
+        .regex(/^[^{}]{1,64}$/, 'at most 64 characters, no braces')
+        .default(defaults.redisPrefix),
+    ),
+    nodeId: env(
+      'NODE_ID',
+      z
+        .string()
+        .regex(/^[A-Za-z0-9_.-]{1,64}$/)
+        .default(defaults.nodeId),
+    ),
+    nodeTtlMs: env('NODE_TTL_MS', int(500, 60_000).default(defaults.nodeTtlMs)),
+  },
+  resumeGraceMs: env('RESUME_GRACE_MS', int(0, 3_600_000).default(defaults.resumeGraceMs)),
+  shutdownTimeoutMs: env('SHUTDOWN_TIMEOUT_MS', int(100, 600_000).default(defaults.shutdownTimeoutMs)),
+  shutdownReconnectHintMs: fixed(defaults.shutdownReconnectHintMs),
+  trustProxy: env('TRUST_PROXY', bool.default(defaults.trustProxy)),
+  corsOrigin: env('CORS_ORIGIN', z.string().min(1).default(defaults.corsOrigin)),
+} satisfies SettingsTree;
 
-  JWT_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
-  JWT_PUBLIC_KEY: z.string().min(1).optional(),
-  JWT_ALG: z.enum(['HS256', 'RS256', 'ES256']).optional(),
-  JWT_ISSUER: z.string().min(1).optional(),
-  JWT_AUDIENCE: z.string().min(1).optional(),
-  JWT_CLOCK_TOLERANCE_S: int(0, 300).default(defaults.jwtClockToleranceS),
+/** The settings a tree describes: each variable's parsed value, each fixed setting's value. */
+type SettingsOf<T> = {
+  -readonly [K in keyof T]: T[K] extends EnvVar<infer S>
+    ? z.output<S>
+    : T[K] extends Fixed<infer V>
+      ? V
+      : SettingsOf<T[K]>;
+};
+type Settings = SettingsOf<typeof SETTINGS>;
 
-  PARLEY_MANIFEST: z.string().min(1).optional(),
+function envVarsOf(tree: SettingsTree): EnvVar[] {
+  return Object.values(tree).flatMap((node) =>
+    node instanceof EnvVar ? [node] : node instanceof Fixed ? [] : envVarsOf(node),
+  );
+}
 
-  TURN_SECRET: z.string().min(1).optional(),
-  TURN_URIS: csv
-    .pipe(z.array(z.string().regex(/^turns?:/, 'each URI must start with turn: or turns:')))
-    .optional(),
-  TURN_TTL: int(60, 7 * 86_400).default(defaults.turnTtlS),
+function settingsFrom(tree: SettingsTree, parsed: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(tree).map(([key, node]) => [
+      key,
+      node instanceof EnvVar
+        ? parsed[node.name]
+        : node instanceof Fixed
+          ? node.value
+          : settingsFrom(node, parsed),
+    ]),
+  );
+}
 
-  MAX_FRAME_BYTES: int(1_024, 16 * 1024 * 1024).default(defaults.maxFrameBytes),
-  RATE_LIMIT_PER_SEC: int(0, 1_000_000).default(defaults.rateLimitPerSec),
-  RATE_LIMIT_BURST: int(1, 1_000_000).default(defaults.rateLimitBurst),
-  MAX_CONNECTIONS_PER_IP: int(0, 10_000_000).default(defaults.maxConnectionsPerIp),
-  MAX_BUFFERED_BYTES: int(1_024, 1024 * 1024 * 1024).default(defaults.maxBufferedBytes),
-  HEARTBEAT_INTERVAL_MS: int(100, 3_600_000).default(defaults.heartbeatIntervalMs),
-  HEARTBEAT_TIMEOUT_MS: int(100, 3_600_000).default(defaults.heartbeatTimeoutMs),
-  RESUME_GRACE_MS: int(0, 3_600_000).default(defaults.resumeGraceMs),
-  AUTH_TIMEOUT_MS: int(100, 600_000).default(defaults.authTimeoutMs),
-  SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(defaults.shutdownTimeoutMs),
-  TRUST_PROXY: bool.default(defaults.trustProxy),
-  CORS_ORIGIN: z.string().min(1).default(defaults.corsOrigin),
-
-  MEDIASOUP_WORKERS: int(0, 256).optional(),
-  MEDIASOUP_LISTEN_IP: z.ipv4().or(z.ipv6()).default(defaults.mediasoupListenIp),
-  MEDIASOUP_ANNOUNCED_ADDRESS: z.string().min(1).max(255).optional(),
-  MEDIASOUP_LOG_LEVEL: z.enum(['debug', 'warn', 'error', 'none']).default('warn'),
-  RTC_MIN_PORT: int(1_024, 65_535).default(defaults.rtcMinPort),
-  RTC_MAX_PORT: int(1_024, 65_535).default(defaults.rtcMaxPort),
-  MAX_CONSUMERS_PER_WORKER: int(1, 100_000).default(defaults.maxConsumersPerWorker),
-  PTT_LOCK_TTL_MS: int(500, 600_000).default(defaults.pttLockTtlMs),
-  PTT_MAX_TALK_MS: int(1_000, 3_600_000).default(defaults.pttMaxTalkMs),
-
-  REDIS_URL: z
-    .string()
-    .regex(
-      /^rediss?:\/\//,
-      'must be a redis:// or rediss:// URL (comma-separated seeds with REDIS_CLUSTER=true)',
-    )
-    .optional(),
-  REDIS_CLUSTER: bool.default(false),
-  REDIS_PREFIX: z
-    .string()
-    .regex(/^[^{}]{1,64}$/, 'at most 64 characters, no braces')
-    .default('parley:'),
-  NODE_ID: z
-    .string()
-    .regex(/^[A-Za-z0-9_.-]{1,64}$/)
-    .optional(),
-  NODE_TTL_MS: int(500, 60_000).default(defaults.nodeTtlMs),
-});
+/** Flat, by variable name, so that every validation error names the variable. */
+const EnvSchema = z.object(Object.fromEntries(envVarsOf(SETTINGS).map((v) => [v.name, v.schema])));
 
 /** Every variable Parley reads (the README's configuration table is checked against it). */
-export const ENV_VARS = Object.keys(EnvSchema.shape) as (keyof typeof EnvSchema.shape)[];
+export const ENV_VARS: readonly string[] = envVarsOf(SETTINGS).map((v) => v.name);
 
-export interface AuthConfig {
-  alg: 'HS256' | 'RS256' | 'ES256';
-  /** HS256 shared secret. */
-  secret?: string;
-  /** PEM public key (or a path to one, resolved at start-up) for RS256/ES256. */
-  publicKey?: string;
-  issuer?: string;
-  audience?: string;
-  clockToleranceS: number;
-}
+export type JwtAlg = (typeof JWT_ALGS)[number];
+export type AuthConfig = Omit<Settings['auth'], 'alg'> & { alg: JwtAlg };
+export type LimitsConfig = Settings['limits'];
+export type TurnConfig = Settings['turn'];
+export type MediaConfig = Settings['media'];
+export type PttConfig = Settings['ptt'];
+export type ClusterConfig = Settings['cluster'];
 
-export interface LimitsConfig {
-  maxFrameBytes: number;
-  rateLimitPerSec: number;
-  rateLimitBurst: number;
-  maxConnectionsPerIp: number;
-  maxBufferedBytes: number;
-  heartbeatIntervalMs: number;
-  heartbeatTimeoutMs: number;
-  authTimeoutMs: number;
-  upgradeHeadersTimeoutMs: number;
-}
-
-export interface TurnConfig {
-  secret?: string;
-  uris: string[];
-  ttlS: number;
-}
-
-export interface MediaConfig {
-  /** 0 disables the SFU (signaling only). */
-  workers: number;
-  listenIp: string;
-  announcedAddress?: string;
-  logLevel: 'debug' | 'warn' | 'error' | 'none';
-  rtcMinPort: number;
-  rtcMaxPort: number;
-  maxConsumersPerWorker: number;
-}
-
-export interface PttConfig {
-  lockTtlMs: number;
-  maxTalkMs: number;
-}
-
-export interface ClusterConfig {
-  /** Unset: one node, in-memory state. */
-  redisUrl?: string;
-  redisCluster: boolean;
-  redisPrefix: string;
-  nodeId: string;
-  nodeTtlMs: number;
-}
-
-export interface Config {
+export type Config = Omit<Settings, 'auth'> & {
+  /** NODE_ENV=production. */
   production: boolean;
-  port: number;
-  host: string;
-  logLevel: string;
   auth: AuthConfig;
-  manifestPath?: string;
-  turn: TurnConfig;
-  limits: LimitsConfig;
-  media: MediaConfig;
-  ptt: PttConfig;
-  cluster: ClusterConfig;
-  resumeGraceMs: number;
-  shutdownTimeoutMs: number;
-  shutdownReconnectHintMs: number;
-  trustProxy: boolean;
-  corsOrigin: string;
-}
+};
 
 /** Reads and validates the environment. Throws ConfigError naming the first bad variable(s). */
 export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env): Config {
@@ -180,90 +218,44 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env): Config {
     });
     throw new ConfigError(`Invalid configuration:\n  ${lines.join('\n  ')}`);
   }
-  const e = parsed.data;
-  const production = e.NODE_ENV === 'production';
+  const c = settingsFrom(SETTINGS, parsed.data) as Settings;
+  const production = c.nodeEnv === 'production';
 
-  const alg = e.JWT_ALG ?? (e.JWT_PUBLIC_KEY ? 'RS256' : 'HS256');
-  if (alg === 'HS256' && e.JWT_PUBLIC_KEY && !e.JWT_SECRET) {
+  const alg = c.auth.alg ?? (c.auth.publicKey ? 'RS256' : 'HS256');
+  if (alg === 'HS256' && c.auth.publicKey && !c.auth.secret) {
     throw new ConfigError(
       'JWT_ALG: HS256 needs JWT_SECRET; set JWT_ALG=RS256 or ES256 to use JWT_PUBLIC_KEY',
     );
   }
-  if (alg !== 'HS256' && !e.JWT_PUBLIC_KEY) {
+  if (alg !== 'HS256' && !c.auth.publicKey) {
     throw new ConfigError(`JWT_PUBLIC_KEY: required when JWT_ALG=${alg}`);
   }
-  if (production && alg === 'HS256' && !e.JWT_SECRET) {
+  if (production && alg === 'HS256' && !c.auth.secret) {
     throw new ConfigError(
       'JWT_SECRET: required when NODE_ENV=production (or set JWT_PUBLIC_KEY and JWT_ALG=RS256/ES256)',
     );
   }
-  if (e.TURN_URIS?.length && !e.TURN_SECRET) {
+  if (c.turn.uris.length && !c.turn.secret) {
     throw new ConfigError('TURN_SECRET: required when TURN_URIS is set');
   }
-  if (e.RTC_MIN_PORT > e.RTC_MAX_PORT) {
-    throw new ConfigError(`RTC_MIN_PORT: must not exceed RTC_MAX_PORT (${e.RTC_MAX_PORT})`);
+  if (c.media.rtcMinPort > c.media.rtcMaxPort) {
+    throw new ConfigError(`RTC_MIN_PORT: must not exceed RTC_MAX_PORT (${c.media.rtcMaxPort})`);
   }
-  if (e.HEARTBEAT_TIMEOUT_MS <= e.HEARTBEAT_INTERVAL_MS) {
+  if (c.limits.heartbeatTimeoutMs <= c.limits.heartbeatIntervalMs) {
     throw new ConfigError(
-      `HEARTBEAT_TIMEOUT_MS: must be greater than HEARTBEAT_INTERVAL_MS (${e.HEARTBEAT_INTERVAL_MS})`,
+      `HEARTBEAT_TIMEOUT_MS: must be greater than HEARTBEAT_INTERVAL_MS (${c.limits.heartbeatIntervalMs})`,
     );
   }
 
   return {
+    ...c,
     production,
-    port: e.PORT,
-    host: e.HOST,
-    logLevel: e.LOG_LEVEL,
+    // Only the key the algorithm uses is kept.
     auth: {
+      ...c.auth,
       alg,
-      ...(alg === 'HS256' && e.JWT_SECRET ? { secret: e.JWT_SECRET } : {}),
-      ...(alg !== 'HS256' ? { publicKey: e.JWT_PUBLIC_KEY } : {}),
-      ...(e.JWT_ISSUER ? { issuer: e.JWT_ISSUER } : {}),
-      ...(e.JWT_AUDIENCE ? { audience: e.JWT_AUDIENCE } : {}),
-      clockToleranceS: e.JWT_CLOCK_TOLERANCE_S,
+      secret: alg === 'HS256' ? c.auth.secret : undefined,
+      publicKey: alg === 'HS256' ? undefined : c.auth.publicKey,
     },
-    ...(e.PARLEY_MANIFEST ? { manifestPath: e.PARLEY_MANIFEST } : {}),
-    turn: {
-      ...(e.TURN_SECRET ? { secret: e.TURN_SECRET } : {}),
-      uris: e.TURN_URIS ?? [],
-      ttlS: e.TURN_TTL,
-    },
-    limits: {
-      maxFrameBytes: e.MAX_FRAME_BYTES,
-      rateLimitPerSec: e.RATE_LIMIT_PER_SEC,
-      rateLimitBurst: e.RATE_LIMIT_BURST,
-      maxConnectionsPerIp: e.MAX_CONNECTIONS_PER_IP,
-      maxBufferedBytes: e.MAX_BUFFERED_BYTES,
-      heartbeatIntervalMs: e.HEARTBEAT_INTERVAL_MS,
-      heartbeatTimeoutMs: e.HEARTBEAT_TIMEOUT_MS,
-      authTimeoutMs: e.AUTH_TIMEOUT_MS,
-      upgradeHeadersTimeoutMs: defaults.upgradeHeadersTimeoutMs,
-    },
-    media: {
-      workers: e.MEDIASOUP_WORKERS ?? availableParallelism(),
-      listenIp: e.MEDIASOUP_LISTEN_IP,
-      ...(e.MEDIASOUP_ANNOUNCED_ADDRESS ? { announcedAddress: e.MEDIASOUP_ANNOUNCED_ADDRESS } : {}),
-      logLevel: e.MEDIASOUP_LOG_LEVEL,
-      rtcMinPort: e.RTC_MIN_PORT,
-      rtcMaxPort: e.RTC_MAX_PORT,
-      maxConsumersPerWorker: e.MAX_CONSUMERS_PER_WORKER,
-    },
-    ptt: { lockTtlMs: e.PTT_LOCK_TTL_MS, maxTalkMs: e.PTT_MAX_TALK_MS },
-    cluster: {
-      ...(e.REDIS_URL ? { redisUrl: e.REDIS_URL } : {}),
-      redisCluster: e.REDIS_CLUSTER,
-      redisPrefix: e.REDIS_PREFIX,
-      nodeId:
-        e.NODE_ID ??
-        `${hostname()
-          .replace(/[^A-Za-z0-9_.-]/g, '-')
-          .slice(0, 40)}-${randomBytes(4).toString('hex')}`,
-      nodeTtlMs: e.NODE_TTL_MS,
-    },
-    resumeGraceMs: e.RESUME_GRACE_MS,
-    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
-    shutdownReconnectHintMs: defaults.shutdownReconnectHintMs,
-    trustProxy: e.TRUST_PROXY,
-    corsOrigin: e.CORS_ORIGIN,
   };
 }

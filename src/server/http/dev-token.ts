@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TokenIssuer } from '../auth/token-issuer.js';
+import { defaults } from '../config/defaults.js';
 import type { Config } from '../config/env.js';
 import type { Logger } from '../logger.js';
 import { sendError, sendJson } from './respond.js';
 
 /** Demo tokens live one hour: long enough for a session, short enough not to matter if copied. */
-export const DEV_TOKEN_TTL_S = 3_600;
+export const DEV_TOKEN_TTL_S = defaults.devTokenTtlS;
 
 /** Dev user ids have this shape, so a dev token can never be minted for a real (non-dev) user id. */
 const DEV_ID = /^dev-[a-z0-9-]{1,48}$/;

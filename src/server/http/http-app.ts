@@ -54,7 +54,7 @@ export function createHttpHandler(deps: HttpDeps) {
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD, OPTIONS');
-      return sendJson(res, 405, { error: { code: 'NOT_FOUND', message: 'method not allowed' } });
+      return sendError(res, 'METHOD_NOT_ALLOWED');
     }
     switch (url.pathname) {
       case '/health': {
@@ -76,9 +76,8 @@ export function createHttpHandler(deps: HttpDeps) {
       case '/api/dev-token':
         return devToken(req, res, url);
       case '/ws':
-        return sendJson(res, 426, {
-          error: { code: 'INVALID_MESSAGE', message: 'WebSocket upgrade required' },
-        });
+        res.setHeader('upgrade', 'websocket');
+        return sendError(res, 'UPGRADE_REQUIRED');
       default: {
         // The demo page and its assets; the API namespace never falls through to files.
         const served =

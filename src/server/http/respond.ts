@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { ERRORS, type ErrorCode } from '../../protocol/index.js';
+import { ERRORS, errorBody, type ErrorCode, type HttpErrorBody } from '../../protocol/index.js';
 
 export function sendJson(
   res: ServerResponse,
@@ -21,5 +21,5 @@ export function sendJson(
 export function sendError(res: ServerResponse, code: ErrorCode, message?: string): void {
   const spec = ERRORS[code];
   const status = 'httpStatus' in spec ? spec.httpStatus : 500;
-  sendJson(res, status, { error: { code, message: message ?? spec.message } });
+  sendJson(res, status, { error: errorBody(code, message) } satisfies HttpErrorBody);
 }

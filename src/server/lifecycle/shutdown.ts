@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import { defaults } from '../config/defaults.js';
 import type { Logger } from '../logger.js';
 
 export interface ShutdownStep {
@@ -28,6 +29,6 @@ export function closeHttp(server: Server): Promise<void> {
     server.close(() => resolve());
     server.closeIdleConnections();
     // Requests still in flight get a moment; then their sockets go too.
-    setTimeout(() => server.closeAllConnections(), 1_000).unref();
+    setTimeout(() => server.closeAllConnections(), defaults.shutdownHttpGraceMs).unref();
   });
 }

@@ -1,3 +1,4 @@
+import { defaults } from '../config/defaults.js';
 import type { ClusterLink } from '../cluster/cluster-link.js';
 import type { Logger } from '../logger.js';
 import type { Clock } from '../time/clock.js';
@@ -30,7 +31,7 @@ export class MediaOwnership {
       clock: this.#clock,
       log: this.#log,
       what: `media ownership of room ${roomId}`,
-      intervalMs: Math.max(200, Math.floor(this.#ttlMs / 3)),
+      intervalMs: Math.max(defaults.mediaOwnerRenewMinMs, Math.floor(this.#ttlMs / 3)),
       // The claim is kept trying while Redis is unreachable: the media is here either way.
       renew: () => directory.claimMediaOwner(roomId, nodeId, this.#ttlMs).then(() => true),
       lostOnError: false,

@@ -1,3 +1,4 @@
+import { defaults } from '../config/defaults.js';
 import { randomUUID } from 'node:crypto';
 import { isErrorCode } from '../../protocol/index.js';
 import type { BusHeader, RemoteSessionInfo } from '../cluster/bus.js';
@@ -7,9 +8,6 @@ import type { Session } from '../sessions/session.js';
 import type { Clock, Timer } from '../time/clock.js';
 import type { MediaOp, MediaOpPayload, MediaOpResult } from './media-ops.js';
 
-/** How long a forwarded media operation waits for the owner node's answer. */
-export const MEDIA_RPC_TIMEOUT_MS = 5_000;
-
 interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
@@ -18,7 +16,7 @@ interface Pending {
 
 /**
  * Forwards a media operation to the node that hosts the room's media and waits for its answer
- * (`media-reply` on the bus), for at most MEDIA_RPC_TIMEOUT_MS.
+ * (`media-reply` on the bus), for at most `mediaRpcTimeoutMs` (defaults.ts).
  */
 export class MediaRpcClient {
   readonly #cluster: ClusterLink;
@@ -55,7 +53,7 @@ export class MediaRpcClient {
       const timer = this.#clock.setTimeout(() => {
         this.#pending.delete(id);
         reject(new ParleyError('SERVICE_UNAVAILABLE', 'the node hosting this room’s media did not answer'));
-      }, MEDIA_RPC_TIMEOUT_MS);
+      }, defaults.mediaRpcTimeoutMs);
       this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
       const header = {
         t: 'media-rpc' as const,
@@ -83,7 +81,11 @@ export class MediaRpcClient {
     this.#pending.delete(reply.id);
     this.#clock.clearTimeout(p.timer);
     if (reply.ok) p.resolve(reply.result);
-    else p.reject(new ParleyError(isErrorCode(reply.code) ? reply.code : 'INTERNAL', reply.message));
+    // A newer node may answer with a code this one does not know yet.
+    else
+      p.reject(
+        new ParleyError(isErrorCode(reply.code) ? reply.code : 'INTERNAL', reply.message, reply.details),
+      );
   };
 
   /** Shutdown: every call still waiting fails with SERVICE_UNAVAILABLE. Idempotent. */

@@ -1,3 +1,4 @@
+import { errorBody, type ErrorBody } from '../../protocol/index.js';
 import type { BusHeader } from '../cluster/bus.js';
 import type { ClusterLink } from '../cluster/cluster-link.js';
 import { ParleyError } from '../errors.js';
@@ -8,7 +9,7 @@ import type { MediaService } from './media-service.js';
 import type { RemoteSession } from './remote-session.js';
 
 type Request = Extract<BusHeader, { t: 'media-rpc' }>;
-type Reply = { ok: true; result: unknown } | { ok: false; code: string; message: string };
+type Reply = { ok: true; result: unknown } | ({ ok: false } & ErrorBody);
 
 /** What serving one op yields: its result, and work to run once the reply is on its way. */
 interface Served<K extends MediaOp> {
@@ -70,10 +71,10 @@ export class MediaRpcServer {
       served = await this.#run(request.op, guest, request);
     } catch (err) {
       if (err instanceof ParleyError)
-        await this.#reply(request, { ok: false, code: err.code, message: err.message });
+        await this.#reply(request, { ok: false, ...errorBody(err.code, err.message, err.details) });
       else {
         this.#log.error({ err, op: request.op }, 'remote media operation failed');
-        await this.#reply(request, { ok: false, code: 'INTERNAL', message: 'internal error' });
+        await this.#reply(request, { ok: false, ...errorBody('INTERNAL') });
       }
       return;
     }

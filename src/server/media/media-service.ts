@@ -1,5 +1,6 @@
 import type { types } from 'mediasoup';
 import type { ClientPayload, ServerPayload } from '../../protocol/index.js';
+import { defaults } from '../config/defaults.js';
 import type { MediaConfig } from '../config/env.js';
 import { ParleyError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -28,8 +29,8 @@ export type MediaEvents = {
  * other listener), or fill a conference room with producers (each announced to, and consumed by,
  * everyone). mediasoup-client needs 2 transports per room, 1 consumer per producer, a few producers.
  */
-const MAX_TRANSPORTS_PER_MEMBER = 4;
-const MAX_PRODUCERS_PER_MEMBER = 4;
+const MAX_TRANSPORTS_PER_MEMBER = defaults.maxTransportsPerMember;
+const MAX_PRODUCERS_PER_MEMBER = defaults.maxProducersPerMember;
 
 interface Owned<T> {
   room: MediaRoom;
@@ -173,7 +174,9 @@ export class MediaService {
     try {
       await obj.connect({ dtlsParameters: dtlsParameters as types.DtlsParameters });
     } catch (err) {
-      throw new ParleyError('TRANSPORT_ERROR', `transport:connect failed: ${(err as Error).message}`);
+      // mediasoup's text describes its internals: it goes to the log, the client gets ours.
+      this.#log.warn({ err, transportId, userId: session.userId }, 'transport:connect failed');
+      throw new ParleyError('TRANSPORT_ERROR', 'transport:connect failed; check the DTLS parameters');
     }
   }
 
@@ -223,7 +226,11 @@ export class MediaService {
         appData: { ...appData, sessionId: session.id, userId: session.userId },
       });
     } catch (err) {
-      throw new ParleyError('PRODUCE_ERROR', `produce failed: ${(err as Error).message}`);
+      this.#log.warn({ err, transportId, kind, userId: session.userId }, 'produce failed');
+      throw new ParleyError(
+        'PRODUCE_ERROR',
+        'produce failed; check the RTP parameters against the router capabilities',
+      );
     }
     peer.producers.set(producer.id, producer);
     this.#producers.set(producer.id, { room, peer, obj: producer });
@@ -332,7 +339,8 @@ export class MediaService {
     try {
       return await transport.consume({ producerId, rtpCapabilities: caps, paused: true });
     } catch (err) {
-      throw new ParleyError('CONSUME_ERROR', `consume failed: ${(err as Error).message}`);
+      this.#log.warn({ err, producerId }, 'consume failed');
+      throw new ParleyError('CONSUME_ERROR', 'consume failed; check your RTP capabilities');
     }
   }
 

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import * as mediasoup from 'mediasoup';
 import type { types } from 'mediasoup';
+import { defaults } from '../config/defaults.js';
 import type { MediaConfig } from '../config/env.js';
 import type { Logger } from '../logger.js';
 
@@ -89,7 +90,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   }
 
   #replace(index: number, attempt = 0): void {
-    const delay = Math.min(5_000, 100 * 2 ** attempt);
+    const delay = Math.min(defaults.workerRestartMaxMs, defaults.workerRestartBaseMs * 2 ** attempt);
     setTimeout(() => {
       if (this.#closed) return;
       this.#spawn(index).then(

@@ -1,3 +1,4 @@
+import { defaults } from '../config/defaults.js';
 import type { ServerPayload } from '../../protocol/index.js';
 import type { PttConfig } from '../config/env.js';
 import { ParleyError } from '../errors.js';
@@ -308,7 +309,7 @@ export class FloorControl {
       clock: this.#clock,
       log: this.#log,
       what: `speaker lock of room ${roomId}`,
-      intervalMs: Math.max(100, Math.floor(this.#config.lockTtlMs / 3)),
+      intervalMs: Math.max(defaults.pttLockRenewMinMs, Math.floor(this.#config.lockTtlMs / 3)),
       renew: () => this.#store.renewSpeaker(roomId, fence, this.#config.lockTtlMs),
       lostOnError: true,
       onLost: () => this.#serialQuietly(roomId, (f) => this.#lostIfStill(f, fence)),

@@ -1,3 +1,4 @@
+import { defaults } from '../config/defaults.js';
 import type { Participant, RoomConfig, ServerPayload } from '../../protocol/index.js';
 import { mayJoinRoom } from '../auth/claims.js';
 import { ParleyError } from '../errors.js';
@@ -226,7 +227,7 @@ export class RoomService implements RoomFanout {
         this.#log,
         'retry leaves',
       );
-    }, 1_000);
+    }, defaults.leaveRetryIntervalMs);
     this.#leaveRetry.unref();
   }
 

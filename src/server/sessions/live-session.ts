@@ -1,12 +1,10 @@
+import { defaults } from '../config/defaults.js';
 import type { Participant } from '../../protocol/index.js';
 import type { Identity } from '../auth/claims.js';
 import type { Timer } from '../time/clock.js';
 import type { Frame } from '../wire/frame.js';
 import type { Session } from './session.js';
 import type { SessionLink } from './session-link.js';
-
-/** Outbound frames kept for a suspended session, bounded so a long outage cannot grow memory. */
-export const SUSPENDED_BUFFER_MAX_FRAMES = 256;
 
 /**
  * The session manager's session: identity, room memberships and the live connection, if any. It
@@ -38,7 +36,7 @@ export class LiveSession implements Session {
     this.identity = identity;
     this.connection = connection;
     this.#clearTimer = opts.clearTimer;
-    this.#maxBuffered = opts.maxBufferedFrames ?? SUSPENDED_BUFFER_MAX_FRAMES;
+    this.#maxBuffered = opts.maxBufferedFrames ?? defaults.suspendedBufferMaxFrames;
   }
 
   get userId(): string {

@@ -1,3 +1,4 @@
+import { defaults } from '../config/defaults.js';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { CLOSE_CODES } from '../../protocol/index.js';
 import type { Identity } from '../auth/claims.js';
@@ -12,9 +13,6 @@ import type { Frame } from '../wire/frame.js';
 import { LiveSession } from './live-session.js';
 import type { Session } from './session.js';
 import type { SessionLink } from './session-link.js';
-
-/** A live connection's resume token stays valid this long; a suspended one's for the grace window. */
-const LIVE_TOKEN_TTL_MS = 24 * 3_600_000;
 
 export type EndReason = 'left' | 'disconnected' | 'shutdown';
 
@@ -93,7 +91,7 @@ export class SessionManager {
     this.#index(session);
     this.#register(session);
     try {
-      const resumeToken = await this.#issueToken(session, LIVE_TOKEN_TTL_MS);
+      const resumeToken = await this.#issueToken(session, defaults.liveResumeTokenTtlMs);
       return { session, resumeToken };
     } catch (err) {
       // No resume token, no session: the connection is refused and the client retries.
@@ -113,7 +111,7 @@ export class SessionManager {
           .putResumeToken(
             session.resumeTokenHash,
             { sessionId: session.id, userId: session.userId },
-            session.suspended ? this.#graceMs : LIVE_TOKEN_TTL_MS,
+            session.suspended ? this.#graceMs : defaults.liveResumeTokenTtlMs,
           )
           .catch(() => undefined);
       }
@@ -189,7 +187,7 @@ export class SessionManager {
     if (!(await this.#store.takeResumeToken(hash))) throw fail('token already used');
     const session = local ?? (await this.#adoptRemote(record.sessionId, identity));
     if (!session) throw fail('session vanished during resume');
-    const fresh = await this.#issueToken(session, LIVE_TOKEN_TTL_MS);
+    const fresh = await this.#issueToken(session, defaults.liveResumeTokenTtlMs);
     await this.#discard(provisional);
     if (session.ended || conn.closed) throw fail('session or connection ended during resume');
 

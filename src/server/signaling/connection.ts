@@ -1,9 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import {
-  CLOSE_CODES,
-  ERRORS,
+  closeCodeOf,
+  CLOSE_REASONS,
+  errorBody,
+  type ClosingErrorCode,
   type ErrorCode,
+  type ErrorDetails,
   type ServerMessageType,
   type ServerPayload,
 } from '../../protocol/index.js';
@@ -76,7 +79,7 @@ export class Connection implements SessionLink<LiveSession> {
       this.sendError('RATE_LIMITED', undefined, 'rate limit exceeded; further messages are dropped');
     } else if (this.#refusedInRow >= this.#limits.rateLimitBurst) {
       this.#log.warn({ conn: this.id, remote: this.remoteAddress }, 'closing flooding connection');
-      this.close(CLOSE_CODES.POLICY_VIOLATION.code, 'rate limit', { stopReading: true });
+      this.closeFor('RATE_LIMITED', 'rate limit', { stopReading: true });
     }
     return false;
   }
@@ -112,21 +115,12 @@ export class Connection implements SessionLink<LiveSession> {
     this.sendFrame({ type, data: Buffer.from(encode(type, payload, correlationId)) });
   }
 
-  sendError(
-    code: ErrorCode,
-    correlationId?: string,
-    message?: string,
-    details?: Record<string, unknown>,
-  ): void {
+  sendError(code: ErrorCode, correlationId?: string, message?: string, details?: ErrorDetails): void {
     this.#metrics.errors(code).inc();
-    this.send(
-      'error',
-      { code, message: message ?? ERRORS[code].message, ...(details ? { details } : {}) },
-      correlationId,
-    );
+    this.send('error', errorBody(code, message, details), correlationId);
   }
 
-  /** Writes a pre-encoded frame. Drops the client if it is not reading (backpressure). */
+  /** Writes a pre-encoded frame. Closes the client with 4008 if it is not reading (backpressure). */
   sendFrame(f: Frame): void {
     if (this.#closed) return;
     this.ws.send(f.data, { binary: false });
@@ -136,8 +130,12 @@ export class Connection implements SessionLink<LiveSession> {
         { conn: this.id, remote: this.remoteAddress, buffered: this.ws.bufferedAmount },
         'dropping slow consumer',
       );
-      // terminate, not close: a client that does not read will not read a close frame either.
-      this.terminate();
+      // Nothing more is written, and the close frame queues behind what is buffered, so a client
+      // that reads again sees 4008 (terminating at once showed it 1006). A client that never reads
+      // cannot answer it: it is cut off after a short wait, holding at most this buffer meanwhile.
+      this.close(CLOSE_REASONS.BACKPRESSURE.code, 'backpressure', {
+        timeoutMs: this.#limits.backpressureCloseTimeoutMs,
+      });
     }
   }
 
@@ -146,16 +144,28 @@ export class Connection implements SessionLink<LiveSession> {
    * Hardening fix (test/hardening/abuse.test.ts): a flooder's socket buffers hold thousands of
    * frames, and ws would read and parse every one of them while it waits for the peer's close
    * frame; under a sequence of flooders that kept calm clients' p99 latency at 15x its baseline.
-   * A paused peer cannot complete the handshake, so it is cut off after a second, not five.
+   * A paused peer cannot complete the handshake, so it is cut off after floodCloseTimeoutMs.
+   * `timeoutMs` overrides how long the peer has to answer (default closeTimeoutMs).
    */
-  close(code: number, reason: string, opts: { stopReading?: boolean } = {}): void {
+  close(code: number, reason: string, opts: { stopReading?: boolean; timeoutMs?: number } = {}): void {
     if (this.#closed) return;
     this.#closed = true;
     this.ws.close(code, reason);
     if (opts.stopReading) this.ws.pause();
     // A peer that never answers the close handshake must not hold the socket open.
-    const timer = setTimeout(() => this.ws.terminate(), opts.stopReading ? 1_000 : 5_000);
+    const timeoutMs =
+      opts.timeoutMs ?? (opts.stopReading ? this.#limits.floodCloseTimeoutMs : this.#limits.closeTimeoutMs);
+    const timer = setTimeout(() => this.ws.terminate(), timeoutMs);
     timer.unref();
+  }
+
+  /** Ends the connection for an error, with the close status the catalogue gives that error. */
+  closeFor(
+    code: ClosingErrorCode,
+    reason: string,
+    opts: { stopReading?: boolean; timeoutMs?: number } = {},
+  ): void {
+    this.close(closeCodeOf(code), reason, opts);
   }
 
   terminate(): void {

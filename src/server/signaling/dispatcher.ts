@@ -1,5 +1,4 @@
 import {
-  CLOSE_CODES,
   PROTOCOL_VERSION,
   RELAYS,
   isRequestType,
@@ -267,7 +266,7 @@ export class Dispatcher {
         'in-band auth refused',
       );
       conn.sendError('UNAUTHORIZED', msg.correlationId);
-      if (!conn.identity) conn.close(CLOSE_CODES.UNAUTHORIZED.code, 'unauthorized');
+      if (!conn.identity) conn.closeFor('UNAUTHORIZED', 'unauthorized');
       return HANDLED;
     }
     const identity = result.identity;

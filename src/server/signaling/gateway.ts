@@ -1,7 +1,14 @@
-import type { IncomingMessage, Server } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { CLOSE_CODES, ERRORS, SUBPROTOCOL, type ErrorCode } from '../../protocol/index.js';
+import {
+  CLOSE_CODES,
+  ERRORS,
+  errorBody,
+  SUBPROTOCOL,
+  type ErrorCode,
+  type HttpErrorBody,
+} from '../../protocol/index.js';
 import type { Identity } from '../auth/claims.js';
 import { extractToken } from '../auth/extract-token.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
@@ -180,13 +187,13 @@ export class Gateway {
         // No session could be opened (state backend down): refuse, the client retries with backoff.
         this.#log.warn({ err, conn: conn.id }, 'could not open a session');
         conn.sendError('SERVICE_UNAVAILABLE', undefined, 'cannot open a session right now; retry shortly');
-        conn.close(CLOSE_CODES.TRY_AGAIN_LATER.code, 'try again later');
+        conn.closeFor('SERVICE_UNAVAILABLE', 'try again later');
       });
     } else {
       const timer = setTimeout(() => {
         if (!conn.identity && !conn.closed) {
           this.#log.info({ conn: conn.id, remote }, 'auth deadline passed');
-          conn.close(CLOSE_CODES.UNAUTHORIZED.code, 'authentication timeout');
+          conn.closeFor('UNAUTHORIZED', 'authentication timeout');
         }
       }, this.#config.limits.authTimeoutMs);
       timer.unref();
@@ -244,18 +251,10 @@ function refuse(socket: Duplex, code: ErrorCode): void {
   if (socket.destroyed) return;
   const spec = ERRORS[code];
   const status = 'httpStatus' in spec ? spec.httpStatus : 500;
-  const body = JSON.stringify({ error: { code, message: spec.message } });
+  const body = JSON.stringify({ error: errorBody(code) } satisfies HttpErrorBody);
   socket.end(
-    `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\n` +
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
       'Connection: close\r\nContent-Type: application/json\r\n' +
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
 }
-
-const STATUS_TEXT: Record<number, string> = {
-  401: 'Unauthorized',
-  404: 'Not Found',
-  429: 'Too Many Requests',
-  500: 'Internal Server Error',
-  503: 'Service Unavailable',
-};

@@ -33,6 +33,7 @@
  *   and `roomCount()` repairs it; everything per room stays atomic.
  */
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { defaults } from '../../config/defaults.js';
 import { Hooks } from '../../events/hooks.js';
 import { ParleyError } from '../../errors.js';
 import { createLogger, type Logger } from '../../logger.js';
@@ -48,20 +49,8 @@ import type {
 import { ACQUIRE, isReplyError, JOIN, LEAVE, RELEASE, RENEW, type RedisClient } from './lua.js';
 import { HeldLockSchema, ParticipantRecord, parseRecord, ResumeRecordSchema } from './records.js';
 
-export const REDIS_DEFAULTS = {
-  prefix: 'parley:',
-  /** An operation gives up after this long (a half-open socket must not hang a handler). */
-  commandTimeoutMs: 1_000,
-  /** TCP connect (and handshake) timeout. */
-  connectTimeoutMs: 2_000,
-  /** Reconnect backoff: doubles from base up to max, with jitter, forever. */
-  reconnectBaseMs: 100,
-  reconnectMaxMs: 2_000,
-  /** How long `connect()` waits for the first ready before giving up. */
-  startupTimeoutMs: 10_000,
-  /** The fence counter outlives any lock; if it expires anyway, the clock seed keeps fences growing. */
-  fenceTtlMs: 7 * 24 * 3_600_000,
-} as const;
+/** Redis client defaults (defaults.ts), with the key prefix REDIS_PREFIX defaults to. */
+export const REDIS_DEFAULTS = { prefix: defaults.redisPrefix, ...defaults.redis } as const;
 
 export interface RedisStateOptions {
   /** Prefix of every key; give each deployment sharing a Redis its own. No braces. Default `'parley:'`. */
