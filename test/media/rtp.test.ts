@@ -1,10 +1,10 @@
 import * as mediasoup from 'mediasoup';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sleep, TestClient } from '../helpers/client.js';
+import { TestClient } from '../helpers/client.js';
 import { expectReply } from '../helpers/media.js';
 import { assertLoopbackOnly } from '../helpers/netns.js';
 import { startServer, type TestServer } from '../helpers/server.js';
-import { waitUntil } from '../helpers/wait.js';
+import { sleep, waitUntil } from '../helpers/wait.js';
 import { WebRtcPeer } from '../helpers/webrtc-peer.js';
 
 /*

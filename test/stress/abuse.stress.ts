@@ -1,8 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { sleep } from '../helpers/client.js';
-import { waitUntil } from '../helpers/wait.js';
+import { sleep, waitUntil } from '../helpers/wait.js';
 import { floodFromWorker, type FloodResult } from '../hardening/lib/flood.js';
 import { Pinger } from '../hardening/lib/pinger.js';
 import { startProc, tokenFor, type HardProc } from '../hardening/lib/proc.js';
