@@ -1,10 +1,43 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Three tiers, run together by `npm test` and one at a time by `npm run test:<tier>`:
+ *
+ * - `unit`: in-process only, no child processes and no sockets (config, docs, the memory store, and
+ *   fake-clock tests). Milliseconds each.
+ * - `integration`: real servers (in-process or as processes), real WebSockets, redis-server and
+ *   mediasoup workers, libwebrtc peers.
+ * - `e2e`: Chromium (playwright-core) and coturn.
+ *
+ * None of them asserts speed: timing bounds live in `npm run test:stress` (test/stress) and `bench/`.
+ * The long hardening suite has its own config (test/stress/vitest.config.ts).
+ */
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 20_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // Most files wait on sockets, child processes and timers rather than compute, so more files
+    // than cores run at once (vitest's default here would be cores - 1 = 1 on a 2-core machine).
+    // Safe because no default-suite test asserts speed.
+    maxWorkers: Number(process.env.VITEST_MAX_WORKERS ?? 3),
+    projects: [
+      {
+        extends: true,
+        test: { name: 'unit', include: ['test/unit/**/*.test.ts'] },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/unit/**', 'test/e2e/**'],
+        },
+      },
+      {
+        extends: true,
+        test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'] },
+      },
+    ],
   },
 });

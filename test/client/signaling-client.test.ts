@@ -8,7 +8,7 @@ import {
   type ReconnectPolicy,
 } from '../../src/client/index.js';
 import { startServer, type TestServer } from '../helpers/server.js';
-import { waitUntil } from '../helpers/wait.js';
+import { sleep, waitUntil } from '../helpers/wait.js';
 import { dropFromServer, nodeWebSocket, record, sdkClient } from './helpers.js';
 
 const manifest = {
@@ -113,7 +113,6 @@ describe('SignalingClient against a real server (ws in Node)', () => {
     const seenByA = record(a, 'reconnecting', 'reconnected', 'room:state');
     const session = a.sessionId!;
     const reconnected = a.waitFor('reconnected', 5_000);
-    const t0 = performance.now();
     await dropFromServer(srv, session);
     await waitUntil(() => a.state === 'reconnecting', 'A to notice the drop');
     // While reconnecting: sends and requests queue, and go out once the session is back.
@@ -121,15 +120,13 @@ describe('SignalingClient against a real server (ws in Node)', () => {
     expect(a.send('call:offer', { recipientId: 'drop-b', callId: 'queued', sdp: 'v=0' })).toBe(true);
     const ping = a.request('ping', {});
     const [info] = await reconnected;
-    const resumeMs = performance.now() - t0;
     expect(info).toMatchObject({ resumed: true, rooms: ['ops'], missedFrames: false });
     expect(a.sessionId).toBe(session);
     expect((await ping).type).toBe('pong');
     expect((await offer)[0]).toMatchObject({ callId: 'queued', senderId: 'drop-a' });
     expect(seenByA.map((e) => e.event)).toEqual(['reconnecting', 'room:state', 'reconnected']);
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200); // B must NOT hear of A's drop or return
     expect(seenByB).toEqual([]);
-    expect(resumeMs).toBeLessThan(2_000);
   });
 
   it('when the session cannot be resumed, it re-joins its rooms on a fresh one', async () => {

@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenIssuer } from '../../src/server/auth/token-issuer.js';
-import { TestClient, sleep } from '../helpers/client.js';
+import { TestClient } from '../helpers/client.js';
 import { expectReply, joinWithMedia } from '../helpers/media.js';
 import { assertLoopbackOnly } from '../helpers/netns.js';
 import { startNodeProcess, type NodeProcess } from '../helpers/node-process.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { TEST_SECRET } from '../helpers/server.js';
-import { waitUntil } from '../helpers/wait.js';
+import { sleep, waitUntil } from '../helpers/wait.js';
 import { WebRtcPeer } from '../helpers/webrtc-peer.js';
 
 const issuer = new TokenIssuer({ secret: TEST_SECRET });
@@ -67,7 +67,7 @@ describe('media across nodes', () => {
     expect(ports.length).toBeGreaterThan(0);
     for (const port of ports) expect(port >= 42000 && port <= 42999, `port ${port}`).toBe(true);
     const before = await pb.packetsReceived();
-    await sleep(800);
+    await sleep(800); // a window in which no audio may reach B: nobody holds the floor
     expect((await pb.packetsReceived()) - before).toBeLessThanOrEqual(5);
 
     expect((await a.request('ptt:start', { roomId: 'dispatch' })).type).toBe('ptt:granted');
@@ -90,7 +90,7 @@ describe('media across nodes', () => {
     await pa.consumeFloor();
     const produced = await pb.produceTone();
     expect(produced.paused).toBe(true);
-    await sleep(300);
+    await sleep(300); // a paused producer: let anything already in flight land before the baseline
     const base = await pa.packetsReceived();
     expect((await b.request('ptt:start', { roomId: 'field-ops' })).type).toBe('ptt:granted');
     await waitUntil(
@@ -100,9 +100,9 @@ describe('media across nodes', () => {
       50,
     );
     expect((await b.request('ptt:stop', { roomId: 'field-ops' })).type).toBe('ptt:stopped');
-    await sleep(300);
+    await sleep(300); // packets already in flight when the floor was released
     const after = await pa.packetsReceived();
-    await sleep(800);
+    await sleep(800); // a window in which no audio may reach A
     expect((await pa.packetsReceived()) - after).toBeLessThanOrEqual(5);
     // Ownership checks still hold across nodes: A cannot touch B's remote producer.
     expect(await a.request('producer:close', { producerId: produced.producerId })).toMatchObject({

@@ -50,6 +50,8 @@ describe('the demo page, driven by clicks and key presses', () => {
   it('sign in by name, see the channels, talk (space bar and button), get denied, and call 1:1', async () => {
     // ---- sign in: Alice clicks, Bob presses Enter ----
     await alice.page.goto(`${srv.httpUrl}/`);
+    // The page names itself once it has loaded the station's manifest: wait for it, not a fixed time.
+    await alice.page.waitForFunction(() => document.title !== 'Parley');
     expect(await alice.page.title()).toBe('Metro Dispatch · Parley');
     await alice.page.fill('#signin-name', 'Alice');
     await alice.page.click('#signin-submit');

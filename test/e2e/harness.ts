@@ -164,5 +164,3 @@ export function screenshotPath(name: string): string {
   mkdirSync(RESULTS_DIR, { recursive: true });
   return join(RESULTS_DIR, name);
 }
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -67,18 +67,16 @@ describe('reconnect: a dropped socket is resumed within the grace window', () =>
   it('A resumes the same session; B sees no leave; A can still talk and B hears it', async () => {
     const sessionId = await alice.page.evaluate(() => window.parleyDemo?.client?.signaling.sessionId);
     expect(sessionId).toBeTruthy();
-    const t0 = Date.now();
     await dropFromServer(srv, sessionId!);
     await alice.page.waitForFunction(() => window.reconnectLog.reconnected.length > 0, undefined, {
       timeout: 10_000,
     });
-    const resumeMs = Date.now() - t0;
     const log = await alice.page.evaluate(() => window.reconnectLog);
     expect(log.reconnected).toEqual([{ resumed: true, downtimeMs: expect.any(Number) as number }]);
     expect(log.states).toEqual(['reconnecting', 'connected']);
     expect(log.pill).toEqual(['reconnecting', 'connected']); // what the user saw
     expect(await alice.page.evaluate(() => window.parleyDemo?.client?.signaling.sessionId)).toBe(sessionId);
-    expect(resumeMs).toBeLessThan(srv.config.resumeGraceMs);
+    // resumed: true with the same session id is the proof that it came back within the window.
 
     // Nobody saw Alice go.
     expect(await bob.page.evaluate(() => window.reconnectLog.left)).toEqual([]);
@@ -97,8 +95,6 @@ describe('reconnect: a dropped socket is resumed within the grace window', () =>
       () => document.getElementById('speaker-banner')?.textContent === 'Channel is clear',
     );
     expect(await bob.page.evaluate(() => window.reconnectLog.left)).toEqual([]);
-    console.info(
-      `reconnect: drop → resumed in ${resumeMs} ms (client downtime ${log.reconnected[0]?.downtimeMs} ms)`,
-    );
+    console.info(`reconnect: drop → resumed (client downtime ${log.reconnected[0]?.downtimeMs} ms)`);
   });
 });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServerMessage } from '../../src/protocol/index.js';
-import { TestClient, sleep, upgradeStatus } from '../helpers/client.js';
+import { TestClient, upgradeStatus } from '../helpers/client.js';
+import { sleep } from '../helpers/wait.js';
 import { FAKE_DTLS, joinWithMedia, opusRtpParameters } from '../helpers/media.js';
 import { assertLoopbackOnly } from '../helpers/netns.js';
 import { rawUpgrade } from '../helpers/raw-ws.js';
@@ -132,7 +133,7 @@ describe('an expired JWT cannot resume a session, even with a valid resume token
     expect((await bob.request('room:join', { roomId: 'r1' })).type).toBe('room:state');
     const { resumeToken } = welcome;
     a.ws.terminate(); // network drop: the session is suspended
-    await sleep(Math.max(0, exp * 1000 - Date.now() + 150));
+    await sleep(Math.max(0, exp * 1000 - Date.now() + 150)); // time is the point: until the JWT expires
     expect(Date.now()).toBeGreaterThan(exp * 1000);
 
     // The same (now expired) JWT: refused before the upgrade, wherever it is put.

@@ -1,13 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ServerMessage } from '../../src/protocol/index.js';
-import { TestClient, sleep } from '../helpers/client.js';
+import { TestClient } from '../helpers/client.js';
 import { joinWithMedia } from '../helpers/media.js';
 import { assertLoopbackOnly } from '../helpers/netns.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { waitUntil } from '../helpers/wait.js';
+import {
+  connectWithWelcome,
+  isFloorFree,
+  killBusiestWorker,
+  pttRoomsWithMedia,
+  relayChatter,
+  serverCounts,
+  silentDropOfSpeaker,
+} from '../scenarios/faults.js';
 import { Pinger } from './lib/pinger.js';
 import { reportFigures, round, summarize } from './lib/stats.js';
-import { TcpProxy } from './lib/tcp-proxy.js';
 
 /*
  * Faults, measured: what clients observe, how long until service is back, and that every count
@@ -17,31 +24,7 @@ import { TcpProxy } from './lib/tcp-proxy.js';
 
 const GRACE_MS = 1_500;
 
-async function snapshot(srv: TestServer, ptt: string[] = []) {
-  const { gateway, sessions, rooms, relay, media, pool, store } = srv.server.internalsForTesting;
-  const m = media.stats();
-  const speakers = await Promise.all(ptt.map((r) => store.currentSpeaker(r)));
-  return {
-    connections: gateway.connectionCount,
-    sessions: sessions.size,
-    rooms: await rooms.roomCount(),
-    calls: relay.calls.size,
-    mediaRooms: m.rooms,
-    transports: m.transports,
-    producers: m.producers,
-    consumers: m.consumers,
-    workerConsumers: pool.workers().reduce((s, w) => s + w.consumers, 0),
-    speakers: speakers.filter(Boolean).length,
-  };
-}
-
-async function connectWithWelcome(url: string, token: string) {
-  const c = new TestClient(url, [], { headers: { authorization: `Bearer ${token}` } });
-  await c.opened;
-  return { c, welcome: (await c.next('welcome')).payload };
-}
-
-const isFloorFree = (m: ServerMessage) => m.type === 'ptt:speaker-changed' && m.payload.speaker === null;
+const snapshot = serverCounts;
 
 describe('a client dropped at the network level', () => {
   let srv: TestServer;
@@ -121,9 +104,9 @@ describe('a client dropped at the network level', () => {
       afterLeaveWithPeerOnly: withPeerOnly,
       after,
     });
-    expect(detectMs).toBeLessThan(500);
+    // Ordering: the leave never comes before the window has run out. How fast the drop is noticed
+    // and how soon after the window the leave comes: test/stress/faults.stress.ts.
     expect(leaveMs).toBeGreaterThanOrEqual(GRACE_MS - 50);
-    expect(leaveMs).toBeLessThan(GRACE_MS + 1_000);
     expect(withPeerOnly).toMatchObject({
       sessions: 1,
       rooms: 1,
@@ -138,52 +121,21 @@ describe('a client dropped at the network level', () => {
 
   it('silent drop (no FIN, no RST): the heartbeat notices, the floor frees, and the session can still be resumed', async () => {
     const base = await snapshot(srv, ['radio']);
-    const proxy = await TcpProxy.start(srv.port);
-    try {
-      const peer = await TestClient.connect(srv.wsUrl, await srv.token({ sub: 'peer2' }));
-      expect((await peer.request('room:join', { roomId: 'radio' })).type).toBe('room:state');
-      const { c: v, welcome } = await connectWithWelcome(
-        `ws://127.0.0.1:${proxy.port}/ws`,
-        await srv.token({ sub: 'victim2' }),
-      );
-      expect((await v.request('room:join', { roomId: 'radio' })).type).toBe('room:state');
-      expect((await v.request('ptt:start', { roomId: 'radio' })).type).toBe('ptt:granted');
-      const { sessions } = srv.server.internalsForTesting;
-
-      const t0 = performance.now();
-      proxy.blackhole();
-      await waitUntil(
-        () => sessions.get(welcome.sessionId)?.suspended === true,
-        'suspended by the heartbeat',
-        3_000,
-        5,
-      );
-      const detectMs = performance.now() - t0;
-      await peer.waitFor(isFloorFree, 1_000);
-      const floorFreeMs = performance.now() - t0;
-      // The client saw nothing at all: its socket is still "open".
-      const clientStillOpen = v.ws.readyState === v.ws.OPEN;
-      const { c: v2 } = await connectWithWelcome(srv.wsUrl, await srv.token({ sub: 'victim2' }));
-      const resumed = await v2.request('session:resume', { resumeToken: welcome.resumeToken });
-      const serviceBackMs = performance.now() - t0;
-      expect(resumed.type).toBe('session:resumed');
-      expect(peer.received.filter((m) => m.type === 'room:participant-left')).toEqual([]);
-      reportFigures('fault-client-drop-silent', {
-        heartbeatIntervalMs: 200,
-        heartbeatTimeoutMs: 600,
-        detectMs: round(detectMs, 0),
-        floorFreeMs: round(floorFreeMs, 0),
-        serviceBackMs: round(serviceBackMs, 0),
-        clientStillOpen,
-      });
-      expect(clientStillOpen).toBe(true);
-      expect(detectMs).toBeLessThan(600 + 200 + 300);
-      v.ws.terminate();
-      await v2.close(1000);
-      await peer.close(1000);
-    } finally {
-      await proxy.close();
-    }
+    // The deadline only bounds the wait; detection time against the heartbeat settings is
+    // asserted in test/stress/faults.stress.ts.
+    const r = await silentDropOfSpeaker(srv, 'radio', { peer: 'peer2', victim: 'victim2' }, 5_000);
+    reportFigures('fault-client-drop-silent', {
+      heartbeatIntervalMs: 200,
+      heartbeatTimeoutMs: 600,
+      detectMs: round(r.detectMs, 0),
+      floorFreeMs: round(r.floorFreeMs, 0),
+      serviceBackMs: round(r.serviceBackMs, 0),
+      clientStillOpen: r.clientStillOpen,
+    });
+    // The client saw nothing at all: its socket is still "open".
+    expect(r.clientStillOpen).toBe(true);
+    expect(r.resumed.type).toBe('session:resumed');
+    expect(r.peerHeardLeave).toBe(false);
     await waitUntil(async () => (await snapshot(srv)).sessions === 0, 'everyone is gone', 3_000);
     expect(await snapshot(srv, ['radio'])).toEqual(base);
   });
@@ -206,77 +158,25 @@ describe('a mediasoup worker killed under load', () => {
   });
 
   it('rooms on it are closed and told, speakers revoked, a replacement starts, media comes back; signaling never stops; nothing leaks', async () => {
-    const { pool, media } = srv.server.internalsForTesting;
+    const { media } = srv.server.internalsForTesting;
     const base = await snapshot(srv, ROOMS);
     const pinger = await Pinger.start(srv.wsUrl, await srv.token({ sub: 'calm' }), 'r0', 10);
     // 4 rooms × 4 members with media; one speaker per room holds the floor.
-    const members = new Map<string, TestClient[]>();
-    for (const roomId of ROOMS) {
-      const list: TestClient[] = [];
-      for (let i = 0; i < 4; i++) {
-        const c = await TestClient.connect(srv.wsUrl, await srv.token({ sub: `${roomId}-m${i}` }));
-        clients.push(c);
-        await joinWithMedia(c, roomId, { produce: true, consumeFloor: true });
-        list.push(c);
-      }
-      expect((await list[0].request('ptt:start', { roomId })).type).toBe('ptt:granted');
-      members.set(roomId, list);
-    }
-    // Signaling load throughout: in-room relays, 200 per second.
-    let relays = 0;
-    const chatter = setInterval(() => {
-      for (const roomId of ROOMS) {
-        const [a] = members.get(roomId)!;
-        for (let k = 0; k < 5; k++) {
-          a.send('ice:candidate', { roomId, to: `${roomId}-m1`, candidate: null });
-          relays++;
-        }
-      }
-    }, 100);
+    const members = await pttRoomsWithMedia(srv, ROOMS, 4, clients);
+    // Signaling load throughout: in-room relays, about 200 per second.
+    const chatter = relayChatter(members, 3, 60);
     const loaded = await snapshot(srv, ROOMS);
 
-    // Kill the worker that hosts the most rooms.
-    const routersOf = new Map<number, number>();
-    for (const w of pool.workers()) routersOf.set(w.pid, (await w.worker.dump()).routerIds.length);
-    const victim = pool.workers().sort((a, b) => routersOf.get(b.pid)! - routersOf.get(a.pid)!)[0];
     pinger.mark();
     const t0 = performance.now();
-    process.kill(victim.pid, 'SIGKILL');
-
-    // What members observe: media:closed (rooms on that worker), ptt:revoked for their speaker.
-    const closedAt = new Map<string, number>();
-    const revokedAt = new Map<string, number>();
-    await waitUntil(
-      () => {
-        for (const [roomId, list] of members) {
-          if (!closedAt.has(roomId) && list.every((c) => c.received.some((m) => m.type === 'media:closed')))
-            closedAt.set(roomId, performance.now() - t0);
-          if (!revokedAt.has(roomId) && list[0].received.some((m) => m.type === 'ptt:revoked'))
-            revokedAt.set(roomId, performance.now() - t0);
-        }
-        return closedAt.size >= 1 && [...closedAt.keys()].every((r) => revokedAt.has(r));
-      },
-      'members of the dead worker’s rooms are told',
-      5_000,
-      5,
-    );
-    await sleep(300); // let any other notices arrive
-    const affected = [...members.keys()].filter((r) =>
-      members.get(r)!.some((c) => c.received.some((m) => m.type === 'media:closed')),
-    );
-    await waitUntil(
-      () => pool.size === 2 && !pool.workers().some((w) => w.pid === victim.pid),
-      'a replacement worker',
-      5_000,
-      10,
-    );
-    const replacementMs = performance.now() - t0;
+    const kill = await killBusiestWorker(srv, members);
+    const { affected } = kill;
     // Service back: an affected member sets media up again and takes the floor.
     const again = members.get(affected[0])!;
     await joinWithMedia(again[1], affected[0], { produce: true, consumeFloor: true });
     expect((await again[1].request('ptt:start', { roomId: affected[0] })).type).toBe('ptt:granted');
     const serviceBackMs = performance.now() - t0;
-    clearInterval(chatter);
+    chatter.stop();
     const duringKill = pinger.window();
     await pinger.stop();
 
@@ -300,11 +200,10 @@ describe('a mediasoup worker killed under load', () => {
       rooms: ROOMS.length,
       membersPerRoom: 4,
       affectedRooms: affected.length,
-      mediaClosedAfterMs: Object.fromEntries([...closedAt].map(([k, v]) => [k, round(v)])),
-      speakerRevokedAfterMs: Object.fromEntries([...revokedAt].map(([k, v]) => [k, round(v)])),
-      replacementWorkerAfterMs: round(replacementMs, 0),
+      allToldAfterMs: round(kill.toldMs),
+      replacementWorkerAfterMs: round(kill.replacementMs, 0),
       serviceBackAfterMs: round(serviceBackMs, 0),
-      relaysDuringTest: relays,
+      relaysDuringTest: chatter.relays(),
       calmRttDuringKillMs: summarize(duringKill),
       baseline: base,
       loaded,

@@ -6,7 +6,7 @@ import { startNodeProcess, type NodeProcess } from '../helpers/node-process.js';
 import { rawUpgrade } from '../helpers/raw-ws.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { startServer, type TestServer } from '../helpers/server.js';
-import { waitUntil } from '../helpers/wait.js';
+import { sleep, waitUntil } from '../helpers/wait.js';
 import { clientFrame, parseServerFrames } from './lib/protocol-violations.js';
 import { tokenFor } from './lib/proc.js';
 import { TcpProxy } from './lib/tcp-proxy.js';
@@ -29,7 +29,7 @@ describe('a flooder closed with 1008 is no longer read', () => {
   });
   afterAll(() => srv.close());
 
-  it('the server stops reading at the close frame and cuts the peer off within about a second', async () => {
+  it('the server stops reading at the close frame and cuts the peer off instead of waiting for a close reply', async () => {
     const raw = await rawUpgrade(srv.port, {
       Authorization: `Bearer ${await srv.token({ sub: 'flooder' })}`,
     });
@@ -40,23 +40,22 @@ describe('a flooder closed with 1008 is no longer read', () => {
       buf = parsed.rest;
       for (const f of parsed.frames) if (f.opcode === 0x8) close = f.payload.readUInt16BE(0);
     });
-    let ended: number | null = null;
-    raw.socket.once('close', () => (ended = performance.now()));
+    let ended = false;
+    raw.socket.once('close', () => (ended = true));
     raw.socket.resume();
     const ping = clientFrame(Buffer.from('{"type":"ping"}'));
     raw.socket.write(Buffer.concat(Array.from({ length: 100 }, () => ping)));
     await waitUntil(() => close !== null, 'the 1008 close frame');
     expect(close).toBe(1008);
-    const closedAt = performance.now();
     // The flooder does not answer the close frame and keeps sending: 16 MiB more.
     const chunk = Buffer.concat(Array.from({ length: 4_096 }, () => ping));
     for (let i = 0; i < Math.ceil((16 * 2 ** 20) / chunk.length); i++) raw.socket.write(chunk);
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300); // time for the server to read what it must NOT read
     // Before the fix the server read (and parsed) all of it, so it drained; now it stays unread.
     expect(raw.socket.writableLength).toBeGreaterThan(2 ** 20);
-    await waitUntil(() => ended !== null, 'the server cuts the connection', 3_000);
-    // 1 s instead of the 5 s given to peers that are not flooding.
-    expect(ended! - closedAt).toBeLessThan(2_000);
+    // The server cuts it (after 1 s; peers that are not flooding get 5 s to answer a close).
+    // How soon is a timing question for a fake clock; here the deadline only bounds the wait.
+    await waitUntil(() => ended, 'the server cuts the connection', 4_500);
     raw.destroy();
   });
 });

@@ -1,5 +1,6 @@
 import { WebSocket, type ClientOptions } from 'ws';
 import type { ServerMessage, ServerMessageOf, ServerMessageType } from '../../src/protocol/index.js';
+import { sleep } from './wait.js';
 
 let seq = 0;
 
@@ -90,7 +91,7 @@ export class TestClient {
 
   /** Asserts nothing matching arrives within `ms`. */
   async expectNothing(match: (m: ServerMessage) => boolean, ms = 300): Promise<void> {
-    await new Promise((r) => setTimeout(r, ms));
+    await sleep(ms); // the window in which nothing may arrive
     const found = this.received.find(match);
     if (found) throw new Error(`unexpected message ${JSON.stringify(found)}`);
   }
@@ -117,5 +118,3 @@ export async function upgradeStatus(
     return (err as { statusCode?: number }).statusCode ?? -1;
   }
 }
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

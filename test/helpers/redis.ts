@@ -1,8 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PortInUseError, probeFreePort, startWithFreePort } from './ports.js';
+import { sleep } from './wait.js';
 
 export interface StartRedisOptions {
   /** A one-node Redis Cluster owning all 16384 slots (cross-slot scripts fail as on a real one). */
@@ -10,9 +12,11 @@ export interface StartRedisOptions {
 }
 
 export interface TestRedis {
-  /** redis://127.0.0.1:<port> */
+  /** redis://127.0.0.1:<port>: for server processes (REDIS_URL takes only redis:// URLs) and proxies. */
   url: string;
   port: number;
+  /** Its unix socket, private to this instance (ioredis: `{ path }`). */
+  path: string;
   /** SIGTERM, and resolves once the process has exited. Idempotent. */
   stop(): Promise<void>;
   /** Stops, then starts a fresh (empty: no persistence) redis-server on the same port. */
@@ -24,11 +28,17 @@ const START_TIMEOUT_MS = 5_000;
 const STOP_TIMEOUT_MS = 5_000;
 
 /**
- * A real redis-server of its own for a test file: 127.0.0.1 on a free port, no persistence, in a
- * scratch directory. Call `stop()` in afterAll.
+ * A real redis-server of its own for a test file: 127.0.0.1 on a free port plus a unix socket, no
+ * persistence, in a scratch directory. Call `stop()` in afterAll.
+ *
+ * Ports: redis-server cannot bind port 0 and report the port it got, so the TCP port is probed
+ * first and the start retried on a fresh one when redis-server exits with "Address already in
+ * use". Readiness is checked on the unix socket, which only this instance can own, so another
+ * test's redis that won the race for the port is never taken for ours.
  */
 export async function startRedis(opts: StartRedisOptions = {}): Promise<TestRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'parley-redis-'));
+  const path = join(dir, 'redis.sock');
   let port = 0;
   let busPort = 0;
   let proc: ChildProcess | null = null;
@@ -40,23 +50,19 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<TestRedi
       ? ['--cluster-enabled', 'yes', '--cluster-port', String(busPort),
          '--cluster-config-file', join(dir, 'nodes.conf'), '--cluster-announce-ip', '127.0.0.1']
       : [];
-    const p = await launch(port, dir, cluster);
-    if (opts.cluster) await ownAllSlots(port);
+    const p = await launch(port, path, dir, cluster);
+    if (opts.cluster) await ownAllSlots(path);
     return p;
   };
-  // The free port can be taken between probing and binding: try a few.
-  for (let attempt = 0; ; attempt++) {
-    port = await freePort();
-    busPort = opts.cluster ? await freePort() : 0;
-    try {
-      proc = await start();
-      break;
-    } catch (err) {
-      if (attempt >= 4) {
-        rmSync(dir, { recursive: true, force: true });
-        throw err;
-      }
-    }
+  try {
+    proc = await startWithFreePort(async (p) => {
+      port = p;
+      busPort = opts.cluster ? await probeFreePort() : 0;
+      return start();
+    });
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
   }
   const stop = async () => {
     const p = proc;
@@ -66,6 +72,7 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<TestRedi
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
+    path,
     stop: async () => {
       await stop();
       rmSync(dir, { recursive: true, force: true });
@@ -78,11 +85,13 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<TestRedi
   };
 }
 
-async function launch(port: number, dir: string, extra: string[]): Promise<ChildProcess> {
+async function launch(port: number, path: string, dir: string, extra: string[]): Promise<ChildProcess> {
   // prettier-ignore
   const args = [
     '--port', String(port),
     '--bind', '127.0.0.1',
+    '--unixsocket', path,
+    '--unixsocketperm', '700',
     '--save', '',
     '--appendonly', 'no',
     '--daemonize', 'no',
@@ -101,8 +110,11 @@ async function launch(port: number, dir: string, extra: string[]): Promise<Child
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (Date.now() < deadline) {
     const early = await Promise.race([exited, sleep(25).then(() => null)]);
-    if (early !== null) throw new Error(`redis-server on port ${port} ${early}: ${output.trim()}`);
-    if (await answersPing(port)) return proc;
+    if (early !== null) {
+      const message = `redis-server on port ${port} ${early}: ${output.trim()}`;
+      throw /already in use/i.test(output) ? new PortInUseError(message) : new Error(message);
+    }
+    if (await answersPing(path)) return proc;
   }
   await terminate(proc);
   throw new Error(`redis-server on port ${port} did not answer PING within ${START_TIMEOUT_MS} ms`);
@@ -120,26 +132,26 @@ function terminate(proc: ChildProcess): Promise<void> {
   });
 }
 
-function answersPing(port: number): Promise<boolean> {
-  return command(port, 'PING', (r) => r.includes('\r\n')).then((r) => r.startsWith('+PONG'));
+function answersPing(path: string): Promise<boolean> {
+  return command(path, 'PING', (r) => r.includes('\r\n')).then((r) => r.startsWith('+PONG'));
 }
 
 /** Assigns every slot to the node (a no-op error if it has them) and waits for cluster_state:ok. */
-async function ownAllSlots(port: number): Promise<void> {
-  await command(port, 'CLUSTER ADDSLOTSRANGE 0 16383', (r) => r.includes('\r\n'));
+async function ownAllSlots(path: string): Promise<void> {
+  await command(path, 'CLUSTER ADDSLOTSRANGE 0 16383', (r) => r.includes('\r\n'));
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (Date.now() < deadline) {
-    const info = await command(port, 'CLUSTER INFO', (r) => r.includes('cluster_known_nodes'));
+    const info = await command(path, 'CLUSTER INFO', (r) => r.includes('cluster_known_nodes'));
     if (info.includes('cluster_state:ok')) return;
     await sleep(25);
   }
-  throw new Error(`redis cluster node on port ${port} did not reach cluster_state:ok`);
+  throw new Error(`redis cluster node at ${path} did not reach cluster_state:ok`);
 }
 
 /** Sends one inline command on a fresh connection; resolves with what came back ('' on failure). */
-function command(port: number, line: string, complete: (reply: string) => boolean): Promise<string> {
+function command(path: string, line: string, complete: (reply: string) => boolean): Promise<string> {
   return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
+    const socket = connect(path);
     let reply = '';
     const done = () => {
       socket.destroy();
@@ -154,17 +166,3 @@ function command(port: number, line: string, complete: (reply: string) => boolea
     });
   });
 }
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,3 +1,13 @@
+/**
+ * Waiting in tests. Prefer `waitUntil` (or an event) for "until something happens": it returns as
+ * soon as the thing happens and its deadline only bounds a failure. `sleep` is for the two cases
+ * where time itself is the point: proving that something does NOT happen during a window, and
+ * pacing a load generator. Name why at each call site.
+ */
+
+/** Resolves after `ms` of wall-clock time. */
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
 /** Polls `predicate` until it holds; fails with `what` after `timeoutMs`. */
 export async function waitUntil(
   predicate: () => boolean | Promise<boolean>,
@@ -9,6 +19,6 @@ export async function waitUntil(
   for (;;) {
     if (await predicate()) return;
     if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
+    await sleep(everyMs);
   }
 }

@@ -3,6 +3,7 @@ import { TestClient } from '../helpers/client.js';
 import { expectReply, FAKE_DTLS, joinWithMedia, opusRtpParameters } from '../helpers/media.js';
 import { assertLoopbackOnly } from '../helpers/netns.js';
 import { startServer, type TestServer } from '../helpers/server.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const manifest = {
   allowAdHocRooms: false,
@@ -251,7 +252,7 @@ describe('SFU signaling on real mediasoup workers', () => {
     await joinWithMedia(a, 'other', { produce: true });
     expect(media.stats().rooms).toBe(before.rooms + 1);
     await a.close(1000);
-    await new Promise((r) => setTimeout(r, 200));
+    await waitUntil(() => media.stats().rooms === before.rooms, 'the empty room releases its router');
     const after = media.stats();
     expect(after.rooms).toBe(before.rooms);
     expect(after.transports).toBe(before.transports);

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestClient, sleep } from '../helpers/client.js';
+import { TestClient } from '../helpers/client.js';
+import { waitUntil } from '../helpers/wait.js';
 import { expectReply, joinWithMedia } from '../helpers/media.js';
 import { assertLoopbackOnly } from '../helpers/netns.js';
 import { startServer, type TestServer } from '../helpers/server.js';
@@ -10,14 +11,6 @@ const manifest = {
     { id: 'fragile', name: 'Fragile', mode: 'ptt', maxParticipants: 100 },
   ],
 };
-
-async function until(check: () => boolean, ms = 3_000): Promise<void> {
-  const t0 = Date.now();
-  while (!check()) {
-    if (Date.now() - t0 > ms) throw new Error('condition not met in time');
-    await sleep(25);
-  }
-}
 
 describe('worker pool: consumer budget and worker death', () => {
   let srv: TestServer;
@@ -53,7 +46,7 @@ describe('worker pool: consumer budget and worker death', () => {
     });
     // Existing listeners are untouched; when one leaves, there is room again.
     await clients[0].close(1000);
-    await until(() => pool.workers().some((w) => w.consumers < 3));
+    await waitUntil(() => pool.workers().some((w) => w.consumers < 3), 'a worker has consumer budget again');
     const m = await joinWithMedia(extra, 'big', { consumeFloor: true });
     expect(m.consumerId).toEqual(expect.any(String));
   });
@@ -95,7 +88,11 @@ describe('worker death', () => {
     expect(await b.next('media:closed', 3_000)).toMatchObject({ payload: { roomId: 'fragile' } });
     expect(await a.next('ptt:revoked', 3_000)).toMatchObject({ payload: { reason: 'media-closed' } });
     await b.waitFor((m) => m.type === 'ptt:speaker-changed' && m.payload.speaker === null);
-    await until(() => pool.size === 2 && !pool.workers().some((w) => w.pid === victim.pid), 5_000);
+    await waitUntil(
+      () => pool.size === 2 && !pool.workers().some((w) => w.pid === victim.pid),
+      'a replacement worker',
+      5_000,
+    );
     console.log(`worker death → replacement worker up in ${Date.now() - t0} ms`);
 
     // Members stay in the room and set media up again on the surviving/new workers.

@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { TestClient, sleep } from '../helpers/client.js';
+import { TestClient } from '../helpers/client.js';
+import { sleep, waitUntil } from '../helpers/wait.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
 const manifest = {
@@ -30,7 +31,10 @@ describe('PTT floor control', () => {
   afterEach(async () => {
     await Promise.all(clients.map((c) => c.close()));
     clients = [];
-    await sleep(50);
+    await waitUntil(
+      () => srv.server.internalsForTesting.gateway.connectionCount === 0,
+      'the server has seen every close',
+    );
   });
   afterAll(() => srv.close());
 
@@ -113,9 +117,8 @@ describe('PTT floor control', () => {
     await a.request('ptt:start', { roomId: 'dispatch' });
     await b.waitFor((m) => m.type === 'ptt:speaker-changed' && m.payload.speaker?.userId === 'a3');
     a.ws.terminate(); // network drop: the session is suspended, but the floor must not stay held
-    const t0 = Date.now();
-    await b.waitFor((m) => m.type === 'ptt:speaker-changed' && m.payload.speaker === null);
-    expect(Date.now() - t0).toBeLessThan(1_000);
+    // RESUME_GRACE_MS is 5 s: freed within this deadline, it was the drop, not the session's end.
+    await b.waitFor((m) => m.type === 'ptt:speaker-changed' && m.payload.speaker === null, 3_000);
     expect((await b.request('ptt:start', { roomId: 'dispatch' })).type).toBe('ptt:granted');
     const c = await member('c3', 'dispatch');
     await b.request('room:leave', { roomId: 'dispatch' });
@@ -139,7 +142,7 @@ describe('PTT floor control', () => {
     const a = await member('a5', 'dispatch');
     const b = await member('b5', 'dispatch');
     await a.request('ptt:start', { roomId: 'dispatch' });
-    await sleep(1_500); // PTT_LOCK_TTL_MS is 600
+    await sleep(1_500); // past PTT_LOCK_TTL_MS (600) twice over: the floor must NOT lapse
     expect(await b.request('ptt:start', { roomId: 'dispatch' })).toMatchObject({ type: 'ptt:denied' });
     expect(a.received.find((m) => m.type === 'ptt:revoked')).toBeUndefined();
   });

@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ServerMessage, ServerMessageOf } from '../../src/protocol/index.js';
-import { TestClient, sleep } from '../helpers/client.js';
+import { TestClient } from '../helpers/client.js';
 import { startServer, type TestServer } from '../helpers/server.js';
-import { waitUntil } from '../helpers/wait.js';
+import { sleep, waitUntil } from '../helpers/wait.js';
 
 const GRACE_MS = 1_000;
 
@@ -97,7 +97,7 @@ describe('session resume on one node', () => {
       'room:state',
     ]);
 
-    // The room never heard alice leave or come back.
+    // The room never heard alice leave or come back (a window in which nothing may arrive).
     await sleep(100);
     expect(b.c.received.filter(presenceOf('alice'))).toEqual([]);
     expect(carol.c.received.filter(presenceOf('alice'))).toEqual([]);
@@ -181,8 +181,9 @@ describe('session resume on one node', () => {
       type: 'room:participant-left',
       payload: { roomId: 'r2', reason: 'disconnected' },
     });
+    // Ordering, not speed: the leave never comes before the window has run out (a busy machine can
+    // only make it later; the waitFor deadline above bounds how much later).
     expect(elapsed).toBeGreaterThanOrEqual(GRACE_MS - 50);
-    expect(elapsed).toBeLessThan(GRACE_MS + 1_000);
 
     const a2 = await connect('alice');
     expect(await a2.c.request('session:resume', { resumeToken: a1.welcome.resumeToken })).toMatchObject({
@@ -232,7 +233,7 @@ describe('session resume on one node', () => {
     });
     expect((await a1.c.closed).code).toBe(4409);
 
-    await sleep(100);
+    await sleep(100); // a window in which no presence change may arrive
     expect(b.c.received.filter(presenceOf('hal'))).toEqual([]);
     // Messages for hal now go to the new socket only.
     b.c.send('call:offer', { recipientId: 'hal', callId: 'k4', sdp: 'v=0' });

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROTOCOL_VERSION, type ServerMessage } from '../../src/protocol/index.js';
-import { TestClient, sleep, upgradeStatus } from '../helpers/client.js';
+import { TestClient, upgradeStatus } from '../helpers/client.js';
 import { rawUpgrade } from '../helpers/raw-ws.js';
 import { startServer, type TestServer } from '../helpers/server.js';
-import { waitUntil } from '../helpers/wait.js';
+import { sleep, waitUntil } from '../helpers/wait.js';
 
 type ErrorMsg = Extract<ServerMessage, { type: 'error' }>;
 
@@ -293,13 +293,14 @@ describe('rate limit', () => {
     for (let i = 1; i <= 10; i++) {
       expect((await flood.waitFor((m) => m.correlationId === `p${i}`)).type).toBe('pong');
     }
-    await sleep(100);
+    await sleep(100); // a window in which p12 must NOT be answered
     // At most one token was refilled while 12 arrived within milliseconds: p12 must have been dropped.
     expect(flood.received.find((m) => m.correlationId === 'p12')).toBeUndefined();
     expect(flood.received.filter((m) => m.type === 'error')).toHaveLength(0); // one RATE_LIMITED, not one per frame
     expect(flood.ws.readyState).toBe(flood.ws.OPEN);
 
     // The bucket refills at 5/s: after a pause the client is served again.
+    // Time is the point here: polling would spend the tokens it waits for.
     await sleep(700);
     expect((await flood.request('ping')).type).toBe('pong');
 
@@ -329,14 +330,13 @@ describe('heartbeat', () => {
     deaf.ws.on('ping', () => pings++);
     const alive = await TestClient.connect(srv.wsUrl, await srv.token({ sub: 'alive' }));
 
-    const t0 = Date.now();
     const { code } = await deaf.closed;
     expect(code).toBe(1006); // terminated, no close handshake
-    expect(Date.now() - t0).toBeLessThan(1_500);
     expect(pings).toBeGreaterThan(0);
     expect(srv.logs.some((l) => l.msg === 'heartbeat timeout')).toBe(true);
 
-    // Well past the timeout, the answering client is still connected and served.
+    // Well past the timeout (a window in which it must NOT be cut), the answering client is still
+    // connected and served.
     await sleep(600);
     expect(alive.ws.readyState).toBe(alive.ws.OPEN);
     expect((await alive.request('ping')).type).toBe('pong');

@@ -1,13 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Participant } from '../../src/protocol/index.js';
 import type { FloorHolder, StateStore } from '../../src/server/state/state-store.js';
+import { sleep, waitUntil } from '../helpers/wait.js';
 
 export interface ContractSubject {
   store: StateStore;
   cleanup: () => Promise<void>;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let seq = 0;
 function participant(sessionId: string, name = sessionId): Participant {
@@ -130,7 +129,7 @@ export function stateContract(name: string, factory: () => Promise<ContractSubje
       it('putting again replaces the record and its ttl', async () => {
         await store.putResumeToken('h1', record, 100);
         await store.putResumeToken('h1', { sessionId: 's2', userId: 'alice' }, 10_000);
-        await sleep(200);
+        await sleep(200); // past the first ttl: the record must NOT expire with it
         expect(await store.getResumeToken('h1')).toEqual({ sessionId: 's2', userId: 'alice' });
       });
 
@@ -143,8 +142,7 @@ export function stateContract(name: string, factory: () => Promise<ContractSubje
       it('expires after its ttl', async () => {
         await store.putResumeToken('h1', record, 100);
         expect(await store.getResumeToken('h1')).toEqual(record);
-        await sleep(200);
-        expect(await store.getResumeToken('h1')).toBeNull();
+        await waitUntil(async () => (await store.getResumeToken('h1')) === null, 'the record expires');
         expect(await store.takeResumeToken('h1')).toBe(false);
       });
     });
@@ -179,22 +177,22 @@ export function stateContract(name: string, factory: () => Promise<ContractSubje
       });
 
       it('renewing keeps the lock past its original ttl', async () => {
-        const got = await store.acquireSpeaker('ch1', holder('alice'), 150);
+        // Renewed every 100 ms with a 400 ms ttl: 300 ms of slack per renewal for a busy machine.
+        const got = await store.acquireSpeaker('ch1', holder('alice'), 400);
         if (!got.granted) throw new Error('expected a grant');
-        for (let i = 0; i < 5; i++) {
-          await sleep(75);
-          expect(await store.renewSpeaker('ch1', got.fence, 150)).toBe(true);
+        for (let i = 0; i < 6; i++) {
+          await sleep(100); // time must pass for the original ttl to run out
+          expect(await store.renewSpeaker('ch1', got.fence, 400)).toBe(true);
         }
-        // 375 ms after the grant, well past the original 150 ms.
+        // At least 600 ms after the grant, past the original 400 ms.
         expect((await store.currentSpeaker('ch1'))?.fence).toBe(got.fence);
-        expect((await store.acquireSpeaker('ch1', holder('bob'), 150)).granted).toBe(false);
+        expect((await store.acquireSpeaker('ch1', holder('bob'), 400)).granted).toBe(false);
       });
 
       it('expires by ttl when not renewed', async () => {
         const got = await store.acquireSpeaker('ch1', holder('alice'), 100);
         if (!got.granted) throw new Error('expected a grant');
-        await sleep(200);
-        expect(await store.currentSpeaker('ch1')).toBeNull();
+        await waitUntil(async () => (await store.currentSpeaker('ch1')) === null, 'the lock expires');
         expect(await store.renewSpeaker('ch1', got.fence, 5_000)).toBe(false);
         const next = await store.acquireSpeaker('ch1', holder('bob'), 5_000);
         expect(next.granted).toBe(true);
@@ -203,7 +201,7 @@ export function stateContract(name: string, factory: () => Promise<ContractSubje
       it('fencing: an expired holder can neither release nor renew the next holder’s lock', async () => {
         const first = await store.acquireSpeaker('ch1', holder('alice'), 100);
         if (!first.granted) throw new Error('expected a grant');
-        await sleep(200);
+        await waitUntil(async () => (await store.currentSpeaker('ch1')) === null, 'the lock expires');
         const second = await store.acquireSpeaker('ch1', holder('bob'), 5_000);
         if (!second.granted) throw new Error('expected a grant');
         expect(second.fence).toBeGreaterThan(first.fence);

@@ -1,12 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServerMessage } from '../../src/protocol/index.js';
-import { TestClient, sleep } from '../helpers/client.js';
+import { TestClient } from '../helpers/client.js';
 import { joinWithMedia } from '../helpers/media.js';
 import { assertLoopbackOnly } from '../helpers/netns.js';
 import { startNodeProcess, type NodeProcess } from '../helpers/node-process.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { startServer, type TestServer } from '../helpers/server.js';
-import { waitUntil } from '../helpers/wait.js';
+import { sleep, waitUntil } from '../helpers/wait.js';
+import {
+  killBusiestWorker,
+  pttRoomsWithMedia,
+  relayChatter,
+  serverCounts,
+  silentDropOfSpeaker,
+} from '../scenarios/faults.js';
 import { tokenFor } from '../hardening/lib/proc.js';
 import { reportFigures, round, summarize } from '../hardening/lib/stats.js';
 import { TcpProxy } from '../hardening/lib/tcp-proxy.js';
@@ -20,20 +27,7 @@ import { TcpProxy } from '../hardening/lib/tcp-proxy.js';
 
 const isFloorFree = (m: ServerMessage) => m.type === 'ptt:speaker-changed' && m.payload.speaker === null;
 
-async function counts(srv: TestServer) {
-  const { gateway, sessions, rooms, relay, media, pool } = srv.server.internalsForTesting;
-  const m = media.stats();
-  return {
-    connections: gateway.connectionCount,
-    sessions: sessions.size,
-    rooms: await rooms.roomCount(),
-    calls: relay.calls.size,
-    transports: m.transports,
-    producers: m.producers,
-    consumers: m.consumers,
-    workerConsumers: pool.workers().reduce((s, w) => s + w.consumers, 0),
-  };
-}
+const counts = (srv: TestServer) => serverCounts(srv);
 
 describe('client drops, 60 times', () => {
   let srv: TestServer;
@@ -102,6 +96,41 @@ describe('client drops, 60 times', () => {
       after,
     });
     expect(after).toEqual(base);
+    // Moved here from test/hardening/faults.test.ts: a dropped socket is noticed at once, and the
+    // leave comes right after the grace window.
+    expect(Math.max(...detect)).toBeLessThan(500);
+    expect(Math.min(...leave)).toBeGreaterThanOrEqual(1_000 - 50);
+    expect(Math.max(...leave)).toBeLessThan(1_000 + 1_000);
+  });
+});
+
+describe('silent drops (no FIN, no RST), 10 times', () => {
+  let srv: TestServer;
+  beforeAll(async () => {
+    srv = await startServer(
+      {
+        RESUME_GRACE_MS: '1500',
+        HEARTBEAT_INTERVAL_MS: '200',
+        HEARTBEAT_TIMEOUT_MS: '600',
+        LOG_LEVEL: 'warn',
+        RATE_LIMIT_BURST: '1000',
+      },
+      { channels: [{ id: 'radio', name: 'Radio', mode: 'ptt', maxParticipants: 100 }] },
+    );
+  });
+  afterAll(() => srv.close());
+
+  it('the heartbeat notices each within timeout + interval (+ slack); each resumes', async () => {
+    const detect: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const r = await silentDropOfSpeaker(srv, 'radio', { peer: `sp${i}`, victim: `sv${i}` }, 5_000);
+      expect(r.resumed.type).toBe('session:resumed');
+      expect(r.peerHeardLeave).toBe(false);
+      detect.push(r.detectMs);
+    }
+    reportFigures('fault-client-drop-silent-x10', { detectMs: summarize(detect) });
+    // Moved here from test/hardening/faults.test.ts.
+    expect(Math.max(...detect)).toBeLessThan(600 + 200 + 300);
   });
 });
 
@@ -122,60 +151,15 @@ describe('a mediasoup worker killed, 3 times, under load', () => {
   });
 
   it('each kill: members told, speakers revoked, replacement up, media re-established; nothing leaks', async () => {
-    const { pool, media } = srv.server.internalsForTesting;
+    const { media } = srv.server.internalsForTesting;
     const base = await counts(srv);
-    const members = new Map<string, TestClient[]>();
-    for (const roomId of ROOMS) {
-      const list: TestClient[] = [];
-      for (let i = 0; i < 8; i++) {
-        const c = await TestClient.connect(srv.wsUrl, await tokenFor(`${roomId}-m${i}`));
-        clients.push(c);
-        await joinWithMedia(c, roomId, { produce: true, consumeFloor: true });
-        list.push(c);
-      }
-      expect((await list[0].request('ptt:start', { roomId })).type).toBe('ptt:granted');
-      members.set(roomId, list);
-    }
-    let relays = 0;
-    const chatter = setInterval(() => {
-      for (const roomId of ROOMS) {
-        const list = members.get(roomId)!;
-        for (let k = 0; k < 4; k++) {
-          list[k].send('ice:candidate', { roomId, to: `${roomId}-m${k + 1}`, candidate: null });
-          relays++;
-        }
-      }
-    }, 50);
+    const members = await pttRoomsWithMedia(srv, ROOMS, 8, clients);
+    const chatter = relayChatter(members, 4, 50);
     const kills = [];
     try {
       for (let round_ = 0; round_ < 3; round_++) {
-        for (const list of members.values()) for (const c of list) c.received.length = 0;
-        const routers = new Map<number, number>();
-        for (const w of pool.workers()) routers.set(w.pid, (await w.worker.dump()).routerIds.length);
-        const victim = pool.workers().sort((a, b) => routers.get(b.pid)! - routers.get(a.pid)!)[0];
         const t0 = performance.now();
-        process.kill(victim.pid, 'SIGKILL');
-        await waitUntil(
-          () =>
-            [...members.values()].some((l) =>
-              l.every((c) => c.received.some((m) => m.type === 'media:closed')),
-            ),
-          'media:closed',
-          5_000,
-          2,
-        );
-        const toldMs = performance.now() - t0;
-        await sleep(200);
-        const affected = ROOMS.filter((r) =>
-          members.get(r)!.some((c) => c.received.some((m) => m.type === 'media:closed')),
-        );
-        await waitUntil(
-          () => pool.size === 2 && !pool.workers().some((w) => w.pid === victim.pid),
-          'replacement',
-          5_000,
-          5,
-        );
-        const replacedMs = performance.now() - t0;
+        const { affected, toldMs, replacementMs: replacedMs } = await killBusiestWorker(srv, members);
         // Every member of every affected room sets media up again; one takes the floor.
         await Promise.all(
           affected.flatMap((r) =>
@@ -193,7 +177,7 @@ describe('a mediasoup worker killed, 3 times, under load', () => {
         });
       }
     } finally {
-      clearInterval(chatter);
+      chatter.stop();
     }
     for (const c of clients) expect(c.ws.readyState).toBe(c.ws.OPEN);
     const loaded = await counts(srv);
@@ -204,7 +188,7 @@ describe('a mediasoup worker killed, 3 times, under load', () => {
     reportFigures('fault-worker-kill-x3', {
       rooms: ROOMS.length,
       membersPerRoom: 8,
-      relays,
+      relays: chatter.relays(),
       kills,
       loaded,
       baseline: base,

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestClient } from '../helpers/client.js';
 import { assertLoopbackOnly } from '../helpers/netns.js';
-import { waitUntil } from '../helpers/wait.js';
+import { sleep, waitUntil } from '../helpers/wait.js';
 import { Pinger } from '../hardening/lib/pinger.js';
 import { startProc, tokenFor, type HardProc } from '../hardening/lib/proc.js';
 import { envelopeSlope, reportFigures, round, slope, theilSen } from '../hardening/lib/stats.js';
@@ -97,7 +97,7 @@ describe('soak', () => {
       10_000,
       100,
     );
-    await new Promise((r) => setTimeout(r, GRACE_MS + 500));
+    await sleep(GRACE_MS + 500); // past the grace window: every suspended session must have ended
     const probe = await TestClient.connect(proc.wsUrl, await tokenFor(`${name}-probe`));
     const ghosts: Record<string, string[]> = {};
     const speakers: Record<string, unknown> = {};

@@ -1,4 +1,5 @@
 import { WebSocket } from 'ws';
+import { waitUntil } from '../../helpers/wait.js';
 import { summarize } from './stats.js';
 
 /**
@@ -82,9 +83,8 @@ export class Pinger {
 
   async stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
-    // Let the last pings come back.
-    const deadline = Date.now() + 2_000;
-    while (this.#inFlight.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    // Let the last pings come back (unanswered ones are counted, so this must not throw).
+    await waitUntil(() => this.#inFlight.size === 0, 'the last pongs', 2_000).catch(() => undefined);
     if (this.#ws.readyState === WebSocket.OPEN) {
       const closed = new Promise((r) => this.#ws.once('close', r));
       this.#ws.close(1000);

@@ -2,6 +2,7 @@ import { WebSocket } from 'ws';
 import { Prng } from '../../hardening/lib/prng.js';
 import { tokenFor } from '../../hardening/lib/proc.js';
 import { FAKE_DTLS, opusRtpParameters } from '../../helpers/media.js';
+import { sleep } from '../../helpers/wait.js';
 
 /*
  * A mixed, realistic workload for the soak: actors that join and leave rooms (setting up SFU media
@@ -28,8 +29,6 @@ export interface WorkloadStats {
 
 export const SOAK_ROOMS = { ptt: ['soak-ptt-1', 'soak-ptt-2'], conference: ['soak-conf'] };
 const ALL_ROOMS = [...SOAK_ROOMS.ptt, ...SOAK_ROOMS.conference];
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 class Actor {
   readonly user: string;
