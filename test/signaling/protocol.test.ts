@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROTOCOL_VERSION, type ServerMessage } from '../../src/protocol/index.js';
+import { WebSocket } from 'ws';
+import { CLOSE_CODES, PROTOCOL_VERSION, type ServerMessage } from '../../src/protocol/index.js';
 import { TestClient, upgradeStatus } from '../helpers/client.js';
 import { rawUpgrade } from '../helpers/raw-ws.js';
 import { startServer, type TestServer } from '../helpers/server.js';
@@ -404,6 +405,53 @@ describe('backpressure', () => {
     expect(srv.server.internalsForTesting.gateway.connectionCount).toBe(1);
     // And the TCP connection really was closed by the server.
     await slow.closed(10_000);
+    await fast.close();
+  });
+
+  it('is closed with 4008 BACKPRESSURE, which it sees when it reads again', async () => {
+    // A real client socket: reading stops at the TCP level, so the kernel buffers fill and the
+    // server's writes queue in user space until they pass MAX_BUFFERED_BYTES.
+    const slow = new WebSocket(srv.wsUrl, {
+      headers: { authorization: `Bearer ${await srv.token({ sub: 'reader' })}` },
+    });
+    const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+      slow.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
+    await new Promise<void>((resolve, reject) => {
+      slow.once('message', () => resolve()); // welcome: the session exists
+      slow.once('error', reject);
+    });
+    const received: string[] = [];
+    slow.on('message', (d: Buffer) => received.push((JSON.parse(d.toString()) as { type: string }).type));
+    slow.pause();
+
+    const fast = await TestClient.connect(srv.wsUrl, await srv.token({ sub: 'writer' }));
+    const sdp = `v=0\r\n${'a=x'.repeat(16_000)}`; // ~48 KB per relayed frame
+    const drops = () => srv.logs.filter((l) => l.msg === 'dropping slow consumer').length;
+    const dropsBefore = drops(); // the test above dropped one already
+    const passedLimit = () => drops() > dropsBefore;
+    for (let batch = 0; batch < 60 && !passedLimit(); batch++) {
+      for (let i = 0; i < 10; i++)
+        fast.send('call:offer', { recipientId: 'reader', callId: `c${batch}`, sdp });
+      expect((await fast.request('ping', undefined, 5_000)).type).toBe('pong');
+    }
+    expect(passedLimit()).toBe(true);
+
+    slow.resume();
+    const { code } = await closed;
+    expect(code).toBe(CLOSE_CODES.BACKPRESSURE.code);
+    expect(code).toBe(4008);
+    // What was queued before the limit arrived, in order, before the close frame.
+    expect(received.length).toBeGreaterThan(0);
+    expect(new Set(received)).toEqual(new Set(['call:offer']));
+
+    // The server let go of it: the session is gone (grace 0) and offers to it are refused.
+    await waitUntil(
+      () => srv.server.internalsForTesting.sessions.sessionsOf('reader') === undefined,
+      'the slow reader is gone',
+    );
+    const reply = await fast.request('call:offer', { recipientId: 'reader', callId: 'after', sdp: 'v=0' });
+    expect(reply).toMatchObject({ type: 'error', payload: { code: 'RECIPIENT_OFFLINE' } });
     await fast.close();
   });
 });

@@ -11,7 +11,6 @@ import type { RemoteUserDelivery } from '../sessions/user-delivery.js';
 import { systemClock, type Clock } from '../time/clock.js';
 import { frame } from '../wire/frame.js';
 import { GuestRegistry } from './guest-registry.js';
-import type { MediaOp, MediaOpPayload, MediaOpResult } from './media-ops.js';
 import { MediaOwnership } from './media-ownership.js';
 import { MediaRpcClient } from './media-rpc-client.js';
 import { MediaRpcServer } from './media-rpc-server.js';
@@ -266,15 +265,11 @@ export class MediaPlane implements FloorMedia {
     return owner;
   }
 
-  #call<K extends MediaOp>(
-    nodeId: string,
-    session: Session,
-    op: K,
-    payload: MediaOpPayload<K>,
-    holdsFloor?: boolean,
-  ): Promise<MediaOpResult<K>> {
-    if (!this.#remote) return Promise.reject(new Error('no cluster'));
-    return this.#remote.rpc.call(nodeId, session, op, payload, holdsFloor);
+  /** Forwards to the owner node. Only reached with a remote ref or owner, which needs a cluster. */
+  get #call(): MediaRpcClient['call'] {
+    const rpc = this.#remote?.rpc;
+    if (!rpc) throw new Error('media plane: a remote media call without a cluster');
+    return rpc.call;
   }
 
   #ref(session: Session, id: string): RemoteRef | undefined {

@@ -29,13 +29,13 @@ export class MediaRpcClient {
     this.#clock = clock;
   }
 
-  call<K extends MediaOp>(
+  readonly call = <K extends MediaOp>(
     nodeId: string,
     session: Session,
     op: K,
     payload: MediaOpPayload<K>,
     holdsFloor?: boolean,
-  ): Promise<MediaOpResult<K>> {
+  ): Promise<MediaOpResult<K>> => {
     if (this.#closed) return Promise.reject(new ParleyError('SERVICE_UNAVAILABLE', 'server shutting down'));
     const cluster = this.#cluster;
     const id = randomUUID();
@@ -72,7 +72,7 @@ export class MediaRpcClient {
         );
       });
     });
-  }
+  };
 
   /** Bus: the owner node answered. */
   readonly settle = (reply: Extract<BusHeader, { t: 'media-reply' }>): void => {
