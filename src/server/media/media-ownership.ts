@@ -1,5 +1,5 @@
-import { defaults } from '../config/defaults.js';
 import type { ClusterLink } from '../cluster/cluster-link.js';
+import { defaults } from '../config/defaults.js';
 import type { Logger } from '../logger.js';
 import type { Clock } from '../time/clock.js';
 import { Lease } from '../time/lease.js';

@@ -1,8 +1,8 @@
-import { defaults } from '../config/defaults.js';
 import { randomUUID } from 'node:crypto';
 import { isErrorCode } from '../../protocol/index.js';
 import type { BusHeader, RemoteSessionInfo } from '../cluster/bus.js';
 import type { ClusterLink } from '../cluster/cluster-link.js';
+import { defaults } from '../config/defaults.js';
 import { ParleyError } from '../errors.js';
 import type { Session } from '../sessions/session.js';
 import type { Clock, Timer } from '../time/clock.js';

@@ -1,5 +1,5 @@
-import { defaults } from '../config/defaults.js';
 import type { ServerPayload } from '../../protocol/index.js';
+import { defaults } from '../config/defaults.js';
 import type { PttConfig } from '../config/env.js';
 import { ParleyError } from '../errors.js';
 import type { Logger } from '../logger.js';

@@ -1,6 +1,6 @@
-import { defaults } from '../config/defaults.js';
 import type { Participant, RoomConfig, ServerPayload } from '../../protocol/index.js';
 import { mayJoinRoom } from '../auth/claims.js';
+import { defaults } from '../config/defaults.js';
 import { ParleyError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { EndReason } from '../sessions/session-manager.js';

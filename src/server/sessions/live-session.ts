@@ -1,6 +1,6 @@
-import { defaults } from '../config/defaults.js';
 import type { Participant } from '../../protocol/index.js';
 import type { Identity } from '../auth/claims.js';
+import { defaults } from '../config/defaults.js';
 import type { Timer } from '../time/clock.js';
 import type { Frame } from '../wire/frame.js';
 import type { Session } from './session.js';

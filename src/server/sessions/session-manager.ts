@@ -1,7 +1,7 @@
-import { defaults } from '../config/defaults.js';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { CLOSE_CODES } from '../../protocol/index.js';
 import type { Identity } from '../auth/claims.js';
+import { defaults } from '../config/defaults.js';
 import { ParleyError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ClusterLink } from '../cluster/cluster-link.js';
