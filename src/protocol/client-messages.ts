@@ -120,7 +120,7 @@ export const Produce = message(
     rtpParameters: RtpParameters,
     appData: z.record(z.string(), z.unknown()).optional(),
   }),
-  'Publish a track on your send transport. Needs canPublish. In a ptt room: audio only, one per session, and it starts paused until you hold the floor. Reply: produced; other members get producer:new (conference rooms).',
+  'Publish a track on your send transport. `appData.source` (microphone, camera or screen) is passed on to the others in producer:new. Needs canPublish. In a ptt room: audio only, one per session, and it starts paused until you hold the floor. Reply: produced; other members get producer:new (conference rooms).',
 );
 export const Consume = message(
   'consume',

@@ -7,6 +7,9 @@ import { RoomId } from './common.js';
 export const MediaKind = z.enum(['audio', 'video']);
 export const TransportDirection = z.enum(['send', 'recv']);
 export const MediaId = z.string().min(1).max(64);
+/** What a published track carries, as its publisher says (produce's `appData.source`). */
+export const TrackSource = z.enum(['microphone', 'camera', 'screen']);
+export type TrackSource = z.infer<typeof TrackSource>;
 
 export const DtlsParameters = z.looseObject({
   role: z.enum(['auto', 'client', 'server']).optional(),

@@ -19,6 +19,7 @@ import {
   MediaKind,
   RtpCapabilities,
   RtpParameters,
+  TrackSource,
   TransportDirection,
 } from './media.js';
 
@@ -210,6 +211,9 @@ export const ProducerNew = message(
     userId: UserId,
     sessionId: z.string(),
     kind: MediaKind,
+    source: TrackSource.optional().describe(
+      'microphone, camera or screen, when the publisher said so in produce’s appData.source',
+    ),
   }),
   'A member of a conference room published a track; consume it if you want it. Also sent for existing producers right after transport:created (recv).',
 );

@@ -1,5 +1,5 @@
 import type { types } from 'mediasoup';
-import type { ClientPayload, ServerPayload } from '../../protocol/index.js';
+import { TrackSource, type ClientPayload, type ServerPayload } from '../../protocol/index.js';
 import { defaults } from '../config/defaults.js';
 import type { MediaConfig } from '../config/env.js';
 import { ParleyError } from '../errors.js';
@@ -154,15 +154,7 @@ export class MediaService {
   announceExisting(session: MediaSession, roomId: string): void {
     for (const { room, peer, obj } of this.#producers.values()) {
       if (room.roomId !== roomId || peer.session === session || room.mode !== 'conference') continue;
-      session.deliver(
-        frame('producer:new', {
-          roomId,
-          producerId: obj.id,
-          userId: peer.session.userId,
-          sessionId: peer.session.id,
-          kind: obj.kind,
-        }),
-      );
+      session.deliver(producerNew(roomId, peer.session, obj));
     }
   }
 
@@ -240,17 +232,7 @@ export class MediaService {
     });
     if (ptt && !paused) await room.floor?.attach(producer);
     if (!ptt) {
-      this.#rooms.broadcast(
-        room.roomId,
-        frame('producer:new', {
-          roomId: room.roomId,
-          producerId: producer.id,
-          userId: session.userId,
-          sessionId: session.id,
-          kind,
-        }),
-        session,
-      );
+      this.#rooms.broadcast(room.roomId, producerNew(room.roomId, session, producer), session);
     }
     return { producerId: producer.id, paused };
   }
@@ -529,4 +511,17 @@ export class MediaService {
   #announced(): { announcedAddress?: string } {
     return this.#config.announcedAddress ? { announcedAddress: this.#config.announcedAddress } : {};
   }
+}
+
+/** `producer:new` for a producer of `owner`, with the source its publisher named, if a known one. */
+function producerNew(roomId: string, owner: MediaSession, producer: types.Producer) {
+  const source = TrackSource.safeParse(producer.appData.source);
+  return frame('producer:new', {
+    roomId,
+    producerId: producer.id,
+    userId: owner.userId,
+    sessionId: owner.id,
+    kind: producer.kind,
+    ...(source.success ? { source: source.data } : {}),
+  });
 }
