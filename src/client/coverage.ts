@@ -9,6 +9,7 @@
  */
 import type { RelayType, RequestType } from '../protocol/registry.js';
 import type { Call } from './call.js';
+import type { ConferenceRoom } from './conference-room.js';
 import type { CallManager } from './call-manager.js';
 import type { Heartbeat } from './heartbeat.js';
 import type { PttChannel } from './ptt-channel.js';
@@ -28,6 +29,7 @@ export interface SenderClasses {
   Heartbeat: typeof Heartbeat;
   SfuSession: typeof SfuSession;
   PttChannel: typeof PttChannel;
+  ConferenceRoom: typeof ConferenceRoom;
   CallManager: typeof CallManager;
   Call: typeof Call;
 }
@@ -53,10 +55,9 @@ export const MESSAGE_SENDERS = {
   produce: ['SfuSession.produce'],
   consume: ['SfuSession.consume'],
   'consumer:resume': ['SfuSession.consume'],
-  /** No dedicated method: PttChannel pauses its producer instead of closing it. */
-  'producer:close': ['SignalingClient.request'],
-  'producer:pause': ['SfuSession.pauseProducer'],
-  'producer:resume': ['SfuSession.resumeProducer'],
+  'producer:close': ['SfuSession.closeProducer'],
+  'producer:pause': ['SfuSession.pauseProducer', 'ConferenceRoom.setMicrophoneEnabled'],
+  'producer:resume': ['SfuSession.resumeProducer', 'ConferenceRoom.setMicrophoneEnabled'],
   'ptt:start': ['PttChannel.startTalking'],
   'ptt:stop': ['PttChannel.stopTalking'],
   // Relays

@@ -63,6 +63,15 @@ export {
   type TalkResult,
   type TalkState,
 } from './ptt-channel.js';
+export {
+  ConferenceRoom,
+  type ConferenceParticipant,
+  type ConferenceRoomEvents,
+  type ConferenceRoomOptions,
+  type LocalTrackState,
+  type RemoteTrack,
+  type TrackSource,
+} from './conference-room.js';
 export { SfuSession, type SfuSessionEvents, type SfuSessionOptions } from './sfu-session.js';
 export { AudioPlayer, type AudioPlayerEvents } from './audio-player.js';
 export {

@@ -1,5 +1,6 @@
 import { CallManager, type CallManagerOptions } from './call-manager.js';
 import { fetchStation, IceServerProvider, type StationInfo } from './http-api.js';
+import { ConferenceRoom, type ConferenceRoomOptions } from './conference-room.js';
 import { PttChannel, type PttChannelOptions } from './ptt-channel.js';
 import { SignalingClient, type SignalingClientOptions } from './signaling-client.js';
 import { toHttpBase, toWebSocketUrl } from './websocket.js';
@@ -27,7 +28,7 @@ export class ParleyClient {
   readonly iceServers: IceServerProvider;
   /** The HTTP base, e.g. `https://voice.example.com`. */
   readonly baseUrl: string;
-  readonly #channels = new Set<PttChannel>();
+  readonly #channels = new Set<PttChannel | ConferenceRoom>();
   #closed = false;
 
   constructor(options: ParleyClientOptions) {
@@ -68,7 +69,15 @@ export class ParleyClient {
     return channel;
   }
 
-  /** Hangs up, leaves every channel and closes the connection. Idempotent. */
+  /** Joins a conference room (see ConferenceRoom.join). */
+  async joinConference(roomId: string, options: ConferenceRoomOptions = {}): Promise<ConferenceRoom> {
+    const room = await ConferenceRoom.join(this.signaling, roomId, options);
+    this.#channels.add(room);
+    room.on('closed', () => this.#channels.delete(room));
+    return room;
+  }
+
+  /** Hangs up, leaves every channel and room and closes the connection. Idempotent. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;

@@ -171,6 +171,12 @@ export class SfuSession extends TypedEmitter<SfuSessionEvents> {
     producer.resume();
   }
 
+  /** Unpublishes a track: closes it here and on the server (the others get `producer:closed`). */
+  async closeProducer(producer: types.Producer): Promise<void> {
+    producer.close();
+    await this.#signaling.request('producer:close', { producerId: producer.id });
+  }
+
   /** Subscribes to a producer of the room and resumes the consumer once it is set up. */
   async consume(producerId: string): Promise<types.Consumer> {
     const recv = this.recvTransport;
@@ -189,6 +195,8 @@ export class SfuSession extends TypedEmitter<SfuSessionEvents> {
         producerId: reply.producerId,
         kind: reply.kind,
         rtpParameters: reply.rtpParameters as unknown as types.RtpParameters,
+        // Whether its producer is paused (muted) right now; producer:paused/resumed tell changes.
+        appData: { producerPaused: reply.producerPaused },
       });
     } catch (err) {
       throw ParleyError.from(err, 'CONSUME_ERROR');

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { REQUESTS, RELAYS } from '../../src/protocol/registry.js';
 import { Call } from '../../src/client/call.js';
 import { CallManager } from '../../src/client/call-manager.js';
+import { ConferenceRoom } from '../../src/client/conference-room.js';
 import { MESSAGE_SENDERS, type SenderClasses } from '../../src/client/coverage.js';
 import { Heartbeat } from '../../src/client/heartbeat.js';
 import { PttChannel } from '../../src/client/ptt-channel.js';
@@ -15,6 +16,7 @@ const classes: SenderClasses = {
   Heartbeat,
   SfuSession,
   PttChannel,
+  ConferenceRoom,
   CallManager,
   Call,
 };
