@@ -103,13 +103,15 @@ export class Dispatcher {
       'auth:request': (ctx) => this.#authRequest(ctx),
       'session:resume': (ctx) => this.#resume(ctx),
       ping: () => ({ type: 'pong', payload: { serverTime: this.#clock.now() } }),
-      'room:join': async ({ session, msg }) => ({
-        type: 'room:state',
-        payload: await rooms.join(session, msg.payload.roomId, msg.payload.displayName),
-      }),
+      // A request that others hear about returns that announcement as `after`: the requester's
+      // reply goes first (SPEC §9; docs/protocol.md, "Order").
+      'room:join': async ({ session, msg }) => {
+        const { result, announce } = await rooms.join(session, msg.payload.roomId, msg.payload.displayName);
+        return { type: 'room:state', payload: result, after: announce };
+      },
       'room:leave': async ({ session, msg }) => {
-        await rooms.leave(session, msg.payload.roomId, 'left');
-        return { type: 'room:left', payload: { roomId: msg.payload.roomId } };
+        const { announce } = await rooms.beginLeave(session, msg.payload.roomId, 'left');
+        return { type: 'room:left', payload: { roomId: msg.payload.roomId }, after: announce };
       },
       'media:capabilities': async ({ session, msg }) => ({
         type: 'media:capabilities',
@@ -131,10 +133,11 @@ export class Dispatcher {
         type: 'transport:ice-restarted',
         payload: await media.restartIce(session, msg.payload.transportId),
       }),
-      produce: async ({ session, msg }) => ({
-        type: 'produced',
-        payload: await media.produce(session, msg.payload, (roomId) => floor.holds(session, roomId)),
-      }),
+      produce: async ({ session, msg }) => {
+        const holds = (roomId: string) => floor.holds(session, roomId);
+        const { result, announce } = await media.produce(session, msg.payload, holds);
+        return { type: 'produced', payload: result, after: announce };
+      },
       consume: async ({ session, msg }) => ({
         type: 'consumed',
         payload: await media.consume(session, msg.payload),
@@ -143,23 +146,28 @@ export class Dispatcher {
         await media.resumeConsumer(session, msg.payload.consumerId);
         return { type: 'consumer:resumed', payload: { consumerId: msg.payload.consumerId } };
       },
-      'producer:close': async ({ session, msg }) => ({
-        type: 'producer:closed',
-        payload: await media.closeProducer(session, msg.payload.producerId),
-      }),
-      'producer:pause': async ({ session, msg }) => ({
-        type: 'producer:paused',
-        payload: await media.pauseProducer(session, msg.payload.producerId),
-      }),
-      'producer:resume': async ({ session, msg }) => ({
-        type: 'producer:resumed',
-        payload: await media.resumeProducer(session, msg.payload.producerId),
-      }),
-      'ptt:start': ({ session, msg }) => floor.start(session, msg.payload.roomId),
-      'ptt:stop': async ({ session, msg }) => ({
-        type: 'ptt:stopped',
-        payload: await floor.stop(session, msg.payload.roomId),
-      }),
+      'producer:close': async ({ session, msg }) => {
+        const { result, announce } = await media.closeProducer(session, msg.payload.producerId);
+        return { type: 'producer:closed', payload: result, after: announce };
+      },
+      'producer:pause': async ({ session, msg }) => {
+        const { result, announce } = await media.pauseProducer(session, msg.payload.producerId);
+        return { type: 'producer:paused', payload: result, after: announce };
+      },
+      'producer:resume': async ({ session, msg }) => {
+        const { result, announce } = await media.resumeProducer(session, msg.payload.producerId);
+        return { type: 'producer:resumed', payload: result, after: announce };
+      },
+      // Floor changes are serialised per room: the floor sends the reply itself, inside its chain,
+      // before the broadcast, so no other change of the room's floor can come between them.
+      'ptt:start': async ({ session, msg, reply }) => {
+        await floor.start(session, msg.payload.roomId, reply);
+        return HANDLED;
+      },
+      'ptt:stop': async ({ session, msg, reply }) => {
+        await floor.stop(session, msg.payload.roomId, (payload) => reply({ type: 'ptt:stopped', payload }));
+        return HANDLED;
+      },
     };
     this.#relays = {
       call: (session, msg, receivedAt) => relay.relayCall(session, msg, receivedAt),
