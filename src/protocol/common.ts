@@ -6,6 +6,15 @@ export const PROTOCOL_VERSION = 1;
 /** The WebSocket subprotocol the server selects. Browsers offer it together with the token. */
 export const SUBPROTOCOL = 'parley';
 
+/**
+ * The subprotocol of the calls-service adapter (docs/migration.md): offered instead of `parley`
+ * (with the token beside it, as for `parley`), it makes the server speak the earlier calls
+ * service's hyphenated `call-*` names and `call-error` on that connection.
+ */
+export const CALLS_V0_SUBPROTOCOL = 'parley.v0-calls';
+/** The same adapter chosen by query: `/ws?compat=v0-calls` (for clients that cannot offer subprotocols). */
+export const CALLS_V0_COMPAT = 'v0-calls';
+
 export const RoomId = z
   .string()
   .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'room ids are 1-64 characters of A-Z a-z 0-9 _ . : -');

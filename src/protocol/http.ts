@@ -12,6 +12,11 @@ export interface StationInfo {
   stunUrls: string[];
   /** Whether rooms that are not in `channels` may be joined. */
   allowAdHocRooms: boolean;
+  /**
+   * Where to connect for signaling, when the station's manifest names it (`signaling: {url}`, a
+   * `ws://` or `wss://` URL); absent: this server's own `/ws`.
+   */
+  signaling?: { url: string };
   channels: RoomConfig[];
 }
 

@@ -49,12 +49,16 @@ describe('HTTP API', () => {
       'node',
       'state',
       'status',
+      'uptime',
       'uptimeS',
       'workers',
     ]);
     expect(body.node).toEqual(srv.config.cluster.nodeId);
     expect(typeof body.uptimeS).toBe('number');
     expect(body.uptimeS).toBeGreaterThanOrEqual(0);
+    // `uptime`: the same in seconds, the name earlier systems' health checks read (docs/migration.md).
+    expect(typeof body.uptime).toBe('number');
+    expect(Math.abs((body.uptime as number) - (body.uptimeS as number))).toBeLessThanOrEqual(0.5);
 
     const c1 = await TestClient.connect(srv.wsUrl, await srv.token({ sub: 'alice' }));
     const c2 = await TestClient.connect(srv.wsUrl, await srv.token({ sub: 'bob' }));

@@ -15,6 +15,17 @@ export const defaults = {
   jwtAlg: 'HS256',
   /** Accepted clock skew for exp/nbf. */
   jwtClockToleranceS: 5,
+  /**
+   * IN_BAND_AUTH: an upgrade without a token opens, and has authTimeoutMs to send auth:request.
+   * false gives the earlier PTT server's behaviour: 401 at the upgrade.
+   */
+  inBandAuth: true,
+  /**
+   * LEGACY_TOKEN_SUBPROTOCOL: off, because the server must then select the token as the
+   * subprotocol, which echoes it in the Sec-WebSocket-Protocol response header (proxy logs, HAR
+   * files, browser dev tools). Browsers should offer `parley` beside the token instead.
+   */
+  legacyTokenSubprotocol: false,
 
   /** TURN_URIS: none, so TURN credentials carry no URIs. */
   turnUris: [] as string[],

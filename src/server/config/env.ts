@@ -62,6 +62,10 @@ const SETTINGS = {
     issuer: env('JWT_ISSUER', z.string().min(1).optional()),
     audience: env('JWT_AUDIENCE', z.string().min(1).optional()),
     clockToleranceS: env('JWT_CLOCK_TOLERANCE_S', int(0, 300).default(defaults.jwtClockToleranceS)),
+    /** false: an upgrade without a token gets 401 at once instead of waiting for auth:request. */
+    inBandAuth: env('IN_BAND_AUTH', bool.default(defaults.inBandAuth)),
+    /** true: a client offering only a JWT as its subprotocol is authenticated with it (the token is echoed). */
+    legacyTokenSubprotocol: env('LEGACY_TOKEN_SUBPROTOCOL', bool.default(defaults.legacyTokenSubprotocol)),
   },
   manifestPath: env('PARLEY_MANIFEST', z.string().min(1).optional()),
   turn: {

@@ -24,6 +24,16 @@ export const StationManifest = z
       .object({ mode: RoomMode, maxParticipants: z.number().int().min(1).max(100_000) })
       .strict()
       .default({ ...defaultManifest.adHocRoom }),
+    /**
+     * Where clients connect for signaling, when it is not this server's own `/ws` (a load
+     * balancer's address, another host). Served in /api/station; the server itself never dials it.
+     */
+    signaling: z
+      .object({
+        url: z.url({ protocol: /^wss?$/, error: 'expected a ws:// or wss:// URL' }).max(2_048),
+      })
+      .strict()
+      .optional(),
     channels: z
       .array(Channel)
       .default(defaultManifest.channels.map((c) => ({ ...c })))
@@ -38,6 +48,7 @@ export function publicStation(manifest: StationManifest): StationInfo {
     name: manifest.name,
     stunUrls: manifest.stunUrls,
     allowAdHocRooms: manifest.allowAdHocRooms,
+    ...(manifest.signaling ? { signaling: { url: manifest.signaling.url } } : {}),
     channels: manifest.channels.map(({ id, name, mode, maxParticipants }) => ({
       id,
       name,

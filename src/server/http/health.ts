@@ -1,7 +1,8 @@
 /**
  * What /health reports. `status`: 'ok' (200); 'degraded' (200: the node serves, but its Redis is
  * unreachable, so cross-node features and PTT are refused until it returns; restarting the node
- * would not help); 'starting' / 'draining' (503: send traffic elsewhere).
+ * would not help); 'starting' / 'draining' (503: send traffic elsewhere). `uptimeS` (whole
+ * seconds) and `uptime` (seconds, ms precision, as the systems Parley replaced answered) are the same.
  */
 export type Readiness = 'starting' | 'ok' | 'draining';
 
@@ -17,9 +18,12 @@ export interface HealthSource {
 export function healthBody(source: HealthSource, startedAt: number) {
   const ready = source.readiness();
   const redis = source.redis();
+  const uptimeMs = performance.now() - startedAt;
   return {
     status: ready === 'ok' && redis === 'down' ? ('degraded' as const) : ready,
-    uptimeS: Math.round((performance.now() - startedAt) / 1000),
+    uptimeS: Math.round(uptimeMs / 1000),
+    /** The same in seconds with millisecond precision, under the name earlier systems' health checks read. */
+    uptime: Math.round(uptimeMs) / 1000,
     connections: source.connections(),
     workers: source.workers(),
     node: source.nodeId,

@@ -9,6 +9,7 @@ import type { RoomFanout } from '../rooms/room-fanout.js';
 import type { Session } from '../sessions/session.js';
 import type { RemoteUserDelivery } from '../sessions/user-delivery.js';
 import { systemClock, type Clock } from '../time/clock.js';
+import { nothingToAnnounce, type Announced } from '../wire/announced.js';
 import { frame } from '../wire/frame.js';
 import { GuestRegistry } from './guest-registry.js';
 import { MediaOwnership } from './media-ownership.js';
@@ -122,12 +123,19 @@ export class MediaPlane implements FloorMedia {
     return this.#call(ref.nodeId, session, 'transport:restart-ice', { transportId });
   }
 
-  async produce(session: Session, payload: ClientPayload<'produce'>, holds: (roomId: string) => boolean) {
+  // Requests that announce something to the room: the owner node announces it itself, after its
+  // reply (MediaRpcServer), so a forwarded one has nothing left to announce here.
+
+  async produce(
+    session: Session,
+    payload: ClientPayload<'produce'>,
+    holds: (roomId: string) => boolean,
+  ): Promise<Announced<ServerPayload<'produced'>>> {
     const ref = this.#ref(session, payload.transportId);
     if (!ref) return this.#media.produce(session, payload, holds);
     const produced = await this.#call(ref.nodeId, session, 'produce', payload, holds(ref.roomId));
     this.#remember(session, produced.producerId, ref.nodeId, ref.roomId);
-    return produced;
+    return { result: produced, announce: nothingToAnnounce };
   }
 
   async consume(session: Session, payload: ClientPayload<'consume'>): Promise<ServerPayload<'consumed'>> {
@@ -144,22 +152,34 @@ export class MediaPlane implements FloorMedia {
     await this.#call(ref.nodeId, session, 'consumer:resume', { consumerId });
   }
 
-  async closeProducer(session: Session, producerId: string): Promise<ServerPayload<'producer:closed'>> {
+  async closeProducer(
+    session: Session,
+    producerId: string,
+  ): Promise<Announced<ServerPayload<'producer:closed'>>> {
     const ref = this.#ref(session, producerId);
     if (!ref) return this.#media.closeProducer(session, producerId);
-    return this.#call(ref.nodeId, session, 'producer:close', { producerId });
+    const result = await this.#call(ref.nodeId, session, 'producer:close', { producerId });
+    return { result, announce: nothingToAnnounce };
   }
 
-  async pauseProducer(session: Session, producerId: string): Promise<ServerPayload<'producer:paused'>> {
+  async pauseProducer(
+    session: Session,
+    producerId: string,
+  ): Promise<Announced<ServerPayload<'producer:paused'>>> {
     const ref = this.#ref(session, producerId);
     if (!ref) return this.#media.pauseProducer(session, producerId);
-    return this.#call(ref.nodeId, session, 'producer:pause', { producerId });
+    const result = await this.#call(ref.nodeId, session, 'producer:pause', { producerId });
+    return { result, announce: nothingToAnnounce };
   }
 
-  async resumeProducer(session: Session, producerId: string): Promise<ServerPayload<'producer:resumed'>> {
+  async resumeProducer(
+    session: Session,
+    producerId: string,
+  ): Promise<Announced<ServerPayload<'producer:resumed'>>> {
     const ref = this.#ref(session, producerId);
     if (!ref) return this.#media.resumeProducer(session, producerId);
-    return this.#call(ref.nodeId, session, 'producer:resume', { producerId });
+    const result = await this.#call(ref.nodeId, session, 'producer:resume', { producerId });
+    return { result, announce: nothingToAnnounce };
   }
 
   // ---- floor control (FloorMedia) ----------------------------------------------------------------------

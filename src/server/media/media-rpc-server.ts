@@ -3,6 +3,7 @@ import type { BusHeader } from '../cluster/bus.js';
 import type { ClusterLink } from '../cluster/cluster-link.js';
 import { ParleyError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { Announced } from '../wire/announced.js';
 import type { GuestRegistry } from './guest-registry.js';
 import type { MediaOp, MediaOpPayload, MediaOpResult } from './media-ops.js';
 import type { MediaService } from './media-service.js';
@@ -39,6 +40,11 @@ export class MediaRpcServer {
     this.#guests = deps.guests;
     this.#log = deps.log;
     const done = async <R>(p: Promise<R> | R) => ({ result: await p });
+    // Announcements to the room go out after the reply, as on a local request.
+    const announced = async <R>(p: Promise<Announced<R>> | Announced<R>) => {
+      const { result, announce } = await p;
+      return { result, after: () => void announce() };
+    };
     const none = async (p: Promise<void>) => {
       await p;
       return { result: null };
@@ -52,12 +58,12 @@ export class MediaRpcServer {
       }),
       'transport:connect': (g, p) => none(media.connectTransport(g, p)),
       'transport:restart-ice': (g, p) => done(media.restartIce(g, p.transportId)),
-      produce: (g, p, req) => done(media.produce(g, p, () => req.holdsFloor ?? false)),
+      produce: (g, p, req) => announced(media.produce(g, p, () => req.holdsFloor ?? false)),
       consume: (g, p) => done(media.consume(g, p)),
       'consumer:resume': (g, p) => none(media.resumeConsumer(g, p.consumerId)),
-      'producer:close': (g, p) => done(media.closeProducer(g, p.producerId)),
-      'producer:pause': (g, p) => done(media.pauseProducer(g, p.producerId)),
-      'producer:resume': (g, p) => done(media.resumeProducer(g, p.producerId)),
+      'producer:close': (g, p) => announced(media.closeProducer(g, p.producerId)),
+      'producer:pause': (g, p) => announced(media.pauseProducer(g, p.producerId)),
+      'producer:resume': (g, p) => announced(media.resumeProducer(g, p.producerId)),
       'floor-granted': (g, p) => none(media.floorGranted(g, p.roomId)),
       'floor-released': (g, p) => none(media.floorReleased(g, p.roomId)),
     };

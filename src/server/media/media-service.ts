@@ -8,6 +8,7 @@ import { Hooks } from '../events/hooks.js';
 import { background } from '../lifecycle/background.js';
 import type { ChannelResolver } from '../rooms/room-catalog.js';
 import type { RoomFanout } from '../rooms/room-fanout.js';
+import { nothingToAnnounce, type Announced } from '../wire/announced.js';
 import { frame } from '../wire/frame.js';
 import { MediaRoom, type MediaSession, type Peer, type RouterSlot } from './media-room.js';
 import type { PoolWorker, WorkerPool } from './worker-pool.js';
@@ -185,7 +186,7 @@ export class MediaService {
     session: MediaSession,
     { transportId, kind, rtpParameters, appData }: ClientPayload<'produce'>,
     holdsFloor: (roomId: string) => boolean,
-  ): Promise<ServerPayload<'produced'>> {
+  ): Promise<Announced<ServerPayload<'produced'>>> {
     if (!session.identity.canPublish)
       throw new ParleyError('FORBIDDEN', 'your token does not grant publishing');
     const {
@@ -231,10 +232,10 @@ export class MediaService {
       this.#producers.delete(producer.id);
     });
     if (ptt && !paused) await room.floor?.attach(producer);
-    if (!ptt) {
-      this.#rooms.broadcast(room.roomId, producerNew(room.roomId, session, producer), session);
-    }
-    return { producerId: producer.id, paused };
+    const result = { producerId: producer.id, paused };
+    if (ptt) return { result, announce: nothingToAnnounce };
+    const announcement = producerNew(room.roomId, session, producer);
+    return { result, announce: () => void this.#rooms.broadcast(room.roomId, announcement, session) };
   }
 
   async consume(
@@ -336,21 +337,20 @@ export class MediaService {
     await obj.resume();
   }
 
-  closeProducer(session: MediaSession, producerId: string): ServerPayload<'producer:closed'> {
+  closeProducer(session: MediaSession, producerId: string): Announced<ServerPayload<'producer:closed'>> {
     const { room, obj } = this.#own(this.#producers, producerId, session, 'PRODUCE_ERROR', 'producer');
     obj.close();
-    if (room.mode === 'conference') {
-      this.#rooms.broadcast(
-        room.roomId,
-        frame('producer:closed', { roomId: room.roomId, producerId }),
-        session,
-      );
-    }
-    return { roomId: room.roomId, producerId };
+    const result = { roomId: room.roomId, producerId };
+    if (room.mode !== 'conference') return { result, announce: nothingToAnnounce };
+    const closed = frame('producer:closed', result);
+    return { result, announce: () => void this.#rooms.broadcast(room.roomId, closed, session) };
   }
 
   /** Mute: pauses one of the session's producers; the other members hear of it. Idempotent. */
-  async pauseProducer(session: MediaSession, producerId: string): Promise<ServerPayload<'producer:paused'>> {
+  async pauseProducer(
+    session: MediaSession,
+    producerId: string,
+  ): Promise<Announced<ServerPayload<'producer:paused'>>> {
     return this.#setPaused(session, producerId, true);
   }
 
@@ -358,7 +358,7 @@ export class MediaService {
   async resumeProducer(
     session: MediaSession,
     producerId: string,
-  ): Promise<ServerPayload<'producer:resumed'>> {
+  ): Promise<Announced<ServerPayload<'producer:resumed'>>> {
     return this.#setPaused(session, producerId, false);
   }
 
@@ -370,16 +370,12 @@ export class MediaService {
         'in a ptt room the floor pauses and resumes your producer: send ptt:start / ptt:stop',
       );
     }
-    const payload = { roomId: room.roomId, producerId, userId: session.userId, sessionId: session.id };
-    if (obj.paused === paused) return payload; // already so: nothing to tell the room
+    const result = { roomId: room.roomId, producerId, userId: session.userId, sessionId: session.id };
+    if (obj.paused === paused) return { result, announce: nothingToAnnounce }; // already so: nothing to tell
     if (paused) await obj.pause();
     else await obj.resume();
-    this.#rooms.broadcast(
-      room.roomId,
-      paused ? frame('producer:paused', payload) : frame('producer:resumed', payload),
-      session,
-    );
-    return payload;
+    const notice = paused ? frame('producer:paused', result) : frame('producer:resumed', result);
+    return { result, announce: () => void this.#rooms.broadcast(room.roomId, notice, session) };
   }
 
   // ---- floor control hooks (PTT) ---------------------------------------------------------------------

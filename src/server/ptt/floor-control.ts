@@ -91,7 +91,8 @@ export class FloorControl {
     this.#serialQuietly(roomId, async (f) => {
       if (f.holder && f.holder.fence < fence) {
         const held = f.holder;
-        await this.#revokeLocal(f, { ...holderOf(held), fence: held.fence }, 'preempted', by);
+        const tell = await this.#revokeLocal(f, { ...holderOf(held), fence: held.fence }, 'preempted', by);
+        tell();
       }
     });
   };
@@ -119,17 +120,27 @@ export class FloorControl {
     return this.#floors.get(roomId)?.holder?.session === session;
   }
 
-  start(session: Session, roomId: string): Promise<StartReply> {
+  /**
+   * `ptt:start`. `respond` receives the requester's reply before anything the request causes is
+   * sent (SPEC §9: the reply goes first): the `ptt:speaker-changed` broadcast, and when it
+   * pre-empts, the old speaker's `ptt:revoked`. It runs inside the room's floor chain, so no other
+   * floor change of the room can slip between the reply and the broadcast.
+   */
+  start(session: Session, roomId: string, respond: (r: StartReply) => void = noop): Promise<StartReply> {
     const channel = this.#channel(session, roomId);
     return this.#serial(roomId, async (floor) => {
+      const answer = (r: StartReply): StartReply => {
+        respond(r);
+        return r;
+      };
       if (floor.holder?.session === session) {
-        return {
+        return answer({
           type: 'ptt:granted',
           payload: { roomId, since: floor.holder.since, maxTalkMs: channel.maxTalkMs },
-        };
+        });
       }
       const queued = floor.queue.indexOf(session);
-      if (queued >= 0) return this.#queuedReply(floor, queued + 1);
+      if (queued >= 0) return answer(this.#queuedReply(floor, queued + 1));
 
       const holder = {
         sessionId: session.id,
@@ -139,47 +150,72 @@ export class FloorControl {
         since: this.#clock.now(),
       };
       let outcome = await this.#acquire(roomId, holder);
+      /** Pre-emption notices, sent after the reply. */
+      let preempted: (() => void) | null = null;
       if (!outcome.granted && holder.priority > outcome.current.priority) {
         // Pre-emption: take the lock over from exactly the holder we saw (fenced).
         const previous = outcome.current;
         outcome = await this.#acquire(roomId, holder, previous.fence);
         if (outcome.granted) {
           const by = { userId: holder.userId, name: holder.name };
-          await this.#revokeLocal(floor, previous, 'preempted', by);
-          // The pre-empted speaker may be on another node: tell it now, not at its next renewal.
-          await this.#cluster?.bus
-            .publishToRoom(
-              roomId,
-              { t: 'floor', roomId, fence: outcome.fence, sessionId: session.id, by },
-              null,
-            )
-            .catch(() => undefined);
+          const tellLocal = await this.#revokeLocal(floor, previous, 'preempted', by);
+          const fence = outcome.fence;
+          preempted = () => {
+            tellLocal();
+            // The pre-empted speaker may be on another node: tell it now, not at its next renewal.
+            // Published before the speaker-changed broadcast, on the same room channel.
+            background(
+              this.#cluster?.bus
+                .publishToRoom(roomId, { t: 'floor', roomId, fence, sessionId: session.id, by }, null)
+                .catch(() => undefined),
+              this.#log,
+              'pre-emption notice',
+            );
+          };
         }
       }
       if (!outcome.granted) {
         if (channel.queue) {
           floor.queue.push(session);
-          return this.#queuedReply(floor, floor.queue.length, outcome.current);
+          return answer(this.#queuedReply(floor, floor.queue.length, outcome.current));
         }
-        return {
+        return answer({
           type: 'ptt:denied',
           payload: { roomId, speaker: { userId: outcome.current.userId, name: outcome.current.name } },
-        };
+        });
       }
-      await this.#grant(floor, session, outcome.fence, holder.since, channel.maxTalkMs);
-      return { type: 'ptt:granted', payload: { roomId, since: holder.since, maxTalkMs: channel.maxTalkMs } };
+      const reply: StartReply = {
+        type: 'ptt:granted',
+        payload: { roomId, since: holder.since, maxTalkMs: channel.maxTalkMs },
+      };
+      await this.#grant(floor, session, outcome.fence, holder.since, channel.maxTalkMs, () => {
+        respond(reply);
+        preempted?.();
+      });
+      return reply;
     });
   }
 
-  stop(session: Session, roomId: string): Promise<ServerPayload<'ptt:stopped'>> {
+  /**
+   * `ptt:stop`. `respond` receives the reply before the `ptt:speaker-changed {speaker:null}`
+   * broadcast, the next queued member's grant and the queue's new positions.
+   */
+  stop(
+    session: Session,
+    roomId: string,
+    respond: (r: ServerPayload<'ptt:stopped'>) => void = noop,
+  ): Promise<ServerPayload<'ptt:stopped'>> {
     this.#channel(session, roomId);
     return this.#serial(roomId, async (floor) => {
       if (floor.holder?.session === session) {
-        await this.#release(floor);
-        return { roomId, held: true };
+        const reply = { roomId, held: true };
+        await this.#release(floor, () => respond(reply));
+        return reply;
       }
+      const reply = { roomId, held: false };
+      respond(reply);
       this.#dequeue(floor, session);
-      return { roomId, held: false };
+      return reply;
     });
   }
 
@@ -300,7 +336,8 @@ export class FloorControl {
     fence: number,
     since: number,
     maxTalkMs: number,
-    unsolicited = false,
+    /** Sends `ptt:granted` (the reply, or an unsolicited grant); runs before the broadcast. */
+    tell: () => void,
   ) {
     const { roomId } = floor;
     // A renewal that fails (not ours any more, or Redis unreachable) loses the floor: without the
@@ -326,7 +363,7 @@ export class FloorControl {
     } catch (err) {
       this.#log.error({ err, roomId }, 'media did not follow the floor grant');
     }
-    if (unsolicited) session.deliver(frame('ptt:granted', { roomId, since, maxTalkMs }));
+    tell();
     const name = session.rooms.get(roomId)?.name ?? session.identity.name;
     this.#broadcast(roomId, { userId: session.userId, name, sessionId: session.id, since });
     this.#log.debug({ roomId, session: session.id, fence }, 'floor granted');
@@ -344,24 +381,28 @@ export class FloorControl {
     await this.#release(floor);
   }
 
-  /** Pre-empted: the lock already belongs to someone else; quietly stand the old local holder down. */
+  /**
+   * Pre-empted: the lock already belongs to someone else; quietly stand the old local holder down.
+   * Returns the `ptt:revoked` notice to send once the new speaker has its reply.
+   */
   async #revokeLocal(
     floor: Floor,
     previous: HeldLock,
     reason: RevokeReason,
     by: { userId: string; name: string },
-  ) {
+  ): Promise<() => void> {
     const holder = floor.holder;
-    if (!holder || holder.fence !== previous.fence) return; // held on another node: it finds out at renewal
+    if (!holder || holder.fence !== previous.fence) return noop; // held on another node: it finds out at renewal
     this.#stopHolder(holder);
     floor.holder = null;
-    holder.session.deliver(frame('ptt:revoked', { roomId: floor.roomId, reason, by }));
     await this.#media.floorReleased(holder.session, floor.roomId).catch((err: unknown) => {
       this.#log.error({ err }, 'media did not follow the pre-emption');
     });
+    return () => holder.session.deliver(frame('ptt:revoked', { roomId: floor.roomId, reason, by }));
   }
 
-  async #release(floor: Floor): Promise<void> {
+  /** Frees the floor. `tell` (a `ptt:stop` reply) runs before the broadcast and the next grant. */
+  async #release(floor: Floor, tell: () => void = noop): Promise<void> {
     const holder = floor.holder;
     if (!holder) return;
     floor.holder = null;
@@ -375,6 +416,7 @@ export class FloorControl {
     await this.#media.floorReleased(holder.session, floor.roomId).catch((err: unknown) => {
       this.#log.error({ err }, 'media did not follow the floor release');
     });
+    tell();
     this.#broadcast(floor.roomId, null);
     this.#log.debug({ roomId: floor.roomId, session: holder.session.id }, 'floor released');
     await this.#grantNext(floor);
@@ -405,7 +447,10 @@ export class FloorControl {
       }
       if (!outcome.granted) break; // someone on another node was quicker; the queue waits
       floor.queue.shift();
-      await this.#grant(floor, next, outcome.fence, since, channel.maxTalkMs, true);
+      const maxTalkMs = channel.maxTalkMs;
+      await this.#grant(floor, next, outcome.fence, since, maxTalkMs, () =>
+        next.deliver(frame('ptt:granted', { roomId, since, maxTalkMs })),
+      );
       break;
     }
     this.#sendPositions(floor);

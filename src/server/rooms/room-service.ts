@@ -5,6 +5,7 @@ import { ParleyError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { EndReason } from '../sessions/session-manager.js';
 import type { Session } from '../sessions/session.js';
+import { nothingToAnnounce, type Announced } from '../wire/announced.js';
 import { frame, type Frame } from '../wire/frame.js';
 import type { StateStore } from '../state/state-store.js';
 import type { ClusterLink } from '../cluster/cluster-link.js';
@@ -61,7 +62,12 @@ export class RoomService implements RoomFanout {
     this.deliverLocal(roomId, f, exceptSessionId);
   };
 
-  async join(session: Session, roomId: string, displayName?: string): Promise<ServerPayload<'room:state'>> {
+  /** Joins; `announce` tells the other members (run it once the joiner has its `room:state`). */
+  async join(
+    session: Session,
+    roomId: string,
+    displayName?: string,
+  ): Promise<Announced<ServerPayload<'room:state'>>> {
     const channel = this.#catalog.resolve(roomId);
     if (!channel) throw new ParleyError('ROOM_NOT_FOUND', `room "${roomId}" does not exist`);
     if (!mayJoinRoom(session.identity, roomId)) {
@@ -69,7 +75,10 @@ export class RoomService implements RoomFanout {
     }
     const config = RoomCatalog.publicConfig(channel);
     const existing = session.rooms.get(roomId);
-    if (existing) return this.#state(roomId, config, await this.#store.participants(roomId));
+    if (existing) {
+      const result = await this.#state(roomId, config, await this.#store.participants(roomId));
+      return { result, announce: nothingToAnnounce };
+    }
 
     const participant: Participant = {
       sessionId: session.id,
@@ -92,12 +101,27 @@ export class RoomService implements RoomFanout {
     session.rooms.set(roomId, participant);
     this.#addLocal(roomId, session);
     this.#clusterNote(this.#cluster?.directory.addSessionRoom(session.id, roomId));
-    this.broadcast(roomId, frame('room:participant-joined', { roomId, participant }), session);
     this.#log.debug({ roomId, session: session.id, userId: session.userId }, 'joined room');
-    return this.#state(roomId, config, outcome.participants);
+    const result = await this.#state(roomId, config, outcome.participants);
+    const joined = frame('room:participant-joined', { roomId, participant });
+    return { result, announce: () => void this.broadcast(roomId, joined, session) };
   }
 
+  /** Leaves and tells the room at once (disconnects, session ends). */
   async leave(session: Session, roomId: string, reason: 'left' | 'disconnected'): Promise<void> {
+    const { announce } = await this.beginLeave(session, roomId, reason);
+    await announce();
+  }
+
+  /**
+   * Leaves; `announce` tells the others (`room:participant-left`) and then the rest of the server
+   * (the `left` hooks: the floor, the member's media), once the leaver has its `room:left`.
+   */
+  async beginLeave(
+    session: Session,
+    roomId: string,
+    reason: 'left' | 'disconnected',
+  ): Promise<Announced<null>> {
     const participant = session.rooms.get(roomId);
     if (!participant) throw new ParleyError('NOT_IN_ROOM', `not a member of room "${roomId}"`);
     session.rooms.delete(roomId);
@@ -114,9 +138,15 @@ export class RoomService implements RoomFanout {
       this.#pendingLeaves.push({ roomId, sessionId: session.id });
       this.#scheduleLeaveRetry();
     }
-    this.broadcast(roomId, frame('room:participant-left', { roomId, participant, reason }));
     this.#log.debug({ roomId, session: session.id, reason }, 'left room');
-    await this.#notifyLeft(session, roomId);
+    const left = frame('room:participant-left', { roomId, participant, reason });
+    return {
+      result: null,
+      announce: () => {
+        this.broadcast(roomId, left);
+        return this.#notifyLeft(session, roomId);
+      },
+    };
   }
 
   #notifyLeft(session: Session, roomId: string): Promise<void> {

@@ -1,25 +1,38 @@
 import { CLIENT_SCHEMAS, CorrelationId, type ClientMessage, type ErrorCode } from '../../protocol/index.js';
 import { formatPath } from '../config/manifest.js';
+import type { Correlation } from '../wire/frame.js';
+import type { Dialect } from './dialect.js';
 
 export type Decoded =
-  | { ok: true; msg: ClientMessage }
+  | {
+      ok: true;
+      msg: ClientMessage;
+      /** How the request named itself (`correlationId`, or its alias `id`): its reply does the same. */
+      correlation?: Correlation;
+    }
   | {
       ok: false;
       code: ErrorCode;
       message: string;
       details?: Record<string, unknown>;
-      correlationId?: string;
-      /** The frame's type when it had a usable one (for metrics and logs). */
+      correlation?: Correlation;
+      /** The frame's (Parley) type when it had a usable one (for metrics, logs and dialects). */
       type?: string;
+      /** The frame's payload as received, when it had a usable type (a dialect may echo ids from it). */
+      payload?: unknown;
     };
 
 const MAX_REPORTED_TYPE = 64;
 
 /**
  * Parses and validates one inbound text frame. Never throws. The error keeps the frame's
- * correlationId when it had a valid one, so the client can match the error to its request.
+ * correlation when it had a valid one, so the client can match the error to its request.
+ *
+ * `id` is accepted as an alias of `correlationId` (SPEC §9) when `correlationId` is absent: a
+ * string of 1-128 characters or an integer, echoed back under `id` with its JSON type. With both,
+ * `correlationId` wins. A `dialect` renames the inbound type first (docs/migration.md).
  */
-export function decode(text: string): Decoded {
+export function decode(text: string, dialect: Dialect | null = null): Decoded {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -30,24 +43,40 @@ export function decode(text: string): Decoded {
     return { ok: false, code: 'INVALID_MESSAGE', message: 'frame must be a JSON object' };
   }
   const obj = raw as Record<string, unknown>;
-  // Most frames (relays) carry no correlationId: do not run a schema just to fail it. A failed
+  // Most frames (relays) carry no correlation: do not run a schema just to fail it. A failed
   // zod parse builds an error with issues, and that was ~20% of a relayed message's JS cost
   // (bench/ scenario 1 profile). The envelope schema below still validates a present one.
-  const cid = obj.correlationId === undefined ? undefined : CorrelationId.safeParse(obj.correlationId);
-  const correlationId = cid?.success ? cid.data : undefined;
-  const withCid = correlationId === undefined ? {} : { correlationId };
+  let correlation: Correlation | undefined;
+  if (obj.correlationId !== undefined) {
+    const cid = CorrelationId.safeParse(obj.correlationId);
+    if (cid.success) correlation = { key: 'correlationId', value: cid.data };
+  } else if (obj.id !== undefined) {
+    const id = obj.id;
+    if (!isValidId(id)) {
+      return {
+        ok: false,
+        code: 'INVALID_MESSAGE',
+        message: 'id: expected a string of 1-128 characters or an integer',
+        details: { path: 'id', ...(typeof obj.type === 'string' ? { type: obj.type.slice(0, 64) } : {}) },
+      };
+    }
+    correlation = { key: 'id', value: id };
+    obj.correlationId = String(id); // the schemas and logs know only correlationId
+  }
+  const withCid = correlation === undefined ? {} : { correlation };
 
   if (typeof obj.type !== 'string') {
     return { ok: false, code: 'INVALID_MESSAGE', message: 'type: expected a string', ...withCid };
   }
-  const schema = CLIENT_SCHEMAS.get(obj.type);
+  const type = dialect === null ? obj.type : (obj.type = dialect.inbound(obj.type));
+  const schema = CLIENT_SCHEMAS.get(type);
   if (!schema) {
-    const type = obj.type.slice(0, MAX_REPORTED_TYPE);
+    const reported = type.slice(0, MAX_REPORTED_TYPE);
     return {
       ok: false,
       code: 'UNKNOWN_TYPE',
-      message: `unknown message type "${type}"`,
-      details: { type },
+      message: `unknown message type "${reported}"`,
+      details: { type: reported },
       ...withCid,
     };
   }
@@ -59,10 +88,15 @@ export function decode(text: string): Decoded {
       ok: false,
       code: 'INVALID_MESSAGE',
       message: `${path}: ${issue?.message ?? 'invalid'}`,
-      details: { path, type: obj.type },
+      details: { path, type },
       ...withCid,
-      type: obj.type,
+      type,
+      payload: obj.payload,
     };
   }
-  return { ok: true, msg: parsed.data };
+  return { ok: true, msg: parsed.data, ...withCid };
+}
+
+function isValidId(id: unknown): id is string | number {
+  return typeof id === 'string' ? id.length >= 1 && id.length <= 128 : Number.isSafeInteger(id);
 }

@@ -17,7 +17,8 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { LiveSession } from '../sessions/live-session.js';
 import type { SessionLink } from '../sessions/session-link.js';
 import { TokenBucket } from './rate-limiter.js';
-import { encode, type Frame } from '../wire/frame.js';
+import { encode, type Correlation, type Frame } from '../wire/frame.js';
+import type { Dialect, ErrorSubject } from './dialect.js';
 
 /**
  * One WebSocket: framing out, rate limiting in, backpressure, ordered processing. It knows nothing
@@ -30,6 +31,8 @@ export class Connection implements SessionLink<LiveSession> {
   readonly openedAt = Date.now();
   identity: Identity | null;
   session: LiveSession | null = null;
+  /** The earlier system's wire this connection chose at the upgrade (docs/migration.md); null: Parley's. */
+  readonly dialect: Dialect | null;
   /** Last time anything (message or pong) arrived; read by the heartbeat sweep. */
   lastSeen = performance.now();
 
@@ -51,9 +54,11 @@ export class Connection implements SessionLink<LiveSession> {
       limits: LimitsConfig;
       metrics: Metrics;
       log: Logger;
+      dialect?: Dialect | null;
     },
   ) {
     this.ws = ws;
+    this.dialect = deps.dialect ?? null;
     this.remoteAddress = remoteAddress;
     this.identity = identity;
     this.#limits = deps.limits;
@@ -111,19 +116,40 @@ export class Connection implements SessionLink<LiveSession> {
     this.#busy = tail;
   }
 
-  send<T extends ServerMessageType>(type: T, payload: ServerPayload<T>, correlationId?: string): void {
-    this.sendFrame({ type, data: Buffer.from(encode(type, payload, correlationId)) });
+  /** A string correlation is a `correlationId`; a {@link Correlation} is echoed under its own key. */
+  send<T extends ServerMessageType>(
+    type: T,
+    payload: ServerPayload<T>,
+    correlation?: Correlation | string,
+  ): void {
+    this.sendFrame({ type, data: Buffer.from(encode(type, payload, correlation)) });
   }
 
-  sendError(code: ErrorCode, correlationId?: string, message?: string, details?: ErrorDetails): void {
+  /**
+   * `about`: the message the error answers, when known; a dialect may answer with its own error
+   * frame instead (calls-v0: `call-error` for a refused `call-*` message).
+   */
+  sendError(
+    code: ErrorCode,
+    correlation?: Correlation | string,
+    message?: string,
+    details?: ErrorDetails,
+    about?: ErrorSubject,
+  ): void {
     this.#metrics.errors(code).inc();
-    this.send('error', errorBody(code, message, details), correlationId);
+    const body = errorBody(code, message, details);
+    const own =
+      this.dialect && about
+        ? this.dialect.error(body, about, typeof correlation === 'string' ? undefined : correlation)
+        : null;
+    if (own) this.sendFrame(own);
+    else this.send('error', body, correlation);
   }
 
   /** Writes a pre-encoded frame. Closes the client with 4008 if it is not reading (backpressure). */
   sendFrame(f: Frame): void {
     if (this.#closed) return;
-    this.ws.send(f.data, { binary: false });
+    this.ws.send(this.dialect === null ? f.data : this.dialect.outbound(f).data, { binary: false });
     this.#metrics.messagesOut(f.type).inc();
     if (this.ws.bufferedAmount > this.#limits.maxBufferedBytes) {
       this.#log.warn(

@@ -22,6 +22,7 @@ import type { RoomService } from '../rooms/room-service.js';
 import type { LiveSession } from '../sessions/live-session.js';
 import type { SessionManager } from '../sessions/session-manager.js';
 import { systemClock, type Clock } from '../time/clock.js';
+import type { Correlation } from '../wire/frame.js';
 import { decode } from './codec.js';
 import type { Connection } from './connection.js';
 
@@ -56,6 +57,8 @@ export interface RequestContext<T extends RequestType> {
   /** Null only for `auth:request` on a connection that is not authenticated yet. */
   session: T extends 'auth:request' ? LiveSession | null : LiveSession;
   msg: ClientMessageOf<T>;
+  /** How the request named itself; replies echo it (see `reply`). */
+  correlation: Correlation | undefined;
   /** Sends a reply now (for handlers that must order it before other frames). */
   reply: (r: Reply<T>) => Handled;
 }
@@ -103,13 +106,15 @@ export class Dispatcher {
       'auth:request': (ctx) => this.#authRequest(ctx),
       'session:resume': (ctx) => this.#resume(ctx),
       ping: () => ({ type: 'pong', payload: { serverTime: this.#clock.now() } }),
-      'room:join': async ({ session, msg }) => ({
-        type: 'room:state',
-        payload: await rooms.join(session, msg.payload.roomId, msg.payload.displayName),
-      }),
+      // A request that others hear about returns that announcement as `after`: the requester's
+      // reply goes first (SPEC §9; docs/protocol.md, "Order").
+      'room:join': async ({ session, msg }) => {
+        const { result, announce } = await rooms.join(session, msg.payload.roomId, msg.payload.displayName);
+        return { type: 'room:state', payload: result, after: announce };
+      },
       'room:leave': async ({ session, msg }) => {
-        await rooms.leave(session, msg.payload.roomId, 'left');
-        return { type: 'room:left', payload: { roomId: msg.payload.roomId } };
+        const { announce } = await rooms.beginLeave(session, msg.payload.roomId, 'left');
+        return { type: 'room:left', payload: { roomId: msg.payload.roomId }, after: announce };
       },
       'media:capabilities': async ({ session, msg }) => ({
         type: 'media:capabilities',
@@ -131,10 +136,11 @@ export class Dispatcher {
         type: 'transport:ice-restarted',
         payload: await media.restartIce(session, msg.payload.transportId),
       }),
-      produce: async ({ session, msg }) => ({
-        type: 'produced',
-        payload: await media.produce(session, msg.payload, (roomId) => floor.holds(session, roomId)),
-      }),
+      produce: async ({ session, msg }) => {
+        const holds = (roomId: string) => floor.holds(session, roomId);
+        const { result, announce } = await media.produce(session, msg.payload, holds);
+        return { type: 'produced', payload: result, after: announce };
+      },
       consume: async ({ session, msg }) => ({
         type: 'consumed',
         payload: await media.consume(session, msg.payload),
@@ -143,23 +149,28 @@ export class Dispatcher {
         await media.resumeConsumer(session, msg.payload.consumerId);
         return { type: 'consumer:resumed', payload: { consumerId: msg.payload.consumerId } };
       },
-      'producer:close': async ({ session, msg }) => ({
-        type: 'producer:closed',
-        payload: await media.closeProducer(session, msg.payload.producerId),
-      }),
-      'producer:pause': async ({ session, msg }) => ({
-        type: 'producer:paused',
-        payload: await media.pauseProducer(session, msg.payload.producerId),
-      }),
-      'producer:resume': async ({ session, msg }) => ({
-        type: 'producer:resumed',
-        payload: await media.resumeProducer(session, msg.payload.producerId),
-      }),
-      'ptt:start': ({ session, msg }) => floor.start(session, msg.payload.roomId),
-      'ptt:stop': async ({ session, msg }) => ({
-        type: 'ptt:stopped',
-        payload: await floor.stop(session, msg.payload.roomId),
-      }),
+      'producer:close': async ({ session, msg }) => {
+        const { result, announce } = await media.closeProducer(session, msg.payload.producerId);
+        return { type: 'producer:closed', payload: result, after: announce };
+      },
+      'producer:pause': async ({ session, msg }) => {
+        const { result, announce } = await media.pauseProducer(session, msg.payload.producerId);
+        return { type: 'producer:paused', payload: result, after: announce };
+      },
+      'producer:resume': async ({ session, msg }) => {
+        const { result, announce } = await media.resumeProducer(session, msg.payload.producerId);
+        return { type: 'producer:resumed', payload: result, after: announce };
+      },
+      // Floor changes are serialised per room: the floor sends the reply itself, inside its chain,
+      // before the broadcast, so no other change of the room's floor can come between them.
+      'ptt:start': async ({ session, msg, reply }) => {
+        await floor.start(session, msg.payload.roomId, reply);
+        return HANDLED;
+      },
+      'ptt:stop': async ({ session, msg, reply }) => {
+        await floor.stop(session, msg.payload.roomId, (payload) => reply({ type: 'ptt:stopped', payload }));
+        return HANDLED;
+      },
     };
     this.#relays = {
       call: (session, msg, receivedAt) => relay.relayCall(session, msg, receivedAt),
@@ -176,12 +187,13 @@ export class Dispatcher {
       conn.sendError('INVALID_MESSAGE', undefined, 'binary frames are not supported; send JSON text frames');
       return;
     }
-    const decoded = decode(data.toString('utf8'));
+    const decoded = decode(data.toString('utf8'), conn.dialect);
     if (!decoded.ok) {
       this.#d.metrics
         .messagesIn(decoded.code === 'UNKNOWN_TYPE' ? 'unknown' : (decoded.type ?? 'invalid'))
         .inc();
-      conn.sendError(decoded.code, decoded.correlationId, decoded.message, decoded.details);
+      const about = decoded.type === undefined ? undefined : { type: decoded.type, payload: decoded.payload };
+      conn.sendError(decoded.code, decoded.correlation, decoded.message, decoded.details, about);
       return;
     }
     const msg = decoded.msg;
@@ -189,33 +201,45 @@ export class Dispatcher {
     if (this.#debug) {
       this.#d.log.debug({ conn: conn.id, type: msg.type, correlationId: msg.correlationId }, 'message');
     }
-    conn.process(() => this.#handle(conn, msg, receivedAt));
+    const correlation = decoded.correlation;
+    conn.process(() => this.#handle(conn, msg, correlation, receivedAt));
   }
 
-  #handle(conn: Connection, msg: ClientMessage, receivedAt: number): void | Promise<void> {
+  #handle(
+    conn: Connection,
+    msg: ClientMessage,
+    correlation: Correlation | undefined,
+    receivedAt: number,
+  ): void | Promise<void> {
     try {
-      const result = this.#route(conn, msg, receivedAt);
-      if (result instanceof Promise) return result.catch((err: unknown) => this.#fail(conn, msg, err));
+      const result = this.#route(conn, msg, correlation, receivedAt);
+      if (result instanceof Promise)
+        return result.catch((err: unknown) => this.#fail(conn, msg, correlation, err));
     } catch (err) {
-      this.#fail(conn, msg, err);
+      this.#fail(conn, msg, correlation, err);
     }
   }
 
-  #fail(conn: Connection, msg: ClientMessage, err: unknown): void {
+  #fail(conn: Connection, msg: ClientMessage, correlation: Correlation | undefined, err: unknown): void {
     if (err instanceof ParleyError) {
-      conn.sendError(err.code, msg.correlationId, err.message, err.details);
+      conn.sendError(err.code, correlation, err.message, err.details, msg);
       return;
     }
     this.#d.log.error({ err, conn: conn.id, type: msg.type }, 'handler failed');
-    conn.sendError('INTERNAL', msg.correlationId);
+    conn.sendError('INTERNAL', correlation, undefined, undefined, msg);
   }
 
-  #route(conn: Connection, msg: ClientMessage, receivedAt: number): void | Promise<void> {
+  #route(
+    conn: Connection,
+    msg: ClientMessage,
+    correlation: Correlation | undefined,
+    receivedAt: number,
+  ): void | Promise<void> {
     const session = conn.session;
     if (!session && msg.type !== 'auth:request') {
       throw new ParleyError('UNAUTHORIZED', 'authenticate with auth:request first');
     }
-    if (isRequestType(msg.type)) return this.#request(conn, session, msg, msg.type);
+    if (isRequestType(msg.type)) return this.#request(conn, session, msg, msg.type, correlation);
     // Not a request, so a relay (registry.ts proves the two partition the client messages).
     const relayed = msg as ClientMessageOf<CallRelayType | RoomRelayType>;
     const live = session as LiveSession;
@@ -229,13 +253,14 @@ export class Dispatcher {
     session: LiveSession | null,
     msg: ClientMessage,
     type: T,
+    correlation: Correlation | undefined,
   ): void | Promise<void> {
-    const cid = msg.correlationId;
-    const send = (r: Reply<T>): void => conn.send(r.type, r.payload as never, cid);
+    const send = (r: Reply<T>): void => conn.send(r.type, r.payload as never, correlation);
     const ctx = {
       conn,
       session,
       msg,
+      correlation,
       reply: (r: Reply<T>) => {
         send(r);
         return HANDLED;
@@ -257,6 +282,7 @@ export class Dispatcher {
   async #authRequest({
     conn,
     msg,
+    correlation,
     reply,
   }: RequestContext<'auth:request'>): Promise<Reply<'auth:request'> | Handled> {
     const result = await this.#d.verifier.verify(msg.payload.token);
@@ -265,7 +291,7 @@ export class Dispatcher {
         { conn: conn.id, remote: conn.remoteAddress, reason: result.reason },
         'in-band auth refused',
       );
-      conn.sendError('UNAUTHORIZED', msg.correlationId);
+      conn.sendError('UNAUTHORIZED', correlation);
       if (!conn.identity) conn.closeFor('UNAUTHORIZED', 'unauthorized');
       return HANDLED;
     }

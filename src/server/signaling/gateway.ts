@@ -5,18 +5,20 @@ import {
   CLOSE_CODES,
   ERRORS,
   errorBody,
-  SUBPROTOCOL,
+  CALLS_V0_COMPAT,
+  CALLS_V0_SUBPROTOCOL,
   type ErrorCode,
   type HttpErrorBody,
 } from '../../protocol/index.js';
 import type { Identity } from '../auth/claims.js';
-import { extractToken } from '../auth/extract-token.js';
+import { extractToken, selectSubprotocol } from '../auth/extract-token.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
 import type { Config } from '../config/env.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { SessionManager } from '../sessions/session-manager.js';
 import { Connection } from './connection.js';
+import { callsV0, type Dialect } from './dialect.js';
 import type { Dispatcher } from './dispatcher.js';
 import { clientAddress } from '../http/client-address.js';
 import { background } from '../lifecycle/background.js';
@@ -64,8 +66,10 @@ export class Gateway {
       clientTracking: false,
       maxPayload: deps.config.limits.maxFrameBytes,
       perMessageDeflate: false,
-      // Select `parley` when offered; never echo the token the browser put beside it.
-      handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+      // Select `parley` (or the calls adapter's `parley.v0-calls`) when offered; never echo the
+      // token the browser put beside it. Only LEGACY_TOKEN_SUBPROTOCOL selects a token offered alone.
+      handleProtocols: (protocols) =>
+        selectSubprotocol(protocols, { legacySubprotocol: deps.config.auth.legacyTokenSubprotocol }),
     });
   }
 
@@ -99,6 +103,14 @@ export class Gateway {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname !== WS_PATH) return refuse(socket, 'NOT_FOUND');
     if (!this.#accepting) return refuse(socket, 'SERVICE_UNAVAILABLE');
+    const compat = url.searchParams.get('compat');
+    if (compat !== null && compat !== CALLS_V0_COMPAT) {
+      return refuse(
+        socket,
+        'INVALID_MESSAGE',
+        `unknown compat "${compat.slice(0, 32)}"; known: ${CALLS_V0_COMPAT}`,
+      );
+    }
 
     const remote = clientAddress(req, this.#config.trustProxy);
     const max = this.#config.limits.maxConnectionsPerIp;
@@ -119,7 +131,14 @@ export class Gateway {
     };
 
     let identity: Identity | null = null;
-    const found = extractToken(req, url);
+    const { inBandAuth, legacyTokenSubprotocol } = this.#config.auth;
+    const found = extractToken(req, url, { legacySubprotocol: legacyTokenSubprotocol });
+    if (!found && !inBandAuth) {
+      release();
+      this.#metrics.errors('UNAUTHORIZED').inc();
+      this.#log.info({ remote }, 'upgrade refused: no token (IN_BAND_AUTH=false)');
+      return refuse(socket, 'UNAUTHORIZED');
+    }
     if (found) {
       const result = await this.#verifier.verify(found.token);
       if (!result.ok) {
@@ -139,19 +158,35 @@ export class Gateway {
     // ws answers a malformed handshake itself and never calls back: release the slot on any close.
     socket.once('close', release);
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
-      this.#onOpen(ws, remote, identity, release);
+      const dialect = compat !== null || ws.protocol === CALLS_V0_SUBPROTOCOL ? callsV0 : null;
+      this.#onOpen(ws, remote, identity, release, dialect);
     });
   }
 
-  #onOpen(ws: WebSocket, remote: string, identity: Identity | null, release: () => void): void {
+  #onOpen(
+    ws: WebSocket,
+    remote: string,
+    identity: Identity | null,
+    release: () => void,
+    dialect: Dialect | null,
+  ): void {
     const conn = new Connection(ws, remote, identity, {
       limits: this.#config.limits,
       metrics: this.#metrics,
       log: this.#log,
+      dialect,
     });
     this.#connections.add(conn);
     this.#metrics.connections.inc();
-    this.#log.info({ conn: conn.id, remote, userId: identity?.userId ?? null }, 'connection opened');
+    this.#log.info(
+      {
+        conn: conn.id,
+        remote,
+        userId: identity?.userId ?? null,
+        ...(dialect ? { dialect: dialect.name } : {}),
+      },
+      'connection opened',
+    );
 
     ws.on('message', (data: Buffer, isBinary) => this.#dispatcher.onFrame(conn, data, isBinary));
     ws.on('pong', () => {
@@ -247,11 +282,11 @@ export class Gateway {
 }
 
 /** Answers a refused upgrade with a plain HTTP response and closes the socket. */
-function refuse(socket: Duplex, code: ErrorCode): void {
+function refuse(socket: Duplex, code: ErrorCode, message?: string): void {
   if (socket.destroyed) return;
   const spec = ERRORS[code];
   const status = 'httpStatus' in spec ? spec.httpStatus : 500;
-  const body = JSON.stringify({ error: errorBody(code) } satisfies HttpErrorBody);
+  const body = JSON.stringify({ error: errorBody(code, message) } satisfies HttpErrorBody);
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
       'Connection: close\r\nContent-Type: application/json\r\n' +

@@ -10,17 +10,29 @@ export interface Frame {
   readonly data: Buffer;
 }
 
-/** Serialises one outbound message. Encode once and reuse the string/buffer for broadcasts. */
+/**
+ * How a request named itself, echoed on its reply the same way: `correlationId` (the protocol's
+ * key) or `id`, its alias for clients of the systems Parley replaces (SPEC §9), with the value as
+ * the client sent it (an `id` may be a string or an integer).
+ */
+export interface Correlation {
+  readonly key: 'correlationId' | 'id';
+  readonly value: string | number;
+}
+
+/**
+ * Serialises one outbound message. Encode once and reuse the string/buffer for broadcasts.
+ * A string correlation is a `correlationId`.
+ */
 export function encode<T extends ServerMessageType>(
   type: T,
   payload: ServerPayload<T>,
-  correlationId?: string,
+  correlation?: Correlation | string,
 ): string {
-  return JSON.stringify(
-    correlationId === undefined
-      ? { type, payload, timestamp: Date.now() }
-      : { type, payload, timestamp: Date.now(), correlationId },
-  );
+  if (correlation === undefined) return JSON.stringify({ type, payload, timestamp: Date.now() });
+  if (typeof correlation === 'string')
+    return JSON.stringify({ type, payload, timestamp: Date.now(), correlationId: correlation });
+  return JSON.stringify({ type, payload, timestamp: Date.now(), [correlation.key]: correlation.value });
 }
 
 export function frame<T extends ServerMessageType>(type: T, payload: ServerPayload<T>): Frame {

@@ -310,12 +310,19 @@ export async function runFuzz(opts: FuzzRunOptions): Promise<FuzzFigures> {
         violate(frame, `generated as ${frame.intent}, codec says ${oracle.code}`, got);
       const err = replies.find((m) => m.type === 'error');
       if (err?.payload?.code !== oracle.code) violate(frame, `expected error ${oracle.code}`, got);
-      else if (err.correlationId !== oracle.correlationId)
-        violate(
-          frame,
-          `error carries correlationId ${err.correlationId}, expected ${oracle.correlationId}`,
-          got,
-        );
+      else {
+        // The error echoes the frame's correlation under the key the frame used (`id` is an alias).
+        const want = oracle.correlation;
+        const echoed: unknown = want
+          ? (err as unknown as Record<string, unknown>)[want.key]
+          : err.correlationId;
+        if (echoed !== want?.value)
+          violate(
+            frame,
+            `error carries ${want?.key ?? 'correlationId'} ${String(echoed)}, expected ${String(want?.value)}`,
+            got,
+          );
+      }
       return;
     }
     if (frame.intent && frame.intent !== 'valid') {
