@@ -150,7 +150,12 @@ export class ConferenceRoom extends TypedEmitter<ConferenceRoomEvents> {
     const room = new ConferenceRoom(signaling, state, options);
     try {
       await room.#rebuild(false);
-      if (options.microphone ?? true) await room.#local.enable('microphone').catch(() => undefined);
+      if (options.microphone ?? true) {
+        // No microphone (denied, absent) does not stop the join: the room stays, listen-only.
+        await room.#local
+          .enable('microphone')
+          .catch((err: unknown) => room.emit('error', ParleyError.from(err, 'MEDIA_ERROR')));
+      }
       if (options.camera) await room.#local.enable('camera');
     } catch (err) {
       room.close();
@@ -190,6 +195,23 @@ export class ConferenceRoom extends TypedEmitter<ConferenceRoomEvents> {
   async setScreenShareEnabled(enabled: boolean): Promise<void> {
     await this.#building;
     await (enabled ? this.#local.enable('screen') : this.#local.disable('screen'));
+  }
+
+  /** Receive statistics of a subscribed track (inbound RTP), e.g. to show a link's health. */
+  async trackStats(producerId: string): Promise<{ packetsReceived: number; bytesReceived: number } | null> {
+    for (const member of this.#members.values()) {
+      const t = member.tracks.get(producerId);
+      if (!t) continue;
+      let packetsReceived = 0;
+      let bytesReceived = 0;
+      for (const s of (await t.consumer.getStats()).values() as IterableIterator<Record<string, unknown>>) {
+        if (s.type !== 'inbound-rtp') continue;
+        packetsReceived += Number(s.packetsReceived ?? 0);
+        bytesReceived += Number(s.bytesReceived ?? 0);
+      }
+      return { packetsReceived, bytesReceived };
+    }
+    return null;
   }
 
   /** Starts audio the browser blocked (call from a click handler after `playbackBlocked`). */
