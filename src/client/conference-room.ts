@@ -96,6 +96,7 @@ export class ConferenceRoom extends TypedEmitter<ConferenceRoomEvents> {
   /** Producers announced while the media was (re)building: consumed once it is up. */
   readonly #announced = new Map<string, ServerPayload<'producer:new'>>();
   #sfu: SfuSession | null = null;
+  #microphoneError: ParleyError | null = null;
   /** The media (re)build in progress; later operations wait for it. */
   #building: Promise<void> = Promise.resolve();
   #closed = false;
@@ -152,9 +153,9 @@ export class ConferenceRoom extends TypedEmitter<ConferenceRoomEvents> {
       await room.#rebuild(false);
       if (options.microphone ?? true) {
         // No microphone (denied, absent) does not stop the join: the room stays, listen-only.
-        await room.#local
-          .enable('microphone')
-          .catch((err: unknown) => room.emit('error', ParleyError.from(err, 'MEDIA_ERROR')));
+        await room.#local.enable('microphone').catch((err: unknown) => {
+          room.#microphoneError = ParleyError.from(err, 'MEDIA_ERROR');
+        });
       }
       if (options.camera) await room.#local.enable('camera');
     } catch (err) {
@@ -167,6 +168,11 @@ export class ConferenceRoom extends TypedEmitter<ConferenceRoomEvents> {
   /** Everyone in the room, ourselves included (one entry per connection), in join order. */
   get participants(): readonly ConferenceParticipant[] {
     return [...this.#members.values()].map((m) => this.#view(m)).sort((a, b) => a.joinedAt - b.joinedAt);
+  }
+
+  /** Why the microphone could not be opened at join (the room joined without it), if so. */
+  get microphoneError(): ParleyError | null {
+    return this.#microphoneError;
   }
 
   /** `off` (not published), `on`, or `muted` (published, paused on the server). */
