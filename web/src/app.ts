@@ -4,6 +4,7 @@ import { loadIdentity, saveIdentity, tokenSource, type Identity } from './identi
 import type { DemoHandle, Shell } from './shell.js';
 import { CallView } from './views/call.js';
 import { ChannelsView } from './views/channels.js';
+import { ConferenceView } from './views/conference.js';
 import { PttView } from './views/ptt.js';
 import { SignInView } from './views/sign-in.js';
 import { TopBar } from './views/top-bar.js';
@@ -12,8 +13,8 @@ export type { DemoHandle };
 
 /**
  * The demo: sign in by name (a development server mints a token) or with a token → channel list
- * from /api/station → a PTT channel (hold the button or the space bar) and 1:1 calls with anyone
- * online in it. Plain DOM, no framework; all state lives in the SDK objects.
+ * from /api/station → a PTT channel (hold the button or the space bar) or a conference room (video
+ * tiles, microphone/camera/screen), and 1:1 calls with anyone online in it. Plain DOM, no framework; all state lives in the SDK objects.
  *
  * The shell: the layout, the connection (sign in and out), the keyboard, the ticker and the toast;
  * one class per view in `views/` renders the rest.
@@ -24,7 +25,7 @@ export class App implements Shell {
   #identity: Identity | null = null;
   #client: ParleyClient | null = null;
   #ticker: ReturnType<typeof setInterval> | null = null;
-  readonly handle: DemoHandle = { client: null, channel: null, call: null };
+  readonly handle: DemoHandle = { client: null, channel: null, room: null, call: null };
 
   // Persistent layout
   readonly view = h('section', { class: 'view', id: 'view' });
@@ -40,6 +41,7 @@ export class App implements Shell {
   readonly #signIn = new SignInView(this);
   readonly #channels = new ChannelsView(this);
   readonly #ptt = new PttView(this);
+  readonly #conference = new ConferenceView(this);
   readonly #calls = new CallView(this);
 
   constructor(root: HTMLElement) {
@@ -104,6 +106,7 @@ export class App implements Shell {
       if (reason.code === 'UNAUTHORIZED') {
         saveIdentity(null);
         this.#ptt.leaveUi();
+        this.#conference.leaveUi();
         this.#signIn.render(
           'Your token was refused or has expired. Sign in again.',
           identity.mode === 'token',
@@ -130,6 +133,7 @@ export class App implements Shell {
   signOut(): void {
     this.#calls.call?.hangup();
     this.#ptt.leaveUi();
+    this.#conference.leaveUi();
     this.#client?.close();
     this.#client = null;
     this.handle.client = null;
@@ -147,12 +151,17 @@ export class App implements Shell {
     return this.#ptt.join(roomId);
   }
 
+  joinConference(roomId: string): Promise<void> {
+    return this.#conference.join(roomId);
+  }
+
   placeCall(userId: string, name: string): Promise<void> {
     return this.#calls.place(userId, name);
   }
 
   callChanged(): void {
     this.#ptt.renderMembers();
+    this.#conference.renderTiles();
   }
 
   toast(text: string): void {

@@ -1,10 +1,12 @@
-import type { Call, ParleyClient, PttChannel, StationInfo } from '../../src/client/index.js';
+import type { Call, ConferenceRoom, ParleyClient, PttChannel, StationInfo } from '../../src/client/index.js';
 import type { Identity } from './identity.js';
 
 /** What the demo exposes on `window.parleyDemo` for the console (and the end-to-end tests). */
 export interface DemoHandle {
   client: ParleyClient | null;
   channel: PttChannel | null;
+  /** The conference room shown, if any. */
+  room: ConferenceRoom | null;
   call: Call | null;
 }
 
@@ -22,6 +24,7 @@ export interface Shell {
   signOut(): void;
   showChannels(): void;
   joinChannel(roomId: string): Promise<void>;
+  joinConference(roomId: string): Promise<void>;
   /** A 1:1 call is up (the member list disables its Call buttons). */
   readonly inCall: boolean;
   placeCall(userId: string, name: string): Promise<void>;

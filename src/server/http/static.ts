@@ -34,7 +34,7 @@ const HTML_HEADERS = {
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob: mediastream:; " +
     "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
   'referrer-policy': 'no-referrer',
-  'permissions-policy': 'microphone=(self), camera=()',
+  'permissions-policy': 'microphone=(self), camera=(self), display-capture=(self)',
 };
 
 export type StaticResult = 'served' | 'not-found' | 'not-built';

@@ -1,7 +1,7 @@
 import { h, replace } from '../dom.js';
 import type { Shell } from '../shell.js';
 
-/** The station's channels from /api/station; PTT channels can be joined. */
+/** The station's channels from /api/station: PTT channels and conference rooms, each with a Join button. */
 export class ChannelsView {
   readonly #shell: Shell;
 
@@ -25,13 +25,15 @@ export class ChannelsView {
             h('span', { class: `badge ${c.mode}` }, ptt ? 'Push-to-talk' : 'Conference'),
             h('span', { class: 'muted' }, ` up to ${c.maxParticipants}`),
           ),
-          ptt
-            ? h(
-                'button',
-                { class: 'primary', id: `join-${c.id}`, onclick: () => void this.#shell.joinChannel(c.id) },
-                'Join',
-              )
-            : h('span', { class: 'muted small' }, 'open-mic rooms: via the SDK'),
+          h(
+            'button',
+            {
+              class: 'primary',
+              id: `join-${c.id}`,
+              onclick: () => void (ptt ? this.#shell.joinChannel(c.id) : this.#shell.joinConference(c.id)),
+            },
+            'Join',
+          ),
         ),
       );
     }
