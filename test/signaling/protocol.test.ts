@@ -316,7 +316,9 @@ describe('rate limit', () => {
 describe('heartbeat', () => {
   let srv: TestServer;
   beforeAll(async () => {
-    srv = await startServer({ HEARTBEAT_INTERVAL_MS: '100', HEARTBEAT_TIMEOUT_MS: '300' });
+    // A timeout far above any event-loop stall a busy CI machine causes, so that the answering
+    // client is never cut for being slow (it was, at 300 ms, with both cores loaded).
+    srv = await startServer({ HEARTBEAT_INTERVAL_MS: '200', HEARTBEAT_TIMEOUT_MS: '1500' });
   });
   afterAll(() => srv.close());
 
