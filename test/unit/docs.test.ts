@@ -60,6 +60,7 @@ describe('docs are kept in step with the code', () => {
       BACKPRESSURE: 4008,
       UNAUTHORIZED: 4401,
       SESSION_REPLACED: 4409,
+      REMOVED: 4410,
     });
     const codes = Object.values(CLOSE_CODES).map((c) => c.code);
     expect(new Set(codes).size).toBe(codes.length);
