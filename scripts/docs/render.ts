@@ -5,10 +5,13 @@
  */
 import { z } from 'zod';
 import {
+  ADMIN_API,
   ClientMessage,
   CLOSE_CODES,
   ERRORS,
   ServerMessage,
+  WebhookEvent,
+  type AdminEndpoint,
   type ErrorSpec,
 } from '../../src/protocol/index.js';
 
@@ -117,6 +120,42 @@ export function renderErrorTables(): string {
     ...closeRows,
     '',
   ].join('\n');
+}
+
+function fieldTable(schema: z.ZodType, io: 'input' | 'output', empty: string): string[] {
+  const r = rows(z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Json);
+  return r.length === 0
+    ? [empty, '']
+    : ['| field | type | required | notes |', '|---|---|---|---|', ...r, ''];
+}
+
+/** docs/server-api.md: every endpoint of ADMIN_API, then the webhook event catalogue. */
+export function renderServerApiTables(): string {
+  const parts = ['## Endpoints', '', '| method | path | operation |', '|---|---|---|'];
+  const entries = Object.entries(ADMIN_API) as [string, AdminEndpoint][];
+  for (const [op, ep] of entries)
+    parts.push(`| ${ep.method} | \`${ep.path}\` | [\`${op}\`](#${op.toLowerCase()}) |`);
+  parts.push('');
+  for (const [op, ep] of entries) {
+    parts.push(`### ${op}`, '', `\`${ep.method} ${ep.path}\``, '', ep.summary, '');
+    if (ep.params) parts.push('Path parameters:', '', ...fieldTable(ep.params, 'input', ''));
+    if (ep.body) parts.push('Body (JSON):', '', ...fieldTable(ep.body, 'input', 'Body: `{}`.'));
+    parts.push('Response (200):', '', ...fieldTable(ep.response, 'output', 'Response: `{}`.'));
+  }
+  parts.push(
+    '## Webhook events',
+    '',
+    'Every body has `id`, `event`, `createdAt` and `node`, then the fields below.',
+    '',
+  );
+  for (const schema of WebhookEvent.options) {
+    const shape = schema.shape as { event: z.ZodLiteral<string> } & Record<string, z.ZodType>;
+    const envelope = new Set(['id', 'event', 'createdAt', 'node']);
+    const own = z.object(Object.fromEntries(Object.entries(shape).filter(([k]) => !envelope.has(k))));
+    parts.push(`### \`${shape.event.value}\``, '', schema.description ?? '', '');
+    parts.push(...fieldTable(own, 'output', 'No other field.'));
+  }
+  return parts.join('\n');
 }
 
 /** Replaces the generated region of a doc, keeping the hand-written text around it. */

@@ -19,6 +19,8 @@ export function classifyClose(
       return new ParleyError('UNAUTHORIZED', reason || undefined, { details });
     case CLOSE_CODES.SESSION_REPLACED.code:
       return new ParleyError('SESSION_REPLACED', undefined, { details });
+    case CLOSE_CODES.REMOVED.code:
+      return new ParleyError('REMOVED', undefined, { details });
     case CLOSE_CODES.GOING_AWAY.code:
       return new ParleyError('SERVICE_UNAVAILABLE', 'the server is shutting down', { details });
     case CLOSE_CODES.POLICY_VIOLATION.code:

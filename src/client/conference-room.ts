@@ -31,7 +31,7 @@ export interface ConferenceParticipant extends Participant {
 
 export type ConferenceRoomEvents = {
   participantJoined: [participant: ConferenceParticipant];
-  participantLeft: [participant: ConferenceParticipant, reason: 'left' | 'disconnected'];
+  participantLeft: [participant: ConferenceParticipant, reason: 'left' | 'disconnected' | 'removed'];
   participantsChanged: [participants: readonly ConferenceParticipant[]];
   /** A member's track is ready to play (subscribed automatically). */
   trackSubscribed: [track: RemoteTrack, participant: ConferenceParticipant];
@@ -284,6 +284,10 @@ export class ConferenceRoom extends TypedEmitter<ConferenceRoomEvents> {
         // room was joined afresh and its media is gone on the server: rebuild it.
         if (!resumed && rooms.includes(this.roomId)) this.#scheduleRebuild();
       }),
+      // The server API ended the room: we are out of it already.
+      s.on('room:ended', ({ roomId }) => {
+        if (roomId === this.roomId) this.#close();
+      }),
       s.on('roomLost', (roomId) => {
         if (roomId === this.roomId) this.#close();
       }),
@@ -396,7 +400,7 @@ export class ConferenceRoom extends TypedEmitter<ConferenceRoomEvents> {
     }
   }
 
-  #removeMember(sessionId: string, reason: 'left' | 'disconnected'): void {
+  #removeMember(sessionId: string, reason: 'left' | 'disconnected' | 'removed'): void {
     const member = this.#members.get(sessionId);
     if (!member) return;
     for (const producerId of [...member.tracks.keys()]) this.#dropTrack(producerId);

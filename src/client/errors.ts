@@ -10,6 +10,10 @@ export const CLIENT_ERRORS = {
   CONNECTION_FAILED: { message: 'Could not connect to the server', retryable: true },
   CLOSED: { message: 'The client was closed', retryable: false },
   SESSION_REPLACED: { message: 'This session was resumed on another connection', retryable: false },
+  REMOVED: {
+    message: 'Removed by the server API (close 4410); rejoining needs a new token',
+    retryable: false,
+  },
   PROTOCOL_ERROR: { message: 'The server sent something this SDK does not understand', retryable: false },
   MEDIA_ERROR: { message: 'Microphone or WebRTC failure', retryable: false },
   CALL_FAILED: { message: 'The call could not be established', retryable: true },

@@ -37,7 +37,7 @@ export type PttChannelEvents = {
   /** Who holds the floor now (null: free). `since` is server time: see `SignalingClient.serverNow()`. */
   speakerChanged: [speaker: Speaker | null, previous: Speaker | null];
   participantJoined: [participant: Participant];
-  participantLeft: [participant: Participant, reason: 'left' | 'disconnected'];
+  participantLeft: [participant: Participant, reason: 'left' | 'disconnected' | 'removed'];
   participantsChanged: [participants: readonly Participant[]];
   mediaStateChanged: [state: MediaState];
   /** The browser blocked audio playback until a user gesture: call `resumeAudio()` from a click. */

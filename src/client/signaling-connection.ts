@@ -274,7 +274,8 @@ export class SignalingConnection {
     this.#clearTimers();
     this.requests.failSent();
     if (this.#closed) return;
-    const fatal = reason.code === 'UNAUTHORIZED' || reason.code === 'SESSION_REPLACED';
+    const fatal =
+      reason.code === 'UNAUTHORIZED' || reason.code === 'SESSION_REPLACED' || reason.code === 'REMOVED';
     if (fatal || this.#state === 'connecting') return this.#terminate(reason);
     this.#scheduleReconnect(reason);
   }

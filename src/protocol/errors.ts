@@ -88,10 +88,12 @@ export const ERRORS = {
   NOT_IN_ROOM: {
     message: 'Not a member of this room',
     hint: 'Send room:join first; in-room relay only reaches members of the same room.',
+    httpStatus: 404,
   },
   RECIPIENT_OFFLINE: {
     message: 'Recipient is not connected',
     hint: 'The user has no live connection; retry later or show them as offline.',
+    httpStatus: 404,
   },
   RESUME_FAILED: {
     message: 'Session cannot be resumed',
@@ -117,6 +119,12 @@ export const ERRORS = {
   NOT_PTT_ROOM: {
     message: 'Not a push-to-talk room',
     hint: 'ptt:start and ptt:stop only apply to rooms whose mode is "ptt".',
+    httpStatus: 409,
+  },
+  NOT_CONFERENCE_ROOM: {
+    message: 'Not a conference room',
+    hint: 'Muting through the server API applies to conference rooms; in a ptt room revoke the floor instead.',
+    httpStatus: 409,
   },
   SERVICE_UNAVAILABLE: {
     message: 'Service temporarily unavailable',
@@ -136,7 +144,7 @@ export const ERRORS = {
   },
   METHOD_NOT_ALLOWED: {
     message: 'Method not allowed',
-    hint: 'The HTTP API answers GET, HEAD and OPTIONS; the Allow header lists them.',
+    hint: 'The HTTP API answers GET, HEAD and OPTIONS (the server API under /api/admin/ also POST and DELETE); the Allow header lists them.',
     httpStatus: 405,
   },
   UPGRADE_REQUIRED: {
@@ -223,6 +231,15 @@ export const CLOSE_REASONS = {
   BACKPRESSURE: { code: 4008, meaning: 'Client too slow to read; send buffer exceeded MAX_BUFFERED_BYTES.' },
   /** The session was resumed from another connection; this one is stale. */
   SESSION_REPLACED: { code: 4409, meaning: 'Session resumed on another connection.' },
+  /**
+   * The server API removed the participant (docs/server-api.md): the session is ended, not
+   * resumable, and the same token cannot join that room again. Do not reconnect automatically.
+   */
+  REMOVED: {
+    code: 4410,
+    meaning:
+      'Removed by the server API; rejoining that room needs a new token. Do not reconnect automatically.',
+  },
 } as const satisfies Record<string, CloseReason>;
 
 type ErrorCloses = {

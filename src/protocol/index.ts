@@ -6,3 +6,5 @@ export * from './client-messages.js';
 export * from './server-messages.js';
 export * from './registry.js';
 export type * from './http.js';
+export * from './admin.js';
+export * from './webhooks.js';

@@ -105,9 +105,27 @@ export const RoomParticipantLeft = message(
   z.object({
     roomId: RoomId,
     participant: Participant,
-    reason: z.enum(['left', 'disconnected']),
+    reason: z.enum(['left', 'disconnected', 'removed']),
   }),
-  'Broadcast to the other members when someone leaves, or disconnects without resuming in time.',
+  'Broadcast to the other members when someone leaves, disconnects without resuming in time, or is removed through the server API.',
+);
+export const RoomEnded = message(
+  'room:ended',
+  z.object({ roomId: RoomId, reason: z.string().max(256) }),
+  'The server API ended the room: you are no longer a member (your media in it is closed). Joining again starts it afresh.',
+);
+
+/** An application's JSON, as the server API sends it (size-limited by the API). */
+const AppData = z.json().describe('the application’s JSON, as given to the server API');
+export const RoomMessage = message(
+  'room:message',
+  z.object({ roomId: RoomId, topic: z.string().max(64).optional(), data: AppData, sentAt: z.number() }),
+  'A message from the application’s backend (server API) to every member of the room.',
+);
+export const UserMessage = message(
+  'user:message',
+  z.object({ topic: z.string().max(64).optional(), data: AppData, sentAt: z.number() }),
+  'A message from the application’s backend (server API) to every session of your user.',
 );
 
 // ---- relayed messages: the client's payload minus its addressing, plus the server-set sender -------
@@ -279,7 +297,7 @@ export const PttRevoked = message(
   'ptt:revoked',
   z.object({
     roomId: RoomId,
-    reason: z.enum(['max-duration', 'preempted', 'lock-lost', 'media-closed']),
+    reason: z.enum(['max-duration', 'preempted', 'lock-lost', 'media-closed', 'admin']),
     by: PttSpeaker.optional().describe('preempted: who took the floor'),
   }),
   'The server took the floor from you; your producer is paused again.',
@@ -306,6 +324,9 @@ export const ServerMessage = z.discriminatedUnion('type', [
   RoomLeft,
   RoomParticipantJoined,
   RoomParticipantLeft,
+  RoomEnded,
+  RoomMessage,
+  UserMessage,
   CallOfferRelayed,
   CallAnswerRelayed,
   CallIceCandidateRelayed,

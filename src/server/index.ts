@@ -1,12 +1,14 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { TokenIssuer } from './auth/token-issuer.js';
+import { AdminService } from './admin/admin-service.js';
+import { TokenIssuer } from './auth/token-issuer.js';
 import { TokenVerifier } from './auth/token-verifier.js';
 import { CallRelay } from './calls/call-relay.js';
 import { defaults } from './config/defaults.js';
 import type { Config } from './config/env.js';
 import type { StationManifest } from './config/manifest.js';
 import type { Readiness } from './http/health.js';
+import { createAdminApi } from './http/admin-api.js';
 import { createHttpHandler } from './http/http-app.js';
 import { closeHttp, runShutdown } from './lifecycle/shutdown.js';
 import type { Logger } from './logger.js';
@@ -30,6 +32,7 @@ import { NodeRegistry } from './cluster/node-registry.js';
 import { UserDelivery } from './sessions/user-delivery.js';
 import type { StateStore } from './state/state-store.js';
 import { systemClock, type Clock } from './time/clock.js';
+import { Webhooks } from './webhooks/webhooks.js';
 
 export interface ParleyServer {
   readonly http: Server;
@@ -49,6 +52,7 @@ export interface ParleyServer {
     store: StateStore;
     registry: NodeRegistry | null;
     metrics: Metrics;
+    admin: AdminService;
   };
 }
 
@@ -77,6 +81,7 @@ export async function createServer({
   clock = systemClock,
 }: ServerOptions): Promise<ParleyServer> {
   let readiness: Readiness = 'starting';
+  const startedAt = clock.now();
   const metrics = new Metrics({ collectDefaults: processMetrics });
   const verifier = await TokenVerifier.create(config.auth);
   const { cluster: cc } = config;
@@ -118,6 +123,13 @@ export async function createServer({
     cluster,
     clock,
   });
+  const webhooks = new Webhooks({
+    config: config.webhooks,
+    nodeId: cc.nodeId,
+    registry: metrics.registry,
+    log: log.child({ component: 'webhooks' }),
+    clock,
+  });
   const registry = cluster
     ? new NodeRegistry({
         directory: cluster.directory,
@@ -126,6 +138,7 @@ export async function createServer({
           nodeDead: plane.onNodeDead,
           floorMayBeFree: (roomId) => floor.announceIfFree(roomId),
           memberGone: (roomId, sessionId) => rooms.reapRemote(roomId, sessionId),
+          nodeReaped: (nodeId) => webhooks.nodeDown(nodeId, 'dead'),
         },
         log,
         clock,
@@ -135,6 +148,25 @@ export async function createServer({
         lockTtlMs: config.ptt.lockTtlMs,
       })
     : null;
+  const admin = new AdminService({
+    sessions,
+    rooms,
+    floor,
+    media,
+    relay,
+    users,
+    store,
+    cluster,
+    nodeId: cc.nodeId,
+    // Minting needs the signing key: only an HS256 server holds one.
+    issuer:
+      config.auth.alg === 'HS256' && config.auth.secret
+        ? new TokenIssuer({ secret: config.auth.secret })
+        : null,
+    auth: config.auth,
+    clock,
+    log: log.child({ component: 'admin' }),
+  });
   if (cluster) {
     new BusRouter(
       cluster.bus,
@@ -146,6 +178,8 @@ export async function createServer({
         mediaRpc: (h, from) => plane.onRpc(h, from),
         mediaReply: (h) => plane.onReply(h),
         mediaLeft: (h) => plane.onGuestLeft(h.sessionId, h.roomId),
+        adminRpc: (h) => admin.rpc.onRequest(h),
+        adminReply: (h) => admin.rpc.onReply(h),
       },
       log,
     );
@@ -181,6 +215,16 @@ export async function createServer({
     ['floor: release the floor, leave the queue', floor.onGone],
     ['media: close the member’s transports', plane.onLeft],
   ]);
+  // Webhooks hear what each component announces once across the cluster (webhooks/webhooks.ts).
+  rooms.hooks.on('memberJoined', [['webhooks: room.started, participant.joined', webhooks.memberJoined]]);
+  rooms.hooks.on('memberLeft', [['webhooks: participant.left, room.finished', webhooks.memberLeft]]);
+  floor.hooks.on('granted', [['webhooks: ptt.granted', webhooks.floorGranted]]);
+  floor.hooks.on('released', [['webhooks: ptt.released', webhooks.floorReleased]]);
+  floor.hooks.on('revoked', [['webhooks: ptt.revoked', webhooks.floorRevoked]]);
+  floor.hooks.on('preempted', [['webhooks: ptt.preempted', webhooks.floorPreempted]]);
+  relay.hooks.on('started', [['webhooks: call.started', webhooks.callStarted]]);
+  relay.hooks.on('answered', [['webhooks: call.answered', webhooks.callAnswered]]);
+  relay.hooks.on('ended', [['webhooks: call.ended', webhooks.callEnded]]);
   media.hooks.on('opened', [['cluster: claim the room’s media', plane.onMediaOpened]]);
   media.hooks.on('closed', [
     ['cluster: give the room’s media up', plane.onMediaClosed],
@@ -214,6 +258,15 @@ export async function createServer({
       manifest,
       ...(webRoot !== undefined ? { webRoot } : {}),
       devTokenIssuer,
+      admin: createAdminApi({
+        handlers: admin.handlers,
+        verifier,
+        apiKey: config.admin.apiKey,
+        trustProxy: config.trustProxy,
+        corsOrigin: config.corsOrigin,
+        metrics,
+        log: log.child({ component: 'admin' }),
+      }),
       health: {
         readiness: () => readiness,
         connections: () => gateway.connectionCount,
@@ -240,6 +293,7 @@ export async function createServer({
           const address = http.address() as AddressInfo;
           const ready = () => {
             readiness = 'ok';
+            webhooks.nodeUp(`${address.address}:${address.port}`, startedAt);
             log.info(
               { host: address.address, port: address.port, node: cc.nodeId, state: store.kind },
               'listening',
@@ -254,7 +308,13 @@ export async function createServer({
     shutdown() {
       shutdownPromise ??= runShutdown(
         [
-          { name: 'drain', run: () => void (readiness = 'draining') },
+          {
+            name: 'drain',
+            run: () => {
+              readiness = 'draining';
+              webhooks.nodeDown(cc.nodeId, 'shutdown');
+            },
+          },
           { name: 'stop-accepting', run: () => gateway.stopAccepting() },
           {
             name: 'close-websockets',
@@ -276,6 +336,8 @@ export async function createServer({
               pool.close();
             },
           },
+          { name: 'close-admin', run: () => admin.close() },
+          { name: 'flush-webhooks', run: () => webhooks.close(defaults.webhookShutdownFlushMs) },
           { name: 'leave-cluster', run: async () => registry?.close() },
           {
             name: 'close-state',
@@ -289,6 +351,18 @@ export async function createServer({
       );
       return shutdownPromise;
     },
-    internalsForTesting: { gateway, sessions, rooms, relay, media, pool, floor, store, metrics, registry },
+    internalsForTesting: {
+      gateway,
+      sessions,
+      rooms,
+      relay,
+      media,
+      pool,
+      floor,
+      store,
+      metrics,
+      registry,
+      admin,
+    },
   };
 }

@@ -322,8 +322,8 @@ export class WebRtcPeer {
    * connection answering mediasoup's offer (a=setup:actpass; the PC picks its DTLS role, reported
    * back with `transport:connect`). Then `consumer:resume`.
    */
-  async consumeFloor(): Promise<Consumed> {
-    const producerId = this.caps.floorProducerId;
+  async consumeFloor(producerId = this.caps.floorProducerId): Promise<Consumed> {
+    // Any producer of the room (a conference member's) may be given instead of the floor producer.
     if (!producerId) throw new Error(`room ${this.roomId} has no floor producer`);
     const t = await this.#createTransport('recv');
     this.recvTransport = t;

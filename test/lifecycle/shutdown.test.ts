@@ -129,6 +129,8 @@ describe('graceful shutdown of the real process', () => {
       'close-rooms',
       'close-floors',
       'close-media',
+      'close-admin',
+      'flush-webhooks',
       'leave-cluster',
       'close-state',
     ]);

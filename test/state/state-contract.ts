@@ -56,6 +56,30 @@ export function stateContract(name: string, factory: () => Promise<ContractSubje
         expect(await store.leaveRoom('elsewhere', 'b')).toBeNull();
       });
 
+      it('lists the rooms with members, and a counted leave says how many remain (0 exactly once)', async () => {
+        const a = participant('a');
+        await store.joinRoom('r1', a, 10);
+        await store.joinRoom('r1', participant('b'), 10);
+        await store.joinRoom('r2', participant('c'), 10);
+        expect((await store.roomIds()).sort()).toEqual(['r1', 'r2']);
+        expect(await store.leaveRoomCounted('r1', 'a')).toEqual({ participant: a, remaining: 1 });
+        const last = await Promise.all([
+          store.leaveRoomCounted('r1', 'b'),
+          store.leaveRoomCounted('r1', 'b'),
+        ]);
+        expect(last.filter((o) => o?.remaining === 0)).toHaveLength(1);
+        expect(await store.roomIds()).toEqual(['r2']);
+      });
+
+      it('claimOnce: one winner among concurrent claims, visible until it expires', async () => {
+        const wins = await Promise.all(Array.from({ length: 10 }, () => store.claimOnce('k1', 150)));
+        expect(wins.filter(Boolean)).toHaveLength(1);
+        expect(await store.hasClaim('k1')).toBe(true);
+        expect(await store.hasClaim('k2')).toBe(false);
+        await waitUntil(async () => !(await store.hasClaim('k1')), 'the claim to expire', 2_000);
+        expect(await store.claimOnce('k1', 150)).toBe(true);
+      });
+
       it('counts rooms with at least one member', async () => {
         await store.joinRoom('r1', participant('a'), 10);
         await store.joinRoom('r1', participant('b'), 10);

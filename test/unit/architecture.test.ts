@@ -89,6 +89,18 @@ describe('architecture: the import rules hold', () => {
     expect(offenders.map(rel)).toEqual([]);
   });
 
+  it('the server SDK imports the protocol, never the server', () => {
+    const offenders = SOURCES.filter(
+      (f) =>
+        f.startsWith(join(SRC, 'server-sdk/')) &&
+        GRAPH.get(f)?.some(
+          (i) =>
+            !i.target.startsWith(join(SRC, 'protocol/')) && !i.target.startsWith(join(SRC, 'server-sdk/')),
+        ),
+    );
+    expect(offenders.map(rel)).toEqual([]);
+  });
+
   it('the protocol depends on nothing but itself', () => {
     const offenders = SOURCES.filter(
       (f) =>

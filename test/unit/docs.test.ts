@@ -5,9 +5,12 @@ import {
   END,
   renderErrorTables,
   renderProtocolTables,
+  renderServerApiTables,
   spliceGenerated,
 } from '../../scripts/docs/render.js';
 import {
+  ADMIN_API,
+  WebhookEvent,
   CLIENT_SCHEMAS,
   CLOSE_CODES,
   CLOSE_REASONS,
@@ -60,6 +63,7 @@ describe('docs are kept in step with the code', () => {
       BACKPRESSURE: 4008,
       UNAUTHORIZED: 4401,
       SESSION_REPLACED: 4409,
+      REMOVED: 4410,
     });
     const codes = Object.values(CLOSE_CODES).map((c) => c.code);
     expect(new Set(codes).size).toBe(codes.length);
@@ -70,6 +74,16 @@ describe('docs are kept in step with the code', () => {
       expect(closeCodeOf(code)).toBe(spec.close.code);
       expect(CLOSE_CODES[spec.close.name as keyof typeof CLOSE_CODES].code).toBe(spec.close.code);
     }
+  });
+
+  it('docs/server-api.md holds exactly the endpoints and webhook events generated from the schemas', () => {
+    const doc = read('docs/server-api.md');
+    expect(spliceGenerated(doc, renderServerApiTables())).toBe(doc); // run `npm run docs` if this fails
+    for (const [op, ep] of Object.entries(ADMIN_API)) {
+      expect(doc).toContain(`### ${op}`);
+      expect(doc).toContain(`\`${ep.method} ${ep.path}\``);
+    }
+    for (const e of WebhookEvent.options) expect(doc).toContain(`### \`${e.shape.event.value}\``);
   });
 
   it('the README configuration table names every environment variable the server reads', () => {

@@ -2,6 +2,7 @@ import { fetchStation, ParleyClient, ParleyError, type StationInfo } from '../..
 import { h, replace } from './dom.js';
 import { loadIdentity, saveIdentity, tokenSource, type Identity } from './identity.js';
 import type { DemoHandle, Shell } from './shell.js';
+import { AdminPanel, isAdminToken } from './views/admin.js';
 import { CallView } from './views/call.js';
 import { ChannelsView } from './views/channels.js';
 import { ConferenceView } from './views/conference.js';
@@ -43,6 +44,10 @@ export class App implements Shell {
   readonly #ptt = new PttView(this);
   readonly #conference = new ConferenceView(this);
   readonly #calls = new CallView(this);
+  readonly #admin = new AdminPanel(
+    () => this.#identity?.token ?? null,
+    (text) => this.toast(text),
+  );
 
   constructor(root: HTMLElement) {
     this.#root = root;
@@ -56,12 +61,21 @@ export class App implements Shell {
     return this.#client;
   }
 
+  /** The signed-in token carries `admin: true`: the top bar offers the Admin panel. */
+  get isAdmin(): boolean {
+    return this.#client !== null && this.#identity !== null && isAdminToken(this.#identity.token);
+  }
+
+  toggleAdmin(): boolean {
+    return this.#admin.toggle();
+  }
+
   get inCall(): boolean {
     return this.#calls.call !== null;
   }
 
   async start(): Promise<void> {
-    replace(this.#root, this.#top.el, this.view, this.callPanel, this.#toast);
+    replace(this.#root, this.#top.el, this.view, this.callPanel, this.#admin.el, this.#toast);
     this.#top.render();
     document.addEventListener('keydown', (e) => this.#ptt.onKey(e, true));
     document.addEventListener('keyup', (e) => this.#ptt.onKey(e, false));
@@ -103,6 +117,15 @@ export class App implements Shell {
     });
     s.on('disconnected', (reason) => {
       this.#top.render();
+      if (reason.code === 'REMOVED') {
+        saveIdentity(null);
+        this.#ptt.leaveUi();
+        this.#signIn.render(
+          'An administrator removed you. Sign in again to continue.',
+          identity.mode === 'token',
+        );
+        return;
+      }
       if (reason.code === 'UNAUTHORIZED') {
         saveIdentity(null);
         this.#ptt.leaveUi();
@@ -139,6 +162,7 @@ export class App implements Shell {
     this.handle.client = null;
     this.#identity = null;
     saveIdentity(null);
+    this.#admin.hide();
     this.#top.render();
     this.#signIn.render();
   }

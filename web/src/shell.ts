@@ -20,6 +20,10 @@ export interface Shell {
   /** The call panel, beside whatever view is shown. */
   readonly callPanel: HTMLElement;
   toast(text: string): void;
+  /** The signed-in token is an admin token (the Admin panel is offered). */
+  readonly isAdmin: boolean;
+  /** Shows or hides the Admin panel; returns whether it is shown. */
+  toggleAdmin(): boolean;
   connect(identity: Identity): Promise<void>;
   signOut(): void;
   showChannels(): void;

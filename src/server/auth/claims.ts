@@ -32,6 +32,11 @@ export interface Identity {
   admin: boolean;
   /** Token expiry (ms since epoch), if the token had one. */
   expiresAt: number | null;
+  /**
+   * Names the token itself (a hash of it, never the token): a user removed from a room through the
+   * server API cannot rejoin it with the same token. Absent for identities not built from a token.
+   */
+  tokenId?: string;
 }
 
 export function identityFromClaims(claims: Claims, exp: number | undefined): Identity {

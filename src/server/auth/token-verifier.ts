@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { createSecretKey } from 'node:crypto';
+import { createHash, createSecretKey } from 'node:crypto';
 import { errors as joseErrors, importSPKI, jwtVerify } from 'jose';
 import type { AuthConfig } from '../config/env.js';
 import { ConfigError } from '../config/env.js';
@@ -52,7 +52,8 @@ export class TokenVerifier {
       const { payload } = await jwtVerify(token, this.#key, this.#options);
       const claims = Claims.safeParse(payload);
       if (!claims.success) return { ok: false, reason: 'bad-claims' };
-      return { ok: true, identity: identityFromClaims(claims.data, payload.exp) };
+      const tokenId = createHash('sha256').update(token).digest('base64url').slice(0, 32);
+      return { ok: true, identity: { ...identityFromClaims(claims.data, payload.exp), tokenId } };
     } catch (err) {
       return { ok: false, reason: classify(err) };
     }

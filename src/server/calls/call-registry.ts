@@ -8,10 +8,30 @@ const MAX_CALLS_PER_USER = defaults.maxCallsPerUser;
 
 interface CallEntry {
   callId: string;
+  /** Who sent the first message this node saw (the caller when that was the offer). */
   a: string;
   b: string;
   startedAt: number;
+  answeredAt: number | null;
 }
+
+/** A call as the server API and call events see it. `key` names it across nodes. */
+export interface CallInfo {
+  key: string;
+  callId: string;
+  callerId: string;
+  calleeId: string;
+  startedAt: number;
+  answeredAt: number | null;
+}
+
+export type CallEndReason = 'hangup' | 'rejected' | 'disconnected';
+
+/** What a tracked message changed about a call (on this node). */
+export type CallChange =
+  | { kind: 'started'; call: CallInfo }
+  | { kind: 'answered'; call: CallInfo }
+  | { kind: 'ended'; call: CallInfo; reason: CallEndReason; at: number };
 
 /**
  * Remembers which 1:1 calls are up, only so the other side hears a hang-up when a user
@@ -33,36 +53,75 @@ export class CallRegistry {
     return this.#calls.size;
   }
 
-  track(type: CallRelayType, from: string, to: string, callId: string): void {
+  /**
+   * Notes a call message `from` sent to `to` and returns what it changed here, if anything. A
+   * node learns of a call from what its own user sends, which is what matters when the two sides
+   * sit on different nodes: the callee's node first hears of it from the callee's answer.
+   */
+  track(type: CallRelayType, from: string, to: string, callId: string): CallChange | null {
     if (type === 'call:hangup' || type === 'call:reject') {
-      this.end(from, to, callId);
-      return;
+      return this.end(from, to, callId, type === 'call:reject' ? 'rejected' : 'hangup');
     }
-    // Offers, answers and accepts all mark a live call: each side's node learns of it from what its
-    // own user sends, which is what matters when the two sides sit on different nodes.
-    if (type === 'call:ice-candidate') return;
+    if (type === 'call:ice-candidate') return null;
     const key = keyOf(from, to, callId);
-    if (this.#calls.has(key)) return;
-    this.#calls.set(key, { callId, a: from, b: to, startedAt: this.#clock.now() });
-    this.#index(from, key);
-    this.#index(to, key);
+    const now = this.#clock.now();
+    const answer = type === 'call:answer' || type === 'call:accept';
+    let entry = this.#calls.get(key);
+    if (!entry) {
+      // An answer first: this is the callee's node, and `to` is the caller.
+      entry = answer
+        ? { callId, a: to, b: from, startedAt: now, answeredAt: null }
+        : { callId, a: from, b: to, startedAt: now, answeredAt: null };
+      this.#calls.set(key, entry);
+      this.#index(from, key);
+      this.#index(to, key);
+      if (!answer) return { kind: 'started', call: infoOf(key, entry) };
+    }
+    if (answer && entry.answeredAt === null && from === entry.b) {
+      entry.answeredAt = now;
+      return { kind: 'answered', call: infoOf(key, entry) };
+    }
+    return null;
   }
 
-  end(from: string, to: string, callId: string): void {
-    this.#remove(keyOf(from, to, callId));
+  /** Ends a call; returns the change when this node knew it, or a bare one when only the end was seen. */
+  end(from: string, to: string, callId: string, reason: CallEndReason = 'hangup'): CallChange | null {
+    const key = keyOf(from, to, callId);
+    const at = this.#clock.now();
+    const entry = this.#calls.get(key);
+    this.#remove(key);
+    if (entry) return { kind: 'ended', call: infoOf(key, entry), reason, at };
+    if (reason !== 'rejected') return null;
+    // A rejection on the callee's node, which never tracked the ringing call: still the call's end.
+    const bare = { callId, a: to, b: from };
+    return { kind: 'ended', call: infoOf(key, { ...bare, startedAt: at, answeredAt: null }), reason, at };
   }
 
   /** Forgets every call of a user and returns them with the other party's id. */
-  endAllOf(userId: string): { callId: string; peerId: string }[] {
+  endAllOf(userId: string): { callId: string; peerId: string; change: CallChange }[] {
     const keys = this.#byUser.get(userId);
     if (!keys) return [];
-    const out: { callId: string; peerId: string }[] = [];
+    const at = this.#clock.now();
+    const out: { callId: string; peerId: string; change: CallChange }[] = [];
     for (const key of [...keys]) {
       const entry = this.#calls.get(key);
-      if (entry) out.push({ callId: entry.callId, peerId: entry.a === userId ? entry.b : entry.a });
+      if (entry) {
+        const change = {
+          kind: 'ended' as const,
+          call: infoOf(key, entry),
+          reason: 'disconnected' as const,
+          at,
+        };
+        out.push({ callId: entry.callId, peerId: entry.a === userId ? entry.b : entry.a, change });
+      }
       this.#remove(key);
     }
     return out;
+  }
+
+  /** The calls this node tracks (the server API merges every node's, minus those ended elsewhere). */
+  list(): CallInfo[] {
+    return [...this.#calls].map(([key, entry]) => infoOf(key, entry));
   }
 
   #index(userId: string, key: string): void {
@@ -91,6 +150,17 @@ export class CallRegistry {
       if (keys?.size === 0) this.#byUser.delete(user);
     }
   }
+}
+
+function infoOf(key: string, e: Omit<CallEntry, never>): CallInfo {
+  return {
+    key,
+    callId: e.callId,
+    callerId: e.a,
+    calleeId: e.b,
+    startedAt: e.startedAt,
+    answeredAt: e.answeredAt,
+  };
 }
 
 function keyOf(x: string, y: string, callId: string): string {

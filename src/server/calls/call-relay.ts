@@ -13,7 +13,26 @@ import type { UserMailbox } from '../sessions/user-delivery.js';
 import type { StateStore } from '../state/state-store.js';
 import type { Clock } from '../time/clock.js';
 import type { Frame } from '../wire/frame.js';
-import { CallRegistry } from './call-registry.js';
+import { defaults } from '../config/defaults.js';
+import { Hooks } from '../events/hooks.js';
+import { background } from '../lifecycle/background.js';
+import { CallRegistry, type CallChange, type CallEndReason, type CallInfo } from './call-registry.js';
+
+/**
+ * What the call relay tells the rest of the server (webhooks): each call's start, answer and end,
+ * once across the cluster even when both sides' nodes see them (a claim in shared state decides).
+ */
+export type CallEvents = {
+  started: [call: CallInfo];
+  answered: [call: CallInfo, at: number];
+  /** `answered`: anywhere in the cluster (the answer may have been seen by the other side's node). */
+  ended: [call: CallInfo, reason: CallEndReason, at: number, answered: boolean];
+};
+
+/** The shared-state claim that makes a call's change announced once (and marks an ended call). */
+export function callClaimKey(kind: CallChange['kind'], callKey: string): string {
+  return `call-${kind}:${callKey}`;
+}
 
 /**
  * Peer-to-peer signaling relay: 1:1 calls (to every connection of a user) and in-room relay (to a
@@ -29,6 +48,8 @@ export class CallRelay {
   readonly #clustered: boolean;
   readonly #clock: Clock;
   readonly calls: CallRegistry;
+  readonly hooks: Hooks<CallEvents>;
+  readonly #log: Logger;
 
   constructor(deps: {
     users: UserMailbox;
@@ -46,6 +67,26 @@ export class CallRelay {
     this.#clustered = deps.clustered;
     this.#clock = deps.clock;
     this.calls = new CallRegistry(deps.log, deps.clock);
+    this.hooks = new Hooks('calls', deps.log);
+    this.#log = deps.log;
+  }
+
+  /** Tells listeners of a call's change if this node is the first in the cluster to claim it. */
+  #announce(change: CallChange | null): void {
+    if (!change) return;
+    const work = this.#store
+      .claimOnce(callClaimKey(change.kind, change.call.key), defaults.callClaimTtlMs)
+      .then(async (first) => {
+        if (!first) return;
+        if (change.kind === 'started') return this.hooks.emit('started', change.call);
+        if (change.kind === 'answered')
+          return this.hooks.emit('answered', change.call, change.call.answeredAt ?? this.#clock.now());
+        const answered =
+          change.call.answeredAt !== null ||
+          (await this.#store.hasClaim(callClaimKey('answered', change.call.key)).catch(() => false));
+        return this.hooks.emit('ended', change.call, change.reason, change.at, answered);
+      });
+    background(work, this.#log, 'announce a call change');
   }
 
   /** call:* — deliver to every session of recipientId, on any node (never back to the sending session). */
@@ -69,10 +110,17 @@ export class CallRelay {
       // Trickled candidates for someone gone are noise, not an error worth a reply.
       if (msg.type === 'call:ice-candidate') return;
       if (msg.type === 'call:hangup' || msg.type === 'call:reject')
-        this.calls.end(session.userId, recipientId, rest.callId);
+        this.#announce(
+          this.calls.end(
+            session.userId,
+            recipientId,
+            rest.callId,
+            msg.type === 'call:reject' ? 'rejected' : 'hangup',
+          ),
+        );
       throw new ParleyError('RECIPIENT_OFFLINE', `user "${recipientId}" is not connected`);
     }
-    this.calls.track(msg.type, session.userId, recipientId, rest.callId);
+    this.#announce(this.calls.track(msg.type, session.userId, recipientId, rest.callId));
     const f = relayFrame(msg.type, { ...rest, senderId: session.userId, senderName: session.identity.name });
     this.#users.deliverLocal(recipientId, f, filter);
     for (const nodeId of remoteNodes) this.#users.deliverOnNodeQuietly(nodeId, recipientId, f, filter);
@@ -135,6 +183,7 @@ export class CallRelay {
       if (elsewhere.size > 0) return; // still online on another node
     }
     for (const call of this.calls.endAllOf(session.userId)) {
+      this.#announce(call.change);
       const f = relayFrame('call:hangup', {
         callId: call.callId,
         senderId: session.userId,

@@ -20,6 +20,10 @@ export interface BusHandlers {
   mediaReply(h: Header<'media-reply'>): void;
   /** A session of another node left a room whose media this node hosts. */
   mediaLeft(h: Header<'media-left'>): void;
+  /** A server API operation another node asks this one to run. */
+  adminRpc(h: Header<'admin-rpc'>, from: string): void;
+  /** The answer to a server API operation this node forwarded. */
+  adminReply(h: Header<'admin-reply'>): void;
 }
 
 /**
@@ -56,6 +60,10 @@ export class BusRouter {
           return h.mediaReply(header);
         case 'media-left':
           return h.mediaLeft(header);
+        case 'admin-rpc':
+          return h.adminRpc(header, from);
+        case 'admin-reply':
+          return h.adminReply(header);
         default:
           return unknownKind(header, this.#log);
       }

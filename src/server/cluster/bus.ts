@@ -1,5 +1,6 @@
 import type { ServerMessageType } from '../../protocol/index.js';
 import type { ErrorBody } from '../../protocol/index.js';
+import type { AdminOp } from '../admin/admin-ops.js';
 import type { MediaOp } from '../media/media-ops.js';
 import type { Frame } from '../wire/frame.js';
 
@@ -20,7 +21,10 @@ export type BusHeader =
     }
   | { t: 'media-reply'; id: string; ok: true; result: unknown }
   | ({ t: 'media-reply'; id: string; ok: false } & ErrorBody)
-  | { t: 'media-left'; sessionId: string; roomId: string };
+  | { t: 'media-left'; sessionId: string; roomId: string }
+  | { t: 'admin-rpc'; id: string; replyTo: string; op: AdminOp; payload: unknown }
+  | { t: 'admin-reply'; id: string; ok: true; result: unknown }
+  | ({ t: 'admin-reply'; id: string; ok: false } & ErrorBody);
 
 /** A session on another node, as the node hosting a room's media sees it. */
 export interface RemoteSessionInfo {

@@ -14,6 +14,8 @@ export interface DeadNodeHandler {
   floorMayBeFree(roomId: string): Promise<void>;
   /** The reaper: a dead node's session did not resume in time; it leaves `roomId` for good. */
   memberGone(roomId: string, sessionId: string): Promise<void>;
+  /** The reaper, once per dead node across the cluster, when it claims it (e.g. a node.down webhook). */
+  nodeReaped?(nodeId: string): void;
 }
 
 export interface NodeRegistryOptions {
@@ -96,6 +98,7 @@ export class NodeRegistry {
         const claimTtl = this.#o.resumeGraceMs + this.#o.lockTtlMs + defaults.deadNodeClaimMarginMs;
         if (!(await directory.claimDeadNode(info.nodeId, this.nodeId, claimTtl))) continue;
         this.#handling.add(info.nodeId);
+        this.#o.handler.nodeReaped?.(info.nodeId);
         log.warn({ dead: info.nodeId, address: info.address }, 'node is dead; cleaning up after it');
         background(
           this.#reap(info.nodeId).finally(() => this.#handling.delete(info.nodeId)),

@@ -152,6 +152,30 @@ export const defaults = {
   nodeHeartbeatMinMs: 100,
   /** After a dead node's speaker lock has expired (pttLockTtlMs), wait this much more before announcing the floor free (node-registry.ts). */
   deadNodeFloorAnnounceMarginMs: 100,
+  /** A removed member's token stays out of the room for its lifetime, or this long if it has no exp (room-service.ts). 24 h. */
+  roomBanFallbackTtlMs: 24 * 3_600_000,
+  /** A server API operation forwarded to another node fails after this long (admin/admin-rpc.ts). */
+  adminRpcTimeoutMs: 5_000,
+  /** Server API requests per second per client address (token bucket), and the burst. */
+  adminRateLimitPerSec: 20,
+  adminRateLimitBurst: 40,
+  /** Largest server API request body. 64 KiB. */
+  adminMaxBodyBytes: 64 * 1024,
+  /** Webhook deliveries waiting (all URLs together); beyond it the oldest is dropped and counted. */
+  webhookQueueMax: 10_000,
+  /** Attempts per delivery (the first plus retries on 5xx, 429, timeouts and network errors). */
+  webhookMaxAttempts: 6,
+  /** Retry backoff: base × 2^attempt with full jitter, at most max. */
+  webhookRetryBaseMs: 500,
+  webhookRetryMaxMs: 30_000,
+  /** One delivery attempt gives up after this long. */
+  webhookTimeoutMs: 5_000,
+  /** Deliveries in flight at once per URL (each room's events still go one at a time, in order). */
+  webhookConcurrencyPerUrl: 8,
+  /** Shutdown: how long pending webhooks (e.g. node.down) get to go out. */
+  webhookShutdownFlushMs: 2_000,
+  /** How long a call's start/answer/end is remembered so it is announced once across nodes (call-relay.ts). 24 h. */
+  callClaimTtlMs: 24 * 3_600_000,
   /** A room's media owner claim is renewed every third of its TTL, but no more often than this (media-ownership.ts). */
   mediaOwnerRenewMinMs: 200,
 } as const;

@@ -154,6 +154,21 @@ const SETTINGS = {
   shutdownTimeoutMs: env('SHUTDOWN_TIMEOUT_MS', int(100, 600_000).default(defaults.shutdownTimeoutMs)),
   shutdownReconnectHintMs: fixed(defaults.shutdownReconnectHintMs),
   trustProxy: env('TRUST_PROXY', bool.default(defaults.trustProxy)),
+  admin: {
+    /** A Bearer credential for the server API besides admin JWTs. Unset: admin JWTs only. */
+    apiKey: env('ADMIN_API_KEY', z.string().min(16, 'must be at least 16 characters').optional()),
+  },
+  webhooks: {
+    /** Receivers of every webhook event. Unset: no webhooks. */
+    urls: env(
+      'WEBHOOK_URLS',
+      csv
+        .pipe(z.array(z.url({ protocol: /^https?$/, error: 'each URL must be http:// or https://' })))
+        .default([]),
+    ),
+    /** Signs every webhook body (HMAC-SHA256); required with WEBHOOK_URLS. */
+    secret: env('WEBHOOK_SECRET', z.string().min(16, 'must be at least 16 characters').optional()),
+  },
   corsOrigin: env('CORS_ORIGIN', z.string().min(1).default(defaults.corsOrigin)),
 } satisfies SettingsTree;
 
@@ -199,6 +214,7 @@ export type TurnConfig = Settings['turn'];
 export type MediaConfig = Settings['media'];
 export type PttConfig = Settings['ptt'];
 export type ClusterConfig = Settings['cluster'];
+export type WebhookConfig = Settings['webhooks'];
 
 export type Config = Omit<Settings, 'auth'> & {
   /** NODE_ENV=production. */
@@ -241,6 +257,9 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env): Config {
   }
   if (c.turn.uris.length && !c.turn.secret) {
     throw new ConfigError('TURN_SECRET: required when TURN_URIS is set');
+  }
+  if (c.webhooks.urls.length && !c.webhooks.secret) {
+    throw new ConfigError('WEBHOOK_SECRET: required when WEBHOOK_URLS is set');
   }
   if (c.media.rtcMinPort > c.media.rtcMaxPort) {
     throw new ConfigError(`RTC_MIN_PORT: must not exceed RTC_MAX_PORT (${c.media.rtcMaxPort})`);

@@ -22,6 +22,8 @@ export interface HttpDeps {
   webRoot?: string | null;
   /** Development only: signs demo tokens at /api/dev-token (404 when null or in production). */
   devTokenIssuer?: TokenIssuer | null;
+  /** The server API under /api/admin/ (admin-api.ts); absent answers 404 there. */
+  admin?: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void>;
 }
 
 /**
@@ -47,6 +49,8 @@ export function createHttpHandler(deps: HttpDeps) {
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
+    // The server API has its own methods, CORS, authentication and rate limit.
+    if (deps.admin && url.pathname.startsWith('/api/admin/')) return deps.admin(req, res, url);
     if (req.method === 'OPTIONS') {
       res.writeHead(204, cors);
       res.end();

@@ -378,6 +378,57 @@ export class MediaService {
     return { result, announce: () => void this.#rooms.broadcast(room.roomId, notice, session) };
   }
 
+  // ---- server API -----------------------------------------------------------------------------------
+
+  /** The producers of each member in a room whose media this node hosts; null when it hosts none. */
+  async producersIn(
+    roomId: string,
+  ): Promise<Map<string, { producerId: string; kind: 'audio' | 'video'; paused: boolean }[]> | null> {
+    const room = await this.#media.get(roomId)?.catch(() => null);
+    if (!room) return null;
+    const out = new Map<string, { producerId: string; kind: 'audio' | 'video'; paused: boolean }[]>();
+    for (const [sessionId, peer] of room.peers) {
+      const list = [...peer.producers.values()]
+        .filter((p) => !p.closed)
+        .map((p) => ({ producerId: p.id, kind: p.kind, paused: p.paused }));
+      out.set(sessionId, list);
+    }
+    return out;
+  }
+
+  /**
+   * Server API mute: pauses (or resumes) a user's producers in a conference room hosted here, and
+   * tells every member, the user included. Returns the producers concerned; null when this node
+   * does not host the room's media.
+   */
+  async setPausedByAdmin(
+    roomId: string,
+    userId: string,
+    producerId: string | undefined,
+    paused: boolean,
+  ): Promise<string[] | null> {
+    const room = await this.#media.get(roomId)?.catch(() => null);
+    if (!room) return null;
+    if (room.mode === 'ptt') throw new ParleyError('NOT_CONFERENCE_ROOM', `room "${roomId}" is a ptt room`);
+    const done: string[] = [];
+    for (const peer of room.peers.values()) {
+      if (peer.session.userId !== userId) continue;
+      for (const p of peer.producers.values()) {
+        if (p.closed || (producerId !== undefined && p.id !== producerId)) continue;
+        done.push(p.id);
+        if (p.paused === paused) continue;
+        if (paused) await p.pause();
+        else await p.resume();
+        const payload = { roomId, producerId: p.id, userId, sessionId: peer.session.id };
+        this.#rooms.broadcast(
+          roomId,
+          paused ? frame('producer:paused', payload) : frame('producer:resumed', payload),
+        );
+      }
+    }
+    return done;
+  }
+
   // ---- floor control hooks (PTT) ---------------------------------------------------------------------
 
   /** The session got the floor: its audio goes live through the floor producer; it stops hearing it. */

@@ -1,4 +1,4 @@
-import type { ServerPayload } from '../../protocol/index.js';
+import type { ServerPayload, Speaker } from '../../protocol/index.js';
 import { defaults } from '../config/defaults.js';
 import type { PttConfig } from '../config/env.js';
 import { ParleyError } from '../errors.js';
@@ -9,6 +9,7 @@ import type { Session } from '../sessions/session.js';
 import { frame } from '../wire/frame.js';
 import type { HeldLock, StateStore } from '../state/state-store.js';
 import type { ClusterLink } from '../cluster/cluster-link.js';
+import { Hooks } from '../events/hooks.js';
 import { background } from '../lifecycle/background.js';
 import { systemClock, type Clock, type Timer } from '../time/clock.js';
 import { Lease } from '../time/lease.js';
@@ -16,6 +17,25 @@ import { speakerChanged, speakerOf } from './announcements.js';
 import type { FloorMedia } from './floor-media.js';
 
 type RevokeReason = ServerPayload<'ptt:revoked'>['reason'];
+type Who = { userId: string; name: string };
+
+/**
+ * What floor control tells the rest of the server (webhooks), each once across the cluster: the
+ * node whose member holds the floor tells grants, releases and revocations; the pre-empting node
+ * tells the pre-emption.
+ */
+export type FloorEvents = {
+  granted: [roomId: string, speaker: Who, sessionId: string];
+  released: [roomId: string, speaker: Who, sessionId: string, heldMs: number];
+  revoked: [
+    roomId: string,
+    speaker: Who,
+    sessionId: string,
+    heldMs: number,
+    reason: Exclude<RevokeReason, 'preempted'>,
+  ];
+  preempted: [roomId: string, speaker: Who, by: Who];
+};
 
 interface Holder {
   session: Session;
@@ -69,8 +89,10 @@ export class FloorControl {
   readonly #floors = new Map<string, Floor>();
   readonly #cluster: ClusterLink | null;
   #closed = false;
+  readonly hooks: Hooks<FloorEvents>;
 
   constructor(deps: FloorControlOptions) {
+    this.hooks = new Hooks('floor', deps.log);
     this.#store = deps.store;
     this.#rooms = deps.rooms;
     this.#media = deps.media;
@@ -158,6 +180,7 @@ export class FloorControl {
         outcome = await this.#acquire(roomId, holder, previous.fence);
         if (outcome.granted) {
           const by = { userId: holder.userId, name: holder.name };
+          this.#tell('preempted', roomId, { userId: previous.userId, name: previous.name }, by);
           const tellLocal = await this.#revokeLocal(floor, previous, 'preempted', by);
           const fence = outcome.fence;
           preempted = () => {
@@ -209,13 +232,29 @@ export class FloorControl {
     return this.#serial(roomId, async (floor) => {
       if (floor.holder?.session === session) {
         const reply = { roomId, held: true };
-        await this.#release(floor, () => respond(reply));
+        await this.#release(floor, { tell: () => respond(reply) });
         return reply;
       }
       const reply = { roomId, held: false };
       respond(reply);
       this.#dequeue(floor, session);
       return reply;
+    });
+  }
+
+  /**
+   * Server API: takes the floor from its holder on this node (`ptt:revoked {reason:"admin"}`).
+   * Returns who lost it, or null when nobody here holds it.
+   */
+  revoke(roomId: string): Promise<Speaker | null> {
+    if (!this.#floors.has(roomId)) return Promise.resolve(null);
+    return this.#serial(roomId, async (floor) => {
+      const holder = floor.holder;
+      if (!holder) return null;
+      const s = holder.session;
+      const speaker = { userId: s.userId, name: nameIn(s, roomId), sessionId: s.id, since: holder.since };
+      await this.#revoke(floor, 'admin');
+      return speaker;
     });
   }
 
@@ -358,6 +397,7 @@ export class FloorControl {
     }, maxTalkMs);
     maxTimer.unref();
     floor.holder = { session, fence, since, lease, maxTimer };
+    this.#tell('granted', roomId, { userId: session.userId, name: nameIn(session, roomId) }, session.id);
     try {
       await this.#media.floorGranted(session, roomId);
     } catch (err) {
@@ -374,11 +414,11 @@ export class FloorControl {
   }
 
   /** Takes the floor from its local holder, telling them why, then frees it for the next. */
-  async #revoke(floor: Floor, reason: RevokeReason): Promise<void> {
+  async #revoke(floor: Floor, reason: Exclude<RevokeReason, 'preempted'>): Promise<void> {
     const holder = floor.holder;
     if (!holder) return;
     holder.session.deliver(frame('ptt:revoked', { roomId: floor.roomId, reason }));
-    await this.#release(floor);
+    await this.#release(floor, { cause: reason });
   }
 
   /**
@@ -401,12 +441,26 @@ export class FloorControl {
     return () => holder.session.deliver(frame('ptt:revoked', { roomId: floor.roomId, reason, by }));
   }
 
-  /** Frees the floor. `tell` (a `ptt:stop` reply) runs before the broadcast and the next grant. */
-  async #release(floor: Floor, tell: () => void = noop): Promise<void> {
+  /**
+   * Frees the floor. `tell` (a `ptt:stop` reply) runs before the broadcast and the next grant;
+   * `cause` says why it was taken (null: released by its holder).
+   */
+  async #release(
+    floor: Floor,
+    {
+      tell = noop,
+      cause = null,
+    }: { tell?: () => void; cause?: Exclude<RevokeReason, 'preempted'> | null } = {},
+  ): Promise<void> {
     const holder = floor.holder;
     if (!holder) return;
     floor.holder = null;
     this.#stopHolder(holder);
+    const s = holder.session;
+    const who = { userId: s.userId, name: nameIn(s, floor.roomId) };
+    const heldMs = this.#clock.now() - holder.since;
+    if (cause === null) this.#tell('released', floor.roomId, who, s.id, heldMs);
+    else this.#tell('revoked', floor.roomId, who, s.id, heldMs, cause);
     try {
       await this.#store.releaseSpeaker(floor.roomId, holder.fence);
     } catch (err) {
@@ -481,12 +535,21 @@ export class FloorControl {
     return { type: 'ptt:queued', payload: { roomId: floor.roomId, position, speaker } };
   }
 
+  /** Tells listeners (webhooks) without waiting on them: floor work never waits for an HTTP call. */
+  #tell<K extends keyof FloorEvents>(event: K, ...args: FloorEvents[K]): void {
+    background(this.hooks.emit(event, ...args), this.#log, `floor ${event} listeners`);
+  }
+
   #broadcast(roomId: string, speaker: ServerPayload<'ptt:speaker-changed'>['speaker']): void {
     this.#rooms.broadcast(roomId, speakerChanged(roomId, speaker, this.#clock.now()));
   }
 }
 
 function noop(): void {}
+
+function nameIn(session: Session, roomId: string): string {
+  return session.rooms.get(roomId)?.name ?? session.identity.name;
+}
 
 function holderOf(h: Holder): Omit<HeldLock, 'fence'> {
   return {

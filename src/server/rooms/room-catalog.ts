@@ -25,6 +25,11 @@ export class RoomCatalog implements ChannelResolver {
     return { id: roomId, name: roomId, ...this.#manifest.adHocRoom };
   }
 
+  /** True for a channel of the manifest (ad-hoc rooms are not declared). */
+  declares(roomId: string): boolean {
+    return this.#channels.has(roomId);
+  }
+
   static publicConfig(channel: Channel): RoomConfig {
     const { id, name, mode, maxParticipants } = channel;
     return { id, name, mode, maxParticipants };

@@ -1,4 +1,5 @@
-import type { Participant, RoomConfig, ServerPayload } from '../../protocol/index.js';
+import type { Participant, RoomConfig, ServerPayload, Speaker } from '../../protocol/index.js';
+import type { Channel } from '../config/manifest.js';
 import { mayJoinRoom } from '../auth/claims.js';
 import { defaults } from '../config/defaults.js';
 import { ParleyError } from '../errors.js';
@@ -16,11 +17,26 @@ import { speakerOf } from '../ptt/announcements.js';
 import { RoomCatalog } from './room-catalog.js';
 import type { RoomFanout } from './room-fanout.js';
 
+/** Why a member is no longer in a room, as presence events (webhooks) tell it. */
+export type DepartureReason = 'left' | 'disconnected' | 'removed' | 'ended';
+/** The public part of a room's configuration, as presence events carry it. */
+export type RoomRef = { roomId: string; name: string; mode: RoomConfig['mode'] };
+
 /** What the room service tells the rest of the server. */
 export type RoomEvents = {
   /** A member has left a room (on purpose, by disconnecting, or because it moved to another node). */
   left: [session: Session, roomId: string];
+  /**
+   * Presence, once across the cluster (the node that recorded the join tells it): `first` when the
+   * room had no member before.
+   */
+  memberJoined: [room: RoomRef, participant: Participant, first: boolean];
+  /** The same for a departure, wherever the member was: `last` when the room is empty now. */
+  memberLeft: [room: RoomRef, participant: Participant, reason: DepartureReason, last: boolean];
 };
+
+/** How long a removal keeps the removed token out of the room: its life, or this if it has none. 24 h. */
+const BAN_FALLBACK_TTL_MS = defaults.roomBanFallbackTtlMs;
 
 export interface RoomServiceOptions {
   catalog: RoomCatalog;
@@ -73,6 +89,10 @@ export class RoomService implements RoomFanout {
     if (!mayJoinRoom(session.identity, roomId)) {
       throw new ParleyError('FORBIDDEN', `your token does not grant room "${roomId}"`);
     }
+    const { tokenId } = session.identity;
+    if (tokenId && (await this.#store.hasClaim(banKey(roomId, tokenId)))) {
+      throw new ParleyError('FORBIDDEN', `you were removed from room "${roomId}"; a new token is needed`);
+    }
     const config = RoomCatalog.publicConfig(channel);
     const existing = session.rooms.get(roomId);
     if (existing) {
@@ -102,13 +122,14 @@ export class RoomService implements RoomFanout {
     this.#addLocal(roomId, session);
     this.#clusterNote(this.#cluster?.directory.addSessionRoom(session.id, roomId));
     this.#log.debug({ roomId, session: session.id, userId: session.userId }, 'joined room');
+    await this.hooks.emit('memberJoined', refOf(channel), participant, outcome.participants.length === 1);
     const result = await this.#state(roomId, config, outcome.participants);
     const joined = frame('room:participant-joined', { roomId, participant });
     return { result, announce: () => void this.broadcast(roomId, joined, session) };
   }
 
-  /** Leaves and tells the room at once (disconnects, session ends). */
-  async leave(session: Session, roomId: string, reason: 'left' | 'disconnected'): Promise<void> {
+  /** Leaves and tells the room at once (disconnects, session ends, removal by the server API). */
+  async leave(session: Session, roomId: string, reason: 'left' | 'disconnected' | 'removed'): Promise<void> {
     const { announce } = await this.beginLeave(session, roomId, reason);
     await announce();
   }
@@ -120,15 +141,16 @@ export class RoomService implements RoomFanout {
   async beginLeave(
     session: Session,
     roomId: string,
-    reason: 'left' | 'disconnected',
+    reason: 'left' | 'disconnected' | 'removed',
   ): Promise<Announced<null>> {
     const participant = session.rooms.get(roomId);
     if (!participant) throw new ParleyError('NOT_IN_ROOM', `not a member of room "${roomId}"`);
     session.rooms.delete(roomId);
     this.#removeLocal(roomId, session);
     this.#clusterNote(this.#cluster?.directory.removeSessionRoom(session.id, roomId));
+    let remaining: number | null = null;
     try {
-      await this.#store.leaveRoom(roomId, session.id);
+      remaining = (await this.#store.leaveRoomCounted(roomId, session.id))?.remaining ?? null;
     } catch (err) {
       // The state backend is down: remember to remove the entry when it is back, or it would stay a ghost.
       this.#log.warn(
@@ -139,6 +161,7 @@ export class RoomService implements RoomFanout {
       this.#scheduleLeaveRetry();
     }
     this.#log.debug({ roomId, session: session.id, reason }, 'left room');
+    await this.#departed(roomId, participant, reason, remaining);
     const left = frame('room:participant-left', { roomId, participant, reason });
     return {
       result: null,
@@ -147,6 +170,90 @@ export class RoomService implements RoomFanout {
         return this.#notifyLeft(session, roomId);
       },
     };
+  }
+
+  /** Tells presence listeners, when the store recorded the departure (it may be down: then nobody can say). */
+  async #departed(
+    roomId: string,
+    participant: Participant,
+    reason: DepartureReason,
+    remaining: number | null,
+  ): Promise<void> {
+    if (remaining === null) return;
+    const channel = this.#catalog.resolve(roomId);
+    const room = channel ? refOf(channel) : { roomId, name: roomId, mode: 'conference' as const };
+    await this.hooks.emit('memberLeft', room, participant, reason, remaining === 0);
+  }
+
+  /**
+   * Server API: keeps a removed member's token out of the room for as long as the token lives
+   * (every node checks it on join).
+   */
+  async ban(session: Session, roomId: string): Promise<void> {
+    const { tokenId, expiresAt } = session.identity;
+    if (!tokenId) return;
+    const ttlMs = expiresAt === null ? BAN_FALLBACK_TTL_MS : Math.max(1_000, expiresAt - this.#clock.now());
+    await this.#store.claimOnce(banKey(roomId, tokenId), ttlMs);
+  }
+
+  /**
+   * Server API: ends the room for this node's members. Each is told `room:ended`, then taken out
+   * of it (their floor and media go as on a leave); nobody is told of the others' departures, the
+   * room is gone. Returns how many sessions were taken out.
+   */
+  async endLocal(roomId: string, reason: string): Promise<number> {
+    const members = [...(this.#local.get(roomId) ?? [])];
+    const ended = frame('room:ended', { roomId, reason });
+    for (const session of members) {
+      const participant = session.rooms.get(roomId);
+      if (!participant) continue;
+      session.deliver(ended);
+      session.rooms.delete(roomId);
+      this.#removeLocal(roomId, session);
+      this.#clusterNote(this.#cluster?.directory.removeSessionRoom(session.id, roomId));
+      const outcome = await this.#store.leaveRoomCounted(roomId, session.id).catch(() => null);
+      await this.#departed(roomId, participant, 'ended', outcome?.remaining ?? null);
+      await this.#notifyLeft(session, roomId);
+    }
+    return members.length;
+  }
+
+  /** Server API, after every node ended the room: members of nodes that did not answer (dead) go too. */
+  async purge(roomId: string): Promise<number> {
+    let n = 0;
+    for (const p of await this.#store.participants(roomId)) {
+      const outcome = await this.#store.leaveRoomCounted(roomId, p.sessionId);
+      if (!outcome) continue;
+      n++;
+      await this.#departed(roomId, outcome.participant, 'ended', outcome.remaining);
+    }
+    return n;
+  }
+
+  /** Server API: the members of a room, on every node. */
+  participants(roomId: string): Promise<Participant[]> {
+    return this.#store.participants(roomId);
+  }
+
+  /** Server API: rooms with members, on every node. */
+  roomIds(): Promise<string[]> {
+    return this.#store.roomIds();
+  }
+
+  /**
+   * Server API: a room's configuration, current speaker and member count; null if the room does
+   * not exist (not a manifest channel, and an ad-hoc room only exists while it has members).
+   */
+  async describe(
+    roomId: string,
+  ): Promise<{ config: RoomConfig; speaker: Speaker | null; members: number } | null> {
+    const channel = this.#catalog.resolve(roomId);
+    if (!channel) return null;
+    const members = (await this.#store.participants(roomId)).length;
+    if (members === 0 && !this.#catalog.declares(roomId)) return null;
+    const config = RoomCatalog.publicConfig(channel);
+    const lock = config.mode === 'ptt' ? await this.#store.currentSpeaker(roomId) : null;
+    return { config, speaker: speakerOf(lock), members };
   }
 
   #notifyLeft(session: Session, roomId: string): Promise<void> {
@@ -175,9 +282,11 @@ export class RoomService implements RoomFanout {
 
   /** A member on a dead node is gone for good: the reaping node removes and announces it. */
   async reapRemote(roomId: string, sessionId: string): Promise<void> {
-    const participant = await this.#store.leaveRoom(roomId, sessionId);
-    if (participant)
-      this.broadcast(roomId, frame('room:participant-left', { roomId, participant, reason: 'disconnected' }));
+    const outcome = await this.#store.leaveRoomCounted(roomId, sessionId);
+    if (!outcome) return;
+    const { participant, remaining } = outcome;
+    this.broadcast(roomId, frame('room:participant-left', { roomId, participant, reason: 'disconnected' }));
+    await this.#departed(roomId, participant, 'disconnected', remaining);
   }
 
   /**
@@ -199,7 +308,7 @@ export class RoomService implements RoomFanout {
 
   /** Session-end listener: leave every room with the usual broadcasts. */
   readonly onSessionEnded = async (session: Session, reason: EndReason): Promise<void> => {
-    const why = reason === 'left' ? 'left' : 'disconnected';
+    const why = reason === 'left' || reason === 'removed' ? reason : 'disconnected';
     for (const roomId of [...session.rooms.keys()]) await this.leave(session, roomId, why);
   };
 
@@ -307,4 +416,12 @@ export class RoomService implements RoomFanout {
       this.#cluster?.bus.unsubscribeRoom(roomId);
     }
   }
+}
+
+function refOf(channel: Channel): RoomRef {
+  return { roomId: channel.id, name: channel.name, mode: channel.mode };
+}
+
+function banKey(roomId: string, tokenId: string): string {
+  return `ban:{${roomId}}:${tokenId}`;
 }

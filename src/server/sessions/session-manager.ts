@@ -14,7 +14,7 @@ import { LiveSession } from './live-session.js';
 import type { Session } from './session.js';
 import type { SessionLink } from './session-link.js';
 
-export type EndReason = 'left' | 'disconnected' | 'shutdown';
+export type EndReason = 'left' | 'disconnected' | 'shutdown' | 'removed';
 
 /** What the session manager tells the rest of the server. */
 export type SessionEvents = {
@@ -219,6 +219,17 @@ export class SessionManager {
     if (session.resumeTokenHash)
       await this.#store.takeResumeToken(session.resumeTokenHash).catch(() => false);
     await this.hooks.emit('ended', session, reason);
+  }
+
+  /**
+   * Server API: ends the session for good (its rooms hear `removed`, its resume token dies) and
+   * closes its connection with 4410 REMOVED, so the client knows not to reconnect by itself.
+   */
+  async remove(session: LiveSession): Promise<void> {
+    const conn = session.connection;
+    // Closed first: nothing more from this client is processed while its rooms hear it go.
+    if (conn) conn.close(CLOSE_CODES.REMOVED.code, 'removed by the server API');
+    await this.end(session, 'removed');
   }
 
   /**

@@ -1,5 +1,11 @@
 import type { Participant } from '../../protocol/index.js';
 
+/** A leave, with how many members the room has after it (0: it just emptied). */
+export interface LeaveOutcome {
+  participant: Participant;
+  remaining: number;
+}
+
 export type JoinOutcome =
   { status: 'joined'; participants: Participant[] } | { status: 'full'; participants?: undefined };
 
@@ -41,9 +47,24 @@ export interface StateStore {
   joinRoom(roomId: string, participant: Participant, maxParticipants: number): Promise<JoinOutcome>;
   /** Removes a session from a room. Returns the removed entry, or null if it was not a member. */
   leaveRoom(roomId: string, sessionId: string): Promise<Participant | null>;
+  /**
+   * The same, also saying how many members remain (atomically: exactly one leave sees 0, so a
+   * room's end is observed once across the cluster).
+   */
+  leaveRoomCounted(roomId: string, sessionId: string): Promise<LeaveOutcome | null>;
   participants(roomId: string): Promise<Participant[]>;
   /** Rooms that currently have at least one member. */
   roomCount(): Promise<number>;
+  /** Ids of the rooms that currently have at least one member (the server API lists them). */
+  roomIds(): Promise<string[]>;
+
+  /**
+   * Marks `key` for `ttlMs` if it is not marked yet (SET NX PX). True only for the one caller that
+   * marked it: events seen by several nodes are emitted once, bans and tombstones are recorded.
+   */
+  claimOnce(key: string, ttlMs: number): Promise<boolean>;
+  /** Whether `key` is marked (and not expired). */
+  hasClaim(key: string): Promise<boolean>;
 
   /** Stores a resume token's hash for a session until it is taken or the ttl passes. */
   putResumeToken(tokenHash: string, record: ResumeRecord, ttlMs: number): Promise<void>;

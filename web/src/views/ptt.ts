@@ -13,6 +13,7 @@ const REVOKE_TEXT: Record<RevokeReason, string> = {
   'lock-lost': 'Floor lost (server trouble)',
   'media-closed': 'Floor lost: the media server restarted',
   'connection-lost': 'Floor lost: your connection dropped',
+  admin: 'An administrator took the floor back',
 };
 
 /** A PTT channel: the talk button (or the space bar), who speaks, and the members (with Call buttons). */

@@ -46,6 +46,21 @@ export class TopBar {
         pill,
         retry,
         me ? h('span', { class: 'me', id: 'me' }, me) : null,
+        this.#shell.isAdmin
+          ? h(
+              'button',
+              {
+                class: 'link',
+                id: 'admin-toggle',
+                'aria-pressed': 'false',
+                onclick: (e: Event) => {
+                  const shown = this.#shell.toggleAdmin();
+                  (e.currentTarget as HTMLElement).setAttribute('aria-pressed', String(shown));
+                },
+              },
+              'Admin',
+            )
+          : null,
         client
           ? h('button', { class: 'link', id: 'sign-out', onclick: () => this.#shell.signOut() }, 'Sign out')
           : null,

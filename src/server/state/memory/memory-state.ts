@@ -4,6 +4,7 @@ import type {
   FloorHolder,
   HeldLock,
   JoinOutcome,
+  LeaveOutcome,
   ResumeRecord,
   StateStore,
 } from '../state-store.js';
@@ -15,6 +16,9 @@ export class MemoryState implements StateStore {
   readonly #rooms = new Map<string, Map<string, Participant>>();
   readonly #resume = new Map<string, { record: ResumeRecord; expiresAt: number }>();
   readonly #locks = new Map<string, { lock: HeldLock; expiresAt: number }>();
+  /** claimOnce keys → expiry (ms); expired ones are swept once the map doubles. */
+  readonly #claims = new Map<string, number>();
+  #nextClaimSweepAt = 1_024;
   /** Size of #resume at which the next sweep of expired tokens runs. */
   #nextSweepAt = 1_024;
   /** Last fence handed out per room; never reset, so fences only grow. */
@@ -40,13 +44,42 @@ export class MemoryState implements StateStore {
   }
 
   leaveRoom(roomId: string, sessionId: string): Promise<Participant | null> {
+    return this.leaveRoomCounted(roomId, sessionId).then((o) => o?.participant ?? null);
+  }
+
+  leaveRoomCounted(roomId: string, sessionId: string): Promise<LeaveOutcome | null> {
     const members = this.#rooms.get(roomId);
     const entry = members?.get(sessionId) ?? null;
-    if (members && entry) {
-      members.delete(sessionId);
-      if (members.size === 0) this.#rooms.delete(roomId);
+    if (!members || !entry) return Promise.resolve(null);
+    members.delete(sessionId);
+    if (members.size === 0) this.#rooms.delete(roomId);
+    return Promise.resolve({ participant: entry, remaining: members.size });
+  }
+
+  roomIds(): Promise<string[]> {
+    return Promise.resolve([...this.#rooms.keys()]);
+  }
+
+  claimOnce(key: string, ttlMs: number): Promise<boolean> {
+    if (this.#claimLive(key)) return Promise.resolve(false);
+    this.#claims.set(key, this.#clock.now() + ttlMs);
+    if (this.#claims.size >= this.#nextClaimSweepAt) {
+      for (const k of [...this.#claims.keys()]) this.#claimLive(k);
+      this.#nextClaimSweepAt = Math.max(1_024, this.#claims.size * 2);
     }
-    return Promise.resolve(entry);
+    return Promise.resolve(true);
+  }
+
+  hasClaim(key: string): Promise<boolean> {
+    return Promise.resolve(this.#claimLive(key));
+  }
+
+  #claimLive(key: string): boolean {
+    const expiresAt = this.#claims.get(key);
+    if (expiresAt === undefined) return false;
+    if (expiresAt > this.#clock.now()) return true;
+    this.#claims.delete(key);
+    return false;
   }
 
   participants(roomId: string): Promise<Participant[]> {
@@ -122,6 +155,7 @@ export class MemoryState implements StateStore {
     this.#locks.clear();
     this.#rooms.clear();
     this.#resume.clear();
+    this.#claims.clear();
     return Promise.resolve();
   }
 

@@ -43,6 +43,7 @@ import type {
   FloorHolder,
   HeldLock,
   JoinOutcome,
+  LeaveOutcome,
   ResumeRecord,
   StateStore,
 } from '../state-store.js';
@@ -218,13 +219,43 @@ export class RedisState implements StateStore {
   }
 
   async leaveRoom(roomId: string, sessionId: string): Promise<Participant | null> {
+    return (await this.leaveRoomCounted(roomId, sessionId))?.participant ?? null;
+  }
+
+  async leaveRoomCounted(roomId: string, sessionId: string): Promise<LeaveOutcome | null> {
     const reply = await this.#run('leaveRoom', () =>
       LEAVE.run(this.#client, this.#roomKeys(roomId), [sessionId, roomId]),
     );
     if (reply === null) return null;
     const [entry, left] = reply as [string, number];
     if (!this.#atomicIndex && left === 0) await this.#indexDrop(roomId);
-    return parseRecord(ParticipantRecord, entry, this.#corrupt(this.#membersKey(roomId), sessionId));
+    const participant = parseRecord(
+      ParticipantRecord,
+      entry,
+      this.#corrupt(this.#membersKey(roomId), sessionId),
+    );
+    return participant ? { participant, remaining: Number(left) } : null;
+  }
+
+  async roomIds(): Promise<string[]> {
+    const index = this.#indexKey();
+    const ids = await this.#run('roomIds', () => this.#client.smembers(index));
+    if (this.#atomicIndex) return ids;
+    const live = await this.#run('roomIds', () =>
+      Promise.all(ids.map((id) => this.#client.exists(this.#membersKey(id)))),
+    );
+    return ids.filter((_, i) => live[i] === 1);
+  }
+
+  async claimOnce(key: string, ttlMs: number): Promise<boolean> {
+    const reply = await this.#run('claimOnce', () =>
+      this.#client.set(this.#claimKey(key), '1', 'PX', px(ttlMs), 'NX'),
+    );
+    return reply === 'OK';
+  }
+
+  async hasClaim(key: string): Promise<boolean> {
+    return (await this.#run('hasClaim', () => this.#client.exists(this.#claimKey(key)))) === 1;
   }
 
   async participants(roomId: string): Promise<Participant[]> {
@@ -390,6 +421,10 @@ export class RedisState implements StateStore {
 
   #resumeKey(tokenHash: string): string {
     return `${this.#prefix}resume:${tokenHash}`;
+  }
+
+  #claimKey(key: string): string {
+    return `${this.#prefix}claim:${key}`;
   }
 
   #indexKey(): string {

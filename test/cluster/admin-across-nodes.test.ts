@@ -1,0 +1,134 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { WebhookEvent } from '../../src/protocol/index.js';
+import { TokenIssuer } from '../../src/server/auth/token-issuer.js';
+import type { ParleyAdminError } from '../../src/server-sdk/index.js';
+import { ParleyAdmin } from '../../src/server-sdk/index.js';
+import { TestClient } from '../helpers/client.js';
+import { startNodeProcess, type NodeProcess } from '../helpers/node-process.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { TEST_SECRET } from '../helpers/server.js';
+import { WebhookReceiver } from '../helpers/webhook-receiver.js';
+
+const SECRET = 'webhook-secret-0123456789';
+const API_KEY = 'admin-api-key-0123456789';
+const issuer = new TokenIssuer({ secret: TEST_SECRET });
+
+/** The server API and webhooks on two node processes sharing one Redis. */
+describe('server API and webhooks across two nodes', () => {
+  let redis: TestRedis;
+  let receiver: WebhookReceiver;
+  let n1: NodeProcess;
+  let n2: NodeProcess;
+  let admin1: ParleyAdmin;
+  const clients: TestClient[] = [];
+  const on = async (node: NodeProcess, sub: string) => {
+    const c = await TestClient.connect(node.wsUrl, await issuer.issue({ sub, name: sub.toUpperCase() }));
+    clients.push(c);
+    return c;
+  };
+
+  beforeAll(async () => {
+    [redis, receiver] = await Promise.all([startRedis(), WebhookReceiver.start(SECRET)]);
+    const env = {
+      REDIS_URL: redis.url,
+      NODE_TTL_MS: '1000',
+      RATE_LIMIT_BURST: '1000',
+      WEBHOOK_URLS: receiver.url,
+      WEBHOOK_SECRET: SECRET,
+      ADMIN_API_KEY: API_KEY,
+    };
+    [n1, n2] = await Promise.all([
+      startNodeProcess({ ...env, NODE_ID: 'node-1' }),
+      startNodeProcess({ ...env, NODE_ID: 'node-2' }),
+    ]);
+    admin1 = new ParleyAdmin({ baseUrl: n1.httpUrl, credential: API_KEY });
+  }, 30_000);
+  afterAll(async () => {
+    for (const c of clients) c.ws.terminate();
+    await Promise.all([n1?.stop(), n2?.stop()]);
+    await Promise.all([redis?.stop(), receiver?.close()]);
+  });
+
+  it('lists a room’s members on both nodes, with the node of each', async () => {
+    const a = await on(n1, 'x-a');
+    const b = await on(n2, 'x-b');
+    await a.request('room:join', { roomId: 'lobby' });
+    await b.request('room:join', { roomId: 'lobby' });
+    const { rooms } = await admin1.listRooms();
+    expect(rooms.find((r) => r.roomId === 'lobby')).toMatchObject({ members: 2, mode: 'conference' });
+    const { participants } = await admin1.getRoom({ roomId: 'lobby' });
+    expect(participants.map((p) => [p.userId, p.node])).toEqual([
+      ['x-a', 'node-1'],
+      ['x-b', 'node-2'],
+    ]);
+    expect(await admin1.sendUserMessage({ userId: 'x-b', body: { data: { ping: true } } })).toEqual({
+      userId: 'x-b',
+      sessions: 1,
+    });
+    expect(await b.next('user:message')).toMatchObject({ payload: { data: { ping: true } } });
+  });
+
+  it('removes a participant connected to the other node', async () => {
+    const b = clients[1];
+    const a = clients[0];
+    const removed = await admin1.removeParticipant({ roomId: 'lobby', userId: 'x-b' });
+    expect(removed.sessions).toHaveLength(1);
+    expect((await b.closed).code).toBe(4410);
+    expect(await a.next('room:participant-left')).toMatchObject({
+      payload: { participant: { userId: 'x-b' }, reason: 'removed' },
+    });
+    await expect(admin1.removeParticipant({ roomId: 'lobby', userId: 'x-b' })).rejects.toMatchObject({
+      status: 404,
+      code: 'NOT_IN_ROOM',
+    } satisfies Partial<ParleyAdminError>);
+  });
+
+  it('ends a room with members on both nodes: everyone is told', async () => {
+    const c = await on(n2, 'x-c');
+    await c.request('room:join', { roomId: 'lobby' });
+    expect(await admin1.endRoom({ roomId: 'lobby' })).toEqual({ roomId: 'lobby', removed: 2 });
+    expect(await clients[0].next('room:ended')).toMatchObject({ payload: { roomId: 'lobby' } });
+    expect(await c.next('room:ended')).toMatchObject({ payload: { roomId: 'lobby' } });
+    expect((await admin1.listRooms()).rooms.find((r) => r.roomId === 'lobby')).toBeUndefined();
+  });
+
+  it('lists a call across nodes once, and no more once it ends', async () => {
+    const p = await on(n1, 'x-caller');
+    const q = await on(n2, 'x-callee');
+    p.send('call:offer', { recipientId: 'x-callee', callId: 'xc', sdp: 'v=0' });
+    await q.next('call:offer');
+    q.send('call:answer', { recipientId: 'x-caller', callId: 'xc', sdp: 'v=0' });
+    await p.next('call:answer');
+    const { calls } = await admin1.listCalls();
+    expect(calls.filter((c) => c.callId === 'xc')).toEqual([
+      { callId: 'xc', users: ['x-caller', 'x-callee'], startedAt: expect.any(Number) as number },
+    ]);
+    p.send('call:hangup', { recipientId: 'x-callee', callId: 'xc' });
+    await q.next('call:hangup');
+    expect((await admin1.listCalls()).calls.filter((c) => c.callId === 'xc')).toEqual([]);
+  });
+
+  it('delivers each event exactly once across the cluster, in order per room', async () => {
+    await receiver.waitFor((e) => e.event === 'call.ended', 'call.ended');
+    await receiver.waitFor((e) => e.event === 'room.finished', 'room.finished');
+    const events = receiver.events;
+    const ids = events.map((e) => e.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    const count = (name: WebhookEvent['event']) => events.filter((e) => e.event === name).length;
+    expect(count('node.up')).toBe(2);
+    expect(count('room.started')).toBe(1);
+    expect(count('room.finished')).toBe(1);
+    expect(count('participant.joined')).toBe(3);
+    expect(count('participant.left')).toBe(3);
+    expect(count('call.started')).toBe(1);
+    expect(count('call.answered')).toBe(1);
+    expect(count('call.ended')).toBe(1);
+    const lobby = events.filter(
+      (e) => ('roomId' in e && e.roomId === 'lobby') || ('room' in e && e.room.roomId === 'lobby'),
+    );
+    expect(lobby[0].event).toBe('room.started');
+    expect(lobby.at(-1)?.event).toBe('room.finished');
+    const reasons = lobby.flatMap((e) => (e.event === 'participant.left' ? [e.reason] : []));
+    expect(reasons.sort()).toEqual(['ended', 'ended', 'removed']);
+  });
+});
