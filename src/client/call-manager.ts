@@ -3,6 +3,7 @@ import { Call, type CallContext, type CallEndReason, type CallMessage } from './
 import { clientDefaults } from './defaults.js';
 import { TypedEmitter } from './emitter.js';
 import { ParleyError } from './errors.js';
+import { openCamera, openScreen } from './camera.js';
 import { openMicrophone } from './microphone.js';
 import type { SignalingClient } from './signaling-client.js';
 
@@ -13,7 +14,16 @@ export interface CallManagerOptions {
   configuration?: Omit<RTCConfiguration, 'iceServers'>;
   /** Opens the microphone. Default getUserMedia with speech-tuned constraints. */
   getMicrophone?: () => Promise<MediaStreamTrack>;
-  /** Incoming calls while another call is up are rejected with reason `busy`. Default true. */
+  /** Opens the camera. Default getUserMedia({video: 1280×720}). */
+  getCamera?: () => Promise<MediaStreamTrack>;
+  /** Opens a screen share. Default getDisplayMedia({video: true}). */
+  getScreen?: () => Promise<MediaStreamTrack>;
+  /**
+   * Incoming calls while another call is up are declined with reason `busy`. Default true. The
+   * server counts that as this device declining: the caller hears `busy` only when every device
+   * of ours that rang declined so, and another free device of ours keeps ringing.
+   * With false, the call rings (`incoming`) during the other one: call waiting, up to the app.
+   */
   rejectWhenBusy?: boolean;
   /** Default 45 000 ms. */
   ringTimeoutMs?: number;
@@ -27,6 +37,10 @@ export interface CallOptions {
   name?: string;
   /** Send this track instead of opening the microphone (it is not stopped when the call ends). */
   track?: MediaStreamTrack;
+  /** Start with the camera on. Default false (turn it on later with `call.setCameraEnabled`). */
+  video?: boolean;
+  /** Send this track as the camera (implies `video`; it is not stopped when the call ends). */
+  videoTrack?: MediaStreamTrack;
 }
 
 export type CallManagerEvents = {
@@ -74,6 +88,13 @@ export class CallManager extends TypedEmitter<CallManagerEvents> {
       signaling.on('call:accept', route('call:accept')),
       signaling.on('call:reject', route('call:reject')),
       signaling.on('call:hangup', route('call:hangup')),
+      signaling.on('call:answered-elsewhere', ({ callId, callerId }) => {
+        // Another device of ours took the call first: stop ringing here.
+        const call = this.#calls.get(callId);
+        if (call && call.direction === 'incoming' && call.peer.userId === callerId) {
+          call.endLocally('answered-elsewhere');
+        }
+      }),
       signaling.on('reconnected', ({ resumed }) => {
         for (const call of [...this.#calls.values()]) {
           // A new session: the server already hung our calls up on the other side.
@@ -103,10 +124,22 @@ export class CallManager extends TypedEmitter<CallManagerEvents> {
     });
     this.#calls.set(call.id, call);
     try {
-      const media = await this.#media();
+      const wantsCamera = !options.videoTrack && options.video === true;
+      const [m, c] = await Promise.allSettled([
+        this.#media(),
+        wantsCamera ? this.#camera() : Promise.resolve(null),
+      ]);
+      if (m.status === 'rejected' || c.status === 'rejected') {
+        // Whichever opened is not used: close it again.
+        if (m.status === 'fulfilled' && m.value.owned) m.value.track.stop();
+        if (c.status === 'fulfilled' && c.value?.owned) c.value.track.stop();
+        throw m.status === 'rejected' ? m.reason : (c as PromiseRejectedResult).reason;
+      }
+      const [media, camera] = [m.value, c.value];
       const track = options.track;
       if (track && media.owned) media.track.stop();
-      call.startOutgoing(track ? { ...media, track, owned: false } : media);
+      const video = options.videoTrack ? { track: options.videoTrack, owned: false } : camera;
+      call.startOutgoing(track ? { ...media, track, owned: false } : media, video);
     } catch (err) {
       const error = ParleyError.from(err, 'MEDIA_ERROR');
       call.endLocally('failed', error);
@@ -154,6 +187,11 @@ export class CallManager extends TypedEmitter<CallManagerEvents> {
     return {
       signaling: this.#signaling,
       media: () => this.#media(),
+      camera: () => this.#camera(),
+      screen: async () =>
+        this.#opts.getScreen
+          ? { track: await this.#opts.getScreen(), owned: false }
+          : { track: await openScreen(), owned: true },
       options: {
         ringTimeoutMs: this.#opts.ringTimeoutMs ?? clientDefaults.ringTimeoutMs,
         callConnectTimeoutMs: this.#opts.callConnectTimeoutMs ?? clientDefaults.callConnectTimeoutMs,
@@ -164,6 +202,12 @@ export class CallManager extends TypedEmitter<CallManagerEvents> {
         if (call.endReason) this.emit('callEnded', call, call.endReason);
       },
     };
+  }
+
+  async #camera(): Promise<{ track: MediaStreamTrack; owned: boolean }> {
+    return this.#opts.getCamera
+      ? { track: await this.#opts.getCamera(), owned: false }
+      : { track: await openCamera(), owned: true };
   }
 
   async #media(): Promise<{ track: MediaStreamTrack; owned: boolean; configuration: RTCConfiguration }> {

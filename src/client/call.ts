@@ -31,7 +31,9 @@ export type CallEndReason =
   /** The other side (or we) lost the connection for good. */
   | 'disconnected'
   /** Media could not be set up, or the connection could not be restored in time. */
-  | 'failed';
+  | 'failed'
+  /** Incoming: another device of ours accepted or declined the call first. */
+  | 'answered-elsewhere';
 
 /** The relayed call messages a Call handles: the protocol registry's `call` relays. */
 export type CallMessageType = CallRelayType;
@@ -43,10 +45,25 @@ export interface CallPeer {
   name: string;
 }
 
+/** What we send as video: the camera, a screen share (which replaces the camera while it lasts), or nothing. */
+export interface LocalVideoState {
+  camera: boolean;
+  screen: boolean;
+  /** The track being sent: the screen while sharing, else the camera, else null. */
+  track: MediaStreamTrack | null;
+}
+
 export type CallEvents = {
   stateChanged: [state: CallState, previous: CallState];
-  /** A remote track arrived; it is also in `remoteStream`. */
+  /**
+   * A remote track arrived (audio, or video when the other side turns its camera or a screen share
+   * on, again each time it does); it is also in `remoteStream` (video also in `remoteVideoStream`).
+   */
   remoteTrack: [track: MediaStreamTrack, stream: MediaStream];
+  /** The other side stopped sending a track (e.g. turned its camera off); it left the streams. */
+  remoteTrackRemoved: [track: MediaStreamTrack];
+  /** Our camera or screen share went on or off (also when the browser's "Stop sharing" ends it). */
+  localVideoChanged: [state: LocalVideoState];
   muted: [muted: boolean];
   /** Emitted exactly once. */
   ended: [info: { reason: CallEndReason; error?: ParleyError }];
@@ -56,6 +73,10 @@ export type CallEvents = {
 export interface CallContext {
   signaling: SignalingClient;
   media(): Promise<{ track: MediaStreamTrack; owned: boolean; configuration: RTCConfiguration }>;
+  /** Opens the camera (`owned`: stopped by the call when it is turned off or the call ends). */
+  camera(): Promise<{ track: MediaStreamTrack; owned: boolean }>;
+  /** Opens a screen share. */
+  screen(): Promise<{ track: MediaStreamTrack; owned: boolean }>;
   options: {
     ringTimeoutMs: number;
     callConnectTimeoutMs: number;
@@ -67,6 +88,15 @@ export interface CallContext {
 export interface AcceptOptions {
   /** Send this track instead of opening the microphone (it is not stopped when the call ends). */
   track?: MediaStreamTrack;
+  /** Answer with the camera on. Default false (it can be turned on later: `setCameraEnabled`). */
+  video?: boolean;
+  /** Send this track as the camera (implies `video`; it is not stopped when the call ends). */
+  videoTrack?: MediaStreamTrack;
+}
+
+interface VideoSource {
+  track: MediaStreamTrack;
+  owned: boolean;
 }
 
 /**
@@ -78,8 +108,13 @@ export class Call extends TypedEmitter<CallEvents> {
   readonly id: string;
   readonly direction: CallDirection;
   readonly peer: CallPeer;
-  /** The other side's audio; attach it to an `<audio autoplay>` (or use `AudioPlayer`). */
+  /**
+   * Everything the other side sends: its audio, and its video while it sends some. Attach it to an
+   * `<audio autoplay>` (or use `AudioPlayer`), or to a `<video autoplay playsinline>` for both.
+   */
   readonly remoteStream: MediaStream;
+  /** The other side's video only (its camera or screen share), for a muted `<video>`; empty without. */
+  readonly remoteVideoStream: MediaStream;
   #state: CallState = 'ringing';
   #endReason: CallEndReason | null = null;
   #startedAt: number | null = null;
@@ -90,6 +125,14 @@ export class Call extends TypedEmitter<CallEvents> {
   /** Incoming, before accept: what the caller sent, applied in order on accept. */
   #early: ({ kind: 'description'; sdp: string } | { kind: 'candidate'; candidate: RTCIceCandidateInit })[] =
     [];
+  #camera: VideoSource | null = null;
+  #screen: VideoSource | null = null;
+  #videoTransceiver: RTCRtpTransceiver | null = null;
+  /** Our video's stream id on the wire: the other side learns of the track's removal through it. */
+  #localVideoStream: MediaStream | null = null;
+  /** Camera and screen changes, one at a time. */
+  #videoChain: Promise<void> = Promise.resolve();
+  readonly #watchedStreams = new WeakSet<MediaStream>();
   #ringTimer: ReturnType<typeof setTimeout> | null = null;
   #failTimer: ReturnType<typeof setTimeout> | null = null;
   readonly #ctx: CallContext;
@@ -102,6 +145,7 @@ export class Call extends TypedEmitter<CallEvents> {
     this.direction = init.direction;
     this.peer = init.peer;
     this.remoteStream = new MediaStream();
+    this.remoteVideoStream = new MediaStream();
     this.#ringTimer = setTimeout(() => {
       if (this.#state !== 'ringing') return;
       if (this.direction === 'outgoing') this.#sendAndEnd('call:hangup', 'no-answer', 'no-answer');
@@ -126,6 +170,74 @@ export class Call extends TypedEmitter<CallEvents> {
     return this.#muted;
   }
 
+  /** Whether our camera is on (while a screen share replaces it, it stays on underneath). */
+  get cameraEnabled(): boolean {
+    return this.#camera !== null;
+  }
+
+  get screenSharing(): boolean {
+    return this.#screen !== null;
+  }
+
+  /** The video track we send: the screen while sharing, else the camera, else null. */
+  get localVideoTrack(): MediaStreamTrack | null {
+    return this.#screen?.track ?? this.#camera?.track ?? null;
+  }
+
+  get localVideo(): LocalVideoState {
+    return { camera: this.cameraEnabled, screen: this.screenSharing, track: this.localVideoTrack };
+  }
+
+  /** The other side's video track while it sends one (its camera or screen share), else null. */
+  get remoteVideoTrack(): MediaStreamTrack | null {
+    return this.remoteVideoStream.getVideoTracks()[0] ?? null;
+  }
+
+  /**
+   * Turns our camera on or off, at any time in the call (before `accept` too). Sending video where
+   * none was sent renegotiates through Perfect Negotiation; turning it off stops the camera.
+   */
+  setCameraEnabled(enabled: boolean): Promise<void> {
+    return this.#video(async () => {
+      if (enabled === this.cameraEnabled) return;
+      if (!enabled) {
+        this.#dropSource(this.#camera);
+        this.#camera = null;
+      } else {
+        const source = await this.#ctx.camera();
+        if (this.#hasEnded() || this.#camera) return void (source.owned && source.track.stop());
+        this.#camera = source;
+      }
+      await this.#applyVideo();
+    });
+  }
+
+  /**
+   * Shares a screen, window or tab (getDisplayMedia) in place of the camera until
+   * `stopScreenShare()` or the browser's "Stop sharing"; the camera comes back if it was on.
+   */
+  startScreenShare(): Promise<void> {
+    return this.#video(async () => {
+      if (this.#screen) return;
+      const source = await this.#ctx.screen();
+      if (this.#hasEnded() || this.#screen) return void (source.owned && source.track.stop());
+      this.#screen = source;
+      source.track.addEventListener('ended', () => {
+        if (this.#screen?.track === source.track) void this.stopScreenShare();
+      });
+      await this.#applyVideo();
+    });
+  }
+
+  stopScreenShare(): Promise<void> {
+    return this.#video(async () => {
+      if (!this.#screen) return;
+      this.#dropSource(this.#screen);
+      this.#screen = null;
+      await this.#applyVideo();
+    });
+  }
+
   /** The peer connection, once media is being set up (null while an incoming call rings). */
   get peerConnection(): PeerConnectionManager | null {
     return this.#pcm;
@@ -140,7 +252,14 @@ export class Call extends TypedEmitter<CallEvents> {
     this.#setState('connecting');
     let media: { track: MediaStreamTrack; owned: boolean; configuration: RTCConfiguration };
     try {
-      media = await this.#media(options.track);
+      [media] = await Promise.all([
+        this.#media(options.track),
+        options.videoTrack
+          ? this.#useCamera({ track: options.videoTrack, owned: false })
+          : options.video
+            ? this.setCameraEnabled(true)
+            : undefined,
+      ]);
     } catch (err) {
       const error = ParleyError.from(err, 'MEDIA_ERROR');
       this.#sendAndEnd('call:hangup', 'failed', 'failed', error);
@@ -164,12 +283,23 @@ export class Call extends TypedEmitter<CallEvents> {
         void pcm.handleRemoteCandidate(item.candidate);
         continue;
       }
-      // The caller's offer created an audio transceiver: send on it, so the answer carries our voice.
-      const hooks = first ? { beforeAnswer: (pc: RTCPeerConnection) => void pc.addTrack(track) } : {};
+      // The caller's offer created an audio transceiver: send on it, so the answer carries our voice
+      // (and our camera on its video transceiver, if it offered one).
+      const hooks = first
+        ? {
+            beforeAnswer: async (pc: RTCPeerConnection) => {
+              pc.addTrack(track);
+              await this.#applyVideo({ inAnswer: true });
+            },
+          }
+        : {};
       first = false;
       void pcm.handleRemoteDescription({ type: 'offer', sdp: item.sdp }, hooks);
     }
-    if (first) pcm.addTrack(track); // no offer kept (cannot happen with our caller, but stay correct)
+    if (first) {
+      pcm.addTrack(track); // no offer kept (cannot happen with our caller, but stay correct)
+      void this.#video(() => this.#applyVideo());
+    }
   }
 
   /** Incoming, ringing: decline. The caller sees `rejected` (or `busy` with that reason). */
@@ -203,14 +333,21 @@ export class Call extends TypedEmitter<CallEvents> {
   // ---- driven by CallManager ---------------------------------------------------------------------------
 
   /** @internal */
-  startOutgoing(media: { track: MediaStreamTrack; owned: boolean; configuration: RTCConfiguration }): void {
+  startOutgoing(
+    media: { track: MediaStreamTrack; owned: boolean; configuration: RTCConfiguration },
+    camera: VideoSource | null = null,
+  ): void {
     if (this.#state === 'ended') {
       if (media.owned) media.track.stop();
+      if (camera?.owned) camera.track.stop();
       return;
     }
     this.#adoptTrack(media);
-    // The caller is impolite: adding the track fires negotiationneeded, whose offer rings the callee.
+    this.#camera ??= camera;
+    // The caller is impolite: adding the tracks fires negotiationneeded (once, for both: they are
+    // added in the same task), whose offer rings the callee.
     this.#createPeer(false, media.configuration).addTrack(media.track);
+    void this.#video(() => this.#applyVideo());
   }
 
   /** @internal A relayed call message for this call. */
@@ -278,6 +415,7 @@ export class Call extends TypedEmitter<CallEvents> {
     onError: (err: ParleyError) => {
       if (err.code === 'RECIPIENT_OFFLINE')
         this.#end(this.#state === 'ringing' ? 'offline' : 'disconnected', err);
+      else if (err.code === 'CALL_ANSWERED_ELSEWHERE') this.#end('answered-elsewhere', err);
       else this.#end('failed', err);
     },
   };
@@ -328,11 +466,7 @@ export class Call extends TypedEmitter<CallEvents> {
         : {}),
     });
     this.#pcm = pcm;
-    pcm.on('track', (track, streams) => {
-      const stream = this.remoteStream;
-      if (!stream.getTracks().includes(track)) stream.addTrack(track);
-      this.emit('remoteTrack', track, streams[0] ?? stream);
-    });
+    pcm.on('track', (track, streams) => this.#onRemoteTrack(track, streams[0]));
     pcm.on('connectionStateChanged', (state) => {
       if (state === 'connected') {
         this.#clearFailTimer();
@@ -346,6 +480,91 @@ export class Call extends TypedEmitter<CallEvents> {
       }
     });
     return pcm;
+  }
+
+  /** Runs camera and screen changes one after another; a failure rejects that change only. */
+  #video(op: () => Promise<void>): Promise<void> {
+    if (this.#hasEnded()) return Promise.resolve();
+    const run = this.#videoChain.then(op);
+    this.#videoChain = run.catch(() => undefined);
+    return run.catch((err: unknown) => {
+      throw ParleyError.from(err, 'MEDIA_ERROR');
+    });
+  }
+
+  #useCamera(source: VideoSource): Promise<void> {
+    return this.#video(async () => {
+      this.#dropSource(this.#camera);
+      this.#camera = source;
+      await this.#applyVideo();
+    });
+  }
+
+  #dropSource(source: VideoSource | null): void {
+    if (source?.owned) source.track.stop();
+  }
+
+  /**
+   * Puts the video we should send (screen, else camera, else nothing) on our one video
+   * transceiver: `replaceTrack` when only the track changes (no renegotiation), a direction change
+   * (sendrecv ⇄ recvonly, renegotiated by Perfect Negotiation) when video starts or stops. With
+   * `inAnswer`, runs between the caller's offer and our answer, so the answer carries it.
+   */
+  async #applyVideo({ inAnswer = false } = {}): Promise<void> {
+    const pcm = this.#pcm;
+    if (!pcm || pcm.closed) return; // applied when the peer is created
+    const track = this.localVideoTrack;
+    let t = this.#videoTransceiver;
+    if (!t) {
+      if (!track && !inAnswer) return;
+      // A video transceiver the other side's offer made, that we do not send on yet: answer on it.
+      t =
+        pcm.pc
+          .getTransceivers()
+          .find((x) => x.receiver.track.kind === 'video' && x.mid !== null && !x.sender.track) ?? null;
+      if (!t) {
+        if (!track) return;
+        this.#localVideoStream ??= new MediaStream();
+        this.#videoTransceiver = pcm.pc.addTransceiver(track, {
+          direction: 'sendrecv',
+          streams: [this.#localVideoStream],
+        });
+        this.#emitLocalVideo();
+        return;
+      }
+      this.#videoTransceiver = t;
+      this.#localVideoStream ??= new MediaStream();
+      t.sender.setStreams?.(this.#localVideoStream);
+    }
+    if (t.sender.track !== track) await t.sender.replaceTrack(track);
+    const direction: RTCRtpTransceiverDirection = track ? 'sendrecv' : 'recvonly';
+    if (t.direction !== direction && !pcm.closed) t.direction = direction;
+    this.#emitLocalVideo();
+  }
+
+  #emitLocalVideo(): void {
+    this.emit('localVideoChanged', this.localVideo);
+  }
+
+  #onRemoteTrack(track: MediaStreamTrack, stream: MediaStream | undefined): void {
+    if (!this.remoteStream.getTracks().includes(track)) this.remoteStream.addTrack(track);
+    if (track.kind === 'video' && !this.remoteVideoStream.getTracks().includes(track)) {
+      this.remoteVideoStream.addTrack(track);
+    }
+    // The other side stopping a track (camera off) removes it from its stream: that is our signal.
+    if (stream && !this.#watchedStreams.has(stream)) {
+      this.#watchedStreams.add(stream);
+      stream.addEventListener('removetrack', (e) => this.#onRemoteTrackRemoved(e.track));
+    }
+    this.emit('remoteTrack', track, stream ?? this.remoteStream);
+  }
+
+  #onRemoteTrackRemoved(track: MediaStreamTrack): void {
+    if (this.#hasEnded()) return;
+    const had = this.remoteStream.getTracks().includes(track);
+    this.remoteStream.removeTrack(track);
+    this.remoteVideoStream.removeTrack(track);
+    if (had) this.emit('remoteTrackRemoved', track);
   }
 
   #armFailTimer(): void {
@@ -404,7 +623,11 @@ export class Call extends TypedEmitter<CallEvents> {
     this.#early = [];
     this.#pcm?.close();
     if (this.#ownsTrack) this.#localTrack?.stop();
+    this.#dropSource(this.#camera);
+    this.#dropSource(this.#screen);
+    this.#camera = this.#screen = null;
     for (const t of this.remoteStream.getTracks()) this.remoteStream.removeTrack(t);
+    for (const t of this.remoteVideoStream.getTracks()) this.remoteVideoStream.removeTrack(t);
     this.#setState('ended');
     this.#ctx.onEnded(this);
     this.emit('ended', error ? { reason, error } : { reason });

@@ -61,7 +61,13 @@ export const MESSAGE_SENDERS = {
   'ptt:start': ['PttChannel.startTalking'],
   'ptt:stop': ['PttChannel.stopTalking'],
   // Relays
-  'call:offer': ['CallManager.call'],
+  /** Also renegotiation offers, when video starts or stops mid-call. */
+  'call:offer': [
+    'CallManager.call',
+    'Call.setCameraEnabled',
+    'Call.startScreenShare',
+    'Call.stopScreenShare',
+  ],
   'call:answer': ['Call.accept'],
   'call:ice-candidate': ['CallManager.call', 'Call.accept'],
   'call:accept': ['Call.accept'],

@@ -45,6 +45,7 @@ export {
   type CallEvents,
   type CallPeer,
   type CallState,
+  type LocalVideoState,
 } from './call.js';
 export {
   CallManager,
@@ -53,6 +54,7 @@ export {
   type CallOptions,
 } from './call-manager.js';
 export { openMicrophone } from './microphone.js';
+export { openCamera, openScreen } from './camera.js';
 export {
   PttChannel,
   type FloorSpeaker,

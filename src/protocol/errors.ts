@@ -95,6 +95,10 @@ export const ERRORS = {
     hint: 'The user has no live connection; retry later or show them as offline.',
     httpStatus: 404,
   },
+  CALL_ANSWERED_ELSEWHERE: {
+    message: 'The call was answered on another device',
+    hint: 'Another session of yours accepted or declined this call first (or placed it); stop ringing. Only that session may act on the call.',
+  },
   RESUME_FAILED: {
     message: 'Session cannot be resumed',
     hint: 'The resume token is unknown, used, expired or not yours; join your rooms again instead.',

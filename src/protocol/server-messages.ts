@@ -10,7 +10,7 @@ import {
   SdpAnswer,
   SdpOffer,
 } from './client-messages.js';
-import { Participant, RoomConfig, RoomId, Speaker, UserId } from './common.js';
+import { CallId, Participant, RoomConfig, RoomId, Speaker, UserId } from './common.js';
 import { message } from './envelope.js';
 import { ERROR_CODES, type ErrorBody, type ErrorCode } from './errors.js';
 import {
@@ -160,6 +160,18 @@ export const CallIceCandidateRelayed = relayed(CallIceCandidate, 'recipientId', 
 export const CallAcceptRelayed = relayed(CallAccept, 'recipientId', 'The callee accepted.');
 export const CallRejectRelayed = relayed(CallReject, 'recipientId', 'The callee rejected.');
 export const CallHangupRelayed = relayed(CallHangup, 'recipientId', 'The other side hung up.');
+
+export const CallAnsweredElsewhere = message(
+  'call:answered-elsewhere',
+  z.object({
+    callId: CallId,
+    callerId: UserId.describe('who placed the call'),
+    outcome: z
+      .enum(['accepted', 'rejected'])
+      .describe('what the device that answered first did with the call'),
+  }),
+  'Sent by the server (not relayed) to each other device of the callee that the call rang, once one of them accepted or rejected it first: stop ringing. Their later call messages for this callId are refused with CALL_ANSWERED_ELSEWHERE.',
+);
 
 export const SdpOfferRelayed = relayed(SdpOffer, 'to', 'Relayed in-room offer.');
 export const SdpAnswerRelayed = relayed(SdpAnswer, 'to', 'Relayed in-room answer.');
@@ -333,6 +345,7 @@ export const ServerMessage = z.discriminatedUnion('type', [
   CallAcceptRelayed,
   CallRejectRelayed,
   CallHangupRelayed,
+  CallAnsweredElsewhere,
   SdpOfferRelayed,
   SdpAnswerRelayed,
   IceCandidateRelayed,

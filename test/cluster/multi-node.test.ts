@@ -73,6 +73,29 @@ describe('two nodes, one Redis', () => {
     await laptop.next('call:offer');
   });
 
+  it('multi-device across nodes: the first accept wins, the device on the other node stops ringing and is refused', async () => {
+    const caller = await on(n1, 'md-a');
+    const phone = await on(n1, 'md-b');
+    const laptop = await on(n2, 'md-b');
+    caller.send('call:offer', { recipientId: 'md-b', callId: 'x4', sdp: 'v=0' });
+    await Promise.all([phone.next('call:offer'), laptop.next('call:offer')]);
+    laptop.send('call:accept', { recipientId: 'md-a', callId: 'x4' });
+    expect(await caller.next('call:accept')).toMatchObject({ payload: { senderId: 'md-b', callId: 'x4' } });
+    expect(await phone.next('call:answered-elsewhere')).toMatchObject({
+      payload: { callId: 'x4', callerId: 'md-a', outcome: 'accepted' },
+    });
+    expect(await phone.request('call:accept', { recipientId: 'md-a', callId: 'x4' })).toMatchObject({
+      type: 'error',
+      payload: { code: 'CALL_ANSWERED_ELSEWHERE' },
+    });
+    // From now on the caller's messages reach the laptop only, across the nodes.
+    caller.send('call:offer', { recipientId: 'md-b', callId: 'x4', sdp: 'v=0 again' });
+    expect(await laptop.next('call:offer')).toMatchObject({ payload: { sdp: 'v=0 again' } });
+    caller.send('call:hangup', { recipientId: 'md-b', callId: 'x4' });
+    await laptop.next('call:hangup');
+    await phone.expectNothing((m) => m.type.startsWith('call:'), 200);
+  });
+
   it('keeps presence correct across nodes and relays in-room only between members', async () => {
     const a = await on(n1, 'room-a');
     const b = await on(n2, 'room-b');

@@ -280,5 +280,45 @@ export function stateContract(name: string, factory: () => Promise<ContractSubje
         }
       });
     });
+
+    describe('1:1 call records (multi-device answering)', () => {
+      const key = 'call-1\u0000alice\u0000bob';
+      const ring = { op: 'ring', callerId: 'alice', callerSession: 'a1', rung: ['b1', 'b2'] } as const;
+
+      it('the first offer creates the record; a second ring keeps the first caller', async () => {
+        expect(await store.getCall(key)).toBeNull();
+        expect(await store.updateCall(key, { op: 'answer', session: 'b1' }, 10_000)).toBeNull();
+        const created = await store.updateCall(key, ring, 10_000);
+        expect(created).toEqual({
+          callerId: 'alice',
+          callerSession: 'a1',
+          rung: ['b1', 'b2'],
+          callee: null,
+          busy: [],
+        });
+        const again = await store.updateCall(key, { ...ring, callerSession: 'a2' }, 10_000);
+        expect(again?.callerSession).toBe('a1');
+        expect(await store.getCall(key)).toEqual(created);
+      });
+
+      it('of concurrent answers exactly one wins, and busy declines after it change nothing', async () => {
+        await store.updateCall(key, ring, 10_000);
+        expect((await store.updateCall(key, { op: 'busy', session: 'b3' }, 10_000))?.busy).toEqual(['b3']);
+        const outcomes = await Promise.all(
+          ['b1', 'b2', 'b4', 'b5'].map((session) => store.updateCall(key, { op: 'answer', session }, 10_000)),
+        );
+        const callee = outcomes[0]?.callee;
+        expect(['b1', 'b2', 'b4', 'b5']).toContain(callee);
+        for (const o of outcomes) expect(o?.callee).toBe(callee);
+        expect((await store.updateCall(key, { op: 'busy', session: 'b2' }, 10_000))?.busy).toEqual(['b3']);
+      });
+
+      it('end keeps the record only for the short ttl', async () => {
+        await store.updateCall(key, ring, 10_000);
+        await store.updateCall(key, { op: 'end' }, 100);
+        expect(await store.getCall(key)).not.toBeNull();
+        await waitUntil(async () => (await store.getCall(key)) === null, 'the ended record to expire', 2_000);
+      });
+    });
   });
 }

@@ -3,19 +3,21 @@ import type {
   ClientMessageOf,
   RoomRelayType,
   ServerMessageType,
+  ServerPayload,
 } from '../../protocol/index.js';
 import { ParleyError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { RoomFanout } from '../rooms/room-fanout.js';
 import type { Session } from '../sessions/session.js';
-import type { UserMailbox } from '../sessions/user-delivery.js';
+import type { DeliveryFilter, UserMailbox } from '../sessions/user-delivery.js';
 import type { StateStore } from '../state/state-store.js';
 import type { Clock } from '../time/clock.js';
 import type { Frame } from '../wire/frame.js';
 import { defaults } from '../config/defaults.js';
 import { Hooks } from '../events/hooks.js';
 import { background } from '../lifecycle/background.js';
+import { CallAnswering, type CallPlan } from './call-answering.js';
 import { CallRegistry, type CallChange, type CallEndReason, type CallInfo } from './call-registry.js';
 
 /**
@@ -50,6 +52,7 @@ export class CallRelay {
   readonly calls: CallRegistry;
   readonly hooks: Hooks<CallEvents>;
   readonly #log: Logger;
+  readonly #answering: CallAnswering;
 
   constructor(deps: {
     users: UserMailbox;
@@ -69,6 +72,7 @@ export class CallRelay {
     this.calls = new CallRegistry(deps.log, deps.clock);
     this.hooks = new Hooks('calls', deps.log);
     this.#log = deps.log;
+    this.#answering = new CallAnswering(deps.store);
   }
 
   /** Tells listeners of a call's change if this node is the first in the cluster to claim it. */
@@ -89,12 +93,67 @@ export class CallRelay {
     background(work, this.#log, 'announce a call change');
   }
 
-  /** call:* — deliver to every session of recipientId, on any node (never back to the sending session). */
-  relayCall(session: Session, msg: ClientMessageOf<CallRelayType>, receivedAt: number): void | Promise<void> {
-    if (!this.#clustered) return this.#deliverCall(session, msg, receivedAt, []);
-    return this.#users
-      .remoteSessions(msg.payload.recipientId)
-      .then((byNode) => this.#deliverCall(session, msg, receivedAt, [...byNode.keys()]));
+  /**
+   * call:* — deliver to every session of recipientId, on any node (never back to the sending
+   * session), or, once one of the callee's devices answered, to the one session of each side
+   * (the multi-device rules: {@link CallAnswering}).
+   */
+  async relayCall(session: Session, msg: ClientMessageOf<CallRelayType>, receivedAt: number): Promise<void> {
+    const { recipientId, callId } = msg.payload;
+    const byNode = this.#clustered
+      ? await this.#users.remoteSessions(recipientId)
+      : new Map<string, string[]>();
+    const plan = await this.#answering.plan(
+      session,
+      {
+        type: msg.type,
+        recipientId,
+        callId,
+        reason: 'reason' in msg.payload ? msg.payload.reason : undefined,
+      },
+      () => [
+        ...idsOf(this.#users.local(recipientId, { except: session.id })),
+        ...[...byNode.values()].flat(),
+      ],
+      () => this.#sessionsOf(session.userId),
+    );
+    if (plan.deliver === null) return;
+    const filter: DeliveryFilter = plan.deliver === 'everyone' ? { except: session.id } : plan.deliver;
+    const remoteNodes = [...byNode].filter(([, ids]) => ids.some((id) => passes(id, filter))).map(([n]) => n);
+    this.#deliverCall(session, msg, receivedAt, remoteNodes, filter);
+    if (plan.answeredElsewhere) await this.#answeredElsewhere(session, callId, plan.answeredElsewhere);
+  }
+
+  /** The other devices that rang stop ringing: another one answered first. */
+  async #answeredElsewhere(
+    session: Session,
+    callId: string,
+    what: NonNullable<CallPlan['answeredElsewhere']>,
+  ): Promise<void> {
+    if (what.sessions.length === 0) return;
+    const f = serverFrame('call:answered-elsewhere', {
+      callId,
+      callerId: what.callerId,
+      outcome: what.outcome,
+    });
+    const filter = { only: what.sessions };
+    this.#users.deliverLocal(session.userId, f, filter);
+    if (!this.#clustered) return;
+    const byNode = await this.#users.remoteSessions(session.userId).catch(() => new Map<string, string[]>());
+    for (const [nodeId, ids] of byNode) {
+      if (ids.some((id) => passes(id, filter)))
+        this.#users.deliverOnNodeQuietly(nodeId, session.userId, f, filter);
+    }
+  }
+
+  /** Every live session of a user, on any node. */
+  async #sessionsOf(userId: string): Promise<ReadonlySet<string>> {
+    const ids = new Set(idsOf(this.#users.local(userId)));
+    if (this.#clustered) {
+      const byNode = await this.#users.remoteSessions(userId).catch(() => new Map<string, string[]>());
+      for (const list of byNode.values()) for (const id of list) ids.add(id);
+    }
+    return ids;
   }
 
   #deliverCall(
@@ -102,9 +161,9 @@ export class CallRelay {
     msg: ClientMessageOf<CallRelayType>,
     receivedAt: number,
     remoteNodes: string[],
+    filter: DeliveryFilter,
   ): void {
     const { recipientId, ...rest } = msg.payload;
-    const filter = { except: session.id };
     const hasLocal = !this.#users.local(recipientId, filter).next().done;
     if (!hasLocal && remoteNodes.length === 0) {
       // Trickled candidates for someone gone are noise, not an error worth a reply.
@@ -206,6 +265,22 @@ export class CallRelay {
 
 function notInRoom(roomId: string, to: string): ParleyError {
   return new ParleyError('NOT_IN_ROOM', `user "${to}" is not in room "${roomId}"`, { roomId, to });
+}
+
+/** A message of the server's own (not relayed), with its server-side payload. */
+function serverFrame<T extends ServerMessageType>(type: T, payload: ServerPayload<T>): Frame {
+  return { type, data: Buffer.from(JSON.stringify({ type, payload, timestamp: Date.now() })) };
+}
+
+function idsOf(sessions: Iterator<Session>): string[] {
+  const ids: string[] = [];
+  for (let r = sessions.next(); !r.done; r = sessions.next()) ids.push(r.value.id);
+  return ids;
+}
+
+function passes(id: string, filter: DeliveryFilter): boolean {
+  if (filter.only) return filter.only.includes(id);
+  return id !== filter.except;
 }
 
 function relayFrame(type: ServerMessageType, payload: Record<string, unknown>): Frame {

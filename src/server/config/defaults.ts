@@ -120,6 +120,12 @@ export const defaults = {
   maxProducersPerMember: 4,
   /** Most concurrent calls one user may have tracked; the oldest is forgotten beyond it. */
   maxCallsPerUser: 32,
+  /** How long a 1:1 call's record (who answered it, on which device) lives after its last step. 24 h. */
+  callRecordTtlMs: 24 * 3_600_000,
+  /** How long an ended call's record is kept, so late messages of its other devices are still refused. 1 min. */
+  endedCallTtlMs: 60_000,
+  /** Answered calls whose record a node keeps in memory, to route without asking shared state. */
+  answeredCallCacheSize: 4_096,
   /** Lifetime of a token from /api/dev-token (development only). 1 hour. */
   devTokenTtlS: 3_600,
   /**

@@ -33,6 +33,32 @@ export interface HeldLock extends FloorHolder {
 export type AcquireOutcome = { granted: true; fence: number } | { granted: false; current: HeldLock };
 
 /**
+ * Which sessions hold the two ends of a 1:1 call, so that of a callee's devices exactly one answers,
+ * whichever nodes they are on (see calls/call-answering.ts).
+ */
+export interface CallRecord {
+  callerId: string;
+  callerSession: string;
+  /** The callee's sessions the first offer rang. */
+  rung: string[];
+  /** The callee session that accepted or rejected first; null while the call rings. */
+  callee: string | null;
+  /** Callee sessions that declined because they are busy in another call. */
+  busy: string[];
+}
+
+/** One atomic change to a {@link CallRecord}. Every step but `ring` does nothing to a missing record. */
+export type CallStep =
+  /** The first offer: creates the record unless it exists. */
+  | { op: 'ring'; callerId: string; callerSession: string; rung: readonly string[] }
+  /** A callee session accepts or rejects: becomes `callee` unless another already is. */
+  | { op: 'answer'; session: string }
+  /** A callee session declines as busy (ignored once someone answered). */
+  | { op: 'busy'; session: string }
+  /** The call ended: the record lives on for `ttlMs` only, so late messages are still refused. */
+  | { op: 'end' };
+
+/**
  * Shared state: what every node must agree on. `memory` (one node) and `redis` (many nodes)
  * implement it side by side and pass the same contract suite. Methods are async because the
  * Redis implementation is; the memory one resolves at once.
@@ -88,6 +114,11 @@ export interface StateStore {
   /** Releases only if still held with `fence` (compare-and-delete): a stale holder cannot free another's lock. */
   releaseSpeaker(roomId: string, fence: number): Promise<boolean>;
   currentSpeaker(roomId: string): Promise<HeldLock | null>;
+
+  /** A 1:1 call's record (null: unknown, or expired). `callKey` names the call and its two users. */
+  getCall(callKey: string): Promise<CallRecord | null>;
+  /** Applies `step` atomically, (re)arms the record's expiry to `ttlMs`, and returns it after. */
+  updateCall(callKey: string, step: CallStep, ttlMs: number): Promise<CallRecord | null>;
 
   close(): Promise<void>;
 }

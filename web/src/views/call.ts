@@ -12,6 +12,7 @@ const END_TEXT: Record<CallEndReason, string> = {
   offline: 'They are offline',
   disconnected: 'Call dropped: connection lost',
   failed: 'Call failed: no media connection',
+  'answered-elsewhere': 'Answered on another device',
 };
 
 /** The 1:1 call panel: ringing (accept, decline, cancel), connecting, and in call (mute, hang up). */

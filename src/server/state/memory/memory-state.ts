@@ -1,6 +1,8 @@
 import type { Participant } from '../../../protocol/index.js';
 import type {
   AcquireOutcome,
+  CallRecord,
+  CallStep,
   FloorHolder,
   HeldLock,
   JoinOutcome,
@@ -19,6 +21,9 @@ export class MemoryState implements StateStore {
   /** claimOnce keys → expiry (ms); expired ones are swept once the map doubles. */
   readonly #claims = new Map<string, number>();
   #nextClaimSweepAt = 1_024;
+  readonly #calls = new Map<string, { record: CallRecord; expiresAt: number }>();
+  /** Size of #calls at which the next sweep of expired call records runs. */
+  #nextCallSweepAt = 1_024;
   /** Size of #resume at which the next sweep of expired tokens runs. */
   #nextSweepAt = 1_024;
   /** Last fence handed out per room; never reset, so fences only grow. */
@@ -151,8 +156,48 @@ export class MemoryState implements StateStore {
     return entry.lock;
   }
 
+  getCall(callKey: string): Promise<CallRecord | null> {
+    const record = this.#liveCall(callKey);
+    return Promise.resolve(record ? copyCall(record) : null);
+  }
+
+  updateCall(callKey: string, step: CallStep, ttlMs: number): Promise<CallRecord | null> {
+    let record = this.#liveCall(callKey);
+    if (!record) {
+      if (step.op !== 'ring') return Promise.resolve(null);
+      this.#sweepCalls();
+      const { callerId, callerSession, rung } = step;
+      record = { callerId, callerSession, rung: [...rung], callee: null, busy: [] };
+    } else if (step.op === 'answer') {
+      record.callee ??= step.session;
+    } else if (step.op === 'busy') {
+      if (record.callee === null && !record.busy.includes(step.session)) record.busy.push(step.session);
+    }
+    this.#calls.set(callKey, { record, expiresAt: this.#clock.now() + ttlMs });
+    return Promise.resolve(copyCall(record));
+  }
+
+  #liveCall(callKey: string): CallRecord | null {
+    const entry = this.#calls.get(callKey);
+    if (!entry) return null;
+    if (entry.expiresAt <= this.#clock.now()) {
+      this.#calls.delete(callKey);
+      return null;
+    }
+    return entry.record;
+  }
+
+  /** As #sweepResume: amortised over inserts. */
+  #sweepCalls(): void {
+    if (this.#calls.size < this.#nextCallSweepAt) return;
+    const now = this.#clock.now();
+    for (const [key, entry] of this.#calls) if (entry.expiresAt <= now) this.#calls.delete(key);
+    this.#nextCallSweepAt = Math.max(1_024, this.#calls.size * 2);
+  }
+
   close(): Promise<void> {
     this.#locks.clear();
+    this.#calls.clear();
     this.#rooms.clear();
     this.#resume.clear();
     this.#claims.clear();
@@ -171,4 +216,8 @@ export class MemoryState implements StateStore {
     for (const [hash, entry] of this.#resume) if (entry.expiresAt <= now) this.#resume.delete(hash);
     this.#nextSweepAt = Math.max(1_024, this.#resume.size * 2);
   }
+}
+
+function copyCall(r: CallRecord): CallRecord {
+  return { ...r, rung: [...r.rung], busy: [...r.busy] };
 }

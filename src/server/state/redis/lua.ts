@@ -119,3 +119,28 @@ return redis.call('DEL', KEYS[1])
 export function isReplyError(err: unknown, prefix = ''): err is Error {
   return err instanceof Error && err.name === 'ReplyError' && err.message.startsWith(prefix);
 }
+
+/**
+ * A step on a 1:1 call's record (a hash: callerId, callerSession, rung, callee, busy:<session>).
+ * KEYS[1] the call hash. ARGV: op (ring|answer|busy|end), ttlMs, then per op: ring → callerId,
+ * callerSession, rung (JSON array); answer and busy → session.
+ * Returns the hash's field/value pairs after the step (empty when there is no record).
+ */
+export const CALL_STEP = new LuaScript(`
+local op = ARGV[1]
+if op == 'ring' then
+  if redis.call('HSETNX', KEYS[1], 'callerSession', ARGV[4]) == 1 then
+    redis.call('HSET', KEYS[1], 'callerId', ARGV[3], 'rung', ARGV[5])
+  end
+elseif redis.call('EXISTS', KEYS[1]) == 0 then
+  return {}
+elseif op == 'answer' then
+  redis.call('HSETNX', KEYS[1], 'callee', ARGV[3])
+elseif op == 'busy' then
+  if redis.call('HEXISTS', KEYS[1], 'callee') == 0 then
+    redis.call('HSET', KEYS[1], 'busy:' .. ARGV[3], '1')
+  end
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return redis.call('HGETALL', KEYS[1])
+`);

@@ -10,6 +10,7 @@
  * | `room:{<roomId>}:speaker`    | string | JSON HeldLock (holder + fence) of the PTT floor  | PX lock ttl, renewed       |
  * | `room:{<roomId>}:fence`      | string | integer: the last fence granted in the room      | 7 days, refreshed per grant|
  * | `resume:<tokenHash>`         | string | JSON ResumeRecord `{sessionId, userId}`          | PX token ttl               |
+ * | `call:{<callId>}:<x>:<y>`    | hash   | a 1:1 call's CallRecord (x, y: its users, sorted) | PX call ttl, per step      |
  *
  * - Join is one Lua script (HEXISTS or HLEN < max → HSET, SADD `rooms`, return HVALS), so two nodes
  *   cannot both fill the last seat. Leave is HGET + HDEL (+ SREM when the room empties).
@@ -40,6 +41,8 @@ import { createLogger, type Logger } from '../../logger.js';
 import type { Participant } from '../../../protocol/index.js';
 import type {
   AcquireOutcome,
+  CallRecord,
+  CallStep,
   FloorHolder,
   HeldLock,
   JoinOutcome,
@@ -47,7 +50,7 @@ import type {
   ResumeRecord,
   StateStore,
 } from '../state-store.js';
-import { ACQUIRE, isReplyError, JOIN, LEAVE, RELEASE, RENEW, type RedisClient } from './lua.js';
+import { ACQUIRE, CALL_STEP, isReplyError, JOIN, LEAVE, RELEASE, RENEW, type RedisClient } from './lua.js';
 import { HeldLockSchema, ParticipantRecord, parseRecord, ResumeRecordSchema } from './records.js';
 
 /** Redis client defaults (defaults.ts), with the key prefix REDIS_PREFIX defaults to. */
@@ -342,6 +345,28 @@ export class RedisState implements StateStore {
     return raw === null ? null : parseRecord(HeldLockSchema, raw, this.#corrupt(key));
   }
 
+  async getCall(callKey: string): Promise<CallRecord | null> {
+    const key = this.#callKey(callKey);
+    const fields = await this.#run('getCall', () => this.#client.hgetall(key));
+    return callRecordOf(fields);
+  }
+
+  async updateCall(callKey: string, step: CallStep, ttlMs: number): Promise<CallRecord | null> {
+    const args: string[] =
+      step.op === 'ring'
+        ? [step.callerId, step.callerSession, JSON.stringify(step.rung)]
+        : step.op === 'end'
+          ? []
+          : [step.session];
+    const reply = await this.#run('updateCall', () =>
+      CALL_STEP.run(this.#client, [this.#callKey(callKey)], [step.op, px(ttlMs), ...args]),
+    );
+    const flat = strings(reply);
+    const fields: Record<string, string> = {};
+    for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]] = flat[i + 1];
+    return callRecordOf(fields);
+  }
+
   /** Quits the client (QUIT, or a hard disconnect when Redis is unreachable). Idempotent. */
   close(): Promise<void> {
     this.#closing ??= this.#client.quit().then(
@@ -427,6 +452,12 @@ export class RedisState implements StateStore {
     return `${this.#prefix}claim:${key}`;
   }
 
+  /** `callKey` is `<callId>\u0000<x>\u0000<y>` (calls/call-answering.ts); the callId is the hash tag. */
+  #callKey(callKey: string): string {
+    const [callId = '', ...users] = callKey.split('\u0000');
+    return `${this.#prefix}call:{${callId}}:${users.map(encodeURIComponent).join(':')}`;
+  }
+
   #indexKey(): string {
     return `${this.#prefix}rooms`;
   }
@@ -456,4 +487,21 @@ function whenReady(client: RedisClient, timeoutMs: number): Promise<void> {
     }, timeoutMs);
     client.once('ready', onReady);
   });
+}
+
+/** A call hash read back; null when absent or missing its caller (a corrupt record counts as absent). */
+function callRecordOf(fields: Record<string, string>): CallRecord | null {
+  const { callerId, callerSession, rung, callee } = fields;
+  if (!callerId || !callerSession) return null;
+  let rungList: string[] = [];
+  try {
+    const parsed: unknown = JSON.parse(rung ?? '[]');
+    if (Array.isArray(parsed)) rungList = parsed.filter((v): v is string => typeof v === 'string');
+  } catch {
+    // a corrupt list rings nobody more
+  }
+  const busy = Object.keys(fields)
+    .filter((f) => f.startsWith('busy:'))
+    .map((f) => f.slice('busy:'.length));
+  return { callerId, callerSession, rung: rungList, callee: callee ?? null, busy };
 }

@@ -1,0 +1,158 @@
+import type { CallRelayType } from '../../protocol/index.js';
+import { defaults } from '../config/defaults.js';
+import { ParleyError } from '../errors.js';
+import type { CallRecord, StateStore } from '../state/state-store.js';
+
+/** Who gets one call message, once the multi-device rules have looked at it. */
+export interface CallPlan {
+  /**
+   * `everyone`: every session of the recipient but the sender's (the call rings, or the server has
+   * no record of it); `only`: just these sessions; null: nobody (absorbed).
+   */
+  deliver: 'everyone' | { only: readonly string[] } | null;
+  /** The other devices of the sender's user that rang: they get `call:answered-elsewhere`. */
+  answeredElsewhere?: { sessions: string[]; callerId: string; outcome: 'accepted' | 'rejected' };
+}
+
+/** The sender of a call message: one session of one user. */
+export interface CallSender {
+  id: string;
+  userId: string;
+}
+
+const EVERYONE: CallPlan = { deliver: 'everyone' };
+const NOBODY: CallPlan = { deliver: null };
+const only = (session: string): CallPlan => ({ deliver: { only: [session] } });
+
+/** Names a call and its two users, whichever of them sends (the state store's key for it). */
+export function callKeyOf(callId: string, x: string, y: string): string {
+  return x < y ? `${callId}\u0000${x}\u0000${y}` : `${callId}\u0000${y}\u0000${x}`;
+}
+
+/**
+ * Multi-device rules of 1:1 calls, for any client. The first offer of a callId records the
+ * caller's session and rings every session of the callee. The first callee session to accept
+ * (or answer, reject, hang up) wins: from then on the call is between those two sessions only,
+ * the other devices that rang get `call:answered-elsewhere`, and their own messages for the call
+ * are refused with CALL_ANSWERED_ELSEWHERE. A `reject` with reason `busy` declines only that device;
+ * the caller hears `busy` once every device that rang (and is still online) declined so.
+ *
+ * The record is in the state store, so the rule holds when the devices sit on different nodes;
+ * an answered call's record no longer changes, so each node keeps the ones it routes in memory.
+ */
+export class CallAnswering {
+  readonly #store: StateStore;
+  /** Answered calls, oldest first (a Map keeps insertion order). */
+  readonly #answered = new Map<string, CallRecord>();
+
+  constructor(store: StateStore) {
+    this.#store = store;
+  }
+
+  /**
+   * Decides who gets `type` from `sender` to `recipientId`, applying its step to the call's record.
+   * `rung()` lists the recipient's sessions an offer reaches (for the first offer); `online()`
+   * lists the sender's user's live sessions (for a busy decline). Throws CALL_ANSWERED_ELSEWHERE.
+   */
+  async plan(
+    sender: CallSender,
+    msg: { type: CallRelayType; recipientId: string; callId: string; reason?: string | undefined },
+    rung: () => string[],
+    online: () => Promise<ReadonlySet<string>>,
+  ): Promise<CallPlan> {
+    const { type, recipientId, callId } = msg;
+    const key = callKeyOf(callId, sender.userId, recipientId);
+    let rec = this.#answered.get(key) ?? (await this.#store.getCall(key));
+    if (!rec) {
+      // Messages of a call the server never saw ring (or whose record expired) go out as they always did.
+      if (type !== 'call:offer') return EVERYONE;
+      const rang = rung();
+      if (rang.length === 0) return EVERYONE; // nobody to ring: RECIPIENT_OFFLINE, and no record
+      const step = { op: 'ring', callerId: sender.userId, callerSession: sender.id, rung: rang } as const;
+      rec = await this.#store.updateCall(key, step, defaults.callRecordTtlMs);
+      if (!rec || rec.callerSession === sender.id) return EVERYONE;
+    }
+    if (rec.callee !== null) this.#remember(key, rec);
+    const ends = type === 'call:hangup' || type === 'call:reject';
+
+    if (sender.id === rec.callerSession) {
+      if (ends) await this.#end(key);
+      return rec.callee !== null ? only(rec.callee) : EVERYONE;
+    }
+    // Not the caller's session: the callee's side, unless it is another device of the caller (a
+    // user calling themselves has both sides).
+    if (sender.userId === rec.callerId && sender.userId !== recipientId) return refuse(type);
+    if (rec.callee !== null) {
+      if (rec.callee !== sender.id) return refuse(type);
+      if (ends) await this.#end(key);
+      return only(rec.callerSession);
+    }
+
+    // The call rings: this device may answer it.
+    if (type === 'call:ice-candidate' || type === 'call:offer') return only(rec.callerSession);
+    if (type === 'call:reject' && msg.reason === 'busy') return this.#busy(key, sender, online);
+    const after = await this.#store.updateCall(
+      key,
+      { op: 'answer', session: sender.id },
+      defaults.callRecordTtlMs,
+    );
+    if (!after) return only(rec.callerSession); // expired in between: nothing left to decide
+    if (after.callee !== sender.id) return refuse(type);
+    this.#remember(key, after);
+    if (ends) await this.#end(key);
+    return {
+      deliver: { only: [after.callerSession] },
+      answeredElsewhere: {
+        sessions: after.rung.filter((s) => s !== sender.id),
+        callerId: after.callerId,
+        outcome: ends ? 'rejected' : 'accepted',
+      },
+    };
+  }
+
+  /** Calls this node routes from memory (tests). */
+  get answeredCountForTesting(): number {
+    return this.#answered.size;
+  }
+
+  async #busy(
+    key: string,
+    sender: CallSender,
+    online: () => Promise<ReadonlySet<string>>,
+  ): Promise<CallPlan> {
+    const after = await this.#store.updateCall(
+      key,
+      { op: 'busy', session: sender.id },
+      defaults.callRecordTtlMs,
+    );
+    if (!after || after.callee !== null) return NOBODY;
+    const live = await online();
+    const ringing = after.rung.filter((s) => s !== sender.id && !after.busy.includes(s) && live.has(s));
+    if (ringing.length > 0) return NOBODY; // another device still rings: it may answer
+    await this.#end(key);
+    return only(after.callerSession);
+  }
+
+  async #end(key: string): Promise<void> {
+    this.#answered.delete(key);
+    await this.#store.updateCall(key, { op: 'end' }, defaults.endedCallTtlMs);
+  }
+
+  #remember(key: string, rec: CallRecord): void {
+    if (this.#answered.has(key)) return;
+    this.#answered.set(key, rec);
+    if (this.#answered.size > defaults.answeredCallCacheSize) {
+      const oldest = this.#answered.keys().next().value;
+      if (oldest !== undefined) this.#answered.delete(oldest);
+    }
+  }
+}
+
+/** Another device's call: its candidates are dropped silently, anything else is refused. */
+function refuse(type: CallRelayType): CallPlan {
+  if (type === 'call:ice-candidate') return NOBODY;
+  throw new ParleyError(
+    'CALL_ANSWERED_ELSEWHERE',
+    'this call was answered on another of your devices, or is handled there',
+  );
+}
