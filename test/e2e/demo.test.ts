@@ -117,6 +117,17 @@ describe('the demo page, driven by clicks and key presses', () => {
     await alice.page.waitForSelector('#call-muted');
     expect(await text(alice.page, '#call-mute')).toBe('Unmute');
     expect(await alice.page.evaluate(() => window.parleyDemo?.call?.muted)).toBe(true);
+    // Alice turns her camera on mid-call: Bob's panel shows her video.
+    await alice.page.click('#toggle-call-camera');
+    await alice.page.waitForSelector('#toggle-call-camera[aria-pressed="true"]');
+    await bob.page.waitForFunction(
+      () => {
+        const v = document.getElementById('call-video') as HTMLVideoElement | null;
+        return v !== null && !v.hidden && v.videoWidth > 0;
+      },
+      undefined,
+      { timeout: 10_000 },
+    );
     await bob.page.screenshot({ path: screenshotPath('demo-phone-call.png') });
     await alice.page.click('#call-hangup');
     await bob.page.waitForSelector('#call-panel', { state: 'hidden' });

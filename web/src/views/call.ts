@@ -15,10 +15,17 @@ const END_TEXT: Record<CallEndReason, string> = {
   'answered-elsewhere': 'Answered on another device',
 };
 
-/** The 1:1 call panel: ringing (accept, decline, cancel), connecting, and in call (mute, hang up). */
+/**
+ * The 1:1 call panel: ringing (accept, decline, cancel), connecting, and in call (mute, camera,
+ * hang up), with the other side's video when they send one.
+ */
 export class CallView {
   readonly #shell: Shell;
   #call: Call | null = null;
+  /** The other side's video: made once per call (re-inserting a playing <video> would pause it). */
+  readonly #remoteVideo = h('video', { id: 'call-video', autoplay: true, playsinline: true, hidden: true });
+  /** The part of the panel that re-renders (the video stays put). */
+  readonly #info = h('div', { class: 'call-info' });
 
   constructor(shell: Shell) {
     this.#shell = shell;
@@ -46,13 +53,27 @@ export class CallView {
     this.#shell.handle.call = call;
     const audio = h('audio', { autoplay: true, id: 'call-audio' });
     audio.srcObject = call.remoteStream;
+    const video = this.#remoteVideo;
+    video.muted = true; // the sound comes through #call-audio
+    video.srcObject = call.remoteVideoStream;
+    const showVideo = () => {
+      video.hidden = call.remoteVideoTrack === null;
+      if (!video.hidden) void video.play().catch(() => undefined);
+    };
     call.on('stateChanged', () => this.render());
     call.on('muted', () => this.render());
-    call.on('remoteTrack', () => void audio.play().catch(() => undefined));
+    call.on('localVideoChanged', () => this.render());
+    call.on('remoteTrack', () => {
+      void audio.play().catch(() => undefined);
+      showVideo();
+    });
+    call.on('remoteTrackRemoved', showVideo);
     call.on('ended', ({ reason }) => {
       this.#shell.toast(END_TEXT[reason]);
       audio.srcObject = null;
       audio.remove();
+      video.srcObject = null;
+      video.hidden = true;
       if (this.#call === call) {
         this.#call = null;
         this.#shell.handle.call = null;
@@ -61,6 +82,7 @@ export class CallView {
       this.#shell.callChanged();
     });
     document.body.append(audio);
+    replace(this.#shell.callPanel, video, this.#info);
     this.render();
     this.#shell.callChanged();
   }
@@ -76,7 +98,7 @@ export class CallView {
     if (!call || call.state === 'ended') {
       panel.hidden = true;
       panel.dataset.state = 'none';
-      replace(panel);
+      replace(this.#info);
       return;
     }
     panel.hidden = false;
@@ -119,11 +141,23 @@ export class CallView {
           { id: 'call-mute', 'aria-pressed': String(call.muted), onclick: () => call.setMuted(!call.muted) },
           call.muted ? 'Unmute' : 'Mute',
         ),
+        h(
+          'button',
+          {
+            id: 'toggle-call-camera',
+            'aria-pressed': String(call.cameraEnabled),
+            onclick: () =>
+              void call
+                .setCameraEnabled(!call.cameraEnabled)
+                .catch((e: unknown) => this.#shell.toast(ParleyError.from(e).reason)),
+          },
+          'Camera',
+        ),
         hangup,
       ];
     }
     replace(
-      panel,
+      this.#info,
       h('span', { class: 'avatar big', 'aria-hidden': 'true' }, initials(name)),
       h('p', { class: 'call-title', id: 'call-title' }, title),
       call.muted ? h('p', { class: 'muted small', id: 'call-muted' }, 'You are muted') : null,
