@@ -286,7 +286,7 @@ export class ConferenceRoom extends TypedEmitter<ConferenceRoomEvents> {
       }),
       // The server API ended the room: we are out of it already.
       s.on('room:ended', ({ roomId }) => {
-        if (roomId === this.roomId) this.#close();
+        if (mine(roomId)) this.#close();
       }),
       s.on('roomLost', (roomId) => {
         if (roomId === this.roomId) this.#close();

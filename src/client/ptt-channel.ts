@@ -345,6 +345,11 @@ export class PttChannel extends TypedEmitter<PttChannelEvents> {
         if (p.roomId === this.roomId && !this.#closed) fn(p);
       };
     this.#unsubscribe.push(
+      // The server API ended the room: we are out of it already.
+      s.on(
+        'room:ended',
+        mine(() => this.#close(false)),
+      ),
       s.on(
         'room:state',
         mine((p) => {

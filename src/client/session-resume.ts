@@ -86,6 +86,11 @@ export class SessionResume {
     }
   }
 
+  /** The server took us out of a room (`room:ended`): it is not re-joined after a reconnect. */
+  forget(roomId: string): void {
+    this.#rooms.delete(roomId);
+  }
+
   /** A `room:state` event: delivered here (true) if a resume waits for the snapshots. */
   onRoomState(msg: ServerMessageOf<'room:state'>): boolean {
     const waiting = this.#snapshots;

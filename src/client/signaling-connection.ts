@@ -401,6 +401,8 @@ export class SignalingConnection {
     if (msg.type === 'welcome') return this.#onWelcome(ws, msg.payload);
     if (this.requests.settle(msg)) return;
     if (msg.type === 'room:state' && this.session.onRoomState(msg)) return;
+    // The server API ended the room: we are out of it, and a reconnect must not join it again.
+    if (msg.type === 'room:ended') this.session.forget(msg.payload.roomId);
     if (msg.type === 'server:shutdown') {
       this.session.forbidResume();
       this.#serverHintMs = msg.payload.reconnectInMs;
