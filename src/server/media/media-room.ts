@@ -78,6 +78,8 @@ export class MediaRoom {
   readonly #speech: types.ActiveSpeakerObserver | null;
   /** The observer's last dominant speaker (it reports changes only; a resumed one counts again). */
   #dominant: types.Producer | null = null;
+  /** Audio producers that take part in speaker detection (while not paused). */
+  readonly #voices = new Set<string>();
   readonly #pool: WorkerPool;
   /** Router creations in flight, by worker index (see slotForReceiver). */
   readonly #creatingSlot = new Map<number, Promise<RouterSlot | null>>();
@@ -135,16 +137,28 @@ export class MediaRoom {
   async observeSpeech(producer: types.Producer): Promise<void> {
     if (!this.#speech || this.#speech.closed || producer.kind !== 'audio') return;
     if (producer.appData.source === 'screen') return;
-    await this.#speech.addProducer({ producerId: producer.id });
+    this.#voices.add(producer.id);
+    if (!producer.paused) await this.#speech.addProducer({ producerId: producer.id });
   }
 
-  /** A producer paused, resumed or closed: a muted or gone speaker is no longer the active one. */
+  /**
+   * A producer paused, resumed or closed: a muted or gone speaker is no longer the active one.
+   * A muted voice also leaves the observer until it is resumed: its scores would freeze at their
+   * last (speaking) values, and nobody else could then out-talk it.
+   */
   speechChanged(producer: types.Producer): void {
     const speaker = this.activeSpeaker;
-    if (!speaker) return;
-    if (producer.closed && this.#dominant === producer) this.#dominant = null;
-    if (producer.paused || producer.closed) speaker.retract(producer.id);
-    else if (this.#dominant === producer) speaker.propose(speakerOf(producer));
+    const speech = this.#speech;
+    if (!speaker || !speech || !this.#voices.has(producer.id)) return;
+    if (producer.closed) this.#voices.delete(producer.id);
+    if (this.#dominant === producer && (producer.closed || producer.paused)) this.#dominant = null;
+    if (producer.paused || producer.closed) {
+      speaker.retract(producer.id);
+      if (!producer.closed && !speech.closed)
+        void speech.removeProducer({ producerId: producer.id }).catch(() => undefined);
+    } else if (!speech.closed) {
+      void speech.addProducer({ producerId: producer.id }).catch(() => undefined);
+    }
   }
 
   static async #slotOn(worker: PoolWorker, roomId: string): Promise<RouterSlot> {

@@ -597,6 +597,11 @@ export class MediaService {
     return this.#transports.get(transportId)?.obj;
   }
 
+  /** The consumer behind an id, for tests that check the SFU's side (paused, preferred layers). */
+  consumerForTesting(consumerId: string): types.Consumer | undefined {
+    return this.#consumers.get(consumerId)?.obj;
+  }
+
   #emitClosed(roomId: string, reason: MediaClosedReason): void {
     background(this.hooks.emit('closed', roomId, reason), this.#log, 'media closed');
   }
