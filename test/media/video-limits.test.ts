@@ -261,9 +261,7 @@ describe('video: limits, simulcast layers and consumer pause', () => {
       expectReply(await b.request('consumer:pause', { consumerId: 'no-such-consumer' }), 'error').payload
         .code,
     ).toBe('CONSUME_ERROR');
-    expect(expectReply(await b.request('consumer:pause', {}), 'error').payload.code).toBe(
-      'INVALID_MESSAGE',
-    );
+    expect(expectReply(await b.request('consumer:pause', {}), 'error').payload.code).toBe('INVALID_MESSAGE');
     expect(consumer.paused).toBe(true);
 
     expectReply(await b.request('consumer:resume', { consumerId }), 'consumer:resumed');
