@@ -13,6 +13,7 @@ import { TokenIssuer } from '../server/auth/token-issuer.js';
 
 const usage = `usage: npm run token -- --sub <userId> [--name <display name>] [--rooms a,b] [--ttl <seconds>]
                      [--priority <0-100>] [--admin] [--no-publish] [--no-subscribe]
+                     [--sources microphone,camera,screen]
                      [--key <private.pem> --alg RS256|ES256]
 Signs with JWT_SECRET, or with the development secret (${devSecretPath()}) when it is unset.
 JWT_ISSUER and JWT_AUDIENCE are added when set.`;
@@ -34,6 +35,7 @@ try {
       admin: { type: 'boolean', default: false },
       'no-publish': { type: 'boolean', default: false },
       'no-subscribe': { type: 'boolean', default: false },
+      sources: { type: 'string' },
       key: { type: 'string' },
       alg: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -53,6 +55,18 @@ if (!Number.isInteger(ttlS) || ttlS <= 0) fail('--ttl must be a positive integer
 const priority = values.priority === undefined ? undefined : Number(values.priority);
 if (priority !== undefined && (!Number.isInteger(priority) || priority < 0 || priority > 100)) {
   fail('--priority must be an integer 0-100');
+}
+const SOURCES = ['microphone', 'camera', 'screen'] as const;
+type Source = (typeof SOURCES)[number];
+const sources =
+  values.sources === undefined
+    ? undefined
+    : values.sources
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+if (sources?.some((s) => !(SOURCES as readonly string[]).includes(s))) {
+  fail(`--sources takes a comma-separated list of ${SOURCES.join(', ')}`);
 }
 
 let issuer: TokenIssuer;
@@ -85,6 +99,7 @@ const token = await issuer.issue(
     ...(values.admin ? { admin: true } : {}),
     ...(values['no-publish'] ? { canPublish: false } : {}),
     ...(values['no-subscribe'] ? { canSubscribe: false } : {}),
+    ...(sources ? { canPublishSources: sources as Source[] } : {}),
   },
   {
     ttlS,

@@ -39,6 +39,11 @@ export type ConferenceRoomEvents = {
   trackUnsubscribed: [track: RemoteTrack, participant: ConferenceParticipant];
   trackMuted: [track: RemoteTrack, participant: ConferenceParticipant];
   trackUnmuted: [track: RemoteTrack, participant: ConferenceParticipant];
+  /**
+   * The room's active speaker changed (the server's debounced dominant speaker; null: nobody, e.g.
+   * they muted). The participant may be the local one.
+   */
+  activeSpeakerChanged: [speaker: ActiveSpeaker | null];
   /** One of our own sources changed: `off`, `on` or `muted`. */
   localTrackChanged: [source: TrackSource, state: LocalTrackState];
   /** The room's media was rebuilt after a reconnect that could not resume, or a media server loss. */
@@ -66,9 +71,37 @@ export interface ConferenceRoomOptions {
   iceTransportPolicy?: RTCIceTransportPolicy;
 }
 
+/** Who speaks now in the room (`room:active-speaker`). */
+export interface ActiveSpeaker {
+  readonly participant: ConferenceParticipant;
+  /** The speaker's microphone producer. */
+  readonly producerId: string;
+}
+
 interface Member {
   participant: Participant;
-  tracks: Map<string, RemoteTrack & { consumer: types.Consumer }>;
+  tracks: Map<string, RemoteTrack & { consumer: types.Consumer; hidden?: boolean }>;
+}
+
+/** Height of the camera's full layer (local-tracks.ts opens it at 1280×720; layers ÷4, ÷2, ÷1). */
+const CAMERA_FULL = { width: 1280, height: 720 };
+
+/**
+ * The simulcast spatial layer that suits a video rendered at `width`×`height` device pixels, for
+ * a camera published the SDK's way (layers q, h, f at a quarter, half and full 1280×720): the
+ * smallest layer at least as large as the tile. `layers` caps it (a producer with fewer layers).
+ */
+export function simulcastLayerFor(width: number, height: number, layers = 3): number {
+  const ratio = Math.max(width / CAMERA_FULL.width, height / CAMERA_FULL.height);
+  const layer = ratio <= 0.25 ? 0 : ratio <= 0.5 ? 1 : 2;
+  return Math.max(0, Math.min(layer, layers - 1));
+}
+
+/** Spatial layers of a consumer, from mediasoup's scalabilityMode (e.g. L3T3); 1 if it has none. */
+function spatialLayersOf(consumer: types.Consumer): number {
+  const mode = consumer.rtpParameters.encodings?.[0]?.scalabilityMode;
+  const m = mode ? /^[LS](\d+)T/.exec(mode) : null;
+  return m ? Number(m[1]) : 1;
 }
 
 /**
@@ -96,6 +129,7 @@ export class ConferenceRoom extends TypedEmitter<ConferenceRoomEvents> {
   /** Producers announced while the media was (re)building: consumed once it is up. */
   readonly #announced = new Map<string, ServerPayload<'producer:new'>>();
   #sfu: SfuSession | null = null;
+  #activeSpeaker: ServerPayload<'room:active-speaker'> | null = null;
   #microphoneError: ParleyError | null = null;
   /** The media (re)build in progress; later operations wait for it. */
   #building: Promise<void> = Promise.resolve();
@@ -203,6 +237,63 @@ export class ConferenceRoom extends TypedEmitter<ConferenceRoomEvents> {
     await (enabled ? this.#local.enable('screen') : this.#local.disable('screen'));
   }
 
+  /** Who speaks now (the server's debounced dominant speaker), or null. */
+  get activeSpeaker(): ActiveSpeaker | null {
+    return this.#speakerView();
+  }
+
+  /**
+   * Hide or show a received track (e.g. a video tile scrolled out of view or minimised): a hidden
+   * track is paused on the server, so its media stops flowing to us. Idempotent; no-op for a
+   * track we do not receive.
+   */
+  async setTrackVisibility(producerId: string, visible: boolean): Promise<void> {
+    await this.#building;
+    const sfu = this.#sfu;
+    const track = this.#track(producerId);
+    if (!sfu || !track || track.consumer.closed || !track.hidden === visible) return;
+    track.hidden = !visible;
+    try {
+      await (visible ? sfu.resumeConsumer(track.consumer) : sfu.pauseConsumer(track.consumer));
+    } catch (err) {
+      track.hidden = visible;
+      throw ParleyError.from(err, 'CONSUME_ERROR');
+    }
+  }
+
+  /**
+   * Which simulcast layer of a received camera track to get: 0 is the lowest (a quarter of the
+   * resolution), 2 the full one. Resolves with the spatial layer the server now prefers; rejects
+   * with CONSUME_ERROR for a track without layers (audio, a screen share).
+   */
+  async setPreferredLayers(
+    producerId: string,
+    spatialLayer: number,
+    temporalLayer?: number,
+  ): Promise<number> {
+    await this.#building;
+    const sfu = this.#sfu;
+    const track = this.#track(producerId);
+    if (!sfu || !track) throw new ParleyError('CONSUME_ERROR', 'no such received track');
+    return (await sfu.setPreferredLayers(track.consumer, spatialLayer, temporalLayer)).spatialLayer;
+  }
+
+  /**
+   * Tells the room how large a received video is drawn (CSS pixels; multiplied by the device
+   * pixel ratio), so it gets the simulcast layer that suits it (`simulcastLayerFor`). A track
+   * without layers (a screen share, audio) is left as it is. Resolves with the layer chosen, or
+   * null for such a track.
+   */
+  async setRenderedSize(producerId: string, width: number, height: number): Promise<number | null> {
+    await this.#building;
+    const track = this.#track(producerId);
+    if (!track || track.kind !== 'video') return null;
+    const layers = spatialLayersOf(track.consumer);
+    if (layers < 2) return null;
+    const dpr = typeof globalThis.devicePixelRatio === 'number' ? globalThis.devicePixelRatio : 1;
+    return this.setPreferredLayers(producerId, simulcastLayerFor(width * dpr, height * dpr, layers));
+  }
+
   /** Receive statistics of a subscribed track (inbound RTP), e.g. to show a link's health. */
   async trackStats(producerId: string): Promise<{ packetsReceived: number; bytesReceived: number } | null> {
     for (const member of this.#members.values()) {
@@ -276,6 +367,11 @@ export class ConferenceRoom extends TypedEmitter<ConferenceRoomEvents> {
       s.on('consumer:closed', ({ producerId }) => this.#dropTrack(producerId)),
       s.on('producer:paused', (p) => mine(p.roomId) && this.#setMuted(p.producerId, true)),
       s.on('producer:resumed', (p) => mine(p.roomId) && this.#setMuted(p.producerId, false)),
+      s.on('room:active-speaker', (p) => {
+        if (!mine(p.roomId) || this.#activeSpeaker?.producerId === p.producerId) return;
+        this.#activeSpeaker = p.producerId === null ? null : p;
+        this.emit('activeSpeakerChanged', this.#speakerView());
+      }),
       s.on('media:closed', ({ roomId }) => {
         if (mine(roomId)) this.#scheduleRebuild();
       }),
@@ -363,6 +459,21 @@ export class ConferenceRoom extends TypedEmitter<ConferenceRoomEvents> {
       if (track.kind === 'audio') this.#player?.attach(track.track);
       this.emit('trackSubscribed', publicTrack(track), this.#view(member));
     }
+  }
+
+  #track(producerId: string) {
+    for (const member of this.#members.values()) {
+      const track = member.tracks.get(producerId);
+      if (track) return track;
+    }
+    return undefined;
+  }
+
+  #speakerView(): ActiveSpeaker | null {
+    const s = this.#activeSpeaker;
+    const member = s?.sessionId ? this.#members.get(s.sessionId) : undefined;
+    if (!s?.producerId || !member) return null;
+    return { participant: this.#view(member), producerId: s.producerId };
   }
 
   #memberFor(p: ServerPayload<'producer:new'>): Member {

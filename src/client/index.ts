@@ -67,6 +67,8 @@ export {
 } from './ptt-channel.js';
 export {
   ConferenceRoom,
+  simulcastLayerFor,
+  type ActiveSpeaker,
   type ConferenceParticipant,
   type ConferenceRoomEvents,
   type ConferenceRoomOptions,

@@ -207,6 +207,38 @@ export class SfuSession extends TypedEmitter<SfuSessionEvents> {
     return consumer;
   }
 
+  /**
+   * Stops receiving a consumer's media (e.g. its video tile is hidden): paused here and on the
+   * server, so the SFU stops sending it. `resumeConsumer` starts it again.
+   */
+  async pauseConsumer(consumer: types.Consumer): Promise<void> {
+    consumer.pause();
+    await this.#signaling.request('consumer:pause', { consumerId: consumer.id });
+  }
+
+  /** Receives a consumer paused with `pauseConsumer` again. */
+  async resumeConsumer(consumer: types.Consumer): Promise<void> {
+    await this.#signaling.request('consumer:resume', { consumerId: consumer.id });
+    consumer.resume();
+  }
+
+  /**
+   * Which simulcast layer a video consumer receives (0: the lowest). Resolves with the layers the
+   * server now prefers; rejects with CONSUME_ERROR for a consumer without layers.
+   */
+  async setPreferredLayers(
+    consumer: types.Consumer,
+    spatialLayer: number,
+    temporalLayer?: number,
+  ): Promise<{ spatialLayer: number; temporalLayer: number | null }> {
+    const { payload } = await this.#signaling.request('consumer:set-preferred-layers', {
+      consumerId: consumer.id,
+      spatialLayer,
+      ...(temporalLayer === undefined ? {} : { temporalLayer }),
+    });
+    return { spatialLayer: payload.spatialLayer, temporalLayer: payload.temporalLayer };
+  }
+
   /** The server closed a consumer (`consumer:closed`): close ours. */
   serverClosedConsumer(consumerId: string): void {
     const consumer = this.#consumers.get(consumerId);

@@ -120,7 +120,7 @@ export const Produce = message(
     rtpParameters: RtpParameters,
     appData: z.record(z.string(), z.unknown()).optional(),
   }),
-  'Publish a track on your send transport. `appData.source` (microphone, camera or screen) is passed on to the others in producer:new. Needs canPublish. In a ptt room: audio only, one per session, and it starts paused until you hold the floor. Reply: produced; other members get producer:new (conference rooms).',
+  'Publish a track on your send transport. `appData.source` (microphone, camera or screen) is passed on to the others in producer:new. Needs canPublish, and a token that names canPublishSources must name the source (a missing source counts as microphone for audio, camera for video). `kind` must match the codec (PRODUCE_ERROR otherwise); video producers per room are capped (MAX_VIDEO_PRODUCERS_PER_ROOM). In a ptt room: audio only, one per session, and it starts paused until you hold the floor. Reply: produced; other members get producer:new (conference rooms).',
 );
 export const Consume = message(
   'consume',
@@ -131,6 +131,31 @@ export const ConsumerResume = message(
   'consumer:resume',
   z.object({ consumerId: MediaId }),
   'Resume one of your consumers. Reply: consumer:resumed.',
+);
+export const ConsumerPause = message(
+  'consumer:pause',
+  z.object({ consumerId: MediaId }),
+  'Pause one of your consumers: the SFU stops forwarding its media to you (e.g. a video tile scrolled out of view). consumer:resume starts it again. Reply: consumer:paused.',
+);
+export const ConsumerSetPreferredLayers = message(
+  'consumer:set-preferred-layers',
+  z.object({
+    consumerId: MediaId,
+    spatialLayer: z
+      .number()
+      .int()
+      .min(0)
+      .max(15)
+      .describe('0 = lowest simulcast layer (rid q); higher than the producer has means its highest'),
+    temporalLayer: z
+      .number()
+      .int()
+      .min(0)
+      .max(15)
+      .optional()
+      .describe('absent: the highest temporal layer of that spatial layer'),
+  }),
+  'Choose the simulcast (or SVC) layer one of your video consumers receives, e.g. a lower one for a small tile. The SFU switches once the layer is available. Only for a simulcast or SVC video consumer, else CONSUME_ERROR. Reply: consumer:preferred-layers-set.',
 );
 export const ProducerClose = message(
   'producer:close',
@@ -184,6 +209,8 @@ export const ClientMessage = z.discriminatedUnion('type', [
   Produce,
   Consume,
   ConsumerResume,
+  ConsumerPause,
+  ConsumerSetPreferredLayers,
   ProducerClose,
   ProducerPause,
   ProducerResume,

@@ -29,6 +29,8 @@ export const REQUESTS = {
   produce: ['produced'],
   consume: ['consumed'],
   'consumer:resume': ['consumer:resumed'],
+  'consumer:pause': ['consumer:paused'],
+  'consumer:set-preferred-layers': ['consumer:preferred-layers-set'],
   'producer:close': ['producer:closed'],
   'producer:pause': ['producer:paused'],
   'producer:resume': ['producer:resumed'],

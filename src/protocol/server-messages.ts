@@ -233,6 +233,30 @@ export const ConsumerResumed = message(
   z.object({ consumerId: MediaId }),
   'Reply to consumer:resume.',
 );
+export const ConsumerPaused = message(
+  'consumer:paused',
+  z.object({ consumerId: MediaId }),
+  'Reply to consumer:pause.',
+);
+export const ConsumerPreferredLayersSet = message(
+  'consumer:preferred-layers-set',
+  z.object({
+    consumerId: MediaId,
+    spatialLayer: z.number().int(),
+    temporalLayer: z.number().int().nullable().describe('null: the highest of the spatial layer'),
+  }),
+  'Reply to consumer:set-preferred-layers: the layers now preferred (the spatial layer is capped at the highest the producer has).',
+);
+export const RoomActiveSpeaker = message(
+  'room:active-speaker',
+  z.object({
+    roomId: RoomId,
+    userId: UserId.nullable(),
+    sessionId: z.string().nullable(),
+    producerId: MediaId.nullable().describe('the speaker’s microphone producer'),
+  }),
+  'Conference rooms: who is speaking now (the SFU’s dominant speaker), to every member. Debounced: a speaker stays announced at least ACTIVE_SPEAKER_HOLD_MS before the next change, so it does not flap. All three ids are null when nobody is: the speaker muted, unpublished or left. Sent again (the current one) right after transport:created (recv).',
+);
 export const ProducerNew = message(
   'producer:new',
   z.object({
@@ -356,6 +380,9 @@ export const ServerMessage = z.discriminatedUnion('type', [
   Produced,
   Consumed,
   ConsumerResumed,
+  ConsumerPaused,
+  ConsumerPreferredLayersSet,
+  RoomActiveSpeaker,
   ProducerNew,
   ProducerClosed,
   ProducerPaused,

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenIssuer } from '../../src/server/auth/token-issuer.js';
 import { TestClient } from '../helpers/client.js';
-import { expectReply, joinWithMedia } from '../helpers/media.js';
+import { expectReply, FAKE_DTLS, joinWithMedia, vp8SimulcastRtpParameters } from '../helpers/media.js';
 import { assertLoopbackOnly } from '../helpers/netns.js';
 import { startNodeProcess, type NodeProcess } from '../helpers/node-process.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
@@ -21,8 +21,8 @@ describe('media across nodes', () => {
   let n2: NodeProcess;
   const clients: TestClient[] = [];
   const peers: WebRtcPeer[] = [];
-  const on = async (node: NodeProcess, sub: string) => {
-    const c = await TestClient.connect(node.wsUrl, await issuer.issue({ sub, name: sub }));
+  const on = async (node: NodeProcess, sub: string, claims: Record<string, unknown> = {}) => {
+    const c = await TestClient.connect(node.wsUrl, await issuer.issue({ sub, name: sub, ...claims }));
     clients.push(c);
     return c;
   };
@@ -127,4 +127,68 @@ describe('media across nodes', () => {
       'FORBIDDEN',
     );
   });
+
+  it('video across nodes: layers and pause of a consumer hosted on node 1, canPublishSources, and the active speaker reach node 2', async () => {
+    const a = await on(n1, 'video-host');
+    const b = await on(n2, 'video-remote', { canPublishSources: ['microphone'] });
+    const ma = await joinWithMedia(a, 'lobby'); // node 1 claims the room's media
+    expectReply(
+      await a.request('transport:connect', { transportId: ma.send.id, dtlsParameters: FAKE_DTLS }),
+      'transport:connected',
+    );
+    const cam = expectReply(
+      await a.request('produce', {
+        transportId: ma.send.id,
+        kind: 'video',
+        rtpParameters: vp8SimulcastRtpParameters('9'),
+        appData: { source: 'camera' },
+      }),
+      'produced',
+    ).payload.producerId;
+    const mb = await joinWithMedia(b, 'lobby');
+    const consumerId = expectReply(
+      await b.request('consume', {
+        producerId: cam,
+        transportId: mb.recv.id,
+        rtpCapabilities: mb.caps.rtpCapabilities,
+      }),
+      'consumed',
+    ).payload.consumerId;
+    const set = expectReply(
+      await b.request('consumer:set-preferred-layers', { consumerId, spatialLayer: 0 }),
+      'consumer:preferred-layers-set',
+    );
+    expect(set.payload).toMatchObject({ consumerId, spatialLayer: 0 });
+    expectReply(await b.request('consumer:pause', { consumerId }), 'consumer:paused');
+    expectReply(await b.request('consumer:resume', { consumerId }), 'consumer:resumed');
+    // The grant travels with the forwarded request: node 1 refuses node 2's member a camera.
+    expectReply(
+      await b.request('transport:connect', { transportId: mb.send.id, dtlsParameters: FAKE_DTLS }),
+      'transport:connected',
+    );
+    const refused = expectReply(
+      await b.request('produce', {
+        transportId: mb.send.id,
+        kind: 'video',
+        rtpParameters: vp8SimulcastRtpParameters('8'),
+        appData: { source: 'camera' },
+      }),
+      'error',
+    );
+    expect(refused.payload.code).toBe('FORBIDDEN');
+
+    // A talks on node 1 (the only voice of a fresh room, so at once the dominant one); node 2's
+    // member, with no media of its own there, is told through the room broadcast.
+    expectReply(await a.request('room:join', { roomId: 'cross-talk' }), 'room:state');
+    expectReply(await b.request('room:join', { roomId: 'cross-talk' }), 'room:state');
+    const pa = await WebRtcPeer.open(a, 'cross-talk');
+    peers.push(pa);
+    const { producerId } = await pa.produceTone({ audioLevel: true, appData: { source: 'microphone' } });
+    const speaker = await b.waitFor(
+      (m) => m.type === 'room:active-speaker' && m.payload.roomId === 'cross-talk',
+      15_000,
+      'active speaker',
+    );
+    expect(speaker.payload).toMatchObject({ userId: 'video-host', producerId });
+  }, 30_000);
 });

@@ -18,6 +18,24 @@ export function opusRtpParameters(ssrc = randomInt(1, 2 ** 31)) {
   };
 }
 
+/** A camera the SDK's way: VP8 in three simulcast encodings (q, h, f), told apart by SSRC here. */
+export function vp8SimulcastRtpParameters(mid = '1') {
+  const base = randomInt(1, 2 ** 30);
+  return {
+    mid,
+    codecs: [
+      { mimeType: 'video/VP8', payloadType: 101, clockRate: 90_000, parameters: {}, rtcpFeedback: [] },
+    ],
+    encodings: [
+      { ssrc: base, maxBitrate: 150_000, scaleResolutionDownBy: 4 },
+      { ssrc: base + 1, maxBitrate: 500_000, scaleResolutionDownBy: 2 },
+      { ssrc: base + 2, maxBitrate: 1_200_000, scaleResolutionDownBy: 1 },
+    ],
+    headerExtensions: [],
+    rtcp: { cname: 'cam', reducedSize: true },
+  };
+}
+
 export function expectReply<T extends ServerMessage['type']>(
   msg: ServerMessage,
   type: T,

@@ -110,6 +110,8 @@ function mediasoupSdp(
     fmtp?: string;
     ssrc?: number;
     cname?: string;
+    /** Header extensions to accept, `a=extmap` lines as `[id, uri]`. */
+    extmaps?: [number, string][];
   },
 ): string {
   const fp = t.dtlsParameters.fingerprints.find((f) => f.algorithm === 'sha-256');
@@ -134,6 +136,7 @@ function mediasoupSdp(
     `a=rtpmap:${o.pt} opus/48000/2`,
   ];
   if (o.fmtp) lines.push(`a=fmtp:${o.pt} ${o.fmtp}`);
+  for (const [id, uri] of o.extmaps ?? []) lines.push(`a=extmap:${id} ${uri}`);
   lines.push(
     `a=ice-ufrag:${ice.usernameFragment}`,
     `a=ice-pwd:${ice.password}`,
@@ -263,7 +266,13 @@ export class WebRtcPeer {
    * client. Opus keeps the payload type the PC offered: the producer's rtpParameters declare it
    * and mediasoup maps it to the router's.
    */
-  async produceTone(): Promise<ServerPayload<'produced'>> {
+  async produceTone(
+    opts: {
+      /** Negotiate ssrc-audio-level (RFC 6464), which the SFU's active speaker detection reads. */
+      audioLevel?: boolean;
+      appData?: Record<string, unknown>;
+    } = {},
+  ): Promise<ServerPayload<'produced'>> {
     const t = await this.#createTransport('send');
     this.sendTransport = t;
     const pc = new wrtc.RTCPeerConnection({ iceServers: [] });
@@ -278,6 +287,10 @@ export class WebRtcPeer {
     const fmtp = new RegExp(`a=fmtp:${pt} (\\S+)`).exec(sdp)?.[1];
     const ssrc = Number(match(sdp, /a=ssrc:(\d+) /, 'a=ssrc'));
     const cname = match(sdp, /a=ssrc:\d+ cname:(\S+)/, 'cname');
+    const levelUri = 'urn:ietf:params:rtp-hdrext:ssrc-audio-level';
+    const levelId = opts.audioLevel
+      ? Number(match(sdp, new RegExp(`a=extmap:(\\d+) ${levelUri}`), 'ssrc-audio-level extmap'))
+      : null;
     await this.#connect(t.id, sdp, 'client');
     await pc.setRemoteDescription({
       type: 'answer',
@@ -288,6 +301,7 @@ export class WebRtcPeer {
         setup: 'passive',
         pt,
         ...(fmtp ? { fmtp } : {}),
+        ...(levelId !== null ? { extmaps: [[levelId, levelUri]] as [number, string][] } : {}),
       }),
     });
     const produced = expectReply(
@@ -306,10 +320,12 @@ export class WebRtcPeer {
               rtcpFeedback: [],
             },
           ],
-          headerExtensions: [],
+          headerExtensions:
+            levelId !== null ? [{ uri: levelUri, id: levelId, encrypt: false, parameters: {} }] : [],
           encodings: [{ ssrc }],
           rtcp: { cname, reducedSize: true },
         },
+        ...(opts.appData ? { appData: opts.appData } : {}),
       }),
       'produced',
     ).payload;

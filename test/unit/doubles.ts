@@ -20,6 +20,7 @@ export function identity(userId: string, over: Partial<Identity> = {}): Identity
     name: userId.toUpperCase(),
     rooms: null,
     canPublish: true,
+    publishSources: null,
     canSubscribe: true,
     pttPriority: 0,
     admin: false,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { UserId } from '../../protocol/index.js';
+import { TrackSource, UserId } from '../../protocol/index.js';
 
 /**
  * The JWT claims Parley reads. `sub` is the user id and `name` the display name; the rest are
@@ -12,6 +12,11 @@ export const Claims = z.object({
   rooms: z.array(z.string().min(1).max(64)).max(1_000).optional(),
   /** May publish media (produce). Default true. */
   canPublish: z.boolean().optional(),
+  /**
+   * What the user may publish, by produce's `appData.source` (a produce without one counts as
+   * `microphone` for audio, `camera` for video). Absent: every source. `[]`: none.
+   */
+  canPublishSources: z.array(TrackSource).max(3).optional(),
   /** May subscribe to media (consume). Default true. */
   canSubscribe: z.boolean().optional(),
   /** PTT priority; a strictly higher priority pre-empts the current speaker. Default 0. */
@@ -27,6 +32,8 @@ export interface Identity {
   name: string;
   rooms: ReadonlySet<string> | null;
   canPublish: boolean;
+  /** The sources the user may publish; null: every source. */
+  publishSources: ReadonlySet<TrackSource> | null;
   canSubscribe: boolean;
   pttPriority: number;
   admin: boolean;
@@ -46,6 +53,7 @@ export function identityFromClaims(claims: Claims, exp: number | undefined): Ide
     name: claims.name ?? claims.sub,
     rooms,
     canPublish: claims.canPublish ?? true,
+    publishSources: claims.canPublishSources ? new Set(claims.canPublishSources) : null,
     canSubscribe: claims.canSubscribe ?? true,
     pttPriority: claims.pttPriority ?? 0,
     admin: claims.admin ?? false,

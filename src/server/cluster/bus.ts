@@ -1,4 +1,4 @@
-import type { ServerMessageType } from '../../protocol/index.js';
+import type { ServerMessageType, TrackSource } from '../../protocol/index.js';
 import type { ErrorBody } from '../../protocol/index.js';
 import type { AdminOp } from '../admin/admin-ops.js';
 import type { MediaOp } from '../media/media-ops.js';
@@ -30,7 +30,13 @@ export type BusHeader =
 export interface RemoteSessionInfo {
   id: string;
   userId: string;
-  identity: { canPublish: boolean; canSubscribe: boolean; admin: boolean };
+  identity: {
+    canPublish: boolean;
+    canSubscribe: boolean;
+    admin: boolean;
+    /** The token's canPublishSources; absent or null: every source. */
+    publishSources?: TrackSource[] | null;
+  };
   rooms: string[];
 }
 

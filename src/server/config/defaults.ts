@@ -82,6 +82,24 @@ export const defaults = {
    * 3.19 worker delivers 100% up to ~1,000 SRTP audio consumers and collapses beyond (1,500 → 49%).
    */
   maxConsumersPerWorker: 800,
+  /**
+   * Video producers (camera and screen) one conference room may hold; one more is refused with
+   * PRODUCE_ERROR. Every video producer is consumed by everyone, so this bounds a room's fan-out.
+   */
+  maxVideoProducersPerRoom: 16,
+  /**
+   * Cap on what one WebRTC transport may receive from its client, in bits per second (mediasoup's
+   * maxIncomingBitrate, enforced with REMB/transport-cc towards the sender); 0: no cap. 5 Mbit/s
+   * carries a 3-layer camera (1.85 Mbit/s) plus a screen share.
+   */
+  transportMaxIncomingBitrate: 5_000_000,
+  /**
+   * Conference rooms: a newly announced active speaker (room:active-speaker) stays announced at
+   * least this long; changes meanwhile are held back and the latest is announced when it ends.
+   */
+  activeSpeakerHoldMs: 1_500,
+  /** How often mediasoup's ActiveSpeakerObserver re-evaluates the dominant speaker. */
+  activeSpeakerIntervalMs: 300,
   /** PTT speaker lock TTL; the holder renews it every third of this while talking. */
   pttLockTtlMs: 5_000,
   /** Longest PTT talk burst unless the channel sets maxTalkMs. */

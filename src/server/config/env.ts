@@ -116,6 +116,15 @@ const SETTINGS = {
       'MAX_CONSUMERS_PER_WORKER',
       int(1, 100_000).default(defaults.maxConsumersPerWorker),
     ),
+    maxVideoProducersPerRoom: env(
+      'MAX_VIDEO_PRODUCERS_PER_ROOM',
+      int(0, 10_000).default(defaults.maxVideoProducersPerRoom),
+    ),
+    maxIncomingBitrate: env(
+      'TRANSPORT_MAX_INCOMING_BITRATE',
+      int(0, 1_000_000_000).default(defaults.transportMaxIncomingBitrate),
+    ),
+    activeSpeakerHoldMs: env('ACTIVE_SPEAKER_HOLD_MS', int(0, 60_000).default(defaults.activeSpeakerHoldMs)),
   },
   ptt: {
     lockTtlMs: env('PTT_LOCK_TTL_MS', int(500, 600_000).default(defaults.pttLockTtlMs)),

@@ -20,6 +20,11 @@ export interface MediaOps {
   produce: { payload: ClientPayload<'produce'>; result: ServerPayload<'produced'> };
   consume: { payload: ClientPayload<'consume'>; result: ServerPayload<'consumed'> };
   'consumer:resume': { payload: ClientPayload<'consumer:resume'>; result: null };
+  'consumer:pause': { payload: ClientPayload<'consumer:pause'>; result: ServerPayload<'consumer:paused'> };
+  'consumer:set-preferred-layers': {
+    payload: ClientPayload<'consumer:set-preferred-layers'>;
+    result: ServerPayload<'consumer:preferred-layers-set'>;
+  };
   'producer:close': { payload: ClientPayload<'producer:close'>; result: ServerPayload<'producer:closed'> };
   'producer:pause': { payload: ClientPayload<'producer:pause'>; result: ServerPayload<'producer:paused'> };
   'producer:resume': { payload: ClientPayload<'producer:resume'>; result: ServerPayload<'producer:resumed'> };

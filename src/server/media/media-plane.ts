@@ -152,6 +152,21 @@ export class MediaPlane implements FloorMedia {
     await this.#call(ref.nodeId, session, 'consumer:resume', { consumerId });
   }
 
+  async pauseConsumer(session: Session, consumerId: string): Promise<ServerPayload<'consumer:paused'>> {
+    const ref = this.#ref(session, consumerId);
+    if (!ref) return this.#media.pauseConsumer(session, consumerId);
+    return this.#call(ref.nodeId, session, 'consumer:pause', { consumerId });
+  }
+
+  async setPreferredLayers(
+    session: Session,
+    payload: ClientPayload<'consumer:set-preferred-layers'>,
+  ): Promise<ServerPayload<'consumer:preferred-layers-set'>> {
+    const ref = this.#ref(session, payload.consumerId);
+    if (!ref) return this.#media.setPreferredLayers(session, payload);
+    return this.#call(ref.nodeId, session, 'consumer:set-preferred-layers', payload);
+  }
+
   async closeProducer(
     session: Session,
     producerId: string,

@@ -1,7 +1,9 @@
 import type { types } from 'mediasoup';
 import type { Logger } from '../logger.js';
 import type { Identity } from '../auth/claims.js';
+import type { Clock } from '../time/clock.js';
 import type { Frame } from '../wire/frame.js';
+import { ActiveSpeakerDebouncer, type ActiveSpeaker } from './active-speaker.js';
 import { MEDIA_CODECS } from './codecs.js';
 import { FloorRelay } from './floor-relay.js';
 import type { PoolWorker, WorkerPool } from './worker-pool.js';
@@ -13,7 +15,10 @@ import type { PoolWorker, WorkerPool } from './worker-pool.js';
 export interface MediaSession {
   readonly id: string;
   readonly userId: string;
-  readonly identity: Pick<Identity, 'canPublish' | 'canSubscribe' | 'admin'>;
+  readonly identity: Pick<Identity, 'canPublish' | 'canSubscribe' | 'admin'> & {
+    /** The sources the session may publish; null or absent: every source. */
+    readonly publishSources?: ReadonlySet<string> | readonly string[] | null;
+  };
   readonly rooms: { has(roomId: string): boolean };
   readonly ended: boolean;
   deliver(f: Frame): void;
@@ -37,6 +42,23 @@ export interface Peer {
   readonly consumers: Map<string, types.Consumer>;
 }
 
+/** How a conference room finds and announces its active speaker. */
+export interface ActiveSpeakerOptions {
+  clock: Clock;
+  /** See defaults.activeSpeakerHoldMs. */
+  holdMs: number;
+  /** mediasoup ActiveSpeakerObserver interval. */
+  intervalMs: number;
+  announce: (roomId: string, speaker: ActiveSpeaker | null) => void;
+}
+
+/** The speaker a producer carries, from the ids the media service put in its appData. */
+function speakerOf(producer: types.Producer): ActiveSpeaker | null {
+  const { userId, sessionId } = producer.appData;
+  if (typeof userId !== 'string' || typeof sessionId !== 'string') return null;
+  return { userId, sessionId, producerId: producer.id };
+}
+
 /**
  * A room's media: a primary router (where every producer lives) plus, when the primary's worker
  * nears its consumer budget, routers on other workers fed by pipeToRouter. Owns the peers' objects;
@@ -49,6 +71,15 @@ export class MediaRoom {
   readonly slots = new Map<number, RouterSlot>();
   readonly peers = new Map<string, Peer>();
   readonly floor: FloorRelay | null;
+  /** Conference rooms: the announced active speaker (debounced dominant speaker). */
+  readonly activeSpeaker: ActiveSpeakerDebouncer | null;
+  /** Video producers being created (counted against the room's cap before they exist). */
+  videoReserved = 0;
+  readonly #speech: types.ActiveSpeakerObserver | null;
+  /** The observer's last dominant speaker (it reports changes only; a resumed one counts again). */
+  #dominant: types.Producer | null = null;
+  /** Audio producers that take part in speaker detection (while not paused). */
+  readonly #voices = new Set<string>();
   readonly #pool: WorkerPool;
   /** Router creations in flight, by worker index (see slotForReceiver). */
   readonly #creatingSlot = new Map<number, Promise<RouterSlot | null>>();
@@ -60,6 +91,8 @@ export class MediaRoom {
     primary: RouterSlot,
     floor: FloorRelay | null,
     pool: WorkerPool,
+    speech: types.ActiveSpeakerObserver | null,
+    speaker: ActiveSpeakerOptions | undefined,
   ) {
     this.roomId = roomId;
     this.mode = mode;
@@ -67,6 +100,19 @@ export class MediaRoom {
     this.floor = floor;
     this.#pool = pool;
     this.slots.set(primary.worker.index, primary);
+    this.#speech = speech;
+    this.activeSpeaker =
+      speech && speaker
+        ? new ActiveSpeakerDebouncer({
+            clock: speaker.clock,
+            holdMs: speaker.holdMs,
+            announce: (s) => speaker.announce(roomId, s),
+          })
+        : null;
+    speech?.on('dominantspeaker', ({ producer }) => {
+      this.#dominant = producer;
+      if (!producer.paused && !producer.closed) this.activeSpeaker?.propose(speakerOf(producer));
+    });
   }
 
   static async create(
@@ -74,12 +120,45 @@ export class MediaRoom {
     mode: 'ptt' | 'conference',
     pool: WorkerPool,
     log: Logger,
+    speaker?: ActiveSpeakerOptions,
   ): Promise<MediaRoom> {
     const worker = pool.leastLoaded();
     if (!worker) throw new Error('no mediasoup worker available');
     const primary = await MediaRoom.#slotOn(worker, roomId);
     const floor = mode === 'ptt' ? await FloorRelay.create(primary.router, roomId, log) : null;
-    return new MediaRoom(roomId, mode, primary, floor, pool);
+    const speech =
+      mode === 'conference' && speaker
+        ? await primary.router.createActiveSpeakerObserver({ interval: speaker.intervalMs })
+        : null;
+    return new MediaRoom(roomId, mode, primary, floor, pool, speech, speaker);
+  }
+
+  /** A new audio producer of a conference room (not a screen's audio) takes part in speaker detection. */
+  async observeSpeech(producer: types.Producer): Promise<void> {
+    if (!this.#speech || this.#speech.closed || producer.kind !== 'audio') return;
+    if (producer.appData.source === 'screen') return;
+    this.#voices.add(producer.id);
+    if (!producer.paused) await this.#speech.addProducer({ producerId: producer.id });
+  }
+
+  /**
+   * A producer paused, resumed or closed: a muted or gone speaker is no longer the active one.
+   * A muted voice also leaves the observer until it is resumed: its scores would freeze at their
+   * last (speaking) values, and nobody else could then out-talk it.
+   */
+  speechChanged(producer: types.Producer): void {
+    const speaker = this.activeSpeaker;
+    const speech = this.#speech;
+    if (!speaker || !speech || !this.#voices.has(producer.id)) return;
+    if (producer.closed) this.#voices.delete(producer.id);
+    if (this.#dominant === producer && (producer.closed || producer.paused)) this.#dominant = null;
+    if (producer.paused || producer.closed) {
+      speaker.retract(producer.id);
+      if (!producer.closed && !speech.closed)
+        void speech.removeProducer({ producerId: producer.id }).catch(() => undefined);
+    } else if (!speech.closed) {
+      void speech.addProducer({ producerId: producer.id }).catch(() => undefined);
+    }
   }
 
   static async #slotOn(worker: PoolWorker, roomId: string): Promise<RouterSlot> {
@@ -161,6 +240,7 @@ export class MediaRoom {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.activeSpeaker?.close();
     this.floor?.close();
     for (const slot of this.slots.values()) slot.router.close();
     this.peers.clear();

@@ -46,6 +46,7 @@ export class MediaRpcClient {
         canPublish: session.identity.canPublish,
         canSubscribe: session.identity.canSubscribe,
         admin: session.identity.admin,
+        publishSources: session.identity.publishSources ? [...session.identity.publishSources] : null,
       },
       rooms: [...session.rooms.keys()],
     };

@@ -61,6 +61,8 @@ export class MediaRpcServer {
       produce: (g, p, req) => announced(media.produce(g, p, () => req.holdsFloor ?? false)),
       consume: (g, p) => done(media.consume(g, p)),
       'consumer:resume': (g, p) => none(media.resumeConsumer(g, p.consumerId)),
+      'consumer:pause': (g, p) => done(media.pauseConsumer(g, p.consumerId)),
+      'consumer:set-preferred-layers': (g, p) => done(media.setPreferredLayers(g, p)),
       'producer:close': (g, p) => announced(media.closeProducer(g, p.producerId)),
       'producer:pause': (g, p) => announced(media.pauseProducer(g, p.producerId)),
       'producer:resume': (g, p) => announced(media.resumeProducer(g, p.producerId)),

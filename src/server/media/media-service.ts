@@ -10,6 +10,8 @@ import type { ChannelResolver } from '../rooms/room-catalog.js';
 import type { RoomFanout } from '../rooms/room-fanout.js';
 import { nothingToAnnounce, type Announced } from '../wire/announced.js';
 import { frame } from '../wire/frame.js';
+import { systemClock, type Clock } from '../time/clock.js';
+import type { ActiveSpeaker } from './active-speaker.js';
 import { MediaRoom, type MediaSession, type Peer, type RouterSlot } from './media-room.js';
 import type { PoolWorker, WorkerPool } from './worker-pool.js';
 
@@ -50,6 +52,7 @@ export class MediaService {
   readonly #catalog: ChannelResolver;
   readonly #rooms: RoomFanout;
   readonly #log: Logger;
+  readonly #clock: Clock;
   readonly #media = new Map<string, Promise<MediaRoom>>();
   readonly #transports = new Map<string, Owned<types.WebRtcTransport>>();
   readonly #producers = new Map<string, Owned<types.Producer>>();
@@ -62,7 +65,10 @@ export class MediaService {
     catalog: ChannelResolver;
     rooms: RoomFanout;
     log: Logger;
+    /** Debounces the active speaker. Default: the system clock. */
+    clock?: Clock;
   }) {
+    this.#clock = deps.clock ?? systemClock;
     this.#pool = deps.pool;
     this.#config = deps.config;
     this.#catalog = deps.catalog;
@@ -130,6 +136,13 @@ export class MediaService {
       this.#log.warn({ err, roomId }, 'createWebRtcTransport failed');
       throw new ParleyError('TRANSPORT_ERROR', 'could not create a transport');
     }
+    if (this.#config.maxIncomingBitrate > 0) {
+      try {
+        await transport.setMaxIncomingBitrate(this.#config.maxIncomingBitrate);
+      } catch (err) {
+        this.#log.warn({ err, roomId }, 'setMaxIncomingBitrate failed');
+      }
+    }
     if (room.closed || !session.rooms.has(roomId) || session.ended) {
       transport.close();
       throw new ParleyError('NOT_IN_ROOM', `you are no longer in room "${roomId}"`);
@@ -156,6 +169,13 @@ export class MediaService {
     for (const { room, peer, obj } of this.#producers.values()) {
       if (room.roomId !== roomId || peer.session === session || room.mode !== 'conference') continue;
       session.deliver(producerNew(roomId, peer.session, obj));
+    }
+    // And who is speaking now, if anyone: a late joiner need not wait for the next change.
+    for (const { room, peer } of this.#transports.values()) {
+      if (room.roomId !== roomId || peer.session !== session) continue;
+      const current = room.activeSpeaker?.current;
+      if (current) session.deliver(activeSpeakerFrame(roomId, current));
+      break;
     }
   }
 
@@ -199,6 +219,11 @@ export class MediaService {
     }
     const ptt = room.mode === 'ptt';
     if (ptt && kind !== 'audio') throw new ParleyError('PRODUCE_ERROR', 'ptt rooms carry audio only');
+    checkKindMatchesCodecs(kind, rtpParameters.codecs);
+    const source = sourceOf(kind, appData);
+    if (!mayPublishSource(session, source)) {
+      throw new ParleyError('FORBIDDEN', `your token does not grant publishing a ${source}`);
+    }
     if (ptt && [...peer.producers.values()].some((p) => p.kind === 'audio')) {
       throw new ParleyError('PRODUCE_ERROR', 'one audio producer per member in a ptt room');
     }
@@ -208,9 +233,15 @@ export class MediaService {
         `at most ${MAX_PRODUCERS_PER_MEMBER} producers per member of a room`,
       );
     }
+    const cap = this.#config.maxVideoProducersPerRoom;
+    if (kind === 'video' && countVideoProducers(room) + room.videoReserved >= cap) {
+      throw new ParleyError('PRODUCE_ERROR', `this room already has its ${cap} video tracks`);
+    }
     // In a ptt room a member's voice is off until the floor is granted.
     const paused = ptt && !holdsFloor(room.roomId);
     let producer: types.Producer;
+    // Held from here until the producer exists (or fails), so concurrent produces cannot overshoot.
+    if (kind === 'video') room.videoReserved++;
     try {
       producer = await transport.produce({
         kind,
@@ -224,14 +255,20 @@ export class MediaService {
         'PRODUCE_ERROR',
         'produce failed; check the RTP parameters against the router capabilities',
       );
+    } finally {
+      if (kind === 'video') room.videoReserved--;
     }
     peer.producers.set(producer.id, producer);
     this.#producers.set(producer.id, { room, peer, obj: producer });
     producer.observer.once('close', () => {
       peer.producers.delete(producer.id);
       this.#producers.delete(producer.id);
+      room.speechChanged(producer);
     });
     if (ptt && !paused) await room.floor?.attach(producer);
+    await room.observeSpeech(producer).catch((err: unknown) => {
+      this.#log.warn({ err, producerId: producer.id }, 'active speaker observer: addProducer failed');
+    });
     const result = { producerId: producer.id, paused };
     if (ptt) return { result, announce: nothingToAnnounce };
     const announcement = producerNew(room.roomId, session, producer);
@@ -337,6 +374,39 @@ export class MediaService {
     await obj.resume();
   }
 
+  /** Pauses one of the session's consumers (e.g. a hidden video tile); consumer:resume undoes it. */
+  async pauseConsumer(session: MediaSession, consumerId: string): Promise<ServerPayload<'consumer:paused'>> {
+    const { obj } = this.#own(this.#consumers, consumerId, session, 'CONSUME_ERROR', 'consumer');
+    await obj.pause();
+    return { consumerId };
+  }
+
+  /** The simulcast/SVC layers one of the session's video consumers should receive. */
+  async setPreferredLayers(
+    session: MediaSession,
+    { consumerId, spatialLayer, temporalLayer }: ClientPayload<'consumer:set-preferred-layers'>,
+  ): Promise<ServerPayload<'consumer:preferred-layers-set'>> {
+    const { obj } = this.#own(this.#consumers, consumerId, session, 'CONSUME_ERROR', 'consumer');
+    if (obj.kind !== 'video' || (obj.type !== 'simulcast' && obj.type !== 'svc')) {
+      throw new ParleyError('CONSUME_ERROR', 'that consumer has no layers: it is not simulcast or SVC video');
+    }
+    try {
+      await obj.setPreferredLayers({
+        spatialLayer,
+        ...(temporalLayer === undefined ? {} : { temporalLayer }),
+      });
+    } catch (err) {
+      this.#log.warn({ err, consumerId }, 'setPreferredLayers failed');
+      throw new ParleyError('CONSUME_ERROR', 'could not set the preferred layers');
+    }
+    const preferred = obj.preferredLayers;
+    return {
+      consumerId,
+      spatialLayer: preferred?.spatialLayer ?? spatialLayer,
+      temporalLayer: preferred?.temporalLayer ?? null,
+    };
+  }
+
   closeProducer(session: MediaSession, producerId: string): Announced<ServerPayload<'producer:closed'>> {
     const { room, obj } = this.#own(this.#producers, producerId, session, 'PRODUCE_ERROR', 'producer');
     obj.close();
@@ -375,7 +445,13 @@ export class MediaService {
     if (paused) await obj.pause();
     else await obj.resume();
     const notice = paused ? frame('producer:paused', result) : frame('producer:resumed', result);
-    return { result, announce: () => void this.#rooms.broadcast(room.roomId, notice, session) };
+    return {
+      result,
+      announce: () => {
+        this.#rooms.broadcast(room.roomId, notice, session);
+        room.speechChanged(obj); // a muted speaker is no longer the active one
+      },
+    };
   }
 
   // ---- server API -----------------------------------------------------------------------------------
@@ -520,7 +596,12 @@ export class MediaService {
     if (!pending) {
       const channel = this.#catalog.resolve(roomId);
       if (!channel) throw new ParleyError('ROOM_NOT_FOUND');
-      pending = MediaRoom.create(roomId, channel.mode, this.#pool, this.#log);
+      pending = MediaRoom.create(roomId, channel.mode, this.#pool, this.#log, {
+        clock: this.#clock,
+        holdMs: this.#config.activeSpeakerHoldMs,
+        intervalMs: defaults.activeSpeakerIntervalMs,
+        announce: (id, speaker) => this.#announceSpeaker(id, speaker),
+      });
       this.#media.set(roomId, pending);
       pending.then(
         () => background(this.hooks.emit('opened', roomId), this.#log, 'media opened'),
@@ -551,6 +632,27 @@ export class MediaService {
     return owned;
   }
 
+  /**
+   * room:active-speaker to every member on every node. A timer turn later: a change caused by a
+   * request (a producer closed) reaches the room after that request's reply.
+   */
+  #announceSpeaker(roomId: string, speaker: ActiveSpeaker | null): void {
+    const f = activeSpeakerFrame(roomId, speaker);
+    this.#clock.setTimeout(() => {
+      if (this.#media.has(roomId)) this.#rooms.broadcast(roomId, f);
+    }, 0);
+  }
+
+  /** The transport behind an id, for tests that check what the SFU was told (e.g. its bitrate cap). */
+  transportForTesting(transportId: string): types.WebRtcTransport | undefined {
+    return this.#transports.get(transportId)?.obj;
+  }
+
+  /** The consumer behind an id, for tests that check the SFU's side (paused, preferred layers). */
+  consumerForTesting(consumerId: string): types.Consumer | undefined {
+    return this.#consumers.get(consumerId)?.obj;
+  }
+
   #emitClosed(roomId: string, reason: MediaClosedReason): void {
     background(this.hooks.emit('closed', roomId, reason), this.#log, 'media closed');
   }
@@ -571,4 +673,51 @@ function producerNew(roomId: string, owner: MediaSession, producer: types.Produc
     kind: producer.kind,
     ...(source.success ? { source: source.data } : {}),
   });
+}
+
+function activeSpeakerFrame(roomId: string, speaker: ActiveSpeaker | null) {
+  return frame('room:active-speaker', {
+    roomId,
+    userId: speaker?.userId ?? null,
+    sessionId: speaker?.sessionId ?? null,
+    producerId: speaker?.producerId ?? null,
+  });
+}
+
+/** What a produce publishes: its `appData.source` if a known one, else microphone (audio) or camera (video). */
+function sourceOf(kind: 'audio' | 'video', appData: Record<string, unknown> | undefined): TrackSource {
+  const named = TrackSource.safeParse(appData?.source);
+  if (named.success) {
+    // A microphone is audio and a camera is video; a screen may carry either.
+    if ((named.data === 'microphone' && kind !== 'audio') || (named.data === 'camera' && kind !== 'video')) {
+      throw new ParleyError('PRODUCE_ERROR', `a ${named.data} track cannot be ${kind}`);
+    }
+    return named.data;
+  }
+  return kind === 'audio' ? 'microphone' : 'camera';
+}
+
+function mayPublishSource(session: MediaSession, source: TrackSource): boolean {
+  const granted = session.identity.publishSources;
+  if (granted === null || granted === undefined || session.identity.admin) return true;
+  return 'has' in granted ? granted.has(source) : granted.includes(source);
+}
+
+/**
+ * mediasoup accepts VP8 parameters on an audio producer (and the reverse) and only fails once RTP
+ * flows: refuse a produce whose codecs are not all of its kind (`audio/opus` for audio; `video/VP8`,
+ * `video/rtx`… for video).
+ */
+function checkKindMatchesCodecs(kind: 'audio' | 'video', codecs: readonly { mimeType: string }[]): void {
+  const wrong = codecs.find((c) => !c.mimeType.toLowerCase().startsWith(`${kind}/`));
+  if (wrong) {
+    throw new ParleyError('PRODUCE_ERROR', `codec ${wrong.mimeType} does not match kind ${kind}`);
+  }
+}
+
+function countVideoProducers(room: MediaRoom): number {
+  let n = 0;
+  for (const peer of room.peers.values())
+    for (const p of peer.producers.values()) if (p.kind === 'video') n++;
+  return n;
 }

@@ -149,6 +149,14 @@ export class Dispatcher {
         await media.resumeConsumer(session, msg.payload.consumerId);
         return { type: 'consumer:resumed', payload: { consumerId: msg.payload.consumerId } };
       },
+      'consumer:pause': async ({ session, msg }) => ({
+        type: 'consumer:paused',
+        payload: await media.pauseConsumer(session, msg.payload.consumerId),
+      }),
+      'consumer:set-preferred-layers': async ({ session, msg }) => ({
+        type: 'consumer:preferred-layers-set',
+        payload: await media.setPreferredLayers(session, msg.payload),
+      }),
       'producer:close': async ({ session, msg }) => {
         const { result, announce } = await media.closeProducer(session, msg.payload.producerId);
         return { type: 'producer:closed', payload: result, after: announce };
