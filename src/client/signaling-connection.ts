@@ -401,7 +401,8 @@ export class SignalingConnection {
     if (this.requests.settle(msg)) return;
     if (msg.type === 'room:state' && this.session.onRoomState(msg)) return;
     if (msg.type === 'server:shutdown') {
-      this.session.forbidResume();
+      // A cluster hands the session over to another node (resume: true); a lone server ends it.
+      if (msg.payload.resume !== true) this.session.forbidResume();
       this.#serverHintMs = msg.payload.reconnectInMs;
     }
     this.#host.deliver(msg);
