@@ -8,6 +8,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends python3 g++ mes
     && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
 COPY scripts/mediasoup ./scripts/mediasoup
+COPY scripts/system-packages.mjs ./scripts/system-packages.mjs
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src

@@ -13,8 +13,11 @@
 //   4. mediasoup's prebuilt worker from GitHub         -> same URL scheme as mediasoup's npm-scripts.mjs
 //      (skipped with PARLEY_SKIP_WORKER_DOWNLOAD=1; 20 s to answer, 3 min to finish)
 //   5. build from the sources in the npm package against system libraries (build-worker.sh),
-//      store the result in the cache, copy it into place. Fails with the exact apt-get line when
-//      build dependencies are missing: without a worker the SFU cannot start.
+//      store the result in the cache, copy it into place. Missing build packages are installed
+//      first with apt-get, as root or with passwordless sudo (../system-packages.mjs; one line says
+//      what and why; PARLEY_SYSTEM_PACKAGES=0 turns it off). When that is not possible it fails
+//      with the exact apt-get line: without a worker the SFU cannot start.
+//   Steps 0-4 never run apt.
 //
 // Cache: ${PARLEY_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/parley}/mediasoup-worker-<version>-<hash>
 // where <hash> covers build-worker.sh, the patches and the shims, so changing the recipe rebuilds.
@@ -30,6 +33,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
+import { installCommand, installPackages, OPT_OUT_VAR } from '../system-packages.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const PROJECT = path.resolve(HERE, '..', '..');
@@ -48,7 +52,8 @@ const elapsed = () => `${((Date.now() - T0) / 1000).toFixed(1)}s`;
 const envFlag = (name) => /^(1|true|yes)$/i.test(process.env[name] ?? '');
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-// Debian 12 packages for the source build; kept in sync with install-system-deps.sh.
+// Debian 12 packages for the source build (installed by ../system-packages.mjs when missing; the
+// Dockerfile lists the same ones).
 const kernelMajor = process.platform === 'linux' ? Number(os.release().split('.')[0]) : 0;
 const REQUIREMENTS = [
   { what: 'g++', cmd: 'g++', pkg: 'g++' },
@@ -145,23 +150,36 @@ async function main() {
     );
     return 1;
   }
-  const missing = missingRequirements();
+  let missing = missingRequirements();
   if (missing.length > 0) {
     const pkgs = [...new Set(missing.map((r) => r.pkg))];
-    const sudo = process.getuid?.() === 0 ? '' : 'sudo ';
-    warn(
-      [
-        `mediasoup ${version}: no cached or downloadable worker, and building one needs`,
-        `missing system packages (${missing.map((r) => r.what).join(', ')}). On Debian 12 / Ubuntu run:`,
-        '',
-        `    ${sudo}apt-get install -y --no-install-recommends ${pkgs.join(' ')}`,
-        '',
-        '(or scripts/mediasoup/install-system-deps.sh), then `npm install` again, or',
-        '`node scripts/mediasoup/ensure-worker.mjs`. Set PARLEY_SKIP_MEDIASOUP_WORKER=1 to install',
-        'without a worker (the SFU will not start), or MEDIASOUP_WORKER_BIN to use your own.',
-      ].join('\n'),
-    );
-    return 1;
+    const installed = installPackages(pkgs, {
+      why: `no cached or downloadable mediasoup worker, so it is built from source, which needs ${missing
+        .map((r) => r.what)
+        .join(', ')}`,
+      log,
+      warn,
+    });
+    missing = installed.ok ? missingRequirements() : missing;
+    if (missing.length > 0) {
+      warn(
+        [
+          `mediasoup ${version}: no cached or downloadable worker, and building one needs`,
+          `missing system packages (${missing.map((r) => r.what).join(', ')}).`,
+          installed.ok ? '' : `They were not installed automatically: ${installed.why}.`,
+          'On Debian 12 / Ubuntu run:',
+          '',
+          `    ${installCommand([...new Set(missing.map((r) => r.pkg))])}`,
+          '',
+          'then `npm install` again, or `node scripts/mediasoup/ensure-worker.mjs`.',
+          'Set PARLEY_SKIP_MEDIASOUP_WORKER=1 to install without a worker (the SFU will not start),',
+          `or MEDIASOUP_WORKER_BIN to use your own (${OPT_OUT_VAR}=0: never run apt-get).`,
+        ]
+          .filter((l, i) => l !== '' || i > 2)
+          .join('\n'),
+      );
+      return 1;
+    }
   }
 
   fs.mkdirSync(cacheDir, { recursive: true });

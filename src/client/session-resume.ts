@@ -43,7 +43,7 @@ export class SessionResume {
   readonly #snapshotTimeoutMs: number;
   #sessionId: string | null = null;
   #resumeToken: string | null = null;
-  /** False after `server:shutdown`: that session is gone, re-join instead. */
+  /** False after a `server:shutdown` without `resume`: that session is gone, re-join instead. */
   #canResume = false;
   readonly #rooms = new Map<string, { displayName?: string }>();
   /** After session:resumed: the rooms whose room:state snapshot has not arrived yet. */
@@ -71,7 +71,7 @@ export class SessionResume {
     this.#canResume = true;
   }
 
-  /** `server:shutdown`: the session dies with the server, so the next connection re-joins. */
+  /** `server:shutdown {resume: false}`: the session dies with the server, so the next connection re-joins. */
   forbidResume(): void {
     this.#canResume = false;
   }

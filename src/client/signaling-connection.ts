@@ -404,7 +404,8 @@ export class SignalingConnection {
     // The server API ended the room: we are out of it, and a reconnect must not join it again.
     if (msg.type === 'room:ended') this.session.forget(msg.payload.roomId);
     if (msg.type === 'server:shutdown') {
-      this.session.forbidResume();
+      // A cluster hands the session over to another node (resume: true); a lone server ends it.
+      if (msg.payload.resume !== true) this.session.forbidResume();
       this.#serverHintMs = msg.payload.reconnectInMs;
     }
     this.#host.deliver(msg);

@@ -80,6 +80,11 @@ export const ServerShutdown = message(
   z.object({
     reconnectInMs: z.number().int().describe('suggested delay before reconnecting (jittered per client)'),
     reason: z.string(),
+    resume: z
+      .boolean()
+      .describe(
+        'true in a cluster: the session is handed over, so resume it (through the load balancer, on another node) with the resume token; false: it ends with this server, re-join',
+      ),
   }),
   'The server is draining. The socket is closed with 1001 right after.',
 );

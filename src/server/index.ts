@@ -173,7 +173,9 @@ export async function createServer({
       {
         user: (h, f) => users.onRemoteDelivery(h.userId, f, h),
         room: (h, f) => rooms.onRemoteBroadcast(h.roomId, f, h.except),
-        sessionMoved: (h) => sessions.onSessionMoved(h.sessionId),
+        sessionMoved: (h, from) => sessions.onSessionMoved(h.sessionId, from),
+        handoffFrame: (h, f) => sessions.onHandoffFrame(h.sessionId, f),
+        handoffDone: (h) => sessions.onHandoffDone(h.sessionId, h.missedFrames),
         floor: (h) => floor.onRemotePreemption(h.roomId, h.fence, h.by),
         mediaRpc: (h, from) => plane.onRpc(h, from),
         mediaReply: (h) => plane.onReply(h),
@@ -282,6 +284,8 @@ export async function createServer({
   gateway.attach(http);
 
   let shutdownPromise: Promise<void> | null = null;
+  /** Sessions still here when the drain stopped waiting for them to resume elsewhere. */
+  let leftBehind = 0;
 
   return {
     http,
@@ -308,6 +312,7 @@ export async function createServer({
     shutdown() {
       shutdownPromise ??= runShutdown(
         [
+          // /health says 503 from here on: a load balancer takes the node out of rotation.
           {
             name: 'drain',
             run: () => {
@@ -316,13 +321,34 @@ export async function createServer({
             },
           },
           { name: 'stop-accepting', run: () => gateway.stopAccepting() },
+          // In a cluster, sessions outlive this node: their clients resume on another one.
+          { name: 'hand-off-sessions', run: () => sessions.handOff() },
           {
             name: 'close-websockets',
             run: () =>
               gateway.closeAll(
                 config.shutdownReconnectHintMs,
                 Math.min(defaults.shutdownWebSocketWaitMs, config.shutdownTimeoutMs / 2),
+                sessions.handingOff,
               ),
+          },
+          {
+            // Keep buffering for the handed-over sessions (and passing it on) until their clients
+            // have resumed elsewhere, within a bounded wait.
+            name: 'await-resumes-elsewhere',
+            run: async () => {
+              if (!sessions.handingOff) return;
+              const waitMs = Math.min(
+                config.resumeGraceMs,
+                config.shutdownTimeoutMs * defaults.shutdownHandoffFraction,
+              );
+              leftBehind = await sessions.awaitHandedOver(waitMs);
+              if (leftBehind > 0)
+                log.warn(
+                  { sessions: leftBehind },
+                  'sessions not resumed elsewhere yet; the cluster reaps them',
+                );
+            },
           },
           { name: 'close-http', run: () => closeHttp(http) },
           { name: 'end-sessions', run: () => sessions.close() },
@@ -338,7 +364,7 @@ export async function createServer({
           },
           { name: 'close-admin', run: () => admin.close() },
           { name: 'flush-webhooks', run: () => webhooks.close(defaults.webhookShutdownFlushMs) },
-          { name: 'leave-cluster', run: async () => registry?.close() },
+          { name: 'leave-cluster', run: async () => registry?.close({ leftSessions: leftBehind > 0 }) },
           {
             name: 'close-state',
             run: async () => {

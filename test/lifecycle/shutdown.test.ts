@@ -99,6 +99,7 @@ describe('graceful shutdown of the real process', () => {
     const notice = await client.next('server:shutdown', 5_000);
     expect(notice.payload.reconnectInMs).toBeGreaterThan(0);
     expect(typeof notice.payload.reason).toBe('string');
+    expect(notice.payload.resume).toBe(false); // alone, the session ends here: re-join, not resume
     const closed = await client.closed;
     expect(closed.code).toBe(1001);
     expect(events).toEqual(['server:shutdown', 'close 1001']);
@@ -123,7 +124,9 @@ describe('graceful shutdown of the real process', () => {
     expect(steps).toEqual([
       'drain',
       'stop-accepting',
+      'hand-off-sessions', // a no-op on a single node: its sessions end with it
       'close-websockets',
+      'await-resumes-elsewhere',
       'close-http',
       'end-sessions',
       'close-rooms',

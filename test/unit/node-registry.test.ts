@@ -19,6 +19,7 @@ class ClockDirectory implements Pick<
   | 'nodes'
   | 'claimDeadNode'
   | 'forgetNode'
+  | 'markNodeGone'
   | 'sessionsOfNode'
   | 'sessionRooms'
   | 'session'
@@ -43,6 +44,11 @@ class ClockDirectory implements Pick<
   }
   forgetNode(nodeId: string) {
     this.#nodes.delete(nodeId);
+    return Promise.resolve();
+  }
+  markNodeGone(nodeId: string) {
+    const n = this.#nodes.get(nodeId);
+    if (n) n.until = this.clock.now();
     return Promise.resolve();
   }
   sessionsOfNode(nodeId: string) {
@@ -149,6 +155,44 @@ describe('NodeRegistry reaping on a fake clock', () => {
     await registry.close();
     await clock.advance(GRACE_MS * 2);
     expect(gone).toEqual([]);
+    expect(clock.pending).toBe(0);
+  });
+
+  it('a drained node that hands sessions over is reaped like a dead one, without waiting for its TTL', async () => {
+    const clock = new FakeClock();
+    const directory = new ClockDirectory(clock);
+    const store = new MemoryState({ clock });
+    const events: string[] = [];
+    const options = (nodeId: string) => ({
+      directory: directory as unknown as ClusterDirectory,
+      store,
+      handler: {
+        nodeDead: (id: string) => void events.push(`${clock.monotonic()}:dead ${id}`),
+        floorMayBeFree: () => Promise.resolve(),
+        memberGone: (roomId: string, sessionId: string) =>
+          Promise.resolve(void events.push(`${clock.monotonic()}:gone ${sessionId} ${roomId}`)),
+      },
+      log: createLogger('silent'),
+      info: { nodeId, startedAt: 0, address: nodeId },
+      nodeTtlMs: NODE_TTL_MS,
+      resumeGraceMs: GRACE_MS,
+      lockTtlMs: LOCK_TTL_MS,
+      clock,
+    });
+    const survivor = new NodeRegistry(options('node-a'));
+    const drained = new NodeRegistry(options('node-b'));
+    await Promise.all([survivor.start(), drained.start()]);
+    directory.sessions.set('s1', { sessionId: 's1', userId: 'u1', nodeId: 'node-b', rooms: ['radio'] });
+    directory.sessions.set('s2', { sessionId: 's2', userId: 'u2', nodeId: 'node-b', rooms: ['radio'] });
+    await drained.close({ leftSessions: true });
+    // s2 resumes on node-a during the grace window; s1 never comes back.
+    directory.sessions.set('s2', { sessionId: 's2', userId: 'u2', nodeId: 'node-a', rooms: ['radio'] });
+    await clock.advance(GRACE_MS + NODE_TTL_MS);
+    const tick = Math.floor(NODE_TTL_MS / 3);
+    expect(events).toEqual([`${tick}:dead node-b`, `${tick + GRACE_MS}:gone s1 radio`]);
+    expect(directory.sessions.has('s1')).toBe(false);
+    expect((await directory.nodes()).map((n) => n.info.nodeId)).toEqual(['node-a']);
+    await survivor.close();
     expect(clock.pending).toBe(0);
   });
 });

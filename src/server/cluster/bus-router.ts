@@ -10,8 +10,12 @@ export interface BusHandlers {
   user(h: Header<'user'>, f: Frame): void;
   /** A room broadcast from another node, for this node's members. */
   room(h: Header<'room'>, f: Frame): void;
-  /** A session of this node was resumed on another node. */
-  sessionMoved(h: Header<'session-moved'>): void;
+  /** A session of this node was resumed on another node (`from`), which waits for its buffer. */
+  sessionMoved(h: Header<'session-moved'>, from: string): void;
+  /** A frame the old node of a session we are adopting buffered for it. */
+  handoffFrame(h: Header<'handoff-frame'>, f: Frame): void;
+  /** The old node has sent everything it buffered for a session we are adopting. */
+  handoffDone(h: Header<'handoff-done'>): void;
   /** A PTT floor was pre-empted from another node. */
   floor(h: Header<'floor'>): void;
   /** A media operation for a room whose media this node hosts. */
@@ -51,7 +55,12 @@ export class BusRouter {
           if (frame) h.room(header, frame);
           return;
         case 'session-moved':
-          return h.sessionMoved(header);
+          return h.sessionMoved(header, from);
+        case 'handoff-frame':
+          if (frame) h.handoffFrame(header, frame);
+          return;
+        case 'handoff-done':
+          return h.handoffDone(header);
         case 'floor':
           return h.floor(header);
         case 'media-rpc':

@@ -9,6 +9,10 @@ export type BusHeader =
   | { t: 'user'; userId: string; except?: string; only?: string[] }
   | { t: 'room'; roomId: string; except?: string }
   | { t: 'session-moved'; sessionId: string }
+  // The old node's answer to session-moved: what it buffered for the session while it was between
+  // nodes, one frame per message, then `handoff-done` (frames of one publisher arrive in order).
+  | { t: 'handoff-frame'; sessionId: string }
+  | { t: 'handoff-done'; sessionId: string; missedFrames: boolean }
   | { t: 'floor'; roomId: string; fence: number; sessionId: string; by: { userId: string; name: string } }
   | {
       t: 'media-rpc';
@@ -51,7 +55,8 @@ export interface BusMessage {
  * channels of the rooms it has members in; nobody filters a global firehose.
  */
 export interface Bus {
-  publishToNode(nodeId: string, header: BusHeader, frame: Frame | null): Promise<void>;
+  /** Resolves with how many nodes received it (0: that node is gone, nobody will answer). */
+  publishToNode(nodeId: string, header: BusHeader, frame: Frame | null): Promise<number>;
   publishToRoom(roomId: string, header: BusHeader, frame: Frame | null): Promise<void>;
   subscribeRoom(roomId: string): void;
   unsubscribeRoom(roomId: string): void;

@@ -36,6 +36,11 @@ export interface ClusterDirectory {
   /** One survivor wins the right to clean up after a dead node. */
   claimDeadNode(nodeId: string, claimer: string, ttlMs: number): Promise<boolean>;
   forgetNode(nodeId: string): Promise<void>;
+  /**
+   * A draining node leaves sessions behind for others to resume: it stops being alive at once
+   * (instead of after its TTL) but stays registered, so a survivor reaps what nobody resumed.
+   */
+  markNodeGone(nodeId: string): Promise<void>;
 
   /**
    * Which node hosts a room's media: claims it for `nodeId` if unowned (or refreshes our claim)

@@ -73,14 +73,23 @@ export class NodeRegistry {
     }).start();
   }
 
-  /** Stops heartbeating and reaping, and leaves the registry. Idempotent. */
-  async close(): Promise<void> {
+  /**
+   * Stops heartbeating and reaping, and leaves the registry. Idempotent.
+   *
+   * @param leftSessions sessions this node hands over to the cluster (a drain whose clients did not
+   *   all resume elsewhere yet): the node is then marked gone rather than forgotten, so a survivor
+   *   reaps, after the grace window, those that nobody resumes, exactly as after a crash.
+   */
+  async close({ leftSessions = false }: { leftSessions?: boolean } = {}): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#heartbeat?.close();
     for (const t of this.#timers) this.#clock.clearTimeout(t);
     this.#timers.clear();
-    await this.#o.directory.forgetNode(this.nodeId).catch(() => undefined);
+    const { directory } = this.#o;
+    await (leftSessions ? directory.markNodeGone(this.nodeId) : directory.forgetNode(this.nodeId)).catch(
+      () => undefined,
+    );
   }
 
   async #tick(): Promise<void> {

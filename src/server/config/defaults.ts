@@ -65,6 +65,12 @@ export const defaults = {
   shutdownTimeoutMs: 10_000,
   /** Base of the reconnect hint sent in server:shutdown; each client gets base + random(0..base). */
   shutdownReconnectHintMs: 2_000,
+  /**
+   * Cluster drain: how long a stopping node keeps serving the sessions it handed over (buffering
+   * for them) while their clients resume on other nodes, as a fraction of shutdownTimeoutMs (and
+   * never longer than resumeGraceMs).
+   */
+  shutdownHandoffFraction: 0.6,
   /** Read X-Forwarded-For for the client address (behind a trusted reverse proxy only). */
   trustProxy: false,
   /** Value of Access-Control-Allow-Origin for the HTTP API. */
@@ -166,6 +172,10 @@ export const defaults = {
   liveResumeTokenTtlMs: 24 * 3_600_000,
   /** Outbound frames kept for a suspended session (live-session.ts); beyond it the oldest go and the resume says missedFrames. */
   suspendedBufferMaxFrames: 256,
+  /** An adopting node waits this long for the old node's buffer of a resumed session (session-manager.ts). */
+  sessionHandoffTimeoutMs: 1_000,
+  /** After a session moved away, frames that still reach its old node follow it this long (session-manager.ts). */
+  movedSessionForwardMs: 10_000,
   /** Room leaves that failed while the state backend was down are retried this often (room-service.ts). */
   leaveRetryIntervalMs: 1_000,
   /** A dead node's cleanup claim lasts resumeGraceMs + pttLockTtlMs + this (node-registry.ts). */

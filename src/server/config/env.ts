@@ -161,7 +161,10 @@ const SETTINGS = {
   },
   resumeGraceMs: env('RESUME_GRACE_MS', int(0, 3_600_000).default(defaults.resumeGraceMs)),
   shutdownTimeoutMs: env('SHUTDOWN_TIMEOUT_MS', int(100, 600_000).default(defaults.shutdownTimeoutMs)),
-  shutdownReconnectHintMs: fixed(defaults.shutdownReconnectHintMs),
+  shutdownReconnectHintMs: env(
+    'SHUTDOWN_RECONNECT_HINT_MS',
+    int(0, 600_000).default(defaults.shutdownReconnectHintMs),
+  ),
   trustProxy: env('TRUST_PROXY', bool.default(defaults.trustProxy)),
   admin: {
     /** A Bearer credential for the server API besides admin JWTs. Unset: admin JWTs only. */

@@ -95,8 +95,8 @@ export class MediaRpcServer {
     return this.#ops[op](guest, request.payload as MediaOpPayload<K>, request);
   }
 
-  #reply(request: Request, body: Reply): Promise<void> {
-    return this.#cluster.bus
+  async #reply(request: Request, body: Reply): Promise<void> {
+    await this.#cluster.bus
       .publishToNode(request.replyTo, { t: 'media-reply', id: request.id, ...body }, null)
       .catch(() => undefined);
   }

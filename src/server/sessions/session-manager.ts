@@ -8,7 +8,7 @@ import type { ClusterLink } from '../cluster/cluster-link.js';
 import { Hooks } from '../events/hooks.js';
 import { background } from '../lifecycle/background.js';
 import type { StateStore } from '../state/state-store.js';
-import { systemClock, type Clock } from '../time/clock.js';
+import { systemClock, type Clock, type Timer } from '../time/clock.js';
 import type { Frame } from '../wire/frame.js';
 import { LiveSession } from './live-session.js';
 import type { Session } from './session.js';
@@ -54,6 +54,15 @@ export class SessionManager {
   readonly #cluster: ClusterLink | null;
   readonly hooks: Hooks<SessionEvents>;
   #closed = false;
+  /** Draining in a cluster: sessions are handed over to the other nodes instead of ended. */
+  #handingOff = false;
+  readonly #drainWaiters = new Set<() => void>();
+  /** Buffers of moved sessions being passed on to their new node right now. */
+  #passingOn = 0;
+  /** Adoptions waiting for the old node's buffer (session-moved → handoff-frame… → handoff-done). */
+  readonly #handoffs = new Map<string, { frames: Frame[]; done: (missedFrames: boolean) => void }>();
+  /** Sessions that just moved from here to another node: late frames for them are passed on. */
+  readonly #movedTo = new Map<string, { userId: string; nodeId: string; timer: Timer }>();
 
   constructor({ store, graceMs, log, cluster = null, clock = systemClock }: SessionManagerOptions) {
     this.#store = store;
@@ -66,6 +75,11 @@ export class SessionManager {
 
   get size(): number {
     return this.#byId.size;
+  }
+
+  /** True once a drain began handing this node's sessions over to the cluster. */
+  get handingOff(): boolean {
+    return this.#handingOff;
   }
 
   get(sessionId: string): LiveSession | undefined {
@@ -130,6 +144,7 @@ export class SessionManager {
       return;
     }
     background(this.hooks.emit('suspended', session), this.#log, 'session suspended');
+    this.#checkDrained();
     if (session.resumeTokenHash) {
       // Shorten the token's life to the grace window (if the store is unreachable, it keeps the longer one).
       await this.#store
@@ -143,6 +158,9 @@ export class SessionManager {
         );
     }
     if (session.ended || !session.suspended) return; // ended or resumed while the store answered
+    // Handed over: the session waits here, buffering, until another node adopts it. No grace timer:
+    // this node is going away, and a survivor reaps what nobody resumes (NodeRegistry).
+    if (this.#handingOff) return;
     session.cancelGrace();
     session.graceTimer = this.#clock.setTimeout(() => {
       session.graceTimer = null;
@@ -238,7 +256,57 @@ export class SessionManager {
    */
   async close(): Promise<void> {
     this.#closed = true;
+    for (const { timer } of this.#movedTo.values()) this.#clock.clearTimeout(timer);
+    this.#movedTo.clear();
+    for (const { done } of this.#handoffs.values()) done(true);
+    if (this.#handingOff) {
+      // Left to the cluster: their rooms, tokens and directory entries stay for a resume elsewhere.
+      for (const session of [...this.#byId.values()]) await this.#letGo(session, 'handed-over');
+      return;
+    }
     for (const session of [...this.#byId.values()]) await this.end(session, 'shutdown');
+  }
+
+  /**
+   * Drain in a cluster (shutdown): from now on a dropped connection, including the 1001 close of
+   * the drain itself, suspends its session without a grace timer, so that the client resumes it on
+   * another node: nobody sees it leave its rooms. No-op on a single node, where sessions end.
+   */
+  handOff(): void {
+    if (this.#cluster) this.#handingOff = true;
+  }
+
+  /**
+   * Waits (at most `timeoutMs`) until every session of this node has been resumed elsewhere or
+   * has ended; resolves with how many are still here.
+   */
+  async awaitHandedOver(timeoutMs: number): Promise<number> {
+    if (this.#byId.size > 0 || this.#passingOn > 0) {
+      let timer: Timer | undefined;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.#drainWaiters.delete(done);
+          resolve();
+        };
+        this.#drainWaiters.add(done);
+        timer = this.#clock.setTimeout(done, timeoutMs);
+        this.#checkDrained();
+      });
+      if (timer) this.#clock.clearTimeout(timer);
+    }
+    return this.#byId.size;
+  }
+
+  /** Sessions that moved from this node to another one a moment ago (late frames follow them). */
+  movedSessionsOf(userId: string): { sessionId: string; nodeId: string }[] {
+    const out: { sessionId: string; nodeId: string }[] = [];
+    for (const [sessionId, m] of this.#movedTo)
+      if (m.userId === userId) out.push({ sessionId, nodeId: m.nodeId });
+    return out;
+  }
+
+  #checkDrained(): void {
+    if (this.#byId.size === 0 && this.#passingOn === 0) for (const done of [...this.#drainWaiters]) done();
   }
 
   /**
@@ -251,8 +319,6 @@ export class SessionManager {
     const rec = await cluster.directory.session(sessionId);
     if (!rec || rec.userId !== identity.userId) return null;
     const session = this.#newSession(sessionId, identity, null);
-    // Whatever was sent to it on its old node is gone: tell the client to trust the snapshots.
-    session.missedFrames = true;
     this.#index(session);
     await this.hooks.emit('adopted', session);
     const previous = await cluster.directory.moveSession({
@@ -260,36 +326,129 @@ export class SessionManager {
       userId: identity.userId,
       nodeId: cluster.nodeId,
     });
+    // Frames sent to the session meanwhile wait in its old node's buffer (a drained node keeps
+    // serving until its sessions have moved). Ask for them; until they come, what arrives here is
+    // buffered after them, so the client gets everything in order. A dead node cannot answer
+    // (nobody receives the request), and one that does not answer in time costs missedFrames.
+    let missedFrames = true;
     if (previous && previous !== cluster.nodeId) {
-      await cluster.bus
+      const handoff = this.#expectHandoff(sessionId);
+      const receivers = await cluster.bus
         .publishToNode(previous, { t: 'session-moved', sessionId }, null)
-        .catch(() => undefined);
+        .catch(() => 0);
+      if (receivers === 0) this.#handoffs.get(sessionId)?.done(true);
+      const result = await handoff;
+      if (result) {
+        missedFrames = result.missedFrames;
+        session.buffered = [...result.frames, ...session.buffered];
+      }
     }
-    this.#log.info({ session: sessionId, from: previous }, 'session adopted from another node');
+    session.missedFrames ||= missedFrames;
+    this.#log.info(
+      { session: sessionId, from: previous, handedOver: !missedFrames, replay: session.buffered.length },
+      'session adopted from another node',
+    );
     return session;
   }
 
-  /** Bus: another node resumed this session. Drop it here without telling its rooms anything. */
-  readonly onSessionMoved = (sessionId: string): void => {
-    background(this.#movedAway(sessionId), this.#log, 'session moved away');
+  /** Resolves with the old node's buffer for an adopted session, or null if it never comes. */
+  #expectHandoff(sessionId: string): Promise<{ frames: Frame[]; missedFrames: boolean } | null> {
+    return new Promise((resolve) => {
+      const frames: Frame[] = [];
+      const timer = this.#clock.setTimeout(() => entry.done(true), defaults.sessionHandoffTimeoutMs);
+      const entry = {
+        frames,
+        done: (missed: boolean) => {
+          if (this.#handoffs.get(sessionId) !== entry) return;
+          this.#handoffs.delete(sessionId);
+          this.#clock.clearTimeout(timer);
+          resolve(missed && frames.length === 0 ? null : { frames, missedFrames: missed });
+        },
+      };
+      this.#handoffs.set(sessionId, entry);
+    });
+  }
+
+  /** Bus: a frame the old node buffered for a session this node is adopting. */
+  readonly onHandoffFrame = (sessionId: string, f: Frame): void => {
+    this.#handoffs.get(sessionId)?.frames.push(f);
   };
 
-  async #movedAway(sessionId: string): Promise<void> {
+  /** Bus: the old node has passed on everything it buffered for the session. */
+  readonly onHandoffDone = (sessionId: string, missedFrames: boolean): void => {
+    this.#handoffs.get(sessionId)?.done(missedFrames);
+  };
+
+  /**
+   * Bus: another node (`toNode`) resumed this session. Pass on what it buffered here, then drop it
+   * without telling its rooms anything.
+   */
+  readonly onSessionMoved = (sessionId: string, toNode: string): void => {
+    background(this.#movedAway(sessionId, toNode), this.#log, 'session moved away');
+  };
+
+  async #movedAway(sessionId: string, toNode: string): Promise<void> {
     const session = this.#byId.get(sessionId);
-    if (!session || session.ended) return;
+    const bus = this.#cluster?.bus;
+    if (!session || session.ended) {
+      // Not ours (any more): the new node must not wait for a buffer.
+      await bus
+        ?.publishToNode(toNode, { t: 'handoff-done', sessionId, missedFrames: true }, null)
+        .catch(() => 0);
+      return;
+    }
+    const frames = session.buffered;
+    const missedFrames = session.missedFrames;
+    this.#rememberMove(session, toNode);
+    // A drain waits for this too: the bus must stay open until the buffer has gone.
+    this.#passingOn++;
+    try {
+      await this.#letGo(session, 'moved');
+      if (!bus) return;
+      // One at a time, so they arrive in order, and before handoff-done.
+      for (const f of frames) await bus.publishToNode(toNode, { t: 'handoff-frame', sessionId }, f);
+      await bus.publishToNode(toNode, { t: 'handoff-done', sessionId, missedFrames }, null);
+    } catch (err) {
+      this.#log.warn({ err, session: sessionId }, 'could not pass the buffer on to the new node');
+    } finally {
+      this.#passingOn--;
+      this.#checkDrained();
+    }
+  }
+
+  /** For a while, frames still addressed to a moved session here follow it to its new node. */
+  #rememberMove(session: LiveSession, nodeId: string): void {
+    const previous = this.#movedTo.get(session.id);
+    if (previous) this.#clock.clearTimeout(previous.timer);
+    const timer = this.#clock.setTimeout(
+      () => this.#movedTo.delete(session.id),
+      defaults.movedSessionForwardMs,
+    );
+    timer.unref();
+    this.#movedTo.set(session.id, { userId: session.userId, nodeId, timer });
+  }
+
+  /** Drops a session here quietly: its rooms hear nothing, its shared state stays. */
+  async #letGo(session: LiveSession, why: 'moved' | 'handed-over'): Promise<void> {
+    const sessionId = session.id;
     session.close();
     const conn = session.connection;
     session.connection = null;
     if (conn) {
       conn.session = null;
-      conn.close(CLOSE_CODES.SESSION_REPLACED.code, 'session resumed on another node');
+      if (why === 'moved') conn.close(CLOSE_CODES.SESSION_REPLACED.code, 'session resumed on another node');
+      else conn.close(CLOSE_CODES.GOING_AWAY.code, 'server shutting down');
     }
     this.#byId.delete(session.id);
     const set = this.#byUser.get(session.userId);
     set?.delete(session);
     if (set?.size === 0) this.#byUser.delete(session.userId);
     await this.hooks.emit('movedAway', session);
-    this.#log.info({ session: sessionId }, 'session moved to another node');
+    this.#log.info(
+      { session: sessionId },
+      why === 'moved' ? 'session moved to another node' : 'session handed over to the cluster',
+    );
+    this.#checkDrained();
   }
 
   #newSession(id: string, identity: Identity, conn: SessionLink<LiveSession> | null): LiveSession {
@@ -342,6 +501,7 @@ export class SessionManager {
       set.delete(session);
       if (set.size === 0) this.#byUser.delete(session.userId);
     }
+    this.#checkDrained();
   }
 
   async #issueToken(session: LiveSession, ttlMs: number): Promise<string> {

@@ -14,6 +14,8 @@ export interface DeliveryFilter {
 /** What user delivery needs of the session manager: the user's sessions on this node. */
 export interface LocalSessions {
   sessionsOf(userId: string): ReadonlySet<Session> | undefined;
+  /** Sessions of the user that moved from this node to another one a moment ago. */
+  movedSessionsOf?(userId: string): { sessionId: string; nodeId: string }[];
 }
 
 /** What a media stand-in needs: reach one session of a user on its home node. */
@@ -81,16 +83,16 @@ export class UserDelivery implements UserMailbox {
   }
 
   /** Sends `f` to the user's sessions on another node (which delivers it with `deliverLocal`). */
-  deliverOnNode(nodeId: string, userId: string, f: Frame, filter: DeliveryFilter = {}): Promise<void> {
+  async deliverOnNode(nodeId: string, userId: string, f: Frame, filter: DeliveryFilter = {}): Promise<void> {
     const cluster = this.#cluster;
-    if (!cluster) return Promise.resolve();
+    if (!cluster) return;
     const header = {
       t: 'user' as const,
       userId,
       ...(filter.except === undefined ? {} : { except: filter.except }),
       ...(filter.only === undefined ? {} : { only: [...filter.only] }),
     };
-    return cluster.bus.publishToNode(nodeId, header, f);
+    await cluster.bus.publishToNode(nodeId, header, f);
   }
 
   /** Like `deliverOnNode`, for work nobody awaits: a failure is logged. */
@@ -102,7 +104,14 @@ export class UserDelivery implements UserMailbox {
 
   /** Bus: another node delivers to our sessions of a user. */
   readonly onRemoteDelivery = (userId: string, f: Frame, filter: DeliveryFilter): void => {
-    this.deliverLocal(userId, f, filter);
+    const delivered = this.deliverLocal(userId, f, filter);
+    // The sender's node looked the user up just before one of their sessions moved on (a rolling
+    // restart): pass the frame on. Without an explicit session list, only when nothing here took
+    // it, since then the moved session must have been the one meant (and no copy is doubled).
+    for (const { sessionId, nodeId } of this.#sessions.movedSessionsOf?.(userId) ?? []) {
+      if (!passes(sessionId, filter) || (filter.only === undefined && delivered > 0)) continue;
+      this.deliverOnNodeQuietly(nodeId, userId, f, { only: [sessionId] });
+    }
   };
 }
 

@@ -45,6 +45,7 @@ export class Connection implements SessionLink<LiveSession> {
   /** Tail of the in-order processing chain while an async handler runs; null when idle. */
   #busy: Promise<void> | null = null;
   #closed = false;
+  #draining = false;
 
   constructor(
     ws: WebSocket,
@@ -71,10 +72,19 @@ export class Connection implements SessionLink<LiveSession> {
     return this.#closed;
   }
 
+  /**
+   * True while the server closes this connection for a drain: what the client sent before it saw
+   * the close is still relayed (its session lives on elsewhere), but requests are not served.
+   */
+  get draining(): boolean {
+    return this.#draining;
+  }
+
   /** Rate limit check for one inbound message. Returns false when the message must be dropped. */
   admit(): boolean {
-    // A connection the server is closing gets nothing more processed (hardening: a flooder's backlog).
-    if (this.#closed) return false;
+    // A connection the server is closing gets nothing more processed (hardening: a flooder's
+    // backlog), except during a drain (see `draining`).
+    if (this.#closed && !this.#draining) return false;
     if (this.#bucket.take()) {
       this.#refusedInRow = 0;
       return true;
@@ -173,9 +183,14 @@ export class Connection implements SessionLink<LiveSession> {
    * A paused peer cannot complete the handshake, so it is cut off after floodCloseTimeoutMs.
    * `timeoutMs` overrides how long the peer has to answer (default closeTimeoutMs).
    */
-  close(code: number, reason: string, opts: { stopReading?: boolean; timeoutMs?: number } = {}): void {
+  close(
+    code: number,
+    reason: string,
+    opts: { stopReading?: boolean; timeoutMs?: number; drain?: boolean } = {},
+  ): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#draining = opts.drain === true && !opts.stopReading;
     this.ws.close(code, reason);
     if (opts.stopReading) this.ws.pause();
     // A peer that never answers the close handshake must not hold the socket open.
@@ -196,11 +211,13 @@ export class Connection implements SessionLink<LiveSession> {
 
   terminate(): void {
     this.#closed = true;
+    this.#draining = false;
     this.ws.terminate();
   }
 
   /** Called by the gateway once the socket has closed. */
   markClosed(): void {
     this.#closed = true;
+    this.#draining = false;
   }
 }

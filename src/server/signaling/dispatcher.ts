@@ -247,7 +247,11 @@ export class Dispatcher {
     if (!session && msg.type !== 'auth:request') {
       throw new ParleyError('UNAUTHORIZED', 'authenticate with auth:request first');
     }
-    if (isRequestType(msg.type)) return this.#request(conn, session, msg, msg.type, correlation);
+    if (isRequestType(msg.type)) {
+      // Its reply could not be sent any more; the client fails it (DISCONNECTED) and may retry.
+      if (conn.draining) return;
+      return this.#request(conn, session, msg, msg.type, correlation);
+    }
     // Not a request, so a relay (registry.ts proves the two partition the client messages).
     const relayed = msg as ClientMessageOf<CallRelayType | RoomRelayType>;
     const live = session as LiveSession;

@@ -209,9 +209,11 @@ export class Gateway {
         // 1005 is a close frame that carried no status code: what a browser's plain `ws.close()` sends. A close
         // frame is a deliberate goodbye, not a drop (a drop is 1006), so it must not leave a ghost member for
         // the whole grace window.
+        // During a cluster drain, 1001 is the client answering our own close: the session is handed
+        // over for a resume on another node, not ended.
         const intentional =
           code === CLOSE_CODES.NORMAL.code ||
-          code === CLOSE_CODES.GOING_AWAY.code ||
+          (code === CLOSE_CODES.GOING_AWAY.code && !this.#sessions.handingOff) ||
           code === NO_STATUS_RECEIVED;
         background(this.#sessions.disconnected(session, intentional), this.#log, 'session disconnected');
       }
@@ -253,8 +255,11 @@ export class Gateway {
   /**
    * Shutdown: `server:shutdown` to everyone, close 1001, wait for the closes (bounded), and
    * terminate stragglers.
+   *
+   * @param resume whether the sessions survive (handed over to the cluster): clients then resume
+   *   rather than re-join.
    */
-  async closeAll(reconnectHintMs: number, waitMs: number): Promise<void> {
+  async closeAll(reconnectHintMs: number, waitMs: number, resume: boolean): Promise<void> {
     if (this.#heartbeat) clearInterval(this.#heartbeat);
     const closed = [...this.#connections].map(
       (conn) =>
@@ -264,8 +269,17 @@ export class Gateway {
           conn.send('server:shutdown', {
             reconnectInMs: reconnectHintMs + Math.floor(Math.random() * reconnectHintMs),
             reason: 'server shutting down',
+            resume,
           });
-          conn.close(CLOSE_CODES.GOING_AWAY.code, 'server shutting down');
+          // A handed-over session stops using this socket now, not when the client has answered
+          // the close: anything sent to it meanwhile would go into a closing socket and be lost.
+          const session = conn.session;
+          if (resume && session && session.connection === conn) {
+            background(this.#sessions.disconnected(session, false), this.#log, 'session handed over');
+          }
+          // Frames the client sent before it sees the close are still relayed (drain: true): a
+          // relayed message in flight must not be lost in a rolling restart.
+          conn.close(CLOSE_CODES.GOING_AWAY.code, 'server shutting down', { drain: resume });
         }),
     );
     let timer: NodeJS.Timeout | undefined;

@@ -48,12 +48,12 @@ export class RedisBus implements Bus {
     return bus;
   }
 
-  publishToNode(nodeId: string, header: BusHeader, frame: Frame | null): Promise<void> {
+  publishToNode(nodeId: string, header: BusHeader, frame: Frame | null): Promise<number> {
     return this.#publish(this.#nodeChannel(nodeId), header, frame);
   }
 
-  publishToRoom(roomId: string, header: BusHeader, frame: Frame | null): Promise<void> {
-    return this.#publish(this.#roomChannel(roomId), header, frame);
+  async publishToRoom(roomId: string, header: BusHeader, frame: Frame | null): Promise<void> {
+    await this.#publish(this.#roomChannel(roomId), header, frame);
   }
 
   subscribeRoom(roomId: string): void {
@@ -78,9 +78,10 @@ export class RedisBus implements Bus {
     await this.#sub.quit().catch(() => this.#sub.disconnect());
   }
 
-  async #publish(channel: string, header: BusHeader, frame: Frame | null): Promise<void> {
+  /** Resolves with the number of subscribers that received it. */
+  #publish(channel: string, header: BusHeader, frame: Frame | null): Promise<number> {
     const data = encodeBus(this.#nodeId, header, frame);
-    await this.#state.run('publish', (c) => c.publish(channel, data));
+    return this.#state.run('publish', (c) => c.publish(channel, data));
   }
 
   #nodeChannel(nodeId: string): string {

@@ -158,6 +158,12 @@ export class RedisDirectory implements ClusterDirectory {
     });
   }
 
+  markNodeGone(nodeId: string): Promise<void> {
+    return this.#r.run('markNodeGone', async (c) => {
+      await c.del(this.#alive(nodeId));
+    });
+  }
+
   claimMediaOwner(roomId: string, nodeId: string, ttlMs: number): Promise<string> {
     return this.#r.run('claimMediaOwner', async (c) => {
       const owner = await c.eval(
