@@ -9,6 +9,15 @@ import type { SignalingClient } from './signaling-client.js';
 
 export type { LocalTrackState, TrackSource };
 
+/** What `ConferenceRoom.trackStats` reports of a received track (frame fields are 0 for audio). */
+export interface TrackStats {
+  packetsReceived: number;
+  bytesReceived: number;
+  framesDecoded: number;
+  frameWidth: number;
+  frameHeight: number;
+}
+
 /** A track another member publishes, as this client receives it. */
 export interface RemoteTrack {
   readonly producerId: string;
@@ -294,21 +303,29 @@ export class ConferenceRoom extends TypedEmitter<ConferenceRoomEvents> {
     return this.setPreferredLayers(producerId, simulcastLayerFor(width * dpr, height * dpr, layers));
   }
 
-  /** Receive statistics of a subscribed track (inbound RTP), e.g. to show a link's health. */
-  async trackStats(producerId: string): Promise<{ packetsReceived: number; bytesReceived: number } | null> {
-    for (const member of this.#members.values()) {
-      const t = member.tracks.get(producerId);
-      if (!t) continue;
-      let packetsReceived = 0;
-      let bytesReceived = 0;
-      for (const s of (await t.consumer.getStats()).values() as IterableIterator<Record<string, unknown>>) {
-        if (s.type !== 'inbound-rtp') continue;
-        packetsReceived += Number(s.packetsReceived ?? 0);
-        bytesReceived += Number(s.bytesReceived ?? 0);
-      }
-      return { packetsReceived, bytesReceived };
+  /**
+   * Receive statistics of a subscribed track (inbound RTP), e.g. to show a link's health; for video
+   * also the frames decoded and the size of the last one (which simulcast layer arrives).
+   */
+  async trackStats(producerId: string): Promise<TrackStats | null> {
+    const t = this.#track(producerId);
+    if (!t) return null;
+    const out: TrackStats = {
+      packetsReceived: 0,
+      bytesReceived: 0,
+      framesDecoded: 0,
+      frameWidth: 0,
+      frameHeight: 0,
+    };
+    for (const s of (await t.consumer.getStats()).values() as IterableIterator<Record<string, unknown>>) {
+      if (s.type !== 'inbound-rtp') continue;
+      out.packetsReceived += Number(s.packetsReceived ?? 0);
+      out.bytesReceived += Number(s.bytesReceived ?? 0);
+      out.framesDecoded += Number(s.framesDecoded ?? 0);
+      out.frameWidth = Math.max(out.frameWidth, Number(s.frameWidth ?? 0));
+      out.frameHeight = Math.max(out.frameHeight, Number(s.frameHeight ?? 0));
     }
-    return null;
+    return out;
   }
 
   /** Starts audio the browser blocked (call from a click handler after `playbackBlocked`). */

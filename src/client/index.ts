@@ -75,6 +75,7 @@ export {
   type LocalTrackState,
   type RemoteTrack,
   type TrackSource,
+  type TrackStats,
 } from './conference-room.js';
 export { SfuSession, type SfuSessionEvents, type SfuSessionOptions } from './sfu-session.js';
 export { AudioPlayer, type AudioPlayerEvents } from './audio-player.js';
