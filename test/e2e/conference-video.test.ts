@@ -41,7 +41,6 @@ const received = (b: BrowserPage, userId: string, kind: 'audio' | 'video') =>
     { userId, kind },
   );
 
-
 describe('a video conference of three Chromium pages', () => {
   let srv: E2eServer;
   let pages: Record<'alice' | 'bob' | 'carol', BrowserPage>;
