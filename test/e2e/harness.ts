@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -122,16 +122,12 @@ export interface BrowserPage {
 }
 
 /** One Chromium with a fresh profile (its own user-data-dir) and one page. */
-export async function openBrowser(
-  viewport = { width: 1000, height: 720 },
-  /** More Chromium flags, e.g. `--use-file-for-fake-audio-capture=<wav>`. */
-  extraArgs: string[] = [],
-): Promise<BrowserPage> {
+export async function openBrowser(viewport = { width: 1000, height: 720 }): Promise<BrowserPage> {
   const profile = mkdtempSync(join(tmpdir(), 'parley-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: [...CHROMIUM_ARGS, ...extraArgs],
+    args: CHROMIUM_ARGS,
     viewport,
   });
   const page = context.pages()[0] ?? (await context.newPage());
@@ -155,8 +151,8 @@ export async function openBrowser(
 }
 
 /** A page of our origin with the SDK bundle loaded as `window.Parley` (no demo UI). */
-export async function openSdkPage(srv: E2eServer, extraArgs: string[] = []): Promise<BrowserPage> {
-  const b = await openBrowser(undefined, extraArgs);
+export async function openSdkPage(srv: E2eServer): Promise<BrowserPage> {
+  const b = await openBrowser();
   // Any page of the server's origin: http://127.0.0.1 is a secure context, so getUserMedia works.
   await b.page.goto(`${srv.httpUrl}/health`);
   // A string, not a function: the test runner would rewrite a dynamic import() in a function body.
@@ -167,37 +163,4 @@ export async function openSdkPage(srv: E2eServer, extraArgs: string[] = []): Pro
 export function screenshotPath(name: string): string {
   mkdirSync(RESULTS_DIR, { recursive: true });
   return join(RESULTS_DIR, name);
-}
-
-/**
- * A WAV file of a steady tone, for `--use-file-for-fake-audio-capture`: a voice that never pauses
- * (Chromium's default fake microphone beeps once a second, which speech detection ignores).
- */
-export function toneWav(hz = 440, seconds = 10, sampleRate = 48_000): string {
-  const samples = seconds * sampleRate;
-  const data = Buffer.alloc(samples * 2);
-  for (let i = 0; i < samples; i++) {
-    // A warbling tone, loud enough to count as speech.
-    const v =
-      Math.sin((2 * Math.PI * hz * i) / sampleRate) *
-      (0.5 + 0.3 * Math.sin((2 * Math.PI * 3 * i) / sampleRate));
-    data.writeInt16LE(Math.round(v * 20_000), i * 2);
-  }
-  const header = Buffer.alloc(44);
-  header.write('RIFF', 0);
-  header.writeUInt32LE(36 + data.length, 4);
-  header.write('WAVE', 8);
-  header.write('fmt ', 12);
-  header.writeUInt32LE(16, 16);
-  header.writeUInt16LE(1, 20); // PCM
-  header.writeUInt16LE(1, 22); // mono
-  header.writeUInt32LE(sampleRate, 24);
-  header.writeUInt32LE(sampleRate * 2, 28);
-  header.writeUInt16LE(2, 32);
-  header.writeUInt16LE(16, 34);
-  header.write('data', 36);
-  header.writeUInt32LE(data.length, 40);
-  const path = join(mkdtempSync(join(tmpdir(), 'parley-tone-')), 'tone.wav');
-  writeFileSync(path, Buffer.concat([header, data]));
-  return path;
 }
