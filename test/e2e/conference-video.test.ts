@@ -84,6 +84,29 @@ describe('a video conference of three Chromium pages', () => {
     }
   });
 
+  it('the active speaker follows whoever talks (the others muted)', async () => {
+    const { alice, bob, carol } = pages;
+    const speakerAt = (b: BrowserPage) =>
+      b.page.evaluate(() => window.vid.room.activeSpeaker?.participant.userId ?? null);
+    await bob.page.evaluate(() => window.vid.room.setMicrophoneEnabled(false));
+    await carol.page.evaluate(() => window.vid.room.setMicrophoneEnabled(false));
+    for (const b of [alice, bob, carol]) {
+      await waitUntil(
+        async () => (await speakerAt(b)) === 'alice',
+        'Alice is the active speaker',
+        15_000,
+        100,
+      );
+    }
+    await alice.page.evaluate(() => window.vid.room.setMicrophoneEnabled(false));
+    await bob.page.evaluate(() => window.vid.room.setMicrophoneEnabled(true));
+    for (const b of [alice, bob, carol]) {
+      await waitUntil(async () => (await speakerAt(b)) === 'bob', 'Bob is the active speaker', 15_000, 100);
+    }
+    await alice.page.evaluate(() => window.vid.room.setMicrophoneEnabled(true));
+    await carol.page.evaluate(() => window.vid.room.setMicrophoneEnabled(true));
+  });
+
   it('a small tile gets a lower simulcast layer than a large one', async () => {
     const { bob, carol } = pages;
     const producerOf = (b: BrowserPage) =>
