@@ -113,6 +113,20 @@ describe('the demo’s conference room, driven like a user (three Chromium pages
     );
   });
 
+  it('the active speaker’s tile is highlighted', async () => {
+    // Only Alice's microphone is on: she is the one speaking.
+    for (const b of [bob, carol]) {
+      await b.page.click('#toggle-mic');
+      await b.page.waitForSelector('#toggle-mic[aria-pressed="false"]');
+    }
+    await bob.page.waitForSelector(`#tiles .tile.speaking[data-user="${ids.alice}"]`, { timeout: 15_000 });
+    expect(await bob.page.locator('#tiles .tile.speaking').count()).toBe(1);
+    for (const b of [bob, carol]) {
+      await b.page.click('#toggle-mic');
+      await b.page.waitForSelector('#toggle-mic[aria-pressed="true"]');
+    }
+  });
+
   it('mute shows on the others’ tiles; leaving removes the tile', async () => {
     await bob.page.click('#toggle-mic');
     await bob.page.waitForSelector('#toggle-mic[aria-pressed="false"]');

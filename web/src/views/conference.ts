@@ -12,6 +12,8 @@ interface Tile {
   key: string;
   el: HTMLElement;
   video: HTMLVideoElement | null;
+  /** Tells the room the tile's size, so a small tile gets a low simulcast layer. */
+  resize: ResizeObserver | null;
 }
 
 /**
@@ -55,6 +57,7 @@ export class ConferenceView {
     room.on('trackMuted', refresh);
     room.on('trackUnmuted', refresh);
     room.on('mediaRebuilt', refresh);
+    room.on('activeSpeakerChanged', refresh);
     room.on('localTrackChanged', () => {
       this.#renderControls();
       this.renderTiles();
@@ -73,6 +76,7 @@ export class ConferenceView {
   leaveUi(): void {
     this.#room = null;
     this.#shell.handle.room = null;
+    for (const tile of this.#tiles.values()) tile.resize?.disconnect();
     this.#tiles.clear();
     this.#grid = null;
   }
@@ -130,10 +134,10 @@ export class ConferenceView {
     if (!room || !grid) return;
     const wanted = new Map<
       string,
-      { who: ConferenceParticipant; track: MediaStreamTrack | null; source: string }
+      { who: ConferenceParticipant; track: MediaStreamTrack | null; source: string; producerId?: string }
     >();
     for (const who of room.participants) {
-      const videos: { track: MediaStreamTrack; source: string }[] = [];
+      const videos: { track: MediaStreamTrack; source: string; producerId?: string }[] = [];
       if (who.isLocal) {
         for (const source of ['camera', 'screen'] as const) {
           const track = room.localTrack(source);
@@ -148,32 +152,45 @@ export class ConferenceView {
     }
     for (const [key, tile] of this.#tiles) {
       if (wanted.has(key)) continue;
+      tile.resize?.disconnect();
       tile.el.remove();
       this.#tiles.delete(key);
     }
-    for (const [key, { who, track, source }] of wanted) {
+    const speaking = room.activeSpeaker?.participant.sessionId ?? null;
+    for (const [key, { who, track, source, producerId }] of wanted) {
       let tile = this.#tiles.get(key);
       if (!tile) {
-        tile = this.#tile(key, track, who.isLocal);
+        tile = this.#tile(key, track, who.isLocal, producerId);
         this.#tiles.set(key, tile);
         grid.append(tile.el);
       }
+      tile.el.classList.toggle('speaking', who.sessionId === speaking);
       this.#label(tile, who, source);
     }
     const count = document.getElementById('room-count');
     if (count) count.textContent = `${room.participants.length} here`;
   }
 
-  #tile(key: string, track: MediaStreamTrack | null, local: boolean): Tile {
+  #tile(key: string, track: MediaStreamTrack | null, local: boolean, producerId?: string): Tile {
     const el = h('div', { class: 'tile', 'data-key': key });
     let video: HTMLVideoElement | null = null;
+    let resize: ResizeObserver | null = null;
     if (track) {
       video = h('video', { autoplay: true, playsinline: true, class: local ? 'mirror' : '' });
       video.muted = true; // audio plays through the room's audio player, never from tiles
       video.srcObject = new MediaStream([track]);
       el.append(video);
     }
-    return { key, el, video };
+    const room = this.#room;
+    if (room && producerId && typeof ResizeObserver === 'function') {
+      resize = new ResizeObserver(([entry]) => {
+        if (!entry) return;
+        const { width, height } = entry.contentRect;
+        void room.setRenderedSize(producerId, width, height).catch(() => undefined);
+      });
+      resize.observe(el);
+    }
+    return { key, el, video, resize };
   }
 
   #label(tile: Tile, who: ConferenceParticipant, source: string): void {
