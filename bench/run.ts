@@ -4,14 +4,15 @@
  * every load loop is bounded in count and time.
  *
  * stdout: one JSON object per scenario, one per line. stderr: a short human summary.
- * Also writes bench/results/latest.json.
+ * Also writes bench/results/latest.json (or BENCH_RESULTS, a file name in bench/results, so that
+ * running one scenario need not replace the whole suite's results).
  *
  * Environment: BENCH_ROUNDS (default 3), BENCH_PROFILE=1 (V8 CPU profiles of the Parley servers
- * into bench/results/profiles), BENCH_VERBOSE=1 (generator stderr).
+ * into bench/results/profiles), BENCH_VERBOSE=1 (generator stderr), BENCH_RESULTS.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { format } from 'prettier';
 import type { Ctx, Scenario, ScenarioResult, Stoppable } from './lib/ctx.js';
 import { fdHardLimit } from './lib/proc.js';
@@ -22,6 +23,7 @@ import { multinodeScenario } from './scenarios/multinode.js';
 import { pttScenario } from './scenarios/ptt.js';
 import { relayScenario } from './scenarios/relay.js';
 import { sfuScenario } from './scenarios/sfu.js';
+import { videoScenario } from './scenarios/video.js';
 
 const SCENARIOS: Record<string, Scenario> = {
   relay: relayScenario,
@@ -29,6 +31,7 @@ const SCENARIOS: Record<string, Scenario> = {
   join: joinScenario,
   ptt: pttScenario,
   sfu: sfuScenario,
+  video: videoScenario,
   multinode: multinodeScenario,
 };
 
@@ -108,7 +111,8 @@ async function main(): Promise<void> {
     totalS,
     results: all,
   });
-  writeFileSync(join(resultsDir, 'latest.json'), await format(json, { parser: 'json' }));
+  const resultsFile = basename(process.env.BENCH_RESULTS ?? 'latest.json');
+  writeFileSync(join(resultsDir, resultsFile), await format(json, { parser: 'json' }));
   process.exit(failed ? 1 : 0);
 }
 

@@ -20,11 +20,13 @@ const BURSTS = 3;
 
 /** [ssrc, received, expected (sequence span), late (> 100 ms), max lateness ms] */
 export type SinkRow = [number, number, number, number, number];
-interface SinkStats {
+export interface SinkStats {
   rows: SinkRow[];
   rtcp: number;
   /** RTP packets per 250 ms over the window (all streams the sink reads). */
   timeline: number[];
+  /** Lateness of every packet received, pooled: percentiles in ms. */
+  latenessMs: { p50: number; p99: number; p999: number };
 }
 
 export interface StreamLoss {
@@ -85,7 +87,7 @@ export function lossOf(rows: SinkRow[], expectedEach?: number): StreamLoss {
  * the servers: on two shared cores, a descheduled sink or speaker would otherwise show up as
  * late or lost packets that the SFU never caused. Best effort (needs CAP_SYS_NICE).
  */
-function favour(p: GenProc): void {
+export function favour(p: GenProc): void {
   try {
     setPriority(p.pid, -10);
   } catch {
@@ -93,7 +95,11 @@ function favour(p: GenProc): void {
   }
 }
 
-async function perWorkerCurve(ctx: Ctx): Promise<Record<string, unknown>> {
+/**
+ * One worker, one Opus producer, `steps` SRTP consumers in turn (scenario 5A). Also the audio
+ * reference that the video scenario runs in the same session (bench/scenarios/video.ts).
+ */
+export async function perWorkerCurve(ctx: Ctx, consumerSteps = STEPS): Promise<Record<string, unknown>> {
   const sink = new GenProc('udp-sink', 'bench/sfu/udp-sink.ts');
   const curve = new GenProc('worker-curve', 'bench/sfu/worker-curve.ts');
   ctx.track(sink);
@@ -110,7 +116,7 @@ async function perWorkerCurve(ctx: Ctx): Promise<Record<string, unknown>> {
   await sink.request('burst', { port: ingressPort, packets: 10, ssrc, pt, seq0: 1 });
   let seq0 = 11;
   const steps: Record<string, unknown>[] = [];
-  for (const n of STEPS) {
+  for (const n of consumerSteps) {
     await curve.request('grow', { n }, { timeoutMs: 120_000 });
     const bursts: Record<string, number>[] = [];
     for (let b = 0; b < BURSTS; b++) {

@@ -3,6 +3,8 @@
  * consumers' (SRTP) PlainTransports send to. Counts RTP packets per SSRC (the RTP header is in the
  * clear under SRTP) and, from the sequence numbers, how many each stream should have had in the
  * window: loss = gaps in a consumer's sequence, wherever they arose (ingress, worker, pipe, sink).
+ * It is also the RTP source of the per-worker tests (Opus `burst`, VP8 `videoBurst`), so that it
+ * knows when each packet was sent.
  */
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
@@ -29,7 +31,15 @@ interface Stream {
 let sockets: Socket[] = [];
 /** When this process is also the sender (per-worker curve): send time of the k-th packet of the burst. */
 let sentAt: number[] | null = null;
+/**
+ * Video bursts: send time of each frame, keyed by its RTP timestamp. mediasoup's SimpleConsumer
+ * rewrites SSRC and sequence numbers but keeps the timestamp, and every producer's timestamps are
+ * distinct (see videoBurst), so a consumer's packet finds the frame it belongs to.
+ */
+let frameSentAt: Map<number, number> | null = null;
 let out: Socket | null = null;
+/** Per video producer (SSRC), across bursts: next sequence number, next frame, timestamp index. */
+const videoState = new Map<number, { seq: number; frame: number; index: number }>();
 let blackhole: Socket | null = null;
 let streams = new Map<number, Stream>();
 let rtcp = 0;
@@ -48,11 +58,12 @@ function onPacket(msg: Buffer): void {
   const ssrc = msg.readUInt32BE(8);
   const seq = msg.readUInt16BE(2);
   let s = streams.get(ssrc);
+  const frameAt = frameSentAt?.get(msg.readUInt32BE(4));
   if (!s) {
     const at = performance.now();
     s = {
       received: 0,
-      offsets: [sentAt ? at - sentAt[0] : 0],
+      offsets: [frameSentAt ? at - (frameAt ?? at) : sentAt ? at - sentAt[0] : 0],
       firstAt: at,
       first: seq,
       highest: seq,
@@ -70,7 +81,13 @@ function onPacket(msg: Buffer): void {
     // stream's own 20 ms pace, taking its earliest packet as on time (as a jitter buffer would).
     const k = ext - s.first;
     const now = performance.now();
-    s.offsets.push(sentAt && k < sentAt.length ? now - sentAt[k] : now - s.firstAt - k * PACKET_MS);
+    s.offsets.push(
+      frameSentAt
+        ? now - (frameAt ?? now)
+        : sentAt && k < sentAt.length
+          ? now - sentAt[k]
+          : now - s.firstAt - k * PACKET_MS,
+    );
   }
   s.received++;
   rtpTotal++;
@@ -134,8 +151,112 @@ serve({
     return { sent: a.packets, maxSendLagMs: Math.round(Math.max(...jitter)) };
   },
 
+  /**
+   * Synthetic VP8 video, one stream per producer, for `durationMs` at `fps`: each frame is sent as
+   * back-to-back RTP packets of at most `maxPayload` bytes (marker bit on the last), so a frame
+   * takes size / maxPayload packets. Each producer sends one key frame of `keyFrameBytes` per
+   * burst: at frame 0 with `keyFrames: 'first'` (to prime: a consumer created since the last burst
+   * forwards nothing until a key frame), else at a frame spread over the burst per producer, as
+   * independent cameras would (all of them at once is a 1,700-packet spike that no real room
+   * makes). The other frames vary ±30 % around the size that gives `kbps` over the burst.
+   * Producers are also spread over the frame interval. The VP8 payload descriptor is real (X, S,
+   * picture id; key-frame bit in the payload header) because mediasoup parses it.
+   */
+  async videoBurst(
+    a: {
+      producers: { port: number; ssrc: number }[];
+      pt: number;
+      durationMs: number;
+      fps: number;
+      kbps: number;
+      keyFrameBytes: number;
+      maxPayload: number;
+      keyFrames: 'first' | 'spread';
+    },
+    emit,
+  ) {
+    if (!out) {
+      const sock = createSocket({ type: 'udp4', sendBufferSize: 4 * 1024 * 1024 });
+      await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+      out = sock;
+    }
+    const sock = out;
+    const frames = Math.round((a.durationMs * a.fps) / 1000);
+    const frameMs = 1000 / a.fps;
+    const totalBytes = (a.kbps * 1000 * a.durationMs) / 1000 / 8;
+    const deltaBytes = Math.max(200, (totalBytes - a.keyFrameBytes) / Math.max(1, frames - 1));
+    const noise = randomBytes(a.maxPayload);
+    const state = a.producers.map((p, i) => {
+      let st = videoState.get(p.ssrc);
+      if (!st) {
+        // The producer's index makes its timestamps distinct from every other producer's
+        // (timestamp = frame × 3000 + index, index < 3000).
+        if (videoState.size >= 3000) throw new Error('more than 3000 video producers in one sink');
+        st = { seq: 1, frame: 1, index: videoState.size };
+        videoState.set(p.ssrc, st);
+      }
+      const keyFrame = a.keyFrames === 'first' ? 0 : Math.floor((i * frames) / a.producers.length) % frames;
+      return { ...p, st, keyFrame, phase: ((i * 7919) % Math.round(frameMs * 1000)) / 1000 };
+    });
+    const events: { at: number; p: number; f: number }[] = [];
+    for (let f = 0; f < frames; f++)
+      for (let p = 0; p < state.length; p++) events.push({ at: state[p].phase + f * frameMs, p, f });
+    events.sort((x, y) => x.at - y.at);
+    sentAt = null;
+    frameSentAt = new Map();
+    const sent = new Map<number, number>();
+    let bytes = 0;
+    let maxLag = 0;
+    emit('mark', 'start');
+    const t0 = performance.now();
+    for (const e of events) {
+      const wait = t0 + e.at - performance.now();
+      if (wait > 1) await sleep(wait);
+      const s = state[e.p];
+      const key = e.f === s.keyFrame;
+      const size = key ? a.keyFrameBytes : Math.round(deltaBytes * (0.7 + 0.6 * Math.random()));
+      const ts = (s.st.frame * 3000 + s.st.index) >>> 0;
+      const now = performance.now();
+      maxLag = Math.max(maxLag, now - (t0 + e.at));
+      frameSentAt.set(ts, now);
+      const count = Math.ceil(size / a.maxPayload);
+      for (let k = 0; k < count; k++) {
+        const len = k < count - 1 ? a.maxPayload : size - a.maxPayload * (count - 1);
+        // RTP header (12) + VP8 payload descriptor (4: X=1, S on the first packet, I=1, 15-bit
+        // picture id) + payload (its first byte, on the first packet, is the VP8 frame tag whose
+        // low bit is 0 on a key frame).
+        const pkt = Buffer.allocUnsafe(12 + 4 + len);
+        pkt[0] = 0x80;
+        pkt[1] = (k === count - 1 ? 0x80 : 0) | a.pt;
+        pkt.writeUInt16BE(s.st.seq & 0xffff, 2);
+        pkt.writeUInt32BE(ts, 4);
+        pkt.writeUInt32BE(s.ssrc, 8);
+        pkt[12] = k === 0 ? 0x90 : 0x80;
+        pkt[13] = 0x80;
+        pkt.writeUInt16BE(0x8000 | (s.st.frame & 0x7fff), 14);
+        noise.copy(pkt, 16, 0, len);
+        if (k === 0) pkt[16] = key ? 0x10 : 0x11;
+        s.st.seq++;
+        bytes += pkt.length;
+        sock.send(pkt, s.port, '127.0.0.1');
+      }
+      sent.set(s.ssrc, (sent.get(s.ssrc) ?? 0) + count);
+      s.st.frame++;
+    }
+    emit('mark', 'end');
+    const wallMs = performance.now() - t0;
+    return {
+      sent: [...sent],
+      frames,
+      packets: [...sent.values()].reduce((x, y) => x + y, 0),
+      kbpsPerStream: Math.round((bytes * 8) / (wallMs / 1000) / 1000 / Math.max(1, state.length)),
+      maxSendLagMs: Math.round(maxLag),
+    };
+  },
+
   reset() {
     sentAt = null;
+    frameSentAt = null;
     streams = new Map();
     rtcp = 0;
     rtpTotal = 0;
@@ -161,18 +282,31 @@ serve({
       await new Promise((r) => setTimeout(r, 50));
     }
     const rows: [number, number, number, number, number][] = [];
+    // Lateness of every packet of every stream, pooled (ms, rounded): its percentiles.
+    const pooled: number[] = [];
     for (const [ssrc, s] of streams) {
-      const base = sentAt ? 0 : Math.min(...s.offsets);
+      const base = sentAt || frameSentAt ? 0 : Math.min(...s.offsets);
       let late = 0;
       let maxLate = 0;
       for (const o of s.offsets) {
         const l = o - base;
         if (l > LATE_MS) late++;
         if (l > maxLate) maxLate = l;
+        pooled.push(l);
       }
       rows.push([ssrc, s.received, s.highest - s.first + 1, late, Math.round(maxLate)]);
     }
-    return { rows, rtcp, timeline: Array.from(timeline, (n) => n ?? 0) };
+    pooled.sort((x, y) => x - y);
+    const at = (p: number) =>
+      pooled.length
+        ? Math.round(pooled[Math.min(pooled.length - 1, Math.floor(p * pooled.length))] * 10) / 10
+        : -1;
+    return {
+      rows,
+      rtcp,
+      timeline: Array.from(timeline, (n) => n ?? 0),
+      latenessMs: { p50: at(0.5), p99: at(0.99), p999: at(0.999) },
+    };
   },
 
   close() {

@@ -106,6 +106,16 @@ export const defaults = {
   activeSpeakerHoldMs: 1_500,
   /** How often mediasoup's ActiveSpeakerObserver re-evaluates the dominant speaker. */
   activeSpeakerIntervalMs: 300,
+  /**
+   * Video consumers one worker may carry (to count inside maxConsumersPerWorker, not on top of it).
+   * Measured (docs/benchmarks.md, scenario 5C: one mediasoup 3.19 worker, VP8 30 fps ~800 kbps
+   * one layer, everyone consuming everyone, 2-vCPU shared machine): rooms of 3 delivered every
+   * packet in time up to 60 rooms = 360 consumers (~0.7 of a core, ~18 µs per forwarded packet)
+   * and fell behind at 480; rooms of 10 up to 6 rooms = 540 and fell behind at 630. Rooms of 3
+   * are the dearer case (one producer per two consumers), so the budget is their last clean step.
+   * Enforced in MediaService.consume, on the worker's count (worker-pool.ts).
+   */
+  maxVideoConsumersPerWorker: 360,
   /** PTT speaker lock TTL; the holder renews it every third of this while talking. */
   pttLockTtlMs: 5_000,
   /** Longest PTT talk burst unless the channel sets maxTalkMs. */

@@ -116,6 +116,10 @@ const SETTINGS = {
       'MAX_CONSUMERS_PER_WORKER',
       int(1, 100_000).default(defaults.maxConsumersPerWorker),
     ),
+    maxVideoConsumersPerWorker: env(
+      'MAX_VIDEO_CONSUMERS_PER_WORKER',
+      int(1, 100_000).default(defaults.maxVideoConsumersPerWorker),
+    ),
     maxVideoProducersPerRoom: env(
       'MAX_VIDEO_PRODUCERS_PER_ROOM',
       int(0, 10_000).default(defaults.maxVideoProducersPerRoom),

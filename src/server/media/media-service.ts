@@ -299,27 +299,37 @@ export class MediaService {
       throw new ParleyError('CONSUME_ERROR', 'you already consume this producer');
     }
     const slot = entry.slot;
-    if (slot.worker.consumers >= this.#pool.budget) {
+    const worker = slot.worker;
+    if (worker.consumers >= this.#pool.budget) {
       throw new ParleyError(
         'CAPACITY_EXCEEDED',
         'this media worker is at its consumer budget; create a new recv transport',
       );
     }
+    const video = !isFloor && source?.obj.kind === 'video';
+    if (video && worker.videoConsumers >= this.#pool.videoBudget) {
+      throw new ParleyError('CAPACITY_EXCEEDED', 'this media worker is at its video consumer budget');
+    }
     // Reserve the place now, before the awaits below: counted only once the consumer existed,
     // concurrent consumes all passed the check and overshot the budget (bench/ scenario 5 saw 8
     // of 200 listeners admitted past a full node). Released if the consume fails.
-    slot.worker.consumers++;
+    const release = () => {
+      worker.consumers--;
+      if (video) worker.videoConsumers--;
+    };
+    worker.consumers++;
+    if (video) worker.videoConsumers++;
     let consumer: types.Consumer;
     try {
       consumer = await this.#createConsumer(room, slot, entry.transport, producerId, rtpCapabilities);
     } catch (err) {
-      slot.worker.consumers--;
+      release();
       throw err;
     }
     peer.consumers.set(consumer.id, consumer);
     this.#consumers.set(consumer.id, { room, peer, obj: consumer });
     consumer.observer.once('close', () => {
-      slot.worker.consumers--;
+      release();
       peer.consumers.delete(consumer.id);
       this.#consumers.delete(consumer.id);
     });

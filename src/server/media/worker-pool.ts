@@ -10,6 +10,8 @@ export class PoolWorker {
   readonly worker: types.Worker;
   readonly index: number;
   consumers = 0;
+  /** Of `consumers`, those of video (about 1.8 audio consumers each: bench/ scenario 5C). */
+  videoConsumers = 0;
 
   constructor(worker: types.Worker, index: number) {
     this.worker = worker;
@@ -46,6 +48,11 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
 
   get budget(): number {
     return this.#config.maxConsumersPerWorker;
+  }
+
+  /** Video consumers one worker may carry, inside `budget` (MAX_VIDEO_CONSUMERS_PER_WORKER). */
+  get videoBudget(): number {
+    return this.#config.maxVideoConsumersPerWorker;
   }
 
   workers(): PoolWorker[] {
