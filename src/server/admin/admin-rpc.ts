@@ -1,19 +1,13 @@
-import { randomUUID } from 'node:crypto';
-import { errorBody, isErrorCode, type ErrorBody } from '../../protocol/index.js';
+import { errorBody, type ErrorBody } from '../../protocol/index.js';
 import type { BusHeader } from '../cluster/bus.js';
+import { BusCalls } from '../wire/bus-calls.js';
 import type { ClusterLink } from '../cluster/cluster-link.js';
 import { defaults } from '../config/defaults.js';
 import { ParleyError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { background } from '../lifecycle/background.js';
-import type { Clock, Timer } from '../time/clock.js';
+import type { Clock } from '../time/clock.js';
 import type { AdminOp, AdminOpHandlers, AdminOpPayload, AdminOpResult } from './admin-ops.js';
-
-interface Pending {
-  resolve: (v: unknown) => void;
-  reject: (e: Error) => void;
-  timer: Timer;
-}
 
 /**
  * Runs server API operations on the node that can do them: here directly, elsewhere over the bus
@@ -23,15 +17,14 @@ interface Pending {
 export class AdminRpc {
   readonly #cluster: ClusterLink | null;
   readonly #local: AdminOpHandlers;
-  readonly #clock: Clock;
   readonly #log: Logger;
-  readonly #pending = new Map<string, Pending>();
+  readonly #calls: BusCalls;
   #closed = false;
 
   constructor(deps: { cluster: ClusterLink | null; local: AdminOpHandlers; clock: Clock; log: Logger }) {
     this.#cluster = deps.cluster;
     this.#local = deps.local;
-    this.#clock = deps.clock;
+    this.#calls = new BusCalls(deps.clock);
     this.#log = deps.log;
   }
 
@@ -43,21 +36,12 @@ export class AdminRpc {
   ): Promise<AdminOpResult<K>> {
     const cluster = this.#cluster;
     if (!cluster || nodeId === null || nodeId === cluster.nodeId) return this.#runLocal(op, payload);
-    if (this.#closed) return Promise.reject(new ParleyError('SERVICE_UNAVAILABLE', 'server shutting down'));
-    const id = randomUUID();
-    return new Promise((resolve, reject) => {
-      const timer = this.#clock.setTimeout(() => {
-        this.#pending.delete(id);
-        reject(new ParleyError('SERVICE_UNAVAILABLE', `node "${nodeId}" did not answer`));
-      }, defaults.adminRpcTimeoutMs);
-      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
-      const header = { t: 'admin-rpc' as const, id, replyTo: cluster.nodeId, op, payload };
-      cluster.bus.publishToNode(nodeId, header, null).catch(() => {
-        this.#clock.clearTimeout(timer);
-        this.#pending.delete(id);
-        reject(new ParleyError('SERVICE_UNAVAILABLE', 'the cluster bus is unavailable'));
-      });
-    });
+    return this.#calls.call<AdminOpResult<K>>(
+      (id) =>
+        cluster.bus.publishToNode(nodeId, { t: 'admin-rpc', id, replyTo: cluster.nodeId, op, payload }, null),
+      defaults.adminRpcTimeoutMs,
+      `node "${nodeId}"`,
+    );
   }
 
   /** Runs `op` here and on every other live node; the results in no particular order. */
@@ -94,26 +78,12 @@ export class AdminRpc {
   };
 
   /** Bus: the answer to an op this node forwarded. */
-  readonly onReply = (reply: Extract<BusHeader, { t: 'admin-reply' }>): void => {
-    const p = this.#pending.get(reply.id);
-    if (!p) return;
-    this.#pending.delete(reply.id);
-    this.#clock.clearTimeout(p.timer);
-    if (reply.ok) p.resolve(reply.result);
-    else
-      p.reject(
-        new ParleyError(isErrorCode(reply.code) ? reply.code : 'INTERNAL', reply.message, reply.details),
-      );
-  };
+  readonly onReply = (reply: Extract<BusHeader, { t: 'admin-reply' }>): void => this.#calls.settle(reply);
 
   /** Shutdown: calls still waiting fail with SERVICE_UNAVAILABLE; requests are no longer served. Idempotent. */
   close(): void {
     this.#closed = true;
-    for (const p of this.#pending.values()) {
-      this.#clock.clearTimeout(p.timer);
-      p.reject(new ParleyError('SERVICE_UNAVAILABLE', 'server shutting down'));
-    }
-    this.#pending.clear();
+    this.#calls.close();
   }
 
   #runLocal<K extends AdminOp>(op: K, payload: AdminOpPayload<K>): Promise<AdminOpResult<K>> {
