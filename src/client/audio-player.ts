@@ -25,6 +25,19 @@ export class AudioPlayer extends TypedEmitter<AudioPlayerEvents> {
     this.#container = container ?? globalThis.document?.body ?? null;
   }
 
+  /**
+   * What an `audio` option means: an AudioPlayer to use (not owned), `false` (or no DOM) for none,
+   * or a container element (default document.body) for a new player the caller owns and closes.
+   */
+  static resolve(audio: AudioPlayer | HTMLElement | false | undefined): {
+    player: AudioPlayer | null;
+    owned: boolean;
+  } {
+    if (audio instanceof AudioPlayer) return { player: audio, owned: false };
+    if (audio === false || !globalThis.document) return { player: null, owned: false };
+    return { player: new AudioPlayer(audio), owned: true };
+  }
+
   get blocked(): boolean {
     return this.#blocked;
   }

@@ -154,17 +154,7 @@ export class ConferenceRoom extends TypedEmitter<ConferenceRoomEvents> {
     this.#opts = options;
     this.roomId = state.roomId;
     this.#reconcile(state.participants, false);
-    const audio = options.audio;
-    if (audio instanceof AudioPlayer) {
-      this.#player = audio;
-      this.#ownsPlayer = false;
-    } else if (audio === false || !globalThis.document) {
-      this.#player = null;
-      this.#ownsPlayer = false;
-    } else {
-      this.#player = new AudioPlayer(audio);
-      this.#ownsPlayer = true;
-    }
+    ({ player: this.#player, owned: this.#ownsPlayer } = AudioPlayer.resolve(options.audio));
     this.#player?.on('playbackBlocked', () => this.emit('playbackBlocked'));
     this.#local = new LocalTracks(options, () => this.#sfu, {
       changed: (source, s) => this.emit('localTrackChanged', source, s),

@@ -77,17 +77,7 @@ export class PttMedia {
     this.#roomId = roomId;
     this.#opts = options;
     this.#port = port;
-    const audio = options.audio;
-    if (audio instanceof AudioPlayer) {
-      this.#player = audio;
-      this.#ownsPlayer = false;
-    } else if (audio === false || !globalThis.document) {
-      this.#player = null;
-      this.#ownsPlayer = false;
-    } else {
-      this.#player = new AudioPlayer(audio);
-      this.#ownsPlayer = true;
-    }
+    ({ player: this.#player, owned: this.#ownsPlayer } = AudioPlayer.resolve(options.audio));
     this.#player?.on('playbackBlocked', () => port.playbackBlocked());
   }
 
