@@ -178,7 +178,7 @@ export const ProducerResume = message(
 export const PttStart = message(
   'ptt:start',
   z.object({ roomId: RoomId }),
-  'Ask for the floor of a ptt room. Reply: ptt:granted, ptt:denied {speaker}, or ptt:queued {position} when the room queues requests. A strictly higher pttPriority pre-empts the current speaker.',
+  'Ask for the floor of a ptt room. Reply: ptt:granted, ptt:denied {speaker}, or ptt:queued {position} when the room queues requests. A strictly higher pttPriority pre-empts the current speaker. FORBIDDEN when the token does not grant publishing the microphone (canPublish false, or canPublishSources without it).',
 );
 export const PttStop = message(
   'ptt:stop',

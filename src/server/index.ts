@@ -10,6 +10,7 @@ import type { StationManifest } from './config/manifest.js';
 import type { Readiness } from './http/health.js';
 import { createAdminApi } from './http/admin-api.js';
 import { createHttpHandler } from './http/http-app.js';
+import { SocketGuard, socketReserve } from './http/socket-guard.js';
 import { closeHttp, runShutdown } from './lifecycle/shutdown.js';
 import type { Logger } from './logger.js';
 import { MediaPlane } from './media/media-plane.js';
@@ -53,6 +54,7 @@ export interface ParleyServer {
     registry: NodeRegistry | null;
     metrics: Metrics;
     admin: AdminService;
+    sockets: SocketGuard;
   };
 }
 
@@ -244,7 +246,27 @@ export async function createServer({
     floor,
     clock,
   });
-  const gateway = new Gateway({ config, log, metrics, verifier, sessions, dispatcher });
+  const { limits } = config;
+  const sockets: SocketGuard = new SocketGuard({
+    maxConnections: limits.maxConnections,
+    maxConnectionsPerIp: limits.maxConnectionsPerIp,
+    // The gateway is built just below; this runs only once sockets arrive.
+    webSocketsFrom: (address: string): number => gateway.connectionsFrom(address),
+    trustProxy: config.trustProxy,
+    headersTimeoutMs: limits.upgradeHeadersTimeoutMs,
+    reserve: socketReserve(limits.maxConnections, defaults.socketReserveFraction, defaults.socketReserveMin),
+    log: log.child({ component: 'sockets' }),
+    metrics,
+  });
+  const gateway: Gateway = new Gateway({
+    config,
+    log,
+    metrics,
+    verifier,
+    sessions,
+    dispatcher,
+    admission: sockets,
+  });
 
   const http = createHttpServer(
     // Hardening fix (test/hardening/abuse.test.ts, slowloris): Node enforces headersTimeout and
@@ -252,35 +274,40 @@ export async function createServer({
     // default), so a dribbling client was cut off after 30-40 s instead of upgradeHeadersTimeoutMs (10 s).
     // Sweep every second so the guard holds within a second of its configured value.
     { connectionsCheckingInterval: defaults.httpConnectionsCheckingIntervalMs },
-    createHttpHandler({
-      config,
-      log,
-      metrics,
-      verifier,
-      manifest,
-      ...(webRoot !== undefined ? { webRoot } : {}),
-      devTokenIssuer,
-      admin: createAdminApi({
-        handlers: admin.handlers,
-        verifier,
-        apiKey: config.admin.apiKey,
-        trustProxy: config.trustProxy,
-        corsOrigin: config.corsOrigin,
+    sockets.wrap(
+      createHttpHandler({
+        config,
+        log,
         metrics,
-        log: log.child({ component: 'admin' }),
+        verifier,
+        manifest,
+        ...(webRoot !== undefined ? { webRoot } : {}),
+        devTokenIssuer,
+        admin: createAdminApi({
+          handlers: admin.handlers,
+          verifier,
+          apiKey: config.admin.apiKey,
+          trustProxy: config.trustProxy,
+          corsOrigin: config.corsOrigin,
+          metrics,
+          log: log.child({ component: 'admin' }),
+        }),
+        health: {
+          readiness: () => readiness,
+          connections: () => gateway.connectionCount,
+          workers: () => pool.size,
+          redis: () => (redis ? (redis.ready() ? 'ok' : 'down') : null),
+          nodeId: cc.nodeId,
+        },
       }),
-      health: {
-        readiness: () => readiness,
-        connections: () => gateway.connectionCount,
-        workers: () => pool.size,
-        redis: () => (redis ? (redis.ready() ? 'ok' : 'down') : null),
-        nodeId: cc.nodeId,
-      },
-    }),
+    ),
   );
-  // Slowloris guard: a client must finish its request (or upgrade) headers quickly.
+  // Slowloris guard: a client must finish its request (or upgrade) headers quickly. Node's own
+  // timeouts only act on sockets that send bytes; the socket guard covers silent ones and the caps.
   http.headersTimeout = config.limits.upgradeHeadersTimeoutMs;
   http.requestTimeout = config.limits.upgradeHeadersTimeoutMs * 2;
+  http.keepAliveTimeout = defaults.httpKeepAliveTimeoutMs;
+  sockets.attach(http);
   gateway.attach(http);
 
   let shutdownPromise: Promise<void> | null = null;
@@ -389,6 +416,7 @@ export async function createServer({
       metrics,
       registry,
       admin,
+      sockets,
     },
   };
 }

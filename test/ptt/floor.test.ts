@@ -187,6 +187,34 @@ describe('PTT floor control', () => {
     });
   });
 
+  it('a listen-only token cannot take the floor, nor pre-empt it with a high pttPriority (FORBIDDEN)', async () => {
+    const speaker = await member('spk', 'dispatch', { pttPriority: 1 });
+    const listener = await member('lst', 'dispatch', { canPublish: false, pttPriority: 9 });
+    const noMic = await member('nomic', 'dispatch', { canPublishSources: ['camera'], pttPriority: 9 });
+    // A free floor: refused.
+    for (const c of [listener, noMic]) {
+      expect(await c.request('ptt:start', { roomId: 'dispatch' })).toMatchObject({
+        type: 'error',
+        payload: { code: 'FORBIDDEN' },
+      });
+    }
+    // A held floor: no pre-emption; the speaker keeps it and hears nothing.
+    expect((await speaker.request('ptt:start', { roomId: 'dispatch' })).type).toBe('ptt:granted');
+    for (const c of [listener, noMic]) {
+      expect(await c.request('ptt:start', { roomId: 'dispatch' })).toMatchObject({
+        type: 'error',
+        payload: { code: 'FORBIDDEN' },
+      });
+    }
+    // The speaker still holds it: a fellow member is denied with the speaker's name.
+    const peer = await member('peer2', 'dispatch');
+    expect(await peer.request('ptt:start', { roomId: 'dispatch' })).toMatchObject({
+      type: 'ptt:denied',
+      payload: { speaker: { userId: 'spk' } },
+    });
+    expect(speaker.received.some((m) => m.type === 'ptt:revoked')).toBe(false);
+  });
+
   it('floor events are timestamped with server time', async () => {
     const a = await member('a6', 'dispatch');
     const before = Date.now();

@@ -86,6 +86,7 @@ describe('authentication on the upgrade', () => {
         return `${h}.${forged}.${s}`;
       },
     ],
+    ['without exp (it would never expire; ALLOW_TOKENS_WITHOUT_EXP is off)', () => signedWithoutExp()],
     ['garbage', () => Promise.resolve('garbage')],
     ['empty sub claim', () => srv.token({ sub: '' })],
   ];
@@ -164,6 +165,43 @@ describe('authentication on the upgrade', () => {
       expect((await c.request('ping')).type).toBe('pong');
       await c.close();
     });
+  });
+});
+
+/** A correctly signed token for `alice` that carries no `exp`. */
+const signedWithoutExp = () =>
+  new SignJWT({})
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject('alice')
+    .setIssuer('parley-test')
+    .setAudience('parley')
+    .setIssuedAt()
+    .sign(new TextEncoder().encode(TEST_SECRET));
+
+describe('tokens without exp', () => {
+  let strict: TestServer;
+  let lenient: TestServer;
+  beforeAll(async () => {
+    const env = { JWT_ISSUER: 'parley-test', JWT_AUDIENCE: 'parley' };
+    strict = await startServer(env);
+    lenient = await startServer({ ...env, ALLOW_TOKENS_WITHOUT_EXP: 'true' });
+  });
+  afterAll(() => Promise.all([strict.close(), lenient.close()]));
+
+  it('are refused by default, with the reason in the log only', async () => {
+    const token = await signedWithoutExp();
+    expect(await upgradeStatus(strict.wsUrl, [], { headers: { authorization: `Bearer ${token}` } })).toBe(
+      401,
+    );
+    expect(strict.logs.some((l) => l.reason === 'no-expiry')).toBe(true);
+    // A token with exp from the same issuer still works.
+    const c = await TestClient.connect(strict.wsUrl, await strict.token({ sub: 'alice' }));
+    await c.close();
+  });
+
+  it('are accepted when ALLOW_TOKENS_WITHOUT_EXP=true', async () => {
+    const c = await TestClient.connect(lenient.wsUrl, await signedWithoutExp());
+    await c.close();
   });
 });
 

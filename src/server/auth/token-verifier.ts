@@ -10,7 +10,7 @@ import { Claims, identityFromClaims, type Identity } from './claims.js';
 type VerifyKey = Exclude<Parameters<typeof jwtVerify>[1], (...args: never[]) => unknown>;
 
 export type TokenFailure =
-  'expired' | 'not-yet-valid' | 'bad-signature' | 'bad-algorithm' | 'bad-claims' | 'malformed';
+  'expired' | 'no-expiry' | 'not-yet-valid' | 'bad-signature' | 'bad-algorithm' | 'bad-claims' | 'malformed';
 
 export type VerifyResult = { ok: true; identity: Identity } | { ok: false; reason: TokenFailure };
 
@@ -27,6 +27,8 @@ export class TokenVerifier {
     this.#options = {
       algorithms: [config.alg],
       clockTolerance: config.clockToleranceS,
+      // A token without exp would be a permanent credential (ALLOW_TOKENS_WITHOUT_EXP opts in).
+      ...(config.allowTokensWithoutExp ? {} : { requiredClaims: ['exp'] }),
       ...(config.issuer ? { issuer: config.issuer } : {}),
       ...(config.audience ? { audience: config.audience } : {}),
     };
@@ -63,6 +65,7 @@ export class TokenVerifier {
 function classify(err: unknown): TokenFailure {
   if (err instanceof joseErrors.JWTExpired) return 'expired';
   if (err instanceof joseErrors.JWTClaimValidationFailed) {
+    if (err.claim === 'exp' && err.reason === 'missing') return 'no-expiry';
     return err.claim === 'nbf' ? 'not-yet-valid' : 'bad-claims';
   }
   if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'bad-algorithm';

@@ -21,6 +21,12 @@ export const defaults = {
    */
   inBandAuth: true,
   /**
+   * Accept JWTs that carry no `exp` (they would never expire). Off everywhere, development included:
+   * Parley's own issuer, CLI and dev tokens always set `exp`, so only a foreign identity provider
+   * minting permanent tokens needs it, and then the operator says so.
+   */
+  allowTokensWithoutExp: false,
+  /**
    * LEGACY_TOKEN_SUBPROTOCOL: off, because the server must then select the token as the
    * subprotocol, which echoes it in the Sec-WebSocket-Protocol response header (proxy logs, HAR
    * files, browser dev tools). Browsers should offer `parley` beside the token instead.
@@ -37,8 +43,25 @@ export const defaults = {
   rateLimitPerSec: 100,
   /** Token bucket size: how many messages a connection may send at once. */
   rateLimitBurst: 200,
-  /** Concurrent WebSocket connections per remote address; 0 disables the limit. */
+  /**
+   * Sockets per remote address, counted from accept: those yet to complete their first request or
+   * upgrade, plus the address's WebSockets (a socket served plain HTTP is bounded by the deadline
+   * and maxConnections instead); 0 disables the limit. Behind TRUST_PROXY only WebSockets are
+   * counted, by forwarded address.
+   */
   maxConnectionsPerIp: 100,
+  /**
+   * Open sockets per node, counted from accept; 0 disables the cap. Keep it under the process's
+   * file-descriptor limit (`ulimit -n`, which Node raises to the hard limit) less what mediasoup,
+   * Redis and the reserve below need.
+   */
+  maxConnections: 10_000,
+  /**
+   * Sockets over a cap are still accepted, up to this share of maxConnections (at least
+   * socketReserveMin), but may only ask for /health: a load balancer still sees a full node.
+   */
+  socketReserveFraction: 0.1,
+  socketReserveMin: 16,
   /** A connection whose unsent data passes this is closed with 4008 instead of buffering without bound. 1 MiB. */
   maxBufferedBytes: 1024 * 1024,
   /**
@@ -59,8 +82,13 @@ export const defaults = {
   resumeGraceMs: 15_000,
   /** Deadline for auth:request on a connection opened without a token. */
   authTimeoutMs: 5_000,
-  /** Upper bound on receiving the upgrade request's headers (slowloris guard). */
+  /**
+   * Every accepted socket must complete a request's or an upgrade's headers this long after accept
+   * (or after its last response, for keep-alive) or it is destroyed, whether it sends bytes or not.
+   */
   upgradeHeadersTimeoutMs: 10_000,
+  /** Idle keep-alive HTTP sockets are closed after this long (Node's default, made explicit). */
+  httpKeepAliveTimeoutMs: 5_000,
   /** Hard deadline for graceful shutdown before the process is forced to exit. */
   shutdownTimeoutMs: 10_000,
   /** Base of the reconnect hint sent in server:shutdown; each client gets base + random(0..base). */

@@ -62,6 +62,8 @@ const SETTINGS = {
     issuer: env('JWT_ISSUER', z.string().min(1).optional()),
     audience: env('JWT_AUDIENCE', z.string().min(1).optional()),
     clockToleranceS: env('JWT_CLOCK_TOLERANCE_S', int(0, 300).default(defaults.jwtClockToleranceS)),
+    /** true: a token without `exp` is accepted (and never expires); default false: 401. */
+    allowTokensWithoutExp: env('ALLOW_TOKENS_WITHOUT_EXP', bool.default(defaults.allowTokensWithoutExp)),
     /** false: an upgrade without a token gets 401 at once instead of waiting for auth:request. */
     inBandAuth: env('IN_BAND_AUTH', bool.default(defaults.inBandAuth)),
     /** true: a client offering only a JWT as its subprotocol is authenticated with it (the token is echoed). */
@@ -86,6 +88,7 @@ const SETTINGS = {
       'MAX_CONNECTIONS_PER_IP',
       int(0, 10_000_000).default(defaults.maxConnectionsPerIp),
     ),
+    maxConnections: env('MAX_CONNECTIONS', int(0, 10_000_000).default(defaults.maxConnections)),
     maxBufferedBytes: env(
       'MAX_BUFFERED_BYTES',
       int(1_024, 1024 * 1024 * 1024).default(defaults.maxBufferedBytes),
@@ -96,7 +99,10 @@ const SETTINGS = {
     ),
     heartbeatTimeoutMs: env('HEARTBEAT_TIMEOUT_MS', int(100, 3_600_000).default(defaults.heartbeatTimeoutMs)),
     authTimeoutMs: env('AUTH_TIMEOUT_MS', int(100, 600_000).default(defaults.authTimeoutMs)),
-    upgradeHeadersTimeoutMs: fixed(defaults.upgradeHeadersTimeoutMs),
+    upgradeHeadersTimeoutMs: env(
+      'UPGRADE_HEADERS_TIMEOUT_MS',
+      int(100, 600_000).default(defaults.upgradeHeadersTimeoutMs),
+    ),
     backpressureCloseTimeoutMs: fixed(defaults.backpressureCloseTimeoutMs),
     closeTimeoutMs: fixed(defaults.closeTimeoutMs),
     floodCloseTimeoutMs: fixed(defaults.floodCloseTimeoutMs),

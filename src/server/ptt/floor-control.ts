@@ -150,6 +150,12 @@ export class FloorControl {
    */
   start(session: Session, roomId: string, respond: (r: StartReply) => void = noop): Promise<StartReply> {
     const channel = this.#channel(session, roomId);
+    // A listen-only token (canPublish false, or a source list without the microphone) may not take
+    // the floor, nor pre-empt whoever holds it, whatever its pttPriority (issue 13, Medium 2).
+    const { canPublish, publishSources } = session.identity;
+    if (!canPublish || (publishSources && !publishSources.has('microphone'))) {
+      throw new ParleyError('FORBIDDEN', 'your token does not grant publishing');
+    }
     return this.#serial(roomId, async (floor) => {
       const answer = (r: StartReply): StartReply => {
         respond(r);

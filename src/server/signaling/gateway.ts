@@ -22,6 +22,7 @@ import { callsV0, type Dialect } from './dialect.js';
 import type { Dispatcher } from './dispatcher.js';
 import { clientAddress } from '../http/client-address.js';
 import { background } from '../lifecycle/background.js';
+import type { UpgradeAdmission } from '../http/socket-guard.js';
 
 export const WS_PATH = '/ws';
 
@@ -41,6 +42,7 @@ export class Gateway {
   readonly #verifier: TokenVerifier;
   readonly #sessions: SessionManager;
   readonly #dispatcher: Dispatcher;
+  readonly #admission: UpgradeAdmission | null;
   readonly #connections = new Set<Connection>();
   /** Remote address → open or upgrading connections. */
   readonly #perIp = new Map<string, number>();
@@ -54,6 +56,8 @@ export class Gateway {
     verifier: TokenVerifier;
     sessions: SessionManager;
     dispatcher: Dispatcher;
+    /** Socket caps counted from accept (http/socket-guard.ts); null: none. */
+    admission?: UpgradeAdmission | null;
   }) {
     this.#config = deps.config;
     this.#log = deps.log;
@@ -61,6 +65,7 @@ export class Gateway {
     this.#verifier = deps.verifier;
     this.#sessions = deps.sessions;
     this.#dispatcher = deps.dispatcher;
+    this.#admission = deps.admission ?? null;
     this.#wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
@@ -71,6 +76,11 @@ export class Gateway {
       handleProtocols: (protocols) =>
         selectSubprotocol(protocols, { legacySubprotocol: deps.config.auth.legacyTokenSubprotocol }),
     });
+  }
+
+  /** WebSocket connections, open or upgrading, from one address (the per-address limit's count). */
+  connectionsFrom(address: string): number {
+    return this.#perIp.get(address) ?? 0;
   }
 
   get connectionCount(): number {
@@ -100,6 +110,10 @@ export class Gateway {
 
   async #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on('error', () => socket.destroy());
+    // The headers are complete: the accept deadline stops; a socket over a cap gets no WebSocket.
+    const standing = this.#admission?.upgrading(socket) ?? 'admitted';
+    if (standing === 'over-address-cap') return refuse(socket, 'TOO_MANY_CONNECTIONS');
+    if (standing === 'over-global-cap') return refuse(socket, 'SERVICE_UNAVAILABLE');
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname !== WS_PATH) return refuse(socket, 'NOT_FOUND');
     if (!this.#accepting) return refuse(socket, 'SERVICE_UNAVAILABLE');
