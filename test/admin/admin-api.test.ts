@@ -5,7 +5,7 @@ import {
   type AdminParticipant,
   type AdminRoom,
 } from '../../src/protocol/index.js';
-import { TestClient } from '../helpers/client.js';
+import { TestClient, connectAs } from '../helpers/client.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
 const API_KEY = 'admin-api-key-0123456789';
@@ -22,14 +22,7 @@ const manifest = {
 describe('server API (/api/admin)', () => {
   let srv: TestServer;
   const clients: TestClient[] = [];
-  const connect = async (sub: string, claims: Record<string, unknown> = {}) => {
-    const c = await TestClient.connect(
-      srv.wsUrl,
-      await srv.token({ sub, name: sub.toUpperCase(), ...claims }),
-    );
-    clients.push(c);
-    return c;
-  };
+  const connect = (sub: string, claims: Record<string, unknown> = {}) => connectAs(srv, clients, sub, claims);
   const api = async (method: string, path: string, body?: unknown, auth: string | null = API_KEY) => {
     const res = await fetch(`${srv.httpUrl}${path}`, {
       method,

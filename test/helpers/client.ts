@@ -118,3 +118,24 @@ export async function upgradeStatus(
     return (err as { statusCode?: number }).statusCode ?? -1;
   }
 }
+
+/** What `connectAs` needs of a test server (test/helpers/server.ts's TestServer has it). */
+export interface TokenServer {
+  wsUrl: string;
+  token(claims: { sub: string } & Record<string, unknown>): Promise<string>;
+}
+
+/**
+ * Connects a TestClient as `sub`, named `SUB` in capitals unless `claims` says otherwise, and adds
+ * it to `clients` so the test's afterAll can close it.
+ */
+export async function connectAs(
+  srv: TokenServer,
+  clients: TestClient[],
+  sub: string,
+  claims: Record<string, unknown> = {},
+): Promise<TestClient> {
+  const c = await TestClient.connect(srv.wsUrl, await srv.token({ sub, name: sub.toUpperCase(), ...claims }));
+  clients.push(c);
+  return c;
+}

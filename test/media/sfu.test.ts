@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestClient } from '../helpers/client.js';
+import type { TestClient } from '../helpers/client.js';
+import { connectAs } from '../helpers/client.js';
 import { expectReply, FAKE_DTLS, joinWithMedia, opusRtpParameters } from '../helpers/media.js';
 import { assertLoopbackOnly } from '../helpers/netns.js';
 import { startServer, type TestServer } from '../helpers/server.js';
@@ -17,14 +18,7 @@ const manifest = {
 describe('SFU signaling on real mediasoup workers', () => {
   let srv: TestServer;
   const clients: TestClient[] = [];
-  const connect = async (sub: string, claims: Record<string, unknown> = {}) => {
-    const c = await TestClient.connect(
-      srv.wsUrl,
-      await srv.token({ sub, name: sub.toUpperCase(), ...claims }),
-    );
-    clients.push(c);
-    return c;
-  };
+  const connect = (sub: string, claims: Record<string, unknown> = {}) => connectAs(srv, clients, sub, claims);
   beforeAll(async () => {
     assertLoopbackOnly();
     srv = await startServer({ MEDIASOUP_WORKERS: '2' }, manifest);

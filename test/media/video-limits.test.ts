@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestClient } from '../helpers/client.js';
+import { TestClient, connectAs } from '../helpers/client.js';
 import {
   expectReply,
   FAKE_DTLS,
@@ -22,14 +22,7 @@ const manifest = {
 describe('video: limits, simulcast layers and consumer pause', () => {
   let srv: TestServer;
   const clients: TestClient[] = [];
-  const connect = async (sub: string, claims: Record<string, unknown> = {}) => {
-    const c = await TestClient.connect(
-      srv.wsUrl,
-      await srv.token({ sub, name: sub.toUpperCase(), ...claims }),
-    );
-    clients.push(c);
-    return c;
-  };
+  const connect = (sub: string, claims: Record<string, unknown> = {}) => connectAs(srv, clients, sub, claims);
   /** A member with a connected send transport, ready to produce. */
   const publisher = async (sub: string, roomId = 'conf', claims: Record<string, unknown> = {}) => {
     const c = await connect(sub, claims);

@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ServerMessage } from '../../src/protocol/index.js';
-import { TestClient } from '../helpers/client.js';
+import type { TestClient } from '../helpers/client.js';
+import { connectAs } from '../helpers/client.js';
 import { expectReply, joinWithMedia } from '../helpers/media.js';
 import { assertLoopbackOnly } from '../helpers/netns.js';
 import { startServer, type TestServer } from '../helpers/server.js';
@@ -27,14 +28,7 @@ const types = (c: TestClient) => c.received.map((m: ServerMessage) => m.type);
 describe('order: the reply before the broadcast it causes', () => {
   let srv: TestServer;
   let clients: TestClient[] = [];
-  const connect = async (sub: string, claims: Record<string, unknown> = {}) => {
-    const c = await TestClient.connect(
-      srv.wsUrl,
-      await srv.token({ sub, name: sub.toUpperCase(), ...claims }),
-    );
-    clients.push(c);
-    return c;
-  };
+  const connect = (sub: string, claims: Record<string, unknown> = {}) => connectAs(srv, clients, sub, claims);
   const join = async (c: TestClient, roomId: string) =>
     expectReply(await c.request('room:join', { roomId }), 'room:state');
   /** The reply (by correlationId) is written before the first `broadcast` write, to anyone. */

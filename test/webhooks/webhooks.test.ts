@@ -7,7 +7,8 @@ import { systemClock } from '../../src/server/time/clock.js';
 import { WebhookQueue } from '../../src/server/webhooks/webhook-queue.js';
 import type { WebhookVerificationError } from '../../src/server-sdk/index.js';
 import { verifyWebhook } from '../../src/server-sdk/index.js';
-import { TestClient } from '../helpers/client.js';
+import type { TestClient } from '../helpers/client.js';
+import { connectAs } from '../helpers/client.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { waitUntil } from '../helpers/wait.js';
 import { WebhookReceiver } from '../helpers/webhook-receiver.js';
@@ -31,14 +32,7 @@ describe('webhooks', () => {
   let receiver: WebhookReceiver;
   let srv: TestServer;
   const clients: TestClient[] = [];
-  const connect = async (sub: string, claims: Record<string, unknown> = {}) => {
-    const c = await TestClient.connect(
-      srv.wsUrl,
-      await srv.token({ sub, name: sub.toUpperCase(), ...claims }),
-    );
-    clients.push(c);
-    return c;
-  };
+  const connect = (sub: string, claims: Record<string, unknown> = {}) => connectAs(srv, clients, sub, claims);
 
   beforeAll(async () => {
     receiver = await WebhookReceiver.start(SECRET);
