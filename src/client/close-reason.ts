@@ -16,7 +16,11 @@ export function classifyClose(
   if (status === '503') return new ParleyError('SERVICE_UNAVAILABLE', 'the server is draining', { details });
   switch (code) {
     case CLOSE_CODES.UNAUTHORIZED.code:
-      return new ParleyError('UNAUTHORIZED', reason || undefined, { details });
+      return new ParleyError(
+        'UNAUTHORIZED',
+        `the server refused the token (close 4401${reason ? `: ${reason}` : ''})`,
+        { details },
+      );
     case CLOSE_CODES.SESSION_REPLACED.code:
       return new ParleyError('SESSION_REPLACED', undefined, { details });
     case CLOSE_CODES.REMOVED.code:

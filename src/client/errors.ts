@@ -9,6 +9,11 @@ export const CLIENT_ERRORS = {
   DISCONNECTED: { message: 'The connection dropped before the server answered', retryable: true },
   CONNECTION_FAILED: { message: 'Could not connect to the server', retryable: true },
   CLOSED: { message: 'The client was closed', retryable: false },
+  INVALID_URL: { message: 'The server URL is not one of the accepted forms', retryable: false },
+  INVALID_TOKEN: {
+    message: 'The token option gave no token (a JWT, or {token} as /api/dev-token answers)',
+    retryable: false,
+  },
   SESSION_REPLACED: { message: 'This session was resumed on another connection', retryable: false },
   REMOVED: {
     message: 'Removed by the server API (close 4410); rejoining needs a new token',

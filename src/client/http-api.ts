@@ -1,7 +1,7 @@
 import type { HttpErrorBody } from '../protocol/errors.js';
 import type { StationInfo, TurnCredentials } from '../protocol/http.js';
 import { ParleyError, type ParleyErrorCode } from './errors.js';
-import type { TokenSource } from './websocket.js';
+import { resolveToken, type TokenSource } from './token.js';
 
 export type { StationInfo, TurnCredentials };
 
@@ -41,7 +41,7 @@ export async function fetchTurnCredentials(
   token: TokenSource,
   fetchImpl: Fetch = fetch,
 ): Promise<TurnCredentials> {
-  const jwt = typeof token === 'string' ? token : await token();
+  const jwt = await resolveToken(token);
   return getJson<TurnCredentials>(
     `${baseUrl}/api/turn-credentials`,
     { headers: { authorization: `Bearer ${jwt}` } },

@@ -10,6 +10,7 @@ export { ParleyClient, type ParleyClientOptions } from './parley-client.js';
 export {
   SignalingClient,
   CLIENT_PROTOCOL_VERSION,
+  type AuthMode,
   type ConnectionState,
   type ReconnectedInfo,
   type ReconnectingInfo,
@@ -94,10 +95,18 @@ export {
   jwtExpiry,
   toHttpBase,
   toWebSocketUrl,
-  type TokenSource,
   type WebSocketFactory,
   type WebSocketLike,
 } from './websocket.js';
+export {
+  devToken,
+  resolveToken,
+  tokenFrom,
+  type DevTokenOptions,
+  type TokenSource,
+  type TokenValue,
+} from './token.js';
+export { serverUrls, ACCEPTED_URL_FORMS, type ServerUrls } from './server-url.js';
 export { clientDefaults, voiceConstraints } from './defaults.js';
 // Protocol types the SDK's API speaks in.
 export type {

@@ -3,7 +3,7 @@ import { fetchStation, IceServerProvider, type StationInfo } from './http-api.js
 import { ConferenceRoom, type ConferenceRoomOptions } from './conference-room.js';
 import { PttChannel, type PttChannelOptions } from './ptt-channel.js';
 import { SignalingClient, type SignalingClientOptions } from './signaling-client.js';
-import { toHttpBase, toWebSocketUrl } from './websocket.js';
+import { serverUrls } from './server-url.js';
 
 export interface ParleyClientOptions extends Omit<SignalingClientOptions, 'url'> {
   /** The server's base URL, e.g. `https://voice.example.com`. Default: the page's origin. */
@@ -34,9 +34,9 @@ export class ParleyClient {
   constructor(options: ParleyClientOptions) {
     const base = options.url ?? globalThis.location?.origin;
     if (!base) throw new TypeError('ParleyClient: pass `url` (no page origin to default to)');
-    const wsUrl = toWebSocketUrl(base);
-    this.baseUrl = toHttpBase(wsUrl);
-    this.signaling = new SignalingClient({ ...options, url: wsUrl });
+    const urls = serverUrls(base);
+    this.baseUrl = urls.http;
+    this.signaling = new SignalingClient({ ...options, url: urls.ws });
     this.iceServers = new IceServerProvider({ baseUrl: this.baseUrl, token: options.token });
     this.calls = new CallManager(this.signaling, {
       iceServers: () => this.iceServers.get(),

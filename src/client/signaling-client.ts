@@ -12,21 +12,18 @@ import { TypedEmitter } from './emitter.js';
 import { ParleyError } from './errors.js';
 import { DefaultReconnectPolicy, type ReconnectPolicy } from './reconnect-policy.js';
 import { encode, type RequestOptions } from './request-tracker.js';
+import { serverUrls } from './server-url.js';
 import {
   SignalingConnection,
+  type AuthMode,
   type ConnectionEvents,
   type ConnectionState,
   type ReconnectedInfo,
   type ReconnectingInfo,
 } from './signaling-connection.js';
-import {
-  defaultWebSocketFactory,
-  toWebSocketUrl,
-  type TokenSource,
-  type WebSocketFactory,
-} from './websocket.js';
+import { defaultWebSocketFactory, type TokenSource, type WebSocketFactory } from './websocket.js';
 
-export type { ConnectionState, ReconnectedInfo, ReconnectingInfo, RequestOptions };
+export type { AuthMode, ConnectionState, ReconnectedInfo, ReconnectingInfo, RequestOptions };
 
 /** The wire protocol version this SDK speaks (compared with `welcome.protocolVersion`). Pinned to
  * the protocol's constant at compile time (importing the value would pull Zod into the browser bundle). */
@@ -42,10 +39,18 @@ export type SignalingEvents = {
 } & ConnectionEvents;
 
 export interface SignalingClientOptions {
-  /** `ws(s)://host/ws`, or the server's `http(s)://` base (then `/ws` is appended). */
+  /**
+   * The server: its origin (`https://host`, `wss://host`), a base path behind a proxy
+   * (`https://host/prefix`), or the endpoint itself (`wss://host/ws`). See ACCEPTED_URL_FORMS.
+   */
   url: string;
-  /** The JWT, or a function returning a fresh one; called again on every reconnect. */
+  /**
+   * The JWT, `{token}` (what /api/dev-token answers), or a function returning either; a function
+   * is called again on every reconnect.
+   */
   token: TokenSource;
+  /** How the token reaches the server. Default `in-band` (see {@link AuthMode}). */
+  auth?: AuthMode;
   /** When and whether to reconnect after a drop. Default {@link DefaultReconnectPolicy}. */
   reconnectPolicy?: ReconnectPolicy;
   /** Default 10 000 ms. */
@@ -91,7 +96,8 @@ export class SignalingClient extends TypedEmitter<SignalingEvents> {
 
   constructor(options: SignalingClientOptions) {
     super();
-    this.url = toWebSocketUrl(options.url);
+    const urls = serverUrls(options.url);
+    this.url = urls.ws;
     this.#maxQueued = options.maxQueuedMessages ?? clientDefaults.maxQueuedMessages;
     this.#conn = new SignalingConnection(
       {
@@ -105,7 +111,9 @@ export class SignalingClient extends TypedEmitter<SignalingEvents> {
       },
       {
         url: this.url,
+        httpBase: urls.http,
         token: options.token,
+        auth: options.auth ?? 'in-band',
         policy: options.reconnectPolicy ?? new DefaultReconnectPolicy(),
         factory: options.webSocketFactory ?? defaultWebSocketFactory(),
         requestTimeoutMs: options.requestTimeoutMs ?? clientDefaults.requestTimeoutMs,

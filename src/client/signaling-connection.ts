@@ -2,11 +2,13 @@ import { CLOSE_CODES } from '../protocol/close-codes.js';
 import type { SUBPROTOCOL } from '../protocol/common.js';
 import type { ServerMessage, ServerPayload } from '../protocol/index.js';
 import { classifyClose } from './close-reason.js';
+import { diagnoseFailedOpen } from './connect-diagnosis.js';
 import { ParleyError } from './errors.js';
 import { Heartbeat } from './heartbeat.js';
 import type { ReconnectPolicy } from './reconnect-policy.js';
 import { RequestTracker } from './request-tracker.js';
 import { SessionResume } from './session-resume.js';
+import { resolveToken } from './token.js';
 import {
   jwtExpiry,
   WS_OPEN,
@@ -65,9 +67,22 @@ export interface ConnectionHost {
   deliver(msg: ServerMessage): void;
 }
 
+/**
+ * How the token reaches the server:
+ * - `in-band` (default): the upgrade carries none; the first message is `auth:request {token}`, so
+ *   a refused token arrives as close 4401 (`UNAUTHORIZED`), which a browser can see (it cannot
+ *   see an HTTP 401), and tells it apart from an unreachable server or a wrong path;
+ * - `subprotocol`: the token is offered as a WebSocket subprotocol next to `parley` (servers with
+ *   IN_BAND_AUTH=false); a refused token then looks like any failed open in a browser.
+ */
+export type AuthMode = 'in-band' | 'subprotocol';
+
 export interface ConnectionSettings {
   url: string;
+  /** The HTTP base of the same server (for diagnosing a connection that never opened). */
+  httpBase: string;
   token: TokenSource;
+  auth: AuthMode;
   policy: ReconnectPolicy;
   factory: WebSocketFactory;
   requestTimeoutMs: number;
@@ -217,9 +232,12 @@ export class SignalingConnection {
     this.#retryTimer = null;
     let token: string;
     try {
-      token = typeof this.#s.token === 'string' ? this.#s.token : await this.#s.token();
+      token = await resolveToken(this.#s.token);
     } catch (err) {
-      return this.#attemptFailed(ParleyError.from(err, 'UNAUTHORIZED'));
+      const reason = ParleyError.from(err, 'UNAUTHORIZED');
+      // A token of the wrong shape will not get better by retrying.
+      if (reason.code === 'INVALID_TOKEN') return this.#terminate(reason);
+      return this.#attemptFailed(reason);
     }
     if (this.#closed || this.#ws) return;
     const exp = jwtExpiry(token);
@@ -228,7 +246,8 @@ export class SignalingConnection {
     }
     let ws: WebSocketLike;
     try {
-      ws = this.#s.factory(this.#s.url, [PARLEY_SUBPROTOCOL, token]);
+      const inBand = this.#s.auth === 'in-band';
+      ws = this.#s.factory(this.#s.url, inBand ? [PARLEY_SUBPROTOCOL] : [PARLEY_SUBPROTOCOL, token]);
     } catch (err) {
       return this.#attemptFailed(ParleyError.from(err, 'CONNECTION_FAILED'));
     }
@@ -238,6 +257,9 @@ export class SignalingConnection {
     let errorText: string | undefined;
     ws.onopen = () => {
       opened = true;
+      // A refusal comes as error UNAUTHORIZED and close 4401: the close is what ends the attempt.
+      if (this.#s.auth === 'in-band')
+        this.requests.requestOn(ws, 'auth:request', { token }).catch(() => undefined);
     };
     ws.onerror = (event) => {
       const message = (event as { message?: unknown }).message;
@@ -246,7 +268,17 @@ export class SignalingConnection {
     ws.onmessage = (event) => this.#onFrame(ws, event.data);
     ws.onclose = (event) => {
       if (ws !== this.#ws) return;
-      this.#socketClosed(ws, classifyClose(event.code, event.reason, opened, errorText));
+      if (opened || this.#state !== 'connecting') {
+        return this.#socketClosed(ws, classifyClose(event.code, event.reason, opened, errorText));
+      }
+      // The first connection never opened: find out why before saying so (see connect-diagnosis.ts).
+      void diagnoseFailedOpen({
+        wsUrl: this.#s.url,
+        httpBase: this.#s.httpBase,
+        tokenOnUpgrade: this.#s.auth === 'subprotocol',
+        errorText,
+        probeTimeoutMs: this.#s.connectTimeoutMs,
+      }).then((diagnosed) => this.#socketClosed(ws, diagnosed));
     };
     this.#handshakeTimer = setTimeout(() => {
       if (ws === this.#ws && !this.#socketWelcome) {

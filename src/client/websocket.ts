@@ -1,3 +1,5 @@
+import { serverUrls } from './server-url.js';
+
 // Handler properties are declared through a method ("bivariant") so that both the DOM's WebSocket
 // and the `ws` package's are assignable to WebSocketLike without casts.
 type Handler<E> = { bivarianceHack(event: E): void }['bivarianceHack'] | null;
@@ -31,8 +33,7 @@ export function defaultWebSocketFactory(): WebSocketFactory {
   return (url, protocols) => new Ctor(url, protocols);
 }
 
-/** A JWT, or a function returning a fresh one (called on every (re)connect). */
-export type TokenSource = string | (() => string | Promise<string>);
+export type { TokenSource } from './token.js';
 
 /**
  * Reads `exp` (seconds) from a JWT without verifying it: only to fail fast with a clear error
@@ -50,25 +51,12 @@ export function jwtExpiry(token: string): number | null {
   }
 }
 
-/**
- * `http(s)://host[:port][/prefix]` → `ws(s)://host[:port][/prefix]/ws`. A ws(s) URL is returned as is.
- */
+/** The signaling endpoint of any accepted server URL form (see server-url.ts). */
 export function toWebSocketUrl(base: string): string {
-  const url = new URL(base);
-  if (url.protocol === 'ws:' || url.protocol === 'wss:') return url.toString();
-  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-  url.pathname = `${url.pathname.replace(/\/+$/, '')}/ws`;
-  url.search = '';
-  url.hash = '';
-  return url.toString();
+  return serverUrls(base).ws;
 }
 
 /** `ws(s)://host/ws` → `http(s)://host` (the HTTP API's base). */
 export function toHttpBase(wsUrl: string): string {
-  const url = new URL(wsUrl);
-  url.protocol = url.protocol === 'wss:' ? 'https:' : url.protocol === 'ws:' ? 'http:' : url.protocol;
-  url.pathname = url.pathname.replace(/\/ws\/?$/, '');
-  url.search = '';
-  url.hash = '';
-  return url.toString().replace(/\/+$/, '');
+  return serverUrls(wsUrl).http;
 }

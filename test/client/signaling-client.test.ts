@@ -45,7 +45,7 @@ describe('SignalingClient against a real server (ws in Node)', () => {
     await srv.close();
   });
 
-  it('authenticates with the subprotocol, and requests resolve with their typed replies', async () => {
+  it('authenticates in-band (auth:request), and requests resolve with their typed replies', async () => {
     const states: ConnectionState[] = [];
     const c = sdkClient(srv, await srv.token({ sub: 'alice', name: 'Alice' }));
     clients.push(c);

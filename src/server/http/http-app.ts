@@ -51,6 +51,9 @@ export function createHttpHandler(deps: HttpDeps) {
     const url = new URL(req.url ?? '/', 'http://localhost');
     // The server API has its own methods, CORS, authentication and rate limit.
     if (deps.admin && url.pathname.startsWith('/api/admin/')) return deps.admin(req, res, url);
+    // A page on another origin imports the SDK (/sdk/parley.js) and signs in with a development
+    // token: both answer with CORS on every status (200, 304, 404, 4xx), or the browser hides why.
+    if (crossOrigin(url.pathname)) for (const [k, v] of Object.entries(cors)) res.setHeader(k, v);
     if (req.method === 'OPTIONS') {
       res.writeHead(204, cors);
       res.end();
@@ -93,6 +96,10 @@ export function createHttpHandler(deps: HttpDeps) {
         return sendError(res, 'NOT_FOUND');
       }
     }
+  }
+
+  function crossOrigin(pathname: string): boolean {
+    return pathname.startsWith('/sdk/') || pathname === '/api/dev-token' || pathname === '/ws';
   }
 
   async function turn(req: IncomingMessage, res: ServerResponse): Promise<void> {
