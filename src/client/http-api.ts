@@ -89,7 +89,10 @@ export class IceServerProvider {
       this.#station = null;
       throw err;
     }
-    if (!this.#turn || Date.now() >= this.#turn.until) {
+    if (station.turn === false) {
+      // The station says this server has no TURN: STUN only, and no request that would fail.
+      this.#turn = { creds: null, until: Number.POSITIVE_INFINITY };
+    } else if (!this.#turn || Date.now() >= this.#turn.until) {
       try {
         const creds = await fetchTurnCredentials(this.#opts.baseUrl, this.#opts.token, fetchImpl);
         this.#turn = { creds, until: Date.now() + creds.ttl * 800 };

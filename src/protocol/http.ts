@@ -18,6 +18,12 @@ export interface StationInfo {
    */
   signaling?: { url: string };
   channels: RoomConfig[];
+  /**
+   * Whether `GET /api/turn-credentials` issues credentials (TURN_SECRET is set). False: the SDK
+   * uses STUN only and does not ask (the endpoint would answer 503). Absent from servers older than
+   * this field: ask.
+   */
+  turn?: boolean;
 }
 
 /** `GET /api/turn-credentials`: TURN REST credentials (coturn `use-auth-secret`). */

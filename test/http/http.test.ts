@@ -106,6 +106,7 @@ describe('HTTP API', () => {
         { id: 'dispatch', name: 'Dispatch', mode: 'ptt', maxParticipants: 40 },
         { id: 'lobby', name: 'Lobby', mode: 'conference', maxParticipants: 12 },
       ],
+      turn: true,
     });
     for (const secret of [TURN_SECRET, TEST_SECRET, 'turn.example.org']) expect(text).not.toContain(secret);
   });

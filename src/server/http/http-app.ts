@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { StationInfo } from '../../protocol/http.js';
 import type { TokenIssuer } from '../auth/token-issuer.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
 import type { Config } from '../config/env.js';
@@ -39,7 +40,10 @@ export function createHttpHandler(deps: HttpDeps) {
     config: deps.config,
     log: deps.log,
   });
-  const station = JSON.stringify(publicStation(deps.manifest));
+  const station = JSON.stringify({
+    ...publicStation(deps.manifest),
+    turn: Boolean(deps.config.turn.secret),
+  } satisfies StationInfo);
   const cors = {
     'access-control-allow-origin': deps.config.corsOrigin,
     'access-control-allow-headers': 'authorization, content-type',
