@@ -104,13 +104,27 @@ export class PttMedia {
 
   /** Audio flows to the SFU (which drops it until the floor is granted). */
   resumeProducer(): void {
-    this.#producer?.resume();
+    const p = this.#producer;
+    if (!p || p.closed) return;
+    p.resume();
+    this.#micOnSender(p);
   }
 
   /** The floor was granted: make sure we are heard. */
   resumeIfPaused(): void {
     const p = this.#producer;
-    if (p && !p.closed && p.paused) p.resume();
+    if (p && !p.closed && p.paused) {
+      p.resume();
+      this.#micOnSender(p);
+    }
+  }
+
+  /** The producer is published without its track (see #setup): the first talk puts it on. */
+  #micOnSender(p: types.Producer): void {
+    const sender = p.rtpSender;
+    if (sender && sender.track === null && this.#micTrack) {
+      sender.replaceTrack(this.#micTrack).catch(() => undefined);
+    }
   }
 
   pauseProducer(): void {
@@ -219,11 +233,18 @@ export class PttMedia {
       this.#player?.attach(consumer.track);
     }
     if (this.#micTrack && sfu.sendTransport) {
-      const producer = await sfu.produce(this.#micTrack, { appData: { source: 'microphone' } });
+      const producer = await sfu.produce(this.#micTrack, {
+        appData: { source: 'microphone' },
+        // Published silent: the sender loses its track the moment it exists, before the transport
+        // connects, so not a packet leaves before the first talk (not even during the produce
+        // round trip, before pause() could act). Talking puts the microphone on (#micOnSender);
+        // after that, pause() (zeroRtpOnPause: the sender goes inactive) keeps it silent.
+        onRtpSender: (sender) => void sender.replaceTrack(null).catch(() => undefined),
+      });
       if (sfu.closed) return;
       this.#producer = producer;
-      // Talking resumes it; until then not a single packet leaves (zeroRtpOnPause).
-      if (!this.#port.transmitting()) producer.pause();
+      if (this.#port.transmitting()) this.#micOnSender(producer);
+      else producer.pause();
     }
     if (!sfu.recvTransport && !sfu.sendTransport) this.#setState('connected');
     else if (
