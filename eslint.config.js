@@ -11,6 +11,8 @@ export default tseslint.config(
       'scripts/mediasoup/',
       'packages/server/scripts/',
       'test-results/',
+      // Compiled against the packed @parley-rtc/sdk by test/packages/packages.test.ts.
+      'examples/start-here/app.ts',
     ],
   },
   js.configs.recommended,
