@@ -81,6 +81,15 @@ describe('cross-origin: /sdk/*, /api/dev-token and /ws answer with CORS on every
     expect([preflight.status, acao(preflight)]).toEqual([204, APP_ORIGIN]);
   });
 
+  it('/api/station and /api/turn-credentials: errors too (405, 401)', async () => {
+    const post = await get(srv, '/api/station', { method: 'POST', body: '{}' });
+    expect([post.status, acao(post)]).toEqual([405, APP_ORIGIN]);
+    const turn = await get(srv, '/api/turn-credentials');
+    expect([turn.status, acao(turn)]).toEqual([401, APP_ORIGIN]);
+    const turnPost = await get(srv, '/api/turn-credentials', { method: 'POST', body: '{}' });
+    expect([turnPost.status, acao(turnPost)]).toEqual([405, APP_ORIGIN]);
+  });
+
   it('/api/dev-token is 404 without development tokens (production), still with CORS', async () => {
     const res = await get(prod, '/api/dev-token?name=Alice');
     expect([res.status, acao(res)]).toEqual([404, APP_ORIGIN]);

@@ -55,8 +55,9 @@ export function createHttpHandler(deps: HttpDeps) {
     const url = new URL(req.url ?? '/', 'http://localhost');
     // The server API has its own methods, CORS, authentication and rate limit.
     if (deps.admin && url.pathname.startsWith('/api/admin/')) return deps.admin(req, res, url);
-    // A page on another origin imports the SDK (/sdk/parley.js) and signs in with a development
-    // token: both answer with CORS on every status (200, 304, 404, 4xx), or the browser hides why.
+    // A page on another origin imports the SDK (/sdk/parley.js), signs in with a development token
+    // and reads the station: these answer with CORS on every status (200, 304, 404, 4xx), or the
+    // browser hides why a request failed.
     if (crossOrigin(url.pathname)) for (const [k, v] of Object.entries(cors)) res.setHeader(k, v);
     if (req.method === 'OPTIONS') {
       res.writeHead(204, cors);
@@ -103,7 +104,13 @@ export function createHttpHandler(deps: HttpDeps) {
   }
 
   function crossOrigin(pathname: string): boolean {
-    return pathname.startsWith('/sdk/') || pathname === '/api/dev-token' || pathname === '/ws';
+    return (
+      pathname.startsWith('/sdk/') ||
+      pathname === '/api/dev-token' ||
+      pathname === '/api/station' ||
+      pathname === '/api/turn-credentials' ||
+      pathname === '/ws'
+    );
   }
 
   async function turn(req: IncomingMessage, res: ServerResponse): Promise<void> {
