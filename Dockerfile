@@ -7,6 +7,10 @@ RUN apt-get update && apt-get install -y --no-install-recommends python3 g++ mes
       libssl-dev libuv1-dev libsrtp2-dev libabsl-dev libusrsctp-dev liburing-dev libflatbuffers-dev flatbuffers-compiler \
     && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
+# The npm workspaces' manifests (package-lock.json lists them; their sources are src/, copied below).
+COPY packages/protocol/package.json ./packages/protocol/
+COPY packages/sdk/package.json ./packages/sdk/
+COPY packages/server/package.json packages/server/postinstall.mjs ./packages/server/
 COPY scripts/mediasoup ./scripts/mediasoup
 COPY scripts/system-packages.mjs ./scripts/system-packages.mjs
 RUN npm ci --no-audit --no-fund
