@@ -97,11 +97,15 @@ describe('behind HAProxy (deploy/haproxy.cfg): rolling restart and crash', () =>
       const n = nodes[name];
       if (!n || n.child.exitCode !== null || n.child.signalCode !== null) continue;
       const logs = n.logs();
-      const opened = logs.filter((l) => l.msg === 'connection opened' && l.userId === m.name) as {
-        conn: string;
-      }[];
+      // The SDK authenticates in-band, so a connection's user is known from its session: opened
+      // for this user here, or resumed here after a move (m.sessionId stays the same).
+      const mine = logs.filter(
+        (l) =>
+          (l.msg === 'session opened' && l.userId === m.name) ||
+          (l.msg === 'session resumed' && m.sessionId !== '' && l.session === m.sessionId),
+      ) as { conn: string }[];
       const closed = new Set(logs.filter((l) => l.msg === 'connection closed').map((l) => l.conn));
-      if (opened.some((o) => !closed.has(o.conn))) return name;
+      if (mine.some((o) => !closed.has(o.conn))) return name;
     }
     return null;
   };
