@@ -11,14 +11,19 @@ export type TokenValue = string | { readonly token: string };
 /** A token, or a function returning a fresh one (called on every (re)connect). */
 export type TokenSource = TokenValue | (() => TokenValue | Promise<TokenValue>);
 
-/** Calls the source if it is a function and returns the JWT, or rejects with INVALID_TOKEN. */
+/**
+ * Calls the source if it is a function and returns the JWT. A value of the wrong shape rejects with
+ * INVALID_TOKEN; a function that throws rejects with its ParleyError as is (e.g. devToken's
+ * CONNECTION_FAILED), or UNAUTHORIZED naming the failure, which a reconnect may retry.
+ */
 export async function resolveToken(source: TokenSource): Promise<string> {
   let value: unknown;
   try {
     value = typeof source === 'function' ? await source() : source;
   } catch (err) {
+    if (err instanceof ParleyError) throw err;
     const why = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-    throw new ParleyError('INVALID_TOKEN', `the token function failed (${why})`, { cause: err });
+    throw new ParleyError('UNAUTHORIZED', `the token function failed (${why})`, { cause: err });
   }
   return tokenFrom(value);
 }
@@ -84,12 +89,24 @@ export function devToken(
       });
     }
     if (!res.ok) {
+      const details = { url: url.toString(), status: res.status };
+      if (res.status === 404) {
+        throw new ParleyError(
+          'NOT_FOUND',
+          `${url.origin} has no /api/dev-token (it exists only on a development server: no JWT_SECRET, NODE_ENV not production)`,
+          { details },
+        );
+      }
+      const said = await res
+        .json()
+        .then((b: { error?: { message?: unknown } }) =>
+          typeof b.error?.message === 'string' ? b.error.message : '',
+        )
+        .catch(() => '');
       throw new ParleyError(
-        res.status === 404 ? 'NOT_FOUND' : 'INVALID_TOKEN',
-        res.status === 404
-          ? `${url.origin} has no /api/dev-token (it exists only on a development server: no JWT_SECRET, NODE_ENV not production)`
-          : `${url.origin}/api/dev-token answered HTTP ${res.status}`,
-        { details: { url: url.toString(), status: res.status } },
+        res.status >= 500 || res.status === 429 ? 'SERVICE_UNAVAILABLE' : 'UNAUTHORIZED',
+        `${url.origin}/api/dev-token answered HTTP ${res.status}${said ? `: ${said}` : ''}`,
+        { details },
       );
     }
     const body = (await res.json()) as { token?: unknown; userId?: unknown };

@@ -147,6 +147,18 @@ describe('connection failures name their cause', () => {
     expect(object.message).not.toContain('secret-value');
     const badJson = await failure(client({ token: '{"token": ' }).connect());
     expect(badJson.code).toBe('INVALID_TOKEN');
+    // A token function that throws is not a shape problem: it says what failed.
+    const thrown = await failure(
+      client({
+        token: () => {
+          throw new Error('backend down');
+        },
+      }).connect(),
+    );
+    expect(thrown).toMatchObject({
+      code: 'UNAUTHORIZED',
+      reason: 'the token function failed (Error: backend down)',
+    });
     await serverStillServes();
   });
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IceServerProvider, type StationInfo } from '../../src/client/index.js';
+import { devToken, IceServerProvider, type StationInfo } from '../../src/client/index.js';
 import { startE2eServer, type E2eServer } from '../e2e/harness.js';
 
 const APP_ORIGIN = 'http://127.0.0.1:5173';
@@ -88,6 +88,23 @@ describe('cross-origin: /sdk/*, /api/dev-token and /ws answer with CORS on every
     expect([turn.status, acao(turn)]).toEqual([401, APP_ORIGIN]);
     const turnPost = await get(srv, '/api/turn-credentials', { method: 'POST', body: '{}' });
     expect([turnPost.status, acao(turnPost)]).toEqual([405, APP_ORIGIN]);
+  });
+
+  it('devToken(): one call mints a user, the next (a reconnect) mints for the same user; a refusal names the cause', async () => {
+    const token = devToken(srv.httpUrl, 'Alice');
+    const sub = (jwt: string) =>
+      (JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString()) as { sub: string }).sub;
+    const first = sub(await token());
+    expect(first).toMatch(/^dev-alice-/);
+    expect(sub(await token())).toBe(first);
+    // Accepted URL forms work here too.
+    expect(sub(await devToken(`${srv.httpUrl.replace('http', 'ws')}/ws`, 'Bob', { id: first })())).toBe(
+      first,
+    );
+    await expect(devToken(srv.httpUrl, '')()).rejects.toMatchObject({
+      code: 'UNAUTHORIZED',
+      reason: expect.stringContaining('HTTP 400: name must be 1-64 characters') as unknown,
+    });
   });
 
   it('/api/dev-token is 404 without development tokens (production), still with CORS', async () => {
