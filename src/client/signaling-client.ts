@@ -46,6 +46,13 @@ export interface SignalingClientOptions {
   url: string;
   /** The JWT, or a function returning a fresh one; called again on every reconnect. */
   token: TokenSource;
+  /**
+   * Returns a fresh JWT for the same user. Called when the server says the connection's token is
+   * about to expire (`auth:expiring`): the client sends it with `auth:request` and stays connected.
+   * Without it (and with a plain string `token`), the server closes the connection with 4401 at the
+   * token's `exp`. Also used, instead of `token`, for every reconnect. Default: none.
+   */
+  getToken?: () => Promise<string>;
   /** When and whether to reconnect after a drop. Default {@link DefaultReconnectPolicy}. */
   reconnectPolicy?: ReconnectPolicy;
   /** Default 10 000 ms. */
@@ -88,11 +95,15 @@ export class SignalingClient extends TypedEmitter<SignalingEvents> {
   readonly url: string;
   readonly #maxQueued: number;
   readonly #conn: SignalingConnection;
+  readonly #getToken: (() => Promise<string>) | null;
 
   constructor(options: SignalingClientOptions) {
     super();
     this.url = toWebSocketUrl(options.url);
     this.#maxQueued = options.maxQueuedMessages ?? clientDefaults.maxQueuedMessages;
+    const token = options.token;
+    this.#getToken =
+      options.getToken ?? (typeof token === 'function' ? () => Promise.resolve(token()) : null);
     this.#conn = new SignalingConnection(
       {
         // ConnectionEvents is part of SignalingEvents; TypeScript cannot see that through the generic.
@@ -105,7 +116,7 @@ export class SignalingClient extends TypedEmitter<SignalingEvents> {
       },
       {
         url: this.url,
-        token: options.token,
+        token: reconnectToken(options.token, options.getToken),
         policy: options.reconnectPolicy ?? new DefaultReconnectPolicy(),
         factory: options.webSocketFactory ?? defaultWebSocketFactory(),
         requestTimeoutMs: options.requestTimeoutMs ?? clientDefaults.requestTimeoutMs,
@@ -114,6 +125,21 @@ export class SignalingClient extends TypedEmitter<SignalingEvents> {
         pingTimeoutMs: options.pingTimeoutMs ?? clientDefaults.pingTimeoutMs,
       },
     );
+    this.on('auth:expiring', () => void this.#refreshToken());
+  }
+
+  /**
+   * `auth:expiring`: fetch a fresh token (getToken, or a function `token`) and authenticate the
+   * live connection with it. If that fails, the server closes at exp and the reconnect gets one.
+   */
+  async #refreshToken(): Promise<void> {
+    const source = this.#getToken;
+    if (!source) return;
+    try {
+      await this.request('auth:request', { token: await source() });
+    } catch {
+      // Nothing better to do here: the 4401 close at exp is followed by a reconnect with a new token.
+    }
   }
 
   get state(): ConnectionState {
@@ -240,4 +266,15 @@ export class SignalingClient extends TypedEmitter<SignalingEvents> {
     // The map is keyed by msg.type with [payload, msg]; TypeScript cannot correlate the union here.
     (this.emit as (type: string, payload: unknown, message: unknown) => boolean)(msg.type, msg.payload, msg);
   }
+}
+
+/** The token for each connect: `token` the first time, then `getToken` (if given) for every reconnect. */
+function reconnectToken(token: TokenSource, getToken: (() => Promise<string>) | undefined): TokenSource {
+  if (!getToken) return token;
+  let first = true;
+  return () => {
+    if (!first) return getToken();
+    first = false;
+    return typeof token === 'string' ? token : token();
+  };
 }

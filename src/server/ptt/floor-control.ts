@@ -174,6 +174,7 @@ export class FloorControl {
         sessionId: session.id,
         userId: session.userId,
         name: session.rooms.get(roomId)?.name ?? session.identity.name,
+        ...unverified(session, roomId),
         priority: session.identity.pttPriority,
         since: this.#clock.now(),
       };
@@ -555,6 +556,11 @@ function noop(): void {}
 
 function nameIn(session: Session, roomId: string): string {
   return session.rooms.get(roomId)?.name ?? session.identity.name;
+}
+
+/** `{nameVerified: false}` when the session's name in the room is its own choice, else nothing. */
+function unverified(session: Session, roomId: string): { nameVerified?: false } {
+  return session.rooms.get(roomId)?.nameVerified === false ? { nameVerified: false } : {};
 }
 
 function holderOf(h: Holder): Omit<HeldLock, 'fence'> {
