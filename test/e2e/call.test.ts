@@ -21,6 +21,9 @@ declare global {
 async function connect(b: BrowserPage, token: string): Promise<void> {
   await b.page.evaluate(async (token) => {
     const parley = await window.Parley.ParleyClient.connect({ url: location.origin, token });
+    // A call rings users who share a room with the caller (CALL_POLICY=shared-room, the default):
+    // both pages sit in the lobby, as demo users call each other from a channel's member list.
+    await parley.signaling.joinRoom('lobby');
     const t: CallPage = { parley, call: null, ended: [], states: [] };
     window.callTest = t;
     parley.calls.on('incoming', (call) => {

@@ -259,7 +259,13 @@ export class FloorControl {
       const holder = floor.holder;
       if (!holder) return null;
       const s = holder.session;
-      const speaker = { userId: s.userId, name: nameIn(s, roomId), sessionId: s.id, since: holder.since };
+      const speaker = {
+        userId: s.userId,
+        name: nameIn(s, roomId),
+        sessionId: s.id,
+        since: holder.since,
+        ...unverified(s, roomId),
+      };
       await this.#revoke(floor, 'admin');
       return speaker;
     });
@@ -412,7 +418,13 @@ export class FloorControl {
     }
     tell();
     const name = session.rooms.get(roomId)?.name ?? session.identity.name;
-    this.#broadcast(roomId, { userId: session.userId, name, sessionId: session.id, since });
+    this.#broadcast(roomId, {
+      userId: session.userId,
+      name,
+      sessionId: session.id,
+      since,
+      ...unverified(session, roomId),
+    });
     this.#log.debug({ roomId, session: session.id, fence }, 'floor granted');
   }
 
