@@ -83,8 +83,14 @@ const SETTINGS = {
         'RELAY_BUDGET_BURST_BYTES',
         int(64 * 1024, 1024 * 1024 * 1024).default(defaults.relayBudgetBurstBytes),
       ),
-      messagesPerSec: fixed(defaults.relayBudgetMessagesPerSec),
-      burstMessages: fixed(defaults.relayBudgetBurstMessages),
+      messagesPerSec: env(
+        'RELAY_BUDGET_MESSAGES_PER_SEC',
+        int(1, 10_000_000).default(defaults.relayBudgetMessagesPerSec),
+      ),
+      burstMessages: env(
+        'RELAY_BUDGET_BURST_MESSAGES',
+        int(1, 10_000_000).default(defaults.relayBudgetBurstMessages),
+      ),
     },
   },
   manifestPath: env('PARLEY_MANIFEST', z.string().min(1).optional()),
