@@ -156,6 +156,27 @@ describe('relays need a relationship (CALL_POLICY=shared-room, the default)', ()
     expect(srv.logs.filter((l) => l.msg === 'dropping slow consumer')).toEqual([]);
     bob.destroy();
   });
+  it('in-room relays take the same per-recipient budget; another member of the room is unaffected', async () => {
+    const mallory = await connectAs(srv, clients, 'mallory');
+    const bob = await connectAs(srv, clients, 'bob');
+    const carol = await connectAs(srv, clients, 'carol');
+    for (const c of [mallory, bob, carol]) await join(c, 'lobby');
+    const sdp = `v=0\r\na=${'x'.repeat(59_900)}`;
+    const N = 12; // 720 KB at Bob, well past the 256 KiB burst
+    for (let i = 0; i < N; i++) mallory.send('sdp:offer', { roomId: 'lobby', to: 'bob', sdp }, `r${i}`);
+    expect((await mallory.request('ping')).type).toBe('pong');
+    const refused = mallory.received.filter((m) => m.type === 'error');
+    expect(refused.length).toBeGreaterThan(0);
+    for (const m of refused) expect(m).toMatchObject({ payload: { code: 'RELAY_BUDGET_EXCEEDED' } });
+    await waitUntil(
+      () => bob.received.filter((m) => m.type === 'sdp:offer').length === N - refused.length,
+      'Bob gets what the budget let through',
+    );
+    // Carol's budget towards Bob is her own.
+    carol.send('sdp:offer', { roomId: 'lobby', to: 'bob', sdp }, 'c1');
+    await bob.waitFor((m) => m.type === 'sdp:offer' && m.payload.senderId === 'carol');
+    expect(carol.received.filter((m) => m.type === 'error')).toEqual([]);
+  });
 });
 
 describe('the relationship holds across nodes (Redis)', () => {
