@@ -54,6 +54,8 @@ let sockets: WebSocket[] = [];
 let onDelivery: (f: Flow, at: number, sentAt: number) => void = () => undefined;
 let errors = 0;
 let marker = 0;
+/** Frames that arrived while no message of their flow was in flight (the calls' opening offers). */
+let strays = 0;
 
 function send(f: Flow, kind: PayloadKind, now: number): boolean {
   const next = (f.tail + 1) & (RING - 1);
@@ -111,12 +113,25 @@ serve({
             if (errors <= 3) process.stderr.write(`unexpected frame: ${data.toString().slice(0, 200)}\n`);
             return;
           }
-          if (f.head === f.tail) return; // stray (e.g. a late frame after a reset)
+          if (f.head === f.tail) {
+            strays++; // stray (an opening offer, or a late frame after a reset)
+            return;
+          }
           const sentAt = f.times[f.head];
           f.head = (f.head + 1) & (RING - 1);
           onDelivery(f, at, sentAt);
         });
       }
+    }
+    if (protocol === 'parley') {
+      // Parley relays call messages only within a call, which an offer starts: open each flow's
+      // call before anything is measured (its ICE candidates would be dropped otherwise).
+      marker = relayedMarker(protocol, 'sdp');
+      strays = 0;
+      for (const f of flows) f.sender.send(f.frames.sdp, { binary: false });
+      const until = performance.now() + 10_000;
+      while (strays < flows.length && performance.now() < until) await sleep(10);
+      if (strays < flows.length) throw new Error(`only ${strays} of ${flows.length} calls opened`);
     }
     return { clients: sockets.length };
   },

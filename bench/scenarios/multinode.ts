@@ -8,7 +8,7 @@ import { startRedis } from '../../test/helpers/redis.js';
 import type { Ctx, ScenarioResult } from '../lib/ctx.js';
 import { GenProc } from '../lib/ipc.js';
 import { medianOf, withCpuWindow } from '../lib/measure.js';
-import { startParley } from '../lib/servers.js';
+import { RELAY_BENCH_ENV, startParley } from '../lib/servers.js';
 import { round } from '../lib/stats.js';
 
 interface RunResult {
@@ -21,7 +21,12 @@ interface RunResult {
 export async function multinodeScenario(ctx: Ctx): Promise<ScenarioResult[]> {
   const redis = await startRedis();
   ctx.track({ close: () => redis.stop() });
-  const base = { RATE_LIMIT_PER_SEC: '0', MAX_CONNECTIONS_PER_IP: '0', MEDIASOUP_WORKERS: '0' };
+  const base = {
+    RATE_LIMIT_PER_SEC: '0',
+    MAX_CONNECTIONS_PER_IP: '0',
+    MEDIASOUP_WORKERS: '0',
+    ...RELAY_BENCH_ENV,
+  };
   const single = ctx.track(await startParley('parley-single', base));
   const n1 = ctx.track(
     await startParley(

@@ -7,7 +7,7 @@ import type { Ctx, ScenarioResult } from '../lib/ctx.js';
 import { GenProc } from '../lib/ipc.js';
 import { medianOf, withCpuWindow } from '../lib/measure.js';
 import type { PayloadKind, Protocol } from '../lib/payloads.js';
-import { startParley, startServerProc, type ServerProc } from '../lib/servers.js';
+import { RELAY_BENCH_ENV, startParley, startServerProc, type ServerProc } from '../lib/servers.js';
 import { ratio, round } from '../lib/stats.js';
 
 interface RunResult {
@@ -51,7 +51,12 @@ interface Target {
 type Row = Record<string, number | Record<string, number>>;
 
 export async function relayScenario(ctx: Ctx): Promise<ScenarioResult[]> {
-  const parleyEnv = { RATE_LIMIT_PER_SEC: '0', MAX_CONNECTIONS_PER_IP: '0', MEDIASOUP_WORKERS: '0' };
+  const parleyEnv = {
+    RATE_LIMIT_PER_SEC: '0',
+    MAX_CONNECTIONS_PER_IP: '0',
+    MEDIASOUP_WORKERS: '0',
+    ...RELAY_BENCH_ENV,
+  };
   const servers = {
     raw: ctx.track(
       await startServerProc('raw-relay', 'bench/baselines/raw-relay.ts', { cpuProfDir: ctx.cpuProfDir }),

@@ -28,6 +28,11 @@ export type CallEndReason =
   | 'cancelled'
   /** The callee is not connected. */
   | 'offline'
+  /**
+   * The server refused to ring the callee (CALL_NOT_ALLOWED: with CALL_POLICY=shared-room, the
+   * callee shares no room with you); it does not say whether they are online.
+   */
+  | 'not-allowed'
   /** The other side (or we) lost the connection for good. */
   | 'disconnected'
   /** Media could not be set up, or the connection could not be restored in time. */
@@ -416,6 +421,7 @@ export class Call extends TypedEmitter<CallEvents> {
       if (err.code === 'RECIPIENT_OFFLINE')
         this.#end(this.#state === 'ringing' ? 'offline' : 'disconnected', err);
       else if (err.code === 'CALL_ANSWERED_ELSEWHERE') this.#end('answered-elsewhere', err);
+      else if (err.code === 'CALL_NOT_ALLOWED') this.#end('not-allowed', err);
       else this.#end('failed', err);
     },
   };

@@ -41,7 +41,7 @@ export type SdkMethod = {
 /** Client message type → the SDK methods that send it (the first is the main one). */
 export const MESSAGE_SENDERS = {
   // Requests
-  /** No dedicated method: the SDK authenticates with the subprotocol when it connects. */
+  /** No dedicated method: the SDK authenticates with the subprotocol when it connects, and refreshes its token with it on `auth:expiring` (the `getToken` option). */
   'auth:request': ['SignalingClient.request'],
   'session:resume': ['SessionResume.restore'],
   ping: ['Heartbeat.ping'],

@@ -22,6 +22,7 @@ import {
   type ReconnectingInfo,
 } from './signaling-connection.js';
 import { defaultWebSocketFactory, type TokenSource, type WebSocketFactory } from './websocket.js';
+import { resolveToken, type TokenValue } from './token.js';
 
 export type { AuthMode, ConnectionState, ReconnectedInfo, ReconnectingInfo, RequestOptions };
 
@@ -51,6 +52,14 @@ export interface SignalingClientOptions {
   token: TokenSource;
   /** How the token reaches the server. Default `in-band` (see {@link AuthMode}). */
   auth?: AuthMode;
+  /**
+   * Returns a fresh JWT (or `{token}`) for the same user. Called when the server says the
+   * connection's token is about to expire (`auth:expiring`): the client sends it with
+   * `auth:request` and stays connected. Without it (and with a plain string `token`), the server
+   * closes the connection with 4401 at the token's `exp`. Also used, instead of `token`, for every
+   * reconnect. Default: none.
+   */
+  getToken?: () => TokenValue | Promise<TokenValue>;
   /** When and whether to reconnect after a drop. Default {@link DefaultReconnectPolicy}. */
   reconnectPolicy?: ReconnectPolicy;
   /** Default 10 000 ms. */
@@ -93,12 +102,16 @@ export class SignalingClient extends TypedEmitter<SignalingEvents> {
   readonly url: string;
   readonly #maxQueued: number;
   readonly #conn: SignalingConnection;
+  readonly #getToken: (() => Promise<string>) | null;
 
   constructor(options: SignalingClientOptions) {
     super();
     const urls = serverUrls(options.url);
     this.url = urls.ws;
     this.#maxQueued = options.maxQueuedMessages ?? clientDefaults.maxQueuedMessages;
+    const token = options.token;
+    const refresh = options.getToken ?? (typeof token === 'function' ? token : null);
+    this.#getToken = refresh ? () => resolveToken(refresh) : null;
     this.#conn = new SignalingConnection(
       {
         // ConnectionEvents is part of SignalingEvents; TypeScript cannot see that through the generic.
@@ -112,7 +125,7 @@ export class SignalingClient extends TypedEmitter<SignalingEvents> {
       {
         url: this.url,
         httpBase: urls.http,
-        token: options.token,
+        token: reconnectToken(options.token, options.getToken),
         auth: options.auth ?? 'in-band',
         policy: options.reconnectPolicy ?? new DefaultReconnectPolicy(),
         factory: options.webSocketFactory ?? defaultWebSocketFactory(),
@@ -122,6 +135,21 @@ export class SignalingClient extends TypedEmitter<SignalingEvents> {
         pingTimeoutMs: options.pingTimeoutMs ?? clientDefaults.pingTimeoutMs,
       },
     );
+    this.on('auth:expiring', () => void this.#refreshToken());
+  }
+
+  /**
+   * `auth:expiring`: fetch a fresh token (getToken, or a function `token`) and authenticate the
+   * live connection with it. If that fails, the server closes at exp and the reconnect gets one.
+   */
+  async #refreshToken(): Promise<void> {
+    const source = this.#getToken;
+    if (!source) return;
+    try {
+      await this.request('auth:request', { token: await source() });
+    } catch {
+      // Nothing better to do here: the 4401 close at exp is followed by a reconnect with a new token.
+    }
   }
 
   get state(): ConnectionState {
@@ -248,4 +276,18 @@ export class SignalingClient extends TypedEmitter<SignalingEvents> {
     // The map is keyed by msg.type with [payload, msg]; TypeScript cannot correlate the union here.
     (this.emit as (type: string, payload: unknown, message: unknown) => boolean)(msg.type, msg.payload, msg);
   }
+}
+
+/** The token for each connect: `token` the first time, then `getToken` (if given) for every reconnect. */
+function reconnectToken(
+  token: TokenSource,
+  getToken: (() => TokenValue | Promise<TokenValue>) | undefined,
+): TokenSource {
+  if (!getToken) return token;
+  let first = true;
+  return () => {
+    if (!first) return getToken();
+    first = false;
+    return typeof token === 'function' ? token() : token;
+  };
 }

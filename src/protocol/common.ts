@@ -53,6 +53,12 @@ export const Participant = z.object({
   userId: UserId,
   name: z.string(),
   joinedAt: z.number().describe('server time (ms since epoch) of the join'),
+  nameVerified: z
+    .literal(false)
+    .optional()
+    .describe(
+      'false: the name was chosen by the client (room:join displayName; its token carries no name), so do not trust it; absent: the name comes from the token',
+    ),
 });
 export type Participant = z.infer<typeof Participant>;
 
@@ -62,5 +68,9 @@ export const Speaker = z.object({
   name: z.string(),
   sessionId: z.string(),
   since: z.number().describe('server time (ms) the floor was granted'),
+  nameVerified: z
+    .literal(false)
+    .optional()
+    .describe('false: a client-chosen name, as in the speaker’s participant entry; absent: from the token'),
 });
 export type Speaker = z.infer<typeof Speaker>;

@@ -99,6 +99,21 @@ export const ERRORS = {
     message: 'The call was answered on another device',
     hint: 'Another session of yours accepted or declined this call first (or placed it); stop ringing. Only that session may act on the call.',
   },
+  CALL_NOT_ALLOWED: {
+    message: 'You may not call this user',
+    hint: 'With CALL_POLICY=shared-room (the default) a call:offer only rings users who share a room with you; join one of their rooms first. Given whether or not the user is online.',
+    httpStatus: 403,
+  },
+  CALL_NOT_FOUND: {
+    message: 'No such call between you and this user',
+    hint: 'call:answer, call:accept, call:reject and call:hangup need a call that a call:offer started between the two of you (ICE candidates for no call are dropped silently).',
+    httpStatus: 404,
+  },
+  RELAY_BUDGET_EXCEEDED: {
+    message: 'Too much relayed to this recipient',
+    hint: 'Each recipient takes a bounded number of relayed messages and bytes per second from one sender; the message was not delivered. Send less, or smaller, and retry later.',
+    httpStatus: 429,
+  },
   RESUME_FAILED: {
     message: 'Session cannot be resumed',
     hint: 'The resume token is unknown, used, expired or not yours; join your rooms again instead.',

@@ -46,6 +46,27 @@ export const AuthResponse = message(
   z.object({ userId: UserId, name: z.string() }),
   'Reply to a successful auth:request. A failed one gets error UNAUTHORIZED and close 4401.',
 );
+export const AuthExpiring = message(
+  'auth:expiring',
+  z.object({
+    expiresAt: z.number().describe('server time (ms since epoch) at which the connection’s token expires'),
+    expiresInMs: z.number().int().describe('how long is left, as the server counts it'),
+  }),
+  'The token this connection authenticated with expires soon (AUTH_EXPIRING_LEAD_MS before its exp). Answer with auth:request {token} carrying a fresh token for the same user; otherwise the connection is closed with 4401 at exp (plus the clock tolerance). The SDK does this with its getToken() option.',
+);
+export const GrantsReduced = message(
+  'auth:grants-reduced',
+  z.object({
+    rooms: z.array(RoomId).describe('rooms the new token no longer allows: you have left them'),
+    publishing: z
+      .boolean()
+      .describe(
+        'true if the new token no longer allows (some of) what you published: those producers are closed, and any floor you held released',
+      ),
+    closedProducers: z.array(MediaId).describe('your producers the server closed'),
+  }),
+  'After session:resume or an auth:request refresh with a token whose grants are narrower than the old one: what the server took away (the other members see you leave those rooms as usual).',
+);
 export const SessionResumed = message(
   'session:resumed',
   z.object({
@@ -357,6 +378,8 @@ export const PttSpeakerChanged = message(
 export const ServerMessage = z.discriminatedUnion('type', [
   Welcome,
   AuthResponse,
+  AuthExpiring,
+  GrantsReduced,
   SessionResumed,
   Pong,
   ErrorMessage,

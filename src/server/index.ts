@@ -111,7 +111,16 @@ export async function createServer({
   const sessions = new SessionManager({ store, graceMs: config.resumeGraceMs, log, cluster, clock });
   const users = new UserDelivery({ sessions, cluster, log });
   const rooms = new RoomService({ catalog, store, log, cluster, clock });
-  const relay = new CallRelay({ users, rooms, store, metrics, log, clustered: cluster !== null, clock });
+  const relay = new CallRelay({
+    users,
+    rooms,
+    store,
+    metrics,
+    log,
+    clustered: cluster !== null,
+    clock,
+    config: config.calls,
+  });
   const media = new MediaService({ pool, config: config.media, catalog, rooms, log, clock });
   // A room's media lives on one node (its owner in the cluster); the plane forwards to it.
   const plane = new MediaPlane({ media, rooms, users, cluster, log, clock, ownerTtlMs: cc.nodeTtlMs * 2 });

@@ -36,7 +36,14 @@ describe('server API (/api/admin)', () => {
   };
 
   beforeAll(async () => {
-    srv = await startServer({ ADMIN_API_KEY: API_KEY, RATE_LIMIT_BURST: '1000' }, manifest);
+    srv = await startServer(
+      {
+        ADMIN_API_KEY: API_KEY,
+        RATE_LIMIT_BURST: '1000',
+        CALL_POLICY: 'any' /* calls between users who share no room */,
+      },
+      manifest,
+    );
   });
   afterAll(async () => {
     for (const c of clients) c.ws.terminate();

@@ -24,7 +24,9 @@ describe('1:1 calls and in-room relay', () => {
   };
 
   beforeAll(async () => {
-    srv = await startServer();
+    // Call mechanics, between users who share no room: CALL_POLICY=any (the relationship rule
+    // has its own file, test/calls/relay-abuse.test.ts).
+    srv = await startServer({ CALL_POLICY: 'any' });
   });
   afterEach(async () => {
     await Promise.all(open.map((c) => c.close(1000)));
@@ -112,18 +114,29 @@ describe('1:1 calls and in-room relay', () => {
     expect(inRoom.payload).toMatchObject({ senderId: 'alice', senderName: 'Alice', roomId: 'spoof' });
   });
 
+  it("call:offer to an offline user → RECIPIENT_OFFLINE with the request's correlationId", async () => {
+    const alice = await connect('alice');
+    const reply = await alice.request('call:offer', { recipientId: 'nobody', callId: 'k4', sdp: OFFER });
+    expect(reply).toMatchObject({ type: 'error', payload: { code: 'RECIPIENT_OFFLINE' } });
+    expect(reply.correlationId).toMatch(/^c\d+$/);
+  });
+
+  // Only an offer starts a call; the other messages need one between the two users, online or not.
   for (const [type, payload] of [
-    ['call:offer', { sdp: OFFER }],
     ['call:answer', { sdp: ANSWER }],
     ['call:accept', {}],
     ['call:reject', { reason: 'no' }],
     ['call:hangup', {}],
   ] as const) {
-    it(`${type} to an offline user → RECIPIENT_OFFLINE with the request's correlationId`, async () => {
+    it(`${type} without a call → CALL_NOT_FOUND with the request's correlationId, to an offline or an online user`, async () => {
       const alice = await connect('alice');
-      const reply = await alice.request(type, { recipientId: 'nobody', callId: 'k4', ...payload });
-      expect(reply).toMatchObject({ type: 'error', payload: { code: 'RECIPIENT_OFFLINE' } });
-      expect(reply.correlationId).toMatch(/^c\d+$/);
+      const bob = await connect('bob');
+      for (const recipientId of ['nobody', 'bob']) {
+        const reply = await alice.request(type, { recipientId, callId: 'k4', ...payload });
+        expect(reply).toMatchObject({ type: 'error', payload: { code: 'CALL_NOT_FOUND' } });
+        expect(reply.correlationId).toMatch(/^c\d+$/);
+      }
+      await bob.expectNothing(isCall, 100);
     });
   }
 

@@ -36,7 +36,10 @@ describe('SignalingClient against a real server (ws in Node)', () => {
   };
 
   beforeAll(async () => {
-    srv = await startServer({ LOG_LEVEL: 'warn' }, manifest);
+    srv = await startServer(
+      { LOG_LEVEL: 'warn', CALL_POLICY: 'any' /* calls between users who share no room */ },
+      manifest,
+    );
   });
   afterEach(() => {
     for (const c of clients.splice(0)) c.close();
@@ -83,7 +86,9 @@ describe('SignalingClient against a real server (ws in Node)', () => {
     const joined = a.waitFor('room:participant-joined', 2_000);
     await b.joinRoom('ops', 'Bee');
     const [payload, message] = await joined;
-    expect(payload.participant).toMatchObject({ userId: 'ev-b', name: 'Bee' });
+    // The token's name, not the displayName the client asked for: the token has one.
+    expect(payload.participant).toMatchObject({ userId: 'ev-b', name: 'EV-B' });
+    expect(payload.participant.nameVerified).toBeUndefined();
     expect(message.type).toBe('room:participant-joined');
     const left = b.waitFor('room:participant-left', 2_000);
     await a.leaveRoom('ops');
@@ -130,7 +135,10 @@ describe('SignalingClient against a real server (ws in Node)', () => {
   });
 
   it('when the session cannot be resumed, it re-joins its rooms on a fresh one', async () => {
-    const a = await open('rejoin-a');
+    // A token without a name: the displayName it joined with is re-sent (and shown, unverified).
+    const a = sdkClient(srv, await srv.token({ sub: 'rejoin-a' }), { reconnectPolicy: immediate });
+    clients.push(a);
+    await a.connect();
     const b = await open('rejoin-b');
     await a.joinRoom('ops', 'Ay');
     await b.joinRoom('ops');

@@ -36,6 +36,7 @@ describe('server API and webhooks across two nodes', () => {
       WEBHOOK_URLS: receiver.url,
       WEBHOOK_SECRET: SECRET,
       ADMIN_API_KEY: API_KEY,
+      CALL_POLICY: 'any', // calls between users who share no room
     };
     [n1, n2] = await Promise.all([
       startNodeProcess({ ...env, NODE_ID: 'node-1' }),

@@ -26,6 +26,7 @@ describe('two nodes, one Redis', () => {
     RESUME_GRACE_MS: '1500',
     PTT_LOCK_TTL_MS: '1500',
     RATE_LIMIT_BURST: '1000',
+    CALL_POLICY: 'any', // calls between users who share no room
   });
 
   beforeAll(async () => {

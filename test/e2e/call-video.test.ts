@@ -43,6 +43,9 @@ async function connect(b: BrowserPage, token: string): Promise<void> {
       token,
       calls: { getScreen: screen },
     });
+    // A call rings users who share a room with the caller (CALL_POLICY=shared-room, the default):
+    // both pages sit in the lobby, as demo users call each other from a channel's member list.
+    await parley.signaling.joinRoom('lobby');
     const t: VideoCallPage = { parley, call: null, log: [], screen };
     window.videoTest = t;
     const video = document.createElement('video');

@@ -21,6 +21,9 @@ declare global {
 async function connect(b: BrowserPage, token: string): Promise<void> {
   await b.page.evaluate(async (token) => {
     const parley = await window.Parley.ParleyClient.connect({ url: location.origin, token });
+    // A call rings users who share a room with the caller (CALL_POLICY=shared-room, the default):
+    // both pages sit in the lobby, as demo users call each other from a channel's member list.
+    await parley.signaling.joinRoom('lobby');
     const t: CallPage = { parley, call: null, ended: [], states: [] };
     window.callTest = t;
     parley.calls.on('incoming', (call) => {
@@ -201,7 +204,7 @@ describe('1:1 call between two Chromium pages (Perfect Negotiation)', () => {
     );
   });
 
-  it('rejecting, and calling someone offline, end the call with the right reason', async () => {
+  it('rejecting, and calling someone who shares no room (here: offline), end the call with the right reason', async () => {
     await alice.page.evaluate(async () => {
       const t = window.callTest;
       t.ended = [];
@@ -214,10 +217,12 @@ describe('1:1 call between two Chromium pages (Perfect Negotiation)', () => {
     await alice.page.waitForFunction(() => window.callTest.ended.length > 0);
     expect(await alice.page.evaluate(() => window.callTest.ended)).toEqual(['rejected']);
 
-    const offline = await alice.page.evaluate(async () => {
+    // CALL_POLICY=shared-room: "nobody" shares no room with Alice, and the server does not say
+    // whether they are online.
+    const stranger = await alice.page.evaluate(async () => {
       const call = await window.callTest.parley.calls.call('nobody');
       return new Promise<string>((resolve) => call.on('ended', ({ reason }) => resolve(reason)));
     });
-    expect(offline).toBe('offline');
+    expect(stranger).toBe('not-allowed');
   });
 });

@@ -117,6 +117,9 @@ async function connectPage(
           ...(callConnectTimeoutMs ? { callConnectTimeoutMs } : {}),
         },
       });
+      // A call rings users who share a room with the caller (CALL_POLICY=shared-room, the default):
+      // both pages sit in the lobby, as demo users call each other from a channel's member list.
+      await t.parley.signaling.joinRoom('lobby');
       t.parley.calls.on('incoming', (call) => {
         track(call);
         void call.accept();

@@ -32,8 +32,17 @@ describe('abuse against a real server process', () => {
   let proc: HardProc;
   beforeAll(async () => {
     // Defaults for every limit (100 msg/s, burst 200, 1 MiB unread output, 64 KiB frames) except
-    // the per-address cap, lowered so a flood is quick to show, and no resume grace.
-    proc = await startProc({ MAX_CONNECTIONS_PER_IP: '40', RESUME_GRACE_MS: '0' });
+    // the per-address cap, lowered so a flood is quick to show, and no resume grace. The non-reader
+    // test below checks the last line of defence (MAX_BUFFERED_BYTES), so the relay rules that
+    // stop it first (a shared room, the per-recipient budget: test/calls/relay-abuse.test.ts) are
+    // lifted here.
+    proc = await startProc({
+      MAX_CONNECTIONS_PER_IP: '40',
+      RESUME_GRACE_MS: '0',
+      CALL_POLICY: 'any',
+      RELAY_BUDGET_BURST_BYTES: String(1024 * MiB),
+      RELAY_BUDGET_BYTES_PER_SEC: String(1024 * MiB),
+    });
   });
   afterAll(async () => {
     await proc.stop();

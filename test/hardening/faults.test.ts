@@ -34,6 +34,7 @@ describe('a client dropped at the network level', () => {
       {
         MEDIASOUP_WORKERS: '1',
         RESUME_GRACE_MS: String(GRACE_MS),
+        CALL_POLICY: 'any', // calls between users who share no room
         HEARTBEAT_INTERVAL_MS: '200',
         HEARTBEAT_TIMEOUT_MS: '600',
         LOG_LEVEL: 'info',

@@ -6,6 +6,7 @@ import { createServer, type ParleyServer } from '../../src/server/index.js';
 import { createLogger } from '../../src/server/logger.js';
 import { TokenIssuer, type IssueOptions } from '../../src/server/auth/token-issuer.js';
 import type { Claims } from '../../src/server/auth/claims.js';
+import type { Clock } from '../../src/server/time/clock.js';
 
 export const TEST_SECRET = 'test-secret-0123456789-abcdefghij';
 
@@ -32,6 +33,8 @@ export interface TestServer {
 export async function startServer(
   env: Record<string, string> = {},
   manifest: unknown = {},
+  /** `clock`: the server's time (a FakeClock drives token lifetimes, grace windows… without waiting). */
+  opts: { clock?: Clock } = {},
 ): Promise<TestServer> {
   // The SFU is off unless a test asks for workers: signaling tests stay light.
   const config = loadConfig({
@@ -52,7 +55,12 @@ export async function startServer(
     },
   });
   const log = createLogger(env.LOG_LEVEL ?? 'debug', sink);
-  const server = await createServer({ config, manifest: StationManifest.parse(manifest), log });
+  const server = await createServer({
+    config,
+    manifest: StationManifest.parse(manifest),
+    log,
+    ...(opts.clock ? { clock: opts.clock } : {}),
+  });
   const address: AddressInfo = await server.listen();
   const issuer = new TokenIssuer({ secret: config.auth.secret ?? TEST_SECRET });
   return {

@@ -158,6 +158,27 @@ describe('HTTP API', () => {
       expect(srv.logText()).not.toContain(body.password);
       expect(srv.logText()).not.toContain(TURN_SECRET);
     });
+
+    it('never outlive the token that obtained them: the TTL is at most its remaining lifetime (issue 13)', async () => {
+      const tokenTtlS = 30; // well under TURN_TTL
+      const token = await srv.token({ sub: 'brief' }, { ttlS: tokenTtlS });
+      const tokenExpS = (
+        JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()) as { exp: number }
+      ).exp;
+      const res = await fetch(url(), { headers: { authorization: `Bearer ${token}` } });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { username: string; password: string; ttl: number };
+      expect(body.ttl).toBeGreaterThan(0);
+      expect(body.ttl).toBeLessThanOrEqual(tokenTtlS);
+      const expiry = Number(body.username.split(':')[0]);
+      expect(expiry).toBeLessThanOrEqual(tokenExpS);
+      expect(body.password).toBe(createHmac('sha1', TURN_SECRET).update(body.username).digest('base64'));
+      // Beside it, a long-lived token still gets the full TURN_TTL.
+      const long = await fetch(url(), {
+        headers: { authorization: `Bearer ${await srv.token({ sub: 'long' }, { ttlS: 3_600 })}` },
+      });
+      expect(((await long.json()) as { ttl: number }).ttl).toBe(TURN_TTL);
+    });
   });
 
   it('answers an unknown path with 404 NOT_FOUND, another method with 405 METHOD_NOT_ALLOWED, and a CORS preflight with 204', async () => {

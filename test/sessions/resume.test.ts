@@ -190,7 +190,7 @@ describe('session resume on one node', () => {
       type: 'error',
       payload: { code: 'RESUME_FAILED' },
     });
-    // Offline for good: calls to her are refused again.
+    // Offline for good: calls to her are refused again (she left the room they shared).
     await a2.c.close(1000);
     await waitUntil(
       () => srv.server.internalsForTesting.sessions.sessionsOf('alice') === undefined,
@@ -199,7 +199,7 @@ describe('session resume on one node', () => {
     expect(await b.c.request('call:offer', { recipientId: 'alice', callId: 'k3', sdp: 'v=0' })).toMatchObject(
       {
         type: 'error',
-        payload: { code: 'RECIPIENT_OFFLINE' },
+        payload: { code: 'CALL_NOT_ALLOWED' },
       },
     );
   });

@@ -358,6 +358,11 @@ describe('backpressure', () => {
     srv = await startServer({
       MAX_BUFFERED_BYTES: String(MAX_BUFFERED),
       RATE_LIMIT_PER_SEC: '0',
+      // The backstop itself: the relay rules that stop this first (a shared room, the per-recipient
+      // budget) are lifted here; test/calls/relay-abuse.test.ts has them.
+      CALL_POLICY: 'any',
+      RELAY_BUDGET_BURST_BYTES: String(1024 * 1024 * 1024),
+      RELAY_BUDGET_BYTES_PER_SEC: String(1024 * 1024 * 1024),
       RESUME_GRACE_MS: '0',
       LOG_LEVEL: 'info',
     });

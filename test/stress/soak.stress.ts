@@ -61,6 +61,7 @@ describe('soak', () => {
       RESUME_GRACE_MS: String(GRACE_MS),
       HEARTBEAT_INTERVAL_MS: '5000',
       HEARTBEAT_TIMEOUT_MS: '15000',
+      CALL_POLICY: 'any', // the workload's actors call any other actor, in a room with them or not
     });
   });
   afterAll(async () => {

@@ -96,3 +96,39 @@ describe('the resume grace window on a fake clock', () => {
     );
   });
 });
+
+describe('the suspended buffer is bounded in frames and in bytes', () => {
+  it('keeps the newest frames within both bounds, counts its bytes, and says missedFrames', async () => {
+    const { LiveSession } = await import('../../src/server/sessions/live-session.js');
+    const s = new LiveSession('s1', makeIdentity('alice'), null, {
+      clearTimer: () => undefined,
+      maxBufferedFrames: 10,
+      maxBufferedBytes: 1_000,
+    });
+    const big = (n: number) => frame('pong', { serverTime: 1_000 + n }); // same size each
+    const size = big(0).data.length;
+    for (let i = 0; i < 5; i++) s.deliver(big(i));
+    expect(s.missedFrames).toBe(false);
+    expect(s.bufferedBytes).toBe(5 * size);
+    for (let i = 5; i < 40; i++) s.deliver(big(i));
+    // The frame bound (10) or the byte bound (1,000), whichever is tighter, newest kept.
+    const kept = Math.min(10, Math.floor(1_000 / size));
+    expect(s.buffered).toHaveLength(kept);
+    expect(s.bufferedBytes).toBeLessThanOrEqual(1_000);
+    expect(s.missedFrames).toBe(true);
+    expect(JSON.parse(s.buffered.at(-1)!.data.toString())).toMatchObject({ payload: { serverTime: 1_039 } });
+    const taken = s.takeBuffered();
+    expect(taken.frames).toHaveLength(kept);
+    expect(taken.missedFrames).toBe(true);
+    expect(s.bufferedBytes).toBe(0);
+    // Frames from an old node go before those held here, within the same bounds.
+    s.deliver(big(100));
+    s.prependBuffered([big(98), big(99)]);
+    expect(
+      s.buffered.map(
+        (f) => (JSON.parse(f.data.toString()) as { payload: { serverTime: number } }).payload.serverTime,
+      ),
+    ).toEqual([1_098, 1_099, 1_100]);
+    expect(s.bufferedBytes).toBe(3 * size);
+  });
+});

@@ -40,6 +40,11 @@ export interface Identity {
   /** Token expiry (ms since epoch), if the token had one. */
   expiresAt: number | null;
   /**
+   * false: the token carries no `name` (`name` is then the user id, and a client-chosen
+   * displayName may stand in for it, shown as unverified). Absent or true: the name is the token's.
+   */
+  nameVerified?: boolean;
+  /**
    * Names the token itself (a hash of it, never the token): a user removed from a room through the
    * server API cannot rejoin it with the same token. Absent for identities not built from a token.
    */
@@ -58,6 +63,7 @@ export function identityFromClaims(claims: Claims, exp: number | undefined): Ide
     pttPriority: claims.pttPriority ?? 0,
     admin: claims.admin ?? false,
     expiresAt: exp === undefined ? null : exp * 1000,
+    nameVerified: claims.name !== undefined,
   };
 }
 

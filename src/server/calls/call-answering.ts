@@ -52,20 +52,31 @@ export class CallAnswering {
   /**
    * Decides who gets `type` from `sender` to `recipientId`, applying its step to the call's record.
    * `rung()` lists the recipient's sessions an offer reaches (for the first offer); `online()`
-   * lists the sender's user's live sessions (for a busy decline). Throws CALL_ANSWERED_ELSEWHERE.
+   * lists the sender's user's live sessions (for a busy decline); `mayRing()` says whether the
+   * sender may start a call with the recipient (CALL_POLICY). Throws CALL_ANSWERED_ELSEWHERE,
+   * CALL_NOT_FOUND (no call, and not an offer) and CALL_NOT_ALLOWED.
    */
   async plan(
     sender: CallSender,
     msg: { type: CallRelayType; recipientId: string; callId: string; reason?: string | undefined },
     rung: () => string[],
     online: () => Promise<ReadonlySet<string>>,
+    mayRing: () => boolean | Promise<boolean>,
   ): Promise<CallPlan> {
     const { type, recipientId, callId } = msg;
     const key = callKeyOf(callId, sender.userId, recipientId);
     let rec = this.#answered.get(key) ?? (await this.#store.getCall(key));
     if (!rec) {
-      // Messages of a call the server never saw ring (or whose record expired) go out as they always did.
-      if (type !== 'call:offer') return EVERYONE;
+      // Only an offer starts a call (issue 13): anything else needs one between the two users.
+      // Trickled candidates for no call are noise, dropped silently like those for someone gone.
+      if (type === 'call:ice-candidate') return NOBODY;
+      if (type !== 'call:offer') {
+        throw new ParleyError('CALL_NOT_FOUND', `no call "${callId}" between you and "${recipientId}"`);
+      }
+      // Asked before anything about the recipient's presence, so a refusal says nothing about it.
+      if (!(await mayRing())) {
+        throw new ParleyError('CALL_NOT_ALLOWED', `you may not call "${recipientId}"`, { recipientId });
+      }
       const rang = rung();
       if (rang.length === 0) return EVERYONE; // nobody to ring: RECIPIENT_OFFLINE, and no record
       const step = { op: 'ring', callerId: sender.userId, callerSession: sender.id, rung: rang } as const;

@@ -17,7 +17,9 @@ import type { Frame } from '../wire/frame.js';
 import { defaults } from '../config/defaults.js';
 import { Hooks } from '../events/hooks.js';
 import { background } from '../lifecycle/background.js';
+import type { CallsConfig } from '../config/env.js';
 import { CallAnswering, type CallPlan } from './call-answering.js';
+import { RelayBudget } from './relay-budget.js';
 import { CallRegistry, type CallChange, type CallEndReason, type CallInfo } from './call-registry.js';
 
 /**
@@ -53,6 +55,8 @@ export class CallRelay {
   readonly hooks: Hooks<CallEvents>;
   readonly #log: Logger;
   readonly #answering: CallAnswering;
+  readonly #policy: CallsConfig['policy'];
+  readonly #budget: RelayBudget;
 
   constructor(deps: {
     users: UserMailbox;
@@ -62,6 +66,8 @@ export class CallRelay {
     log: Logger;
     clustered: boolean;
     clock: Clock;
+    /** CALL_POLICY and the per-recipient relay budget. */
+    config: CallsConfig;
   }) {
     this.#users = deps.users;
     this.#rooms = deps.rooms;
@@ -73,6 +79,8 @@ export class CallRelay {
     this.hooks = new Hooks('calls', deps.log);
     this.#log = deps.log;
     this.#answering = new CallAnswering(deps.store);
+    this.#policy = deps.config.policy;
+    this.#budget = new RelayBudget(deps.config.relayBudget, deps.clock);
   }
 
   /** Tells listeners of a call's change if this node is the first in the cluster to claim it. */
@@ -99,7 +107,15 @@ export class CallRelay {
    * (the multi-device rules: {@link CallAnswering}).
    */
   async relayCall(session: Session, msg: ClientMessageOf<CallRelayType>, receivedAt: number): Promise<void> {
-    const { recipientId, callId } = msg.payload;
+    const { recipientId, callId, ...rest } = msg.payload;
+    // Encoded once, before anything else: its size is what the recipient's budget pays.
+    const f = relayFrame(msg.type, {
+      callId,
+      ...rest,
+      senderId: session.userId,
+      senderName: session.identity.name,
+    });
+    this.#budget.take(session.userId, recipientId, f.data.length);
     const byNode = this.#clustered
       ? await this.#users.remoteSessions(recipientId)
       : new Map<string, string[]>();
@@ -116,11 +132,12 @@ export class CallRelay {
         ...[...byNode.values()].flat(),
       ],
       () => this.#sessionsOf(session.userId),
+      () => this.#mayCall(session, recipientId),
     );
     if (plan.deliver === null) return;
     const filter: DeliveryFilter = plan.deliver === 'everyone' ? { except: session.id } : plan.deliver;
     const remoteNodes = [...byNode].filter(([, ids]) => ids.some((id) => passes(id, filter))).map(([n]) => n);
-    this.#deliverCall(session, msg, receivedAt, remoteNodes, filter);
+    this.#deliverCall(session, msg, f, receivedAt, remoteNodes, filter);
     if (plan.answeredElsewhere) await this.#answeredElsewhere(session, callId, plan.answeredElsewhere);
   }
 
@@ -156,9 +173,27 @@ export class CallRelay {
     return ids;
   }
 
+  /**
+   * CALL_POLICY: whether `session` may start a call with `recipientId`. `shared-room`: the
+   * recipient is a member of one of the caller's rooms (this node's members first, then shared
+   * state). Only asked for an offer that starts a call, never per relayed message.
+   */
+  async #mayCall(session: Session, recipientId: string): Promise<boolean> {
+    if (this.#policy === 'any' || recipientId === session.userId) return true;
+    for (const roomId of session.rooms.keys()) {
+      for (const s of this.#rooms.localMembers(roomId) ?? []) if (s.userId === recipientId) return true;
+    }
+    if (!this.#clustered) return false;
+    for (const roomId of session.rooms.keys()) {
+      if ((await this.#store.participants(roomId)).some((p) => p.userId === recipientId)) return true;
+    }
+    return false;
+  }
+
   #deliverCall(
     session: Session,
     msg: ClientMessageOf<CallRelayType>,
+    f: Frame,
     receivedAt: number,
     remoteNodes: string[],
     filter: DeliveryFilter,
@@ -180,7 +215,6 @@ export class CallRelay {
       throw new ParleyError('RECIPIENT_OFFLINE', `user "${recipientId}" is not connected`);
     }
     this.#announce(this.calls.track(msg.type, session.userId, recipientId, rest.callId));
-    const f = relayFrame(msg.type, { ...rest, senderId: session.userId, senderName: session.identity.name });
     this.#users.deliverLocal(recipientId, f, filter);
     for (const nodeId of remoteNodes) this.#users.deliverOnNodeQuietly(nodeId, recipientId, f, filter);
     this.#observe(receivedAt);
@@ -200,6 +234,7 @@ export class CallRelay {
       senderId: session.userId,
       senderName: session.identity.name,
     });
+    this.#budget.take(session.userId, to, f.data.length);
     let delivered = 0;
     for (const s of this.#rooms.localMembers(roomId) ?? []) {
       if (s.userId !== to || s === session) continue;

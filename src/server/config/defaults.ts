@@ -33,6 +33,31 @@ export const defaults = {
    */
   legacyTokenSubprotocol: false,
 
+  /**
+   * AUTH_EXPIRING_LEAD_MS: `auth:expiring` goes out this long before the connection's token expires,
+   * so the client can answer with `auth:request {token}` in time; at `exp` plus jwtClockToleranceS
+   * a connection that did not is closed with 4401. 60 s covers a token fetch from a slow backend.
+   */
+  authExpiringLeadMs: 60_000,
+  /**
+   * CALL_POLICY: whom a `call:offer` may ring. `shared-room` (default): only users who share a room
+   * with the caller, so a stranger cannot ring (or probe the presence of) any user id; the demo and
+   * the SDK call from a member list, which is such a room. `any`: every user (the earlier calls
+   * service had no rooms; docs/migration.md).
+   */
+  callPolicy: 'shared-room' as 'any' | 'shared-room',
+  /**
+   * Per (sender, recipient) relay budget (call:* and in-room sdp/ice relays), on the sender's node:
+   * a token bucket of bytes and one of messages. A sender past it gets RELAY_BUDGET_EXCEEDED and
+   * the message is not delivered, so no sender can fill a receiver's send buffer
+   * (MAX_BUFFERED_BYTES, 1 MiB) and get it dropped. Burst 256 KiB refilled at 64 KiB/s covers a
+   * video call's offer, answer, renegotiations and candidates many times over.
+   */
+  relayBudgetBytesPerSec: 64 * 1024,
+  relayBudgetBurstBytes: 256 * 1024,
+  relayBudgetMessagesPerSec: 50,
+  relayBudgetBurstMessages: 200,
+
   /** TURN_URIS: none, so TURN credentials carry no URIs. */
   turnUris: [] as string[],
   turnTtlS: 86_400,
@@ -210,6 +235,11 @@ export const defaults = {
   liveResumeTokenTtlMs: 24 * 3_600_000,
   /** Outbound frames kept for a suspended session (live-session.ts); beyond it the oldest go and the resume says missedFrames. */
   suspendedBufferMaxFrames: 256,
+  /**
+   * The same buffer's bound in bytes (live-session.ts): half of maxBufferedBytes, so its replay
+   * on resume (written with backpressure) can never by itself get the socket dropped. 512 KiB.
+   */
+  suspendedBufferMaxBytes: 512 * 1024,
   /** An adopting node waits this long for the old node's buffer of a resumed session (session-manager.ts). */
   sessionHandoffTimeoutMs: 1_000,
   /** After a session moved away, frames that still reach its old node follow it this long (session-manager.ts). */

@@ -68,6 +68,30 @@ const SETTINGS = {
     inBandAuth: env('IN_BAND_AUTH', bool.default(defaults.inBandAuth)),
     /** true: a client offering only a JWT as its subprotocol is authenticated with it (the token is echoed). */
     legacyTokenSubprotocol: env('LEGACY_TOKEN_SUBPROTOCOL', bool.default(defaults.legacyTokenSubprotocol)),
+    /** `auth:expiring` this long before a live connection's token expires. */
+    expiringLeadMs: env('AUTH_EXPIRING_LEAD_MS', int(0, 3_600_000).default(defaults.authExpiringLeadMs)),
+  },
+  calls: {
+    /** Whom a call:offer may ring: `shared-room` (default) or `any`. */
+    policy: env('CALL_POLICY', z.enum(['any', 'shared-room']).default(defaults.callPolicy)),
+    relayBudget: {
+      bytesPerSec: env(
+        'RELAY_BUDGET_BYTES_PER_SEC',
+        int(1_024, 1024 * 1024 * 1024).default(defaults.relayBudgetBytesPerSec),
+      ),
+      burstBytes: env(
+        'RELAY_BUDGET_BURST_BYTES',
+        int(64 * 1024, 1024 * 1024 * 1024).default(defaults.relayBudgetBurstBytes),
+      ),
+      messagesPerSec: env(
+        'RELAY_BUDGET_MESSAGES_PER_SEC',
+        int(1, 10_000_000).default(defaults.relayBudgetMessagesPerSec),
+      ),
+      burstMessages: env(
+        'RELAY_BUDGET_BURST_MESSAGES',
+        int(1, 10_000_000).default(defaults.relayBudgetBurstMessages),
+      ),
+    },
   },
   manifestPath: env('PARLEY_MANIFEST', z.string().min(1).optional()),
   turn: {
@@ -237,6 +261,7 @@ export type MediaConfig = Settings['media'];
 export type PttConfig = Settings['ptt'];
 export type ClusterConfig = Settings['cluster'];
 export type WebhookConfig = Settings['webhooks'];
+export type CallsConfig = Settings['calls'];
 
 export type Config = Omit<Settings, 'auth'> & {
   /** NODE_ENV=production. */

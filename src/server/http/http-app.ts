@@ -6,7 +6,7 @@ import type { Config } from '../config/env.js';
 import { publicStation, type StationManifest } from '../config/manifest.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { turnCredentials } from '../turn/turn-credentials.js';
+import { turnCredentials, turnTtlFor } from '../turn/turn-credentials.js';
 import { createDevTokenRoute } from './dev-token.js';
 import { healthBody, type HealthSource } from './health.js';
 import { sendError, sendJson } from './respond.js';
@@ -128,7 +128,9 @@ export function createHttpHandler(deps: HttpDeps) {
     }
     const { secret, uris, ttlS } = deps.config.turn;
     if (!secret) return sendError(res, 'SERVICE_UNAVAILABLE', 'TURN is not configured on this server');
-    sendJson(res, 200, turnCredentials(secret, result.identity.userId, ttlS, uris));
+    const now = Date.now();
+    const ttl = turnTtlFor(ttlS, result.identity.expiresAt, now);
+    sendJson(res, 200, turnCredentials(secret, result.identity.userId, ttl, uris, now));
   }
 
   return (req: IncomingMessage, res: ServerResponse): void => {

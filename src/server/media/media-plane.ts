@@ -15,12 +15,14 @@ import { GuestRegistry } from './guest-registry.js';
 import { MediaOwnership } from './media-ownership.js';
 import { MediaRpcClient } from './media-rpc-client.js';
 import { MediaRpcServer } from './media-rpc-server.js';
-import type { MediaService } from './media-service.js';
+import { mayPublish, type MediaService } from './media-service.js';
 
 /** Where one of a session's remote media objects lives. */
 interface RemoteRef {
   nodeId: string;
   roomId: string;
+  /** Set for a producer: what it publishes (for a narrower token's grants). */
+  produced?: { kind: 'audio' | 'video'; appData: Record<string, unknown> | undefined };
 }
 
 /** The cluster side of the plane; absent on a single node. */
@@ -134,7 +136,10 @@ export class MediaPlane implements FloorMedia {
     const ref = this.#ref(session, payload.transportId);
     if (!ref) return this.#media.produce(session, payload, holds);
     const produced = await this.#call(ref.nodeId, session, 'produce', payload, holds(ref.roomId));
-    this.#remember(session, produced.producerId, ref.nodeId, ref.roomId);
+    this.#remember(session, produced.producerId, ref.nodeId, ref.roomId, {
+      kind: payload.kind,
+      appData: payload.appData,
+    });
     return { result: produced, announce: nothingToAnnounce };
   }
 
@@ -195,6 +200,32 @@ export class MediaPlane implements FloorMedia {
     if (!ref) return this.#media.resumeProducer(session, producerId);
     const result = await this.#call(ref.nodeId, session, 'producer:resume', { producerId });
     return { result, announce: nothingToAnnounce };
+  }
+
+  /**
+   * Grants hold for the whole session: closes the session's producers, here or on a room's owner
+   * node, that its identity (a narrower token after a resume or a refresh) no longer allows, and
+   * tells the room as a producer:close would. Returns the closed producers' ids.
+   */
+  async withdrawPublishing(session: Session): Promise<string[]> {
+    const ids = this.#media.producersNotAllowed(session);
+    for (const [id, ref] of this.#refs.get(session.id) ?? []) {
+      if (ref.produced && !mayPublish(session, ref.produced.kind, ref.produced.appData)) ids.push(id);
+    }
+    const closed: string[] = [];
+    for (const id of ids) {
+      try {
+        const { announce } = await this.closeProducer(session, id);
+        await announce();
+        closed.push(id);
+      } catch (err) {
+        this.#log.warn(
+          { err, producerId: id, session: session.id },
+          'could not close a producer no longer granted',
+        );
+      }
+    }
+    return closed;
   }
 
   // ---- floor control (FloorMedia) ----------------------------------------------------------------------
@@ -316,12 +347,18 @@ export class MediaPlane implements FloorMedia {
     return false;
   }
 
-  #remember(session: Session, id: string, nodeId: string, roomId: string): void {
+  #remember(
+    session: Session,
+    id: string,
+    nodeId: string,
+    roomId: string,
+    produced?: RemoteRef['produced'],
+  ): void {
     let refs = this.#refs.get(session.id);
     if (!refs) {
       refs = new Map();
       this.#refs.set(session.id, refs);
     }
-    refs.set(id, { nodeId, roomId });
+    refs.set(id, produced ? { nodeId, roomId, produced } : { nodeId, roomId });
   }
 }

@@ -464,6 +464,19 @@ export class MediaService {
     };
   }
 
+  /**
+   * The session's producers on this node that its grants no longer allow (a narrower token after
+   * session:resume or an auth:request refresh): no publishing at all, or not that source.
+   */
+  producersNotAllowed(session: MediaSession): string[] {
+    const out: string[] = [];
+    for (const [id, { peer, obj }] of this.#producers) {
+      if (peer.session.id !== session.id || obj.closed) continue;
+      if (!mayPublish(session, obj.kind, obj.appData)) out.push(id);
+    }
+    return out;
+  }
+
   // ---- server API -----------------------------------------------------------------------------------
 
   /** The producers of each member in a room whose media this node hosts; null when it hosts none. */
@@ -705,6 +718,17 @@ function sourceOf(kind: 'audio' | 'video', appData: Record<string, unknown> | un
     return named.data;
   }
   return kind === 'audio' ? 'microphone' : 'camera';
+}
+
+/** Whether the session's grants allow a producer of this kind and `appData` (its source). */
+export function mayPublish(
+  session: MediaSession,
+  kind: 'audio' | 'video',
+  appData: Record<string, unknown> | undefined,
+): boolean {
+  if (!session.identity.canPublish) return false;
+  const named = TrackSource.safeParse(appData?.source);
+  return mayPublishSource(session, named.success ? named.data : kind === 'audio' ? 'microphone' : 'camera');
 }
 
 function mayPublishSource(session: MediaSession, source: TrackSource): boolean {

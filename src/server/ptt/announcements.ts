@@ -6,7 +6,11 @@ type Speaker = ServerPayload<'ptt:speaker-changed'>['speaker'];
 
 /** The public view of a speaker lock's holder (what `room:state` and `ptt:speaker-changed` carry). */
 export function speakerOf(lock: HeldLock | null): Speaker {
-  return lock ? { userId: lock.userId, name: lock.name, sessionId: lock.sessionId, since: lock.since } : null;
+  if (!lock) return null;
+  const { userId, name, sessionId, since } = lock;
+  return lock.nameVerified === false
+    ? { userId, name, sessionId, since, nameVerified: false }
+    : { userId, name, sessionId, since };
 }
 
 /** `ptt:speaker-changed`: built here only, whoever has news of the floor. */

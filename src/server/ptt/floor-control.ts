@@ -174,6 +174,7 @@ export class FloorControl {
         sessionId: session.id,
         userId: session.userId,
         name: session.rooms.get(roomId)?.name ?? session.identity.name,
+        ...unverified(session, roomId),
         priority: session.identity.pttPriority,
         since: this.#clock.now(),
       };
@@ -258,7 +259,13 @@ export class FloorControl {
       const holder = floor.holder;
       if (!holder) return null;
       const s = holder.session;
-      const speaker = { userId: s.userId, name: nameIn(s, roomId), sessionId: s.id, since: holder.since };
+      const speaker = {
+        userId: s.userId,
+        name: nameIn(s, roomId),
+        sessionId: s.id,
+        since: holder.since,
+        ...unverified(s, roomId),
+      };
       await this.#revoke(floor, 'admin');
       return speaker;
     });
@@ -411,7 +418,13 @@ export class FloorControl {
     }
     tell();
     const name = session.rooms.get(roomId)?.name ?? session.identity.name;
-    this.#broadcast(roomId, { userId: session.userId, name, sessionId: session.id, since });
+    this.#broadcast(roomId, {
+      userId: session.userId,
+      name,
+      sessionId: session.id,
+      since,
+      ...unverified(session, roomId),
+    });
     this.#log.debug({ roomId, session: session.id, fence }, 'floor granted');
   }
 
@@ -555,6 +568,11 @@ function noop(): void {}
 
 function nameIn(session: Session, roomId: string): string {
   return session.rooms.get(roomId)?.name ?? session.identity.name;
+}
+
+/** `{nameVerified: false}` when the session's name in the room is its own choice, else nothing. */
+function unverified(session: Session, roomId: string): { nameVerified?: false } {
+  return session.rooms.get(roomId)?.nameVerified === false ? { nameVerified: false } : {};
 }
 
 function holderOf(h: Holder): Omit<HeldLock, 'fence'> {

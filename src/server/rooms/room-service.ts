@@ -100,11 +100,15 @@ export class RoomService implements RoomFanout {
       return { result, announce: nothingToAnnounce };
     }
 
+    // The name others see is the token's (issue 13, Medium 6: anyone could appear as "Alice"). A
+    // token without one leaves the choice to the client, and everyone sees it is unverified.
+    const chosen = session.identity.nameVerified === false ? displayName : undefined;
     const participant: Participant = {
       sessionId: session.id,
       userId: session.userId,
-      name: displayName ?? session.identity.name,
+      name: chosen ?? session.identity.name,
       joinedAt: this.#clock.now(),
+      ...(chosen === undefined ? {} : { nameVerified: false }),
     };
     const outcome = await this.#store.joinRoom(roomId, participant, channel.maxParticipants);
     if (outcome.status === 'full') {

@@ -18,25 +18,29 @@ export class LiveSession implements Session {
   /** Hash of the current resume token (the token itself is never stored). */
   resumeTokenHash: string | null = null;
   graceTimer: Timer | null = null;
-  /** Frames sent while suspended, replayed on resume. */
+  /** Frames sent while suspended, replayed on resume (read it; change it through the methods below). */
   buffered: Frame[] = [];
+  /** Bytes in `buffered`. */
+  #bufferedBytes = 0;
   /** True when the buffer overflowed and frames were dropped while suspended. */
   missedFrames = false;
   #ended = false;
   readonly #maxBuffered: number;
+  readonly #maxBufferedBytes: number;
   readonly #clearTimer: (t: Timer) => void;
 
   constructor(
     id: string,
     identity: Identity,
     connection: SessionLink<LiveSession> | null,
-    opts: { clearTimer: (t: Timer) => void; maxBufferedFrames?: number },
+    opts: { clearTimer: (t: Timer) => void; maxBufferedFrames?: number; maxBufferedBytes?: number },
   ) {
     this.id = id;
     this.identity = identity;
     this.connection = connection;
     this.#clearTimer = opts.clearTimer;
     this.#maxBuffered = opts.maxBufferedFrames ?? defaults.suspendedBufferMaxFrames;
+    this.#maxBufferedBytes = opts.maxBufferedBytes ?? defaults.suspendedBufferMaxBytes;
   }
 
   get userId(): string {
@@ -55,11 +59,45 @@ export class LiveSession implements Session {
     if (this.connection) {
       this.connection.sendFrame(f);
     } else if (!this.#ended) {
-      if (this.buffered.length >= this.#maxBuffered) {
-        this.buffered.shift();
-        this.missedFrames = true;
-      }
       this.buffered.push(f);
+      this.#bufferedBytes += f.data.length;
+      this.#trim();
+    }
+  }
+
+  /** Bytes held for a resume. */
+  get bufferedBytes(): number {
+    return this.#bufferedBytes;
+  }
+
+  /** Hands the buffer over (to a resume or another node) and empties it. */
+  takeBuffered(): { frames: Frame[]; missedFrames: boolean } {
+    const out = { frames: this.buffered, missedFrames: this.missedFrames };
+    this.buffered = [];
+    this.#bufferedBytes = 0;
+    this.missedFrames = false;
+    return out;
+  }
+
+  /** Frames from before the ones held here (an old node's buffer for an adopted session). */
+  prependBuffered(frames: Frame[]): void {
+    this.buffered = [...frames, ...this.buffered];
+    for (const f of frames) this.#bufferedBytes += f.data.length;
+    this.#trim();
+  }
+
+  /**
+   * The buffer is bounded in frames and in bytes (issue 13, High 3: 256 frames of 60 KB replayed at
+   * once dropped the resumed receiver again): the oldest go first, and the resume says missedFrames.
+   */
+  #trim(): void {
+    while (
+      this.buffered.length > 0 &&
+      (this.buffered.length > this.#maxBuffered || this.#bufferedBytes > this.#maxBufferedBytes)
+    ) {
+      const dropped = this.buffered.shift();
+      if (dropped) this.#bufferedBytes -= dropped.data.length;
+      this.missedFrames = true;
     }
   }
 
@@ -78,5 +116,6 @@ export class LiveSession implements Session {
     this.#ended = true;
     this.cancelGrace();
     this.buffered = [];
+    this.#bufferedBytes = 0;
   }
 }

@@ -180,7 +180,13 @@ export class SessionManager {
   async resume(
     resumeToken: string,
     conn: SessionLink<LiveSession>,
-    attach: (session: LiveSession, freshToken: string, buffered: Frame[], missedFrames: boolean) => void,
+    attach: (
+      session: LiveSession,
+      freshToken: string,
+      buffered: Frame[],
+      missedFrames: boolean,
+      previous: Identity,
+    ) => void,
   ): Promise<LiveSession> {
     const provisional = conn.session;
     const identity = conn.identity;
@@ -217,14 +223,12 @@ export class SessionManager {
       old.close(CLOSE_CODES.SESSION_REPLACED.code, 'session resumed elsewhere');
     }
     session.cancelGrace();
-    const buffered = session.buffered;
-    const missed = session.missedFrames;
-    session.buffered = [];
-    session.missedFrames = false;
+    const { frames: buffered, missedFrames: missed } = session.takeBuffered();
+    const previous = session.identity;
     session.identity = identity;
     session.connection = conn;
     conn.session = session;
-    attach(session, fresh, buffered, missed);
+    attach(session, fresh, buffered, missed, previous);
     return session;
   }
 
@@ -340,7 +344,7 @@ export class SessionManager {
       const result = await handoff;
       if (result) {
         missedFrames = result.missedFrames;
-        session.buffered = [...result.frames, ...session.buffered];
+        session.prependBuffered(result.frames);
       }
     }
     session.missedFrames ||= missedFrames;

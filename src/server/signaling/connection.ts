@@ -11,6 +11,7 @@ import {
   type ServerPayload,
 } from '../../protocol/index.js';
 import type { Identity } from '../auth/claims.js';
+import type { TokenExpiry } from '../auth/token-expiry.js';
 import type { LimitsConfig } from '../config/env.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -35,6 +36,8 @@ export class Connection implements SessionLink<LiveSession> {
   readonly dialect: Dialect | null;
   /** Last time anything (message or pong) arrived; read by the heartbeat sweep. */
   lastSeen = performance.now();
+  /** The timers of the token this connection authenticated with (the dispatcher arms them). */
+  expiry: TokenExpiry | null = null;
 
   readonly #limits: LimitsConfig;
   readonly #metrics: Metrics;
@@ -46,6 +49,9 @@ export class Connection implements SessionLink<LiveSession> {
   #busy: Promise<void> | null = null;
   #closed = false;
   #draining = false;
+  /** Frames waiting to be written behind a replay (see `replay`); null when writing directly. */
+  #replay: Frame[] | null = null;
+  #replayBytes = 0;
 
   constructor(
     ws: WebSocket,
@@ -156,23 +162,78 @@ export class Connection implements SessionLink<LiveSession> {
     else this.send('error', body, correlation);
   }
 
-  /** Writes a pre-encoded frame. Closes the client with 4008 if it is not reading (backpressure). */
+  /**
+   * Writes a pre-encoded frame. Closes the client with 4008 if it is not reading (backpressure).
+   * While a replay is being written, the frame waits behind it.
+   */
   sendFrame(f: Frame): void {
     if (this.#closed) return;
-    this.ws.send(this.dialect === null ? f.data : this.dialect.outbound(f).data, { binary: false });
-    this.#metrics.messagesOut(f.type).inc();
-    if (this.ws.bufferedAmount > this.#limits.maxBufferedBytes) {
-      this.#log.warn(
-        { conn: this.id, remote: this.remoteAddress, buffered: this.ws.bufferedAmount },
-        'dropping slow consumer',
-      );
-      // Nothing more is written, and the close frame queues behind what is buffered, so a client
-      // that reads again sees 4008 (terminating at once showed it 1006). A client that never reads
-      // cannot answer it: it is cut off after a short wait, holding at most this buffer meanwhile.
-      this.close(CLOSE_REASONS.BACKPRESSURE.code, 'backpressure', {
-        timeoutMs: this.#limits.backpressureCloseTimeoutMs,
-      });
+    if (this.#replay) {
+      this.#replay.push(f);
+      this.#replayBytes += f.data.length;
+      if (this.#replayBytes + this.ws.bufferedAmount > this.#limits.maxBufferedBytes) this.#dropSlow();
+      return;
     }
+    this.#write(f);
+  }
+
+  /**
+   * Writes a resumed session's buffered frames with backpressure (issue 13, High 3: replayed all at
+   * once, they dropped the receiver again for unread output): a frame at a time while the socket's
+   * unsent data stays under half of MAX_BUFFERED_BYTES, the rest once it has been written out.
+   * Frames sent meanwhile queue behind the replay, so order is kept; a client that stops reading
+   * altogether is still dropped at MAX_BUFFERED_BYTES, counting the queue.
+   */
+  replay(frames: readonly Frame[]): void {
+    if (frames.length === 0 || this.#closed) return;
+    this.#replay = [...(this.#replay ?? []), ...frames];
+    for (const f of frames) this.#replayBytes += f.data.length;
+    this.#pump();
+  }
+
+  /** Frames still waiting behind a replay (tests). */
+  get replayQueuedForTesting(): number {
+    return this.#replay?.length ?? 0;
+  }
+
+  #pump(): void {
+    const queue = this.#replay;
+    if (!queue) return;
+    const low = this.#limits.maxBufferedBytes / 2;
+    while (queue.length > 0 && !this.#closed) {
+      const f = queue.shift() as Frame;
+      this.#replayBytes -= f.data.length;
+      if (queue.length > 0 && this.ws.bufferedAmount + f.data.length > low) {
+        // Enough in flight: go on once this one has been handed to the socket.
+        this.#write(f, () => this.#pump());
+        return;
+      }
+      this.#write(f);
+    }
+    this.#replay = null;
+    this.#replayBytes = 0;
+  }
+
+  #write(f: Frame, written?: () => void): void {
+    if (this.#closed) return;
+    this.ws.send(this.dialect === null ? f.data : this.dialect.outbound(f).data, { binary: false }, written);
+    this.#metrics.messagesOut(f.type).inc();
+    if (this.ws.bufferedAmount > this.#limits.maxBufferedBytes) this.#dropSlow();
+  }
+
+  #dropSlow(): void {
+    this.#log.warn(
+      { conn: this.id, remote: this.remoteAddress, buffered: this.ws.bufferedAmount + this.#replayBytes },
+      'dropping slow consumer',
+    );
+    // Nothing more is written, and the close frame queues behind what is buffered, so a client
+    // that reads again sees 4008 (terminating at once showed it 1006). A client that never reads
+    // cannot answer it: it is cut off after a short wait, holding at most this buffer meanwhile.
+    this.#replay = null;
+    this.#replayBytes = 0;
+    this.close(CLOSE_REASONS.BACKPRESSURE.code, 'backpressure', {
+      timeoutMs: this.#limits.backpressureCloseTimeoutMs,
+    });
   }
 
   /**
@@ -190,6 +251,7 @@ export class Connection implements SessionLink<LiveSession> {
   ): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.expiry?.cancel();
     this.#draining = opts.drain === true && !opts.stopReading;
     this.ws.close(code, reason);
     if (opts.stopReading) this.ws.pause();
@@ -211,6 +273,7 @@ export class Connection implements SessionLink<LiveSession> {
 
   terminate(): void {
     this.#closed = true;
+    this.expiry?.cancel();
     this.#draining = false;
     this.ws.terminate();
   }
@@ -218,6 +281,7 @@ export class Connection implements SessionLink<LiveSession> {
   /** Called by the gateway once the socket has closed. */
   markClosed(): void {
     this.#closed = true;
+    this.expiry?.cancel();
     this.#draining = false;
   }
 }

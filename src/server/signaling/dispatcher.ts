@@ -10,6 +10,8 @@ import {
   type RoomRelayType,
   type ServerPayload,
 } from '../../protocol/index.js';
+import { mayJoinRoom, type Identity } from '../auth/claims.js';
+import { TokenExpiry } from '../auth/token-expiry.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
 import type { CallRelay } from '../calls/call-relay.js';
 import type { Config } from '../config/env.js';
@@ -318,8 +320,13 @@ export class Dispatcher {
         throw new ParleyError('FORBIDDEN', 'a connection cannot change user; open a new connection');
       }
       conn.identity = identity;
-      if (conn.session) conn.session.identity = identity;
-      return response;
+      this.#armExpiry(conn);
+      if (!conn.session) return response;
+      const session = conn.session;
+      const previous = session.identity;
+      session.identity = identity;
+      // Grants hold for the whole session: what the fresh token no longer allows goes now, after the reply.
+      return { ...response, after: () => this.#applyGrants(conn, session, previous) };
     }
     if (conn.closed) return HANDLED; // the auth deadline fired while the token was being verified
     conn.identity = identity;
@@ -345,25 +352,92 @@ export class Dispatcher {
       resumeToken,
       resumeGraceMs: config.resumeGraceMs,
     });
+    this.#armExpiry(conn);
     this.#d.log.info({ conn: conn.id, session: session.id, userId: identity.userId }, 'session opened');
     return session;
   }
 
+  /**
+   * (Re-)arms the connection's token timers: `auth:expiring` AUTH_EXPIRING_LEAD_MS before `exp`,
+   * and a 4401 close at `exp` plus the clock tolerance unless an `auth:request` refreshed it.
+   */
+  #armExpiry(conn: Connection): void {
+    conn.expiry?.cancel();
+    conn.expiry = null;
+    const expiresAt = conn.identity?.expiresAt ?? null;
+    if (expiresAt === null || conn.closed) return;
+    const { auth } = this.#d.config;
+    conn.expiry = new TokenExpiry(
+      expiresAt,
+      { clock: this.#clock, leadMs: auth.expiringLeadMs, toleranceMs: auth.clockToleranceS * 1000 },
+      {
+        expiring: (at) =>
+          conn.send('auth:expiring', {
+            expiresAt: at,
+            expiresInMs: Math.max(0, Math.round(at - this.#clock.now())),
+          }),
+        expired: () => {
+          this.#d.log.info(
+            { conn: conn.id, remote: conn.remoteAddress, userId: conn.identity?.userId },
+            'token expired on a live connection',
+          );
+          conn.sendError('UNAUTHORIZED', undefined, 'your token expired; reconnect with a fresh one');
+          conn.closeFor('UNAUTHORIZED', 'token expired');
+        },
+      },
+    );
+  }
+
+  /**
+   * Grants hold for the whole session (issue 13, Medium 3): after a resume or a token refresh, the
+   * session leaves the rooms its token no longer allows and loses what it may no longer publish
+   * (those producers close; a floor it held without the right to publish is released), and the
+   * user is told with `auth:grants-reduced`.
+   */
+  async #applyGrants(conn: Connection, session: LiveSession, previous: Identity | null): Promise<void> {
+    const identity = session.identity;
+    const { rooms, media, floor } = this.#d;
+    const left: string[] = [];
+    for (const roomId of [...session.rooms.keys()]) {
+      if (mayJoinRoom(identity, roomId)) continue;
+      await rooms.leave(session, roomId, 'left');
+      left.push(roomId);
+    }
+    const closedProducers = await media.withdrawPublishing(session);
+    let publishing = closedProducers.length > 0;
+    const { canPublish, publishSources } = identity;
+    if (!canPublish || (publishSources && !publishSources.has('microphone'))) {
+      for (const roomId of session.rooms.keys()) {
+        if (!floor.holds(session, roomId)) continue;
+        await floor.stop(session, roomId);
+        publishing = true;
+      }
+    }
+    if (previous && previous.canPublish && !canPublish) publishing = true;
+    if (left.length === 0 && !publishing) return;
+    this.#d.log.info({ conn: conn.id, session: session.id, left, closedProducers }, 'grants reduced');
+    conn.send('auth:grants-reduced', { rooms: left, publishing, closedProducers });
+  }
+
   async #resume({ conn, msg, reply }: RequestContext<'session:resume'>): Promise<Handled> {
     let replayed = 0;
+    let previous: Identity | null = null;
     const session = await this.#d.sessions.resume(
       msg.payload.resumeToken,
       conn,
-      (s, resumeToken, buffered, missedFrames) => {
+      (s, resumeToken, buffered, missedFrames, before) => {
+        previous = before;
         // The reply, then what was buffered while away, before anything delivered afterwards.
         reply({
           type: 'session:resumed',
           payload: { sessionId: s.id, rooms: [...s.rooms.keys()], resumeToken, missedFrames },
         });
-        for (const f of buffered) conn.sendFrame(f);
+        conn.replay(buffered);
         replayed = buffered.length;
       },
     );
+    // The token this connection brought may grant less than the one the session began with.
+    await this.#applyGrants(conn, session, previous);
     // Snapshots last: they are authoritative over any buffered presence events.
     for (const roomId of session.rooms.keys()) {
       const state = await this.#d.rooms.stateFor(session, roomId);

@@ -19,6 +19,8 @@ export interface FloorHolder {
   sessionId: string;
   userId: string;
   name: string;
+  /** false: `name` was chosen by the client (see Participant.nameVerified). */
+  nameVerified?: false;
   /** PTT priority from the holder's token. */
   priority: number;
   /** Server time (ms) the floor was granted. */

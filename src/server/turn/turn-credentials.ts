@@ -17,3 +17,12 @@ export function turnCredentials(
   const password = createHmac('sha1', secret).update(username).digest('base64');
   return { username, password, ttl: ttlS, uris };
 }
+
+/**
+ * TURN credentials never outlive the token that obtained them (issue 13, low finding): TURN_TTL,
+ * or the token's remaining lifetime (whole seconds, at least 1) when that is shorter.
+ */
+export function turnTtlFor(ttlS: number, tokenExpiresAt: number | null, nowMs: number): number {
+  if (tokenExpiresAt === null) return ttlS;
+  return Math.max(1, Math.min(ttlS, Math.floor((tokenExpiresAt - nowMs) / 1000)));
+}

@@ -10,6 +10,7 @@ const END_TEXT: Record<CallEndReason, string> = {
   'no-answer': 'No answer',
   cancelled: 'Missed call',
   offline: 'They are offline',
+  'not-allowed': 'You can call people in your channels only',
   disconnected: 'Call dropped: connection lost',
   failed: 'Call failed: no media connection',
   'answered-elsewhere': 'Answered on another device',

@@ -208,6 +208,7 @@ export class ConferenceView {
         'div',
         { class: 'tile-name' },
         who.name,
+        who.nameVerified === false ? ' (unverified)' : '',
         who.isLocal ? ' (you)' : '',
         source === 'screen' ? ' · screen' : '',
         muted ? h('span', { class: 'muted-mark', 'aria-label': 'muted' }, ' 🔇') : null,

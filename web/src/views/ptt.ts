@@ -208,7 +208,20 @@ export class PttView {
       'li',
       { class: `member${isSpeaking ? ' speaking' : ''}`, 'data-session': p.sessionId, 'data-user': p.userId },
       h('span', { class: 'avatar', 'aria-hidden': 'true' }, initials(p.name)),
-      h('span', { class: 'name' }, p.name, isMe ? h('span', { class: 'muted' }, ' (you)') : null),
+      h(
+        'span',
+        { class: 'name' },
+        p.name,
+        // A name the client chose (its token carries none): anyone could have typed it.
+        p.nameVerified === false
+          ? h(
+              'span',
+              { class: 'muted unverified', title: 'name not verified by the server' },
+              ' (unverified)',
+            )
+          : null,
+        isMe ? h('span', { class: 'muted' }, ' (you)') : null,
+      ),
       isSpeaking ? h('span', { class: 'bars', 'aria-label': 'speaking' }, h('i'), h('i'), h('i')) : null,
       isMe
         ? null
@@ -241,7 +254,8 @@ export class PttView {
       el.textContent = 'Channel is clear';
     } else {
       const talkMs = (this.#shell.client?.signaling.serverNow() ?? Date.now()) - speaker.since;
-      const who = speaker.sessionId === channel.sessionId ? 'You are talking' : `${speaker.name} is speaking`;
+      const name = speaker.nameVerified === false ? `${speaker.name} (unverified)` : speaker.name;
+      const who = speaker.sessionId === channel.sessionId ? 'You are talking' : `${name} is speaking`;
       el.textContent = `${who} · ${clock(talkMs)}`;
     }
   }

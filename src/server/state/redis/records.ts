@@ -17,6 +17,7 @@ export const HeldLockSchema = z.object({
   sessionId: z.string(),
   userId: z.string(),
   name: z.string(),
+  nameVerified: z.literal(false).optional(),
   priority: z.number(),
   since: z.number(),
 });

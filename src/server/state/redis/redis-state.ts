@@ -304,13 +304,13 @@ export class RedisState implements StateStore {
     replaceFence?: number,
   ): Promise<AcquireOutcome> {
     // Picked field by field: a caller passing a HeldLock must not smuggle in its old fence.
-    const { sessionId, userId, name, priority, since } = holder;
+    const { sessionId, userId, name, nameVerified, priority, since } = holder;
     const reply = await this.#run('acquireSpeaker', () =>
       ACQUIRE.run(
         this.#client,
         [this.#speakerKey(roomId), this.#fenceKey(roomId)],
         [
-          JSON.stringify({ sessionId, userId, name, priority, since }),
+          JSON.stringify({ sessionId, userId, name, nameVerified, priority, since }),
           px(ttlMs),
           replaceFence === undefined ? '' : String(replaceFence),
           REDIS_DEFAULTS.fenceTtlMs,
