@@ -2,7 +2,13 @@ import { mkdtemp, readFile, rm, writeFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readPages, oggCrc, encodePage, OGG_FLAG_BOS, OGG_FLAG_EOS } from '../../src/server/recording/ogg-page.js';
+import {
+  readPages,
+  oggCrc,
+  encodePage,
+  OGG_FLAG_BOS,
+  OGG_FLAG_EOS,
+} from '../../src/server/recording/ogg-page.js';
 import { OggOpusWriter, OPUS_PRE_SKIP } from '../../src/server/recording/ogg-opus-writer.js';
 import { repairOggOpus } from '../../src/server/recording/ogg-repair.js';
 import { parseRtp } from '../../src/server/recording/rtp-packet.js';
