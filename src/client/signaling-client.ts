@@ -21,6 +21,7 @@ import {
 } from './signaling-connection.js';
 import {
   defaultWebSocketFactory,
+  toHttpBase,
   toWebSocketUrl,
   type TokenSource,
   type WebSocketFactory,
@@ -88,10 +89,12 @@ export class SignalingClient extends TypedEmitter<SignalingEvents> {
   readonly url: string;
   readonly #maxQueued: number;
   readonly #conn: SignalingConnection;
+  readonly #token: TokenSource;
 
   constructor(options: SignalingClientOptions) {
     super();
     this.url = toWebSocketUrl(options.url);
+    this.#token = options.token;
     this.#maxQueued = options.maxQueuedMessages ?? clientDefaults.maxQueuedMessages;
     this.#conn = new SignalingConnection(
       {
@@ -114,6 +117,16 @@ export class SignalingClient extends TypedEmitter<SignalingEvents> {
         pingTimeoutMs: options.pingTimeoutMs ?? clientDefaults.pingTimeoutMs,
       },
     );
+  }
+
+  /** The server's HTTP base (`http(s)://host`), for the HTTP API (recordings, TURN credentials). */
+  get httpBase(): string {
+    return toHttpBase(this.url);
+  }
+
+  /** The JWT for an HTTP API request (`Authorization: Bearer`): the token, or a fresh one from its function. */
+  async bearerToken(): Promise<string> {
+    return typeof this.#token === 'string' ? this.#token : this.#token();
   }
 
   get state(): ConnectionState {
