@@ -3,7 +3,7 @@ import { dropFromServer } from '../client/helpers.js';
 import { assertLoopbackOnly } from '../helpers/netns.js';
 import { sleep } from '../helpers/wait.js';
 import { joinChannel, signIn } from './demo-driver.js';
-import { openBrowser, startE2eServer, type BrowserPage, type E2eServer } from './harness.js';
+import { openBrowser, openSdkPage, startE2eServer, type BrowserPage, type E2eServer } from './harness.js';
 
 /*
  * Recording and replay in Chromium, through the demo and the SDK: Alice talks with Chromium's fake
@@ -25,6 +25,7 @@ interface RecordingLog {
 declare global {
   interface Window {
     recordingLog: RecordingLog;
+    carol: { signaling: { sessionId: string | null; state: string } };
   }
 }
 
@@ -32,6 +33,7 @@ describe('recording and replay in Chromium (SDK and demo)', () => {
   let srv: E2eServer;
   let alice: BrowserPage;
   let bob: BrowserPage;
+  let carol: BrowserPage | undefined;
 
   async function aliceTalks(ms: number): Promise<void> {
     await alice.page.keyboard.down('Space');
@@ -59,7 +61,7 @@ describe('recording and replay in Chromium (SDK and demo)', () => {
 
   afterAll(async () => {
     const errors = [alice, bob].flatMap((b) => b?.errors ?? []);
-    await Promise.all([alice?.close(), bob?.close()]);
+    await Promise.all([alice?.close(), bob?.close(), carol?.close()]);
     await srv?.close();
     if (errors.length) console.warn(`browser errors:\n${errors.join('\n')}`);
   });
@@ -139,5 +141,45 @@ describe('recording and replay in Chromium (SDK and demo)', () => {
     const events = await bob.page.evaluate(() => window.recordingLog.events);
     expect(events).toHaveLength(2);
     expect(events[1]).toMatchObject({ speaker: 'Alice', missed: true });
+  }, 60_000);
+
+  it('with autoPlayMissed, the SDK plays a burst missed while reconnecting', async () => {
+    carol = await openSdkPage(srv);
+    const page = carol.page;
+    await page.mouse.click(5, 5); // a user gesture: the page may play audio
+    await page.evaluate(
+      async (token) => {
+        const parley = await window.Parley.ParleyClient.connect({ url: location.origin, token });
+        const channel = await parley.joinPtt('dispatch', { autoPlayMissed: true, microphone: false });
+        const log: RecordingLog = { events: [] };
+        window.recordingLog = log;
+        channel.on('recording', (r, { missed }) =>
+          log.events.push({ id: r.id, speaker: r.speaker.name, missed }),
+        );
+        window.carol = { signaling: parley.signaling };
+      },
+      await srv.token('carol', 'Carol'),
+    );
+    const sessionId = await page.evaluate(() => window.carol.signaling.sessionId);
+    await carol.context.setOffline(true);
+    await dropFromServer(srv, sessionId!);
+    await page.waitForFunction(() => window.carol.signaling.state === 'reconnecting');
+    await aliceTalks(1_000);
+    await sleep(500); // stored while Carol is away
+    await carol.context.setOffline(false);
+    // Back online: the missed burst plays by itself through the channel's audio output.
+    await page.waitForFunction(
+      () => {
+        const el = document.querySelector<HTMLAudioElement>('audio[data-parley-clip]');
+        return el !== null && el.currentTime > 0.2;
+      },
+      undefined,
+      { timeout: 15_000 },
+    );
+    const events = await page.evaluate(() => window.recordingLog.events);
+    expect(events).toEqual([{ id: expect.any(String) as string, speaker: 'Alice', missed: true }]);
+    await page.waitForFunction(() => document.querySelector('audio[data-parley-clip]') === null, undefined, {
+      timeout: 10_000,
+    });
   }, 60_000);
 });
