@@ -91,7 +91,8 @@ describe('recording across nodes', () => {
     // The listener on node 1 opens the room's media first: node 1 owns it.
     const owner = await on(n1, 'owner-listener');
     expectReply(await owner.request('room:join', { roomId: 'dispatch' }), 'room:state');
-    peers.push(await WebRtcPeer.open(owner, 'dispatch'));
+    const ownerPeer = await WebRtcPeer.open(owner, 'dispatch');
+    peers.push(ownerPeer);
     // The speaker and a second listener are on node 2; the speaker's transport is on node 1.
     const speaker = await on(n2, 'speaker');
     const far = await on(n2, 'far-listener');
@@ -100,11 +101,13 @@ describe('recording across nodes', () => {
     const ps = await WebRtcPeer.open(speaker, 'dispatch');
     peers.push(ps);
     await ps.produceTone();
+    await ownerPeer.consumeFloor();
     await waitUntil(
-      () => ps.sendPc?.connectionState === 'connected',
-      `speaker connected (${ps.states()})`,
+      () => ps.sendPc?.connectionState === 'connected' && ownerPeer.recvPc?.connectionState === 'connected',
+      `speaker and listener connected (${ps.states()}, ${ownerPeer.states()})`,
       10_000,
     );
+    const p0 = await ownerPeer.packetsReceived();
 
     expectReply(await speaker.request('ptt:start', { roomId: 'dispatch' }), 'ptt:granted');
     await sleep(1_000); // the burst
@@ -117,7 +120,10 @@ describe('recording across nodes', () => {
     expect(atFar.payload).toEqual(atOwner.payload);
     const first = atOwner.payload;
     expect(first.speaker).toEqual({ userId: 'speaker', name: 'Name speaker' });
-    expect(Math.abs(first.durationMs - 1_000)).toBeLessThanOrEqual(200);
+    // It holds what the listener heard of the burst (20 ms packets), ±200 ms.
+    const heardMs = ((await ownerPeer.packetsReceived()) - p0) * 20;
+    expect(heardMs).toBeGreaterThan(300);
+    expect(Math.abs(first.durationMs - heardMs)).toBeLessThanOrEqual(200);
     expect(await list(n2)).toEqual([first]);
     expect(await list(n1)).toEqual([first]);
     const path = await download(n2, first);

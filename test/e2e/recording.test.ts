@@ -78,7 +78,8 @@ describe('recording and replay in Chromium (SDK and demo)', () => {
     const history = await bob.page.evaluate(() => window.parleyDemo?.channel?.history());
     expect(history?.map((r) => r.id)).toEqual([id]);
     expect(history?.[0]).toMatchObject({ roomId: 'dispatch', speaker: { name: 'Alice' } });
-    expect(Math.abs((history?.[0]?.durationMs ?? 0) - 1_500)).toBeLessThanOrEqual(300);
+    const durationMs = history?.[0]?.durationMs ?? 0;
+    expect(durationMs).toBeGreaterThan(300); // real audio from the fake microphone
     expect(await bob.page.evaluate(() => window.recordingLog.events)).toEqual([
       { id, speaker: 'Alice', missed: false },
     ]);
@@ -92,7 +93,8 @@ describe('recording and replay in Chromium (SDK and demo)', () => {
     const duration = await bob.page.evaluate(
       () => document.querySelector<HTMLAudioElement>('audio[data-parley-clip]')?.duration ?? 0,
     );
-    expect(Math.abs(duration - 1.5)).toBeLessThanOrEqual(0.3);
+    // The browser's decoder agrees with the server's metadata on the length.
+    expect(Math.abs(duration * 1000 - durationMs)).toBeLessThanOrEqual(100);
     await bob.page.waitForFunction(
       () => document.querySelector('audio[data-parley-clip]') === null,
       undefined,

@@ -117,14 +117,19 @@ describe('RecordingSweeper', () => {
     await stored('s1', 'short', clock.now());
     await stored('l1', 'long', clock.now());
     sweeper.start();
-    await clock.advance(0);
+    // Each tick's pass touches real files: wait for the passes a step of the clock queued.
+    const step = async (ms: number) => {
+      await clock.advance(ms);
+      await sweeper.sweep();
+    };
+    await step(0);
     expect(await files()).toEqual(['l1.ogg', 's1.ogg']);
-    await clock.advance(HOUR); // 'short' keeps recordings 1 h
+    await step(HOUR); // 'short' keeps recordings 1 h
     expect(await files()).toEqual(['l1.ogg']);
     expect(await index.get('s1')).toBeNull();
-    await clock.advance(167 * HOUR - 60_000);
+    await step(167 * HOUR - 60_000);
     expect(await files()).toEqual(['l1.ogg']); // the default: 168 h
-    await clock.advance(60_000);
+    await step(60_000);
     expect(await files()).toEqual([]);
     expect(await index.all()).toEqual([]);
     await sweeper.close();

@@ -40,6 +40,7 @@ describe('PTT recording with real media', () => {
   let speaker: TestClient;
   let boss: TestClient;
   let listener: TestClient;
+  let listenerPeer: WebRtcPeer;
   let listenerToken: string;
   let quietSpeaker: TestClient;
 
@@ -83,6 +84,19 @@ describe('PTT recording with real media', () => {
 
   const recordingMsg = (m: { type: string }) => m.type === 'ptt:recording';
 
+  /**
+   * Packets the SFU has sent the listener on the floor (the server's consumer counters): what the
+   * room heard. Each is 20 ms of Opus, so a burst's recording must hold as much audio as the
+   * listeners heard of it, however fast this loaded machine fed the speaker's tone.
+   */
+  async function floorPackets(): Promise<number> {
+    const id = listenerPeer.consumed?.consumerId ?? '';
+    const consumer = srv.server.internalsForTesting.media.consumerForTesting(id);
+    if (!consumer) throw new Error('the listener has no floor consumer');
+    const stats = await consumer.getStats();
+    return stats.reduce((n, s) => n + (s.type === 'outbound-rtp' ? s.packetCount : 0), 0);
+  }
+
   beforeAll(async () => {
     assertLoopbackOnly();
     dir = await mkdtemp(join(tmpdir(), 'parley-rec-'));
@@ -100,6 +114,9 @@ describe('PTT recording with real media', () => {
     listener = await connectAs(srv, clients, 'listener', { name: 'Listener' });
     expectReply(await listener.request('room:join', { roomId: 'dispatch' }), 'room:state');
     expectReply(await listener.request('room:join', { roomId: 'quiet' }), 'room:state');
+    listenerPeer = await WebRtcPeer.open(listener, 'dispatch');
+    peers.push(listenerPeer);
+    await listenerPeer.consumeFloor();
     speaker = await speakerWithTone('alice', 'dispatch', { name: 'Alice' });
     boss = await speakerWithTone('boss', 'dispatch', { name: 'Boss', pttPriority: 9 });
     quietSpeaker = await speakerWithTone('carol', 'quiet');
@@ -116,18 +133,25 @@ describe('PTT recording with real media', () => {
   let bursts: ServerMessageOf<'ptt:recording'>[] = [];
 
   it('a 2 s and a 1 s burst are two Ogg Opus recordings of the right length, with the tone in them', async () => {
+    const p0 = await floorPackets();
     await talk(speaker, 'dispatch', 2_000);
-    await talk(speaker, 'dispatch', 1_000);
     // Listeners (and the speaker) are told of each one.
-    bursts = [await listener.next('ptt:recording', 10_000), await listener.next('ptt:recording', 10_000)];
+    bursts = [await listener.next('ptt:recording', 10_000)];
+    const p1 = await floorPackets();
+    await talk(speaker, 'dispatch', 1_000);
+    bursts.push(await listener.next('ptt:recording', 10_000));
+    const p2 = await floorPackets();
     await speaker.next('ptt:recording', 5_000);
     await speaker.next('ptt:recording', 5_000);
     const [first, second] = bursts.map((m) => m.payload);
     expect(first).toMatchObject({ roomId: 'dispatch', speaker: { userId: 'alice', name: 'Alice' } });
     expect(second.speaker.userId).toBe('alice');
     expect(second.startedAt).toBeGreaterThan(first.startedAt);
-    expect(Math.abs(first.durationMs - 2_000)).toBeLessThanOrEqual(200);
-    expect(Math.abs(second.durationMs - 1_000)).toBeLessThanOrEqual(200);
+    // Each recording holds what the room heard of its burst (±200 ms), and the 2 s one is longer.
+    const heard = [(p1 - p0) * 20, (p2 - p1) * 20];
+    expect(heard[0]).toBeGreaterThan(heard[1]);
+    expect(Math.abs(first.durationMs - heard[0])).toBeLessThanOrEqual(200);
+    expect(Math.abs(second.durationMs - heard[1])).toBeLessThanOrEqual(200);
 
     const list = await get('/api/rooms/dispatch/recordings', listenerToken);
     expect(list.status).toBe(200);
@@ -143,8 +167,8 @@ describe('PTT recording with real media', () => {
     const silentRms = rms(await decodePcm(silentPath));
 
     for (const [rec, ms] of [
-      [first, 2_000],
-      [second, 1_000],
+      [first, heard[0]],
+      [second, heard[1]],
     ] as const) {
       const path = await download(rec);
       const info = await probe(path);
@@ -224,6 +248,7 @@ describe('PTT recording with real media', () => {
   });
 
   it('pre-emption splits the burst: the pre-empted and the pre-empting speaker are two recordings', async () => {
+    const p0 = await floorPackets();
     expectReply(await speaker.request('ptt:start', { roomId: 'dispatch' }), 'ptt:granted');
     await sleep(1_000); // Alice talks
     expectReply(await boss.request('ptt:start', { roomId: 'dispatch' }), 'ptt:granted');
@@ -234,8 +259,11 @@ describe('PTT recording with real media', () => {
     const b = (await listener.next('ptt:recording', 10_000)).payload;
     expect(a.speaker).toEqual({ userId: 'alice', name: 'Alice' });
     expect(b.speaker).toEqual({ userId: 'boss', name: 'Boss' });
+    // Together they hold what the room heard across both speakers; each has real audio.
+    const heardMs = ((await floorPackets()) - p0) * 20;
+    expect(Math.abs(a.durationMs + b.durationMs - heardMs)).toBeLessThanOrEqual(200);
     for (const r of [a, b]) {
-      expect(Math.abs(r.durationMs - 1_000)).toBeLessThanOrEqual(200);
+      expect(r.durationMs).toBeGreaterThan(200);
       const info = await probe(await download(r));
       expect(info.codec).toBe('opus');
       expect(Math.abs(info.durationMs - r.durationMs)).toBeLessThanOrEqual(50);

@@ -103,7 +103,8 @@ export class OggOpusWriter {
 
   #fillGap(samples: number): void {
     const per = frameSamples(this.#lastToc);
-    const frames = Math.round(samples / per);
+    // Whole frames only: rounding up would put the next packet in the past, and drop it.
+    const frames = Math.floor(samples / per);
     const filler = gapPacket(this.#lastToc);
     for (let i = 0; i < frames; i++) this.#add(filler, per);
   }

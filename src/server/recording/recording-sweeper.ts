@@ -43,7 +43,10 @@ export class RecordingSweeper {
   readonly #o: RecordingSweeperOptions;
   readonly #clock: Clock;
   #timer: Timer | null = null;
-  #running: Promise<SweepResult> | null = null;
+  /** A pass asked for and not started yet: callers meanwhile share it. */
+  #queued: Promise<SweepResult> | null = null;
+  /** Passes run one after another. */
+  #tail: Promise<unknown> = Promise.resolve();
   #closed = false;
 
   constructor(opts: RecordingSweeperOptions) {
@@ -62,12 +65,19 @@ export class RecordingSweeper {
     this.#timer.unref();
   }
 
-  /** One pass (one at a time: a call while one runs gets that one's result). */
+  /**
+   * One pass. Passes run one at a time; a call while one runs queues the next (which reads the
+   * time when it starts), and calls while that one waits share it.
+   */
   sweep(): Promise<SweepResult> {
-    this.#running ??= this.#sweep().finally(() => {
-      this.#running = null;
+    if (this.#queued) return this.#queued;
+    const run = this.#tail.then(() => {
+      this.#queued = null;
+      return this.#sweep();
     });
-    return this.#running;
+    this.#queued = run;
+    this.#tail = run.catch(() => undefined);
+    return run;
   }
 
   /** Stops the interval and waits for a pass in progress. Idempotent. */
@@ -75,7 +85,7 @@ export class RecordingSweeper {
     this.#closed = true;
     if (this.#timer) this.#clock.clearInterval(this.#timer);
     this.#timer = null;
-    await this.#running?.catch(() => undefined);
+    await this.#tail;
   }
 
   async #sweep(): Promise<SweepResult> {
