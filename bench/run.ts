@@ -21,6 +21,7 @@ import { connectionsScenario } from './scenarios/connections.js';
 import { joinScenario } from './scenarios/join.js';
 import { multinodeScenario } from './scenarios/multinode.js';
 import { pttScenario } from './scenarios/ptt.js';
+import { recordingScenario } from './scenarios/recording.js';
 import { relayScenario } from './scenarios/relay.js';
 import { sfuScenario } from './scenarios/sfu.js';
 import { videoScenario } from './scenarios/video.js';
@@ -33,6 +34,7 @@ const SCENARIOS: Record<string, Scenario> = {
   sfu: sfuScenario,
   video: videoScenario,
   multinode: multinodeScenario,
+  recording: recordingScenario,
 };
 
 async function main(): Promise<void> {

@@ -22,6 +22,11 @@ const TEST_PREREQUISITES = [
   { cmd: 'ip', pkg: 'iproute2', for: 'the loopback-only network namespace (scripts/in-loopback-netns.sh)' },
   { cmd: 'unshare', pkg: 'util-linux', for: 'the loopback-only network namespace' },
   { cmd: 'haproxy', pkg: 'haproxy', for: 'the load-balancer tests (deploy/haproxy.cfg)' },
+  {
+    cmd: 'ffprobe',
+    pkg: 'ffmpeg',
+    for: 'the PTT recording tests (ffprobe/ffmpeg check and decode the Ogg Opus files)',
+  },
 ];
 
 const log = (msg) => console.log(`[parley:pretest] ${msg}`);

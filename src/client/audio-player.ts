@@ -14,6 +14,8 @@ export type AudioPlayerEvents = {
 export class AudioPlayer extends TypedEmitter<AudioPlayerEvents> {
   readonly #container: HTMLElement | null;
   readonly #elements = new Map<MediaStreamTrack, HTMLAudioElement>();
+  /** Recorded clips playing (playClip). */
+  readonly #clips = new Set<HTMLAudioElement>();
   #volume = 1;
   #muted = false;
   #blocked = false;
@@ -77,12 +79,51 @@ export class AudioPlayer extends TypedEmitter<AudioPlayerEvents> {
   /** 0..1 */
   setVolume(volume: number): void {
     this.#volume = Math.min(1, Math.max(0, volume));
-    for (const el of this.#elements.values()) el.volume = this.#volume;
+    for (const el of [...this.#elements.values(), ...this.#clips]) el.volume = this.#volume;
   }
 
   setMuted(muted: boolean): void {
     this.#muted = muted;
-    for (const el of this.#elements.values()) el.muted = muted;
+    for (const el of [...this.#elements.values(), ...this.#clips]) el.muted = muted;
+  }
+
+  /**
+   * Plays a recorded clip (e.g. an Ogg Opus recording) through this player: same container,
+   * volume and mute as the live audio. Resolves when it has played to the end (or was stopped by
+   * `close()`); rejects if the browser cannot play it. A refusal without a user gesture emits
+   * `playbackBlocked` and rejects with NotAllowedError.
+   */
+  async playClip(clip: Blob): Promise<void> {
+    if (this.#closed || !globalThis.document) throw new Error('the audio player is closed');
+    const url = URL.createObjectURL(clip);
+    const el = document.createElement('audio');
+    el.dataset.parleyClip = '';
+    el.hidden = true;
+    el.volume = this.#volume;
+    el.muted = this.#muted;
+    el.src = url;
+    this.#container?.appendChild(el);
+    this.#clips.add(el);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        el.onended = () => resolve();
+        el.onerror = () =>
+          reject(new Error(`the recording could not be played (${el.error?.message ?? 'decode error'})`));
+        el.addEventListener('parley-stop', () => resolve(), { once: true });
+        el.play().catch((err: unknown) => {
+          if ((err as { name?: string }).name === 'NotAllowedError' && !this.#blocked) {
+            this.#blocked = true;
+            this.emit('playbackBlocked');
+          }
+          reject(err instanceof Error ? err : new Error(String(err)));
+        });
+      });
+    } finally {
+      this.#clips.delete(el);
+      el.pause();
+      el.remove();
+      URL.revokeObjectURL(url);
+    }
   }
 
   /** Retries playback; call from a user gesture after `playbackBlocked`. */
@@ -94,6 +135,7 @@ export class AudioPlayer extends TypedEmitter<AudioPlayerEvents> {
   close(): void {
     if (this.#closed) return;
     for (const track of [...this.#elements.keys()]) this.detach(track);
+    for (const el of this.#clips) el.dispatchEvent(new Event('parley-stop'));
     this.#closed = true;
     this.removeAllListeners();
   }

@@ -1,9 +1,10 @@
 import type { HttpErrorBody } from '../protocol/errors.js';
-import type { StationInfo, TurnCredentials } from '../protocol/http.js';
+import type { Recording } from '../protocol/common.js';
+import type { RecordingList, StationInfo, TurnCredentials } from '../protocol/http.js';
 import { ParleyError, type ParleyErrorCode } from './errors.js';
 import { resolveToken, type TokenSource } from './token.js';
 
-export type { StationInfo, TurnCredentials };
+export type { Recording, StationInfo, TurnCredentials };
 
 type Fetch = typeof fetch;
 
@@ -47,6 +48,54 @@ export async function fetchTurnCredentials(
     { headers: { authorization: `Bearer ${jwt}` } },
     fetchImpl,
   );
+}
+
+export interface RecordingQuery {
+  /** Only recordings started at or after this server time (ms). */
+  since?: number;
+  /** At most this many (server default 50, at most 500). */
+  limit?: number;
+}
+
+/** `GET /api/rooms/:roomId/recordings`: the room's recorded talk bursts, newest first. */
+export async function fetchRecordings(
+  baseUrl: string,
+  token: TokenSource,
+  roomId: string,
+  query: RecordingQuery = {},
+  fetchImpl: Fetch = fetch,
+): Promise<Recording[]> {
+  const jwt = await resolveToken(token);
+  const params = new URLSearchParams();
+  if (query.since !== undefined) params.set('since', String(query.since));
+  if (query.limit !== undefined) params.set('limit', String(query.limit));
+  const qs = params.size > 0 ? `?${params.toString()}` : '';
+  const body = await getJson<RecordingList>(
+    `${baseUrl}/api/rooms/${encodeURIComponent(roomId)}/recordings${qs}`,
+    { headers: { authorization: `Bearer ${jwt}` } },
+    fetchImpl,
+  );
+  return body.recordings;
+}
+
+/** `GET /api/recordings/:id`: the recording's Ogg Opus file. */
+export async function fetchRecordingAudio(
+  baseUrl: string,
+  token: TokenSource,
+  id: string,
+  fetchImpl: Fetch = fetch,
+): Promise<Blob> {
+  const jwt = await resolveToken(token);
+  let res: Response;
+  try {
+    res = await fetchImpl(`${baseUrl}/api/recordings/${encodeURIComponent(id)}`, {
+      headers: { authorization: `Bearer ${jwt}` },
+    });
+  } catch (err) {
+    throw ParleyError.from(err, 'CONNECTION_FAILED');
+  }
+  if (!res.ok) await getJson(res.url, {}, () => Promise.resolve(res)); // throws the server's error
+  return res.blob();
 }
 
 /** STUN from the station, TURN with credentials: the `iceServers` of an RTCConfiguration. */

@@ -81,11 +81,15 @@ export {
 export { SfuSession, type SfuSessionEvents, type SfuSessionOptions } from './sfu-session.js';
 export { AudioPlayer, type AudioPlayerEvents } from './audio-player.js';
 export {
+  fetchRecordingAudio,
+  fetchRecordings,
   fetchStation,
   fetchTurnCredentials,
   iceServersFrom,
   IceServerProvider,
   type IceServerProviderOptions,
+  type Recording,
+  type RecordingQuery,
   type StationInfo,
   type TurnCredentials,
 } from './http-api.js';

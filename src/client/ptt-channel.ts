@@ -1,12 +1,16 @@
-import type { Participant, RoomConfig, ServerPayload, Speaker } from '../protocol/index.js';
+import type { Participant, Recording, RoomConfig, ServerPayload, Speaker } from '../protocol/index.js';
 import type { AudioPlayer } from './audio-player.js';
 import { TypedEmitter } from './emitter.js';
 import { ParleyError } from './errors.js';
+import { fetchRecordingAudio, fetchRecordings, type RecordingQuery } from './http-api.js';
 import { openPttMicrophone, PttMedia, type MediaState } from './ptt-media.js';
 import type { SignalingClient } from './signaling-client.js';
 import type { AudioStats } from './stats.js';
 
 export type { MediaState };
+
+/** How far before a dropped connection a missed burst may have started (a long talk burst). */
+const MISSED_LOOKBACK_MS = 120_000;
 
 /**
  * - `idle`: not talking
@@ -40,6 +44,11 @@ export type PttChannelEvents = {
   participantLeft: [participant: Participant, reason: 'left' | 'disconnected' | 'removed'];
   participantsChanged: [participants: readonly Participant[]];
   mediaStateChanged: [state: MediaState];
+  /**
+   * A talk burst of this (recorded) channel was stored. `missed`: it was spoken while our
+   * connection was down (found after reconnecting, or delivered late by the session resume).
+   */
+  recording: [recording: Recording, info: { missed: boolean }];
   /** The browser blocked audio playback until a user gesture: call `resumeAudio()` from a click. */
   playbackBlocked: [];
   error: [error: ParleyError];
@@ -61,6 +70,14 @@ export interface PttChannelOptions {
   /** ICE servers for the SFU transports (rarely needed). */
   iceServers?: RTCIceServer[];
   iceTransportPolicy?: RTCIceTransportPolicy;
+  /**
+   * Recorded channels: after a reconnect, play the bursts spoken while the connection was down, in
+   * order, through the channel's audio output. Default false (they are still emitted as
+   * `recording` events with `missed: true`).
+   */
+  autoPlayMissed?: boolean;
+  /** The fetch used for the recordings API (default the global one). */
+  fetch?: typeof fetch;
 }
 
 /**
@@ -91,6 +108,13 @@ export class PttChannel extends TypedEmitter<PttChannelEvents> {
   #pressGen = 0;
   #grant: { since: number; maxTalkMs: number } | null = null;
   readonly #unsubscribe: (() => void)[] = [];
+  readonly #options: PttChannelOptions;
+  /** Server time our connection dropped; null while connected. */
+  #offlineSince: number | null = null;
+  /** Recordings already announced (a resumed session replays buffered ptt:recording). */
+  readonly #seenRecordings = new Set<string>();
+  /** Replays run one after another. */
+  #replayChain: Promise<void> = Promise.resolve();
   #closed = false;
 
   private constructor(
@@ -100,6 +124,7 @@ export class PttChannel extends TypedEmitter<PttChannelEvents> {
   ) {
     super();
     this.#signaling = signaling;
+    this.#options = options;
     this.roomId = state.roomId;
     this.#config = state.config;
     this.#speaker = state.speaker;
@@ -283,6 +308,41 @@ export class PttChannel extends TypedEmitter<PttChannelEvents> {
     this.#media.resumeAudio();
   }
 
+  /**
+   * The channel's recorded talk bursts, newest first (`GET /api/rooms/:roomId/recordings`).
+   * Rejects with FORBIDDEN when the token has `canReplay: false`.
+   */
+  history(query: RecordingQuery = {}): Promise<Recording[]> {
+    return fetchRecordings(
+      this.#signaling.httpBase,
+      () => this.#signaling.bearerToken(),
+      this.roomId,
+      query,
+      this.#options.fetch,
+    );
+  }
+
+  /**
+   * Plays recording `id` through the channel's audio output (the same volume and mute as live
+   * audio). Replays queue: each starts when the previous one has finished. Resolves when it has
+   * played. Rejects with RECORDING_NOT_FOUND or FORBIDDEN from the server, or if it cannot play.
+   */
+  replay(id: string): Promise<void> {
+    if (this.#closed) return Promise.reject(new ParleyError('CLOSED'));
+    const run = this.#replayChain.then(async () => {
+      if (this.#closed) throw new ParleyError('CLOSED');
+      const clip = await fetchRecordingAudio(
+        this.#signaling.httpBase,
+        () => this.#signaling.bearerToken(),
+        id,
+        this.#options.fetch,
+      );
+      await this.#media.playClip(clip);
+    });
+    this.#replayChain = run.catch(() => undefined);
+    return run;
+  }
+
   /** Leaves the room (others see us go) and closes. */
   async leave(): Promise<void> {
     if (this.#closed) return;
@@ -403,11 +463,21 @@ export class PttChannel extends TypedEmitter<PttChannelEvents> {
         'media:closed',
         mine(() => this.#media.rebuild()),
       ),
+      s.on(
+        'ptt:recording',
+        mine((p) => this.#announceRecording(p, this.#offlineSince !== null)),
+      ),
+      s.on('reconnecting', () => {
+        this.#offlineSince ??= this.#signaling.serverNow();
+      }),
       s.on('consumer:closed', (p) => this.#media.serverClosedConsumer(p.consumerId)),
       s.on('reconnected', ({ resumed, rooms }) => {
         if (this.#closed) return;
         if (!rooms.includes(this.roomId)) return; // roomLost handles it
         this.#media.signalingRestored(resumed);
+        const since = this.#offlineSince;
+        this.#offlineSince = null;
+        if (since !== null) void this.#catchUp(since);
       }),
       s.on('roomLost', (roomId, error) => {
         if (roomId !== this.roomId) return;
@@ -423,6 +493,28 @@ export class PttChannel extends TypedEmitter<PttChannelEvents> {
         this.emit('error', reason);
       }),
     );
+  }
+
+  #announceRecording(recording: Recording, missed: boolean): void {
+    if (this.#seenRecordings.has(recording.id)) return;
+    this.#seenRecordings.add(recording.id);
+    this.emit('recording', recording, { missed });
+    if (missed && this.#options.autoPlayMissed) this.replay(recording.id).catch(() => undefined);
+  }
+
+  /** After a reconnect: the bursts that ended after our connection dropped, oldest first. */
+  async #catchUp(offlineSince: number): Promise<void> {
+    let missed: Recording[];
+    try {
+      // A burst may have started before the drop: look back one maximum talk burst.
+      missed = await this.history({ since: offlineSince - MISSED_LOOKBACK_MS, limit: 100 });
+    } catch {
+      return; // not a recorded channel we may replay; nothing to catch up
+    }
+    for (const r of missed.reverse()) {
+      if (this.#closed) return;
+      if (r.startedAt + r.durationMs >= offlineSince) this.#announceRecording(r, true);
+    }
   }
 
   #setSpeaker(speaker: Speaker | null): void {

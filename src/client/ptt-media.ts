@@ -155,6 +155,13 @@ export class PttMedia {
     this.#player?.resume();
   }
 
+  /** Plays a recorded clip through the channel's audio output (volume, mute, container). */
+  playClip(clip: Blob): Promise<void> {
+    if (!this.#player)
+      return Promise.reject(new ParleyError('MEDIA_ERROR', 'this channel has no audio output'));
+    return this.#player.playClip(clip);
+  }
+
   /** The server closed a consumer (e.g. its producer went away). */
   serverClosedConsumer(consumerId: string): void {
     this.#sfu?.serverClosedConsumer(consumerId);

@@ -103,11 +103,15 @@ export class SignalingClient extends TypedEmitter<SignalingEvents> {
   readonly #maxQueued: number;
   readonly #conn: SignalingConnection;
   readonly #getToken: (() => Promise<string>) | null;
+  readonly #token: TokenSource;
+  readonly #httpBase: string;
 
   constructor(options: SignalingClientOptions) {
     super();
     const urls = serverUrls(options.url);
     this.url = urls.ws;
+    this.#httpBase = urls.http;
+    this.#token = options.token;
     this.#maxQueued = options.maxQueuedMessages ?? clientDefaults.maxQueuedMessages;
     const token = options.token;
     const refresh = options.getToken ?? (typeof token === 'function' ? token : null);
@@ -150,6 +154,16 @@ export class SignalingClient extends TypedEmitter<SignalingEvents> {
     } catch {
       // Nothing better to do here: the 4401 close at exp is followed by a reconnect with a new token.
     }
+  }
+
+  /** The server's HTTP base (`http(s)://host`), for the HTTP API (recordings, TURN credentials). */
+  get httpBase(): string {
+    return this.#httpBase;
+  }
+
+  /** The JWT for an HTTP API request (`Authorization: Bearer`): the token, or a fresh one from its function. */
+  async bearerToken(): Promise<string> {
+    return resolveToken(this.#token);
   }
 
   get state(): ConnectionState {

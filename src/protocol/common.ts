@@ -74,3 +74,22 @@ export const Speaker = z.object({
     .describe('false: a client-chosen name, as in the speaker’s participant entry; absent: from the token'),
 });
 export type Speaker = z.infer<typeof Speaker>;
+
+/**
+ * One recorded PTT talk burst (a channel with `"record": true`): what `ptt:recording`, the
+ * `recording.ready` webhook and `GET /api/rooms/:roomId/recordings` carry. The audio is at
+ * `GET /api/recordings/:id` (Ogg Opus).
+ */
+export const Recording = z.object({
+  id: z.string().min(1).max(64),
+  roomId: RoomId,
+  speaker: z.object({ userId: UserId, name: z.string() }),
+  startedAt: z.number().describe('server time (ms) the burst started'),
+  durationMs: z.number().int().min(0).describe('audio in the file'),
+  bytes: z.number().int().min(0).describe('size of the Ogg Opus file'),
+  partial: z
+    .boolean()
+    .optional()
+    .describe('true: the recording node died mid-burst; the file holds what was written until then'),
+});
+export type Recording = z.infer<typeof Recording>;

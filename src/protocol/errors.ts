@@ -161,6 +161,16 @@ export const ERRORS = {
     hint: 'Check the path; see README for the HTTP API.',
     httpStatus: 404,
   },
+  RECORDING_NOT_FOUND: {
+    message: 'Recording not found',
+    hint: 'The id is unknown, or the recording was deleted (retention or RECORDINGS_MAX_BYTES); list GET /api/rooms/:roomId/recordings again.',
+    httpStatus: 404,
+  },
+  RANGE_NOT_SATISFIABLE: {
+    message: 'Range not satisfiable',
+    hint: 'Ask for one byte range inside the file (Content-Range of a 416 gives its size), e.g. Range: bytes=0-1023.',
+    httpStatus: 416,
+  },
   METHOD_NOT_ALLOWED: {
     message: 'Method not allowed',
     hint: 'The HTTP API answers GET, HEAD and OPTIONS (the server API under /api/admin/ also POST and DELETE); the Allow header lists them.',

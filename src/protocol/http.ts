@@ -3,7 +3,7 @@
  * handlers' return types with them) and the browser SDK. Types only: importing them pulls nothing,
  * Zod included, into the browser bundle.
  */
-import type { RoomConfig } from './common.js';
+import type { Recording, RoomConfig } from './common.js';
 
 /** `GET /api/station`: the station's name, channels and public STUN servers. */
 export interface StationInfo {
@@ -33,4 +33,9 @@ export interface TurnCredentials {
   /** Seconds the credential stays valid. */
   ttl: number;
   uris: string[];
+}
+
+/** `GET /api/rooms/:roomId/recordings`: the room's recorded talk bursts, newest first. */
+export interface RecordingList {
+  recordings: Recording[];
 }

@@ -10,7 +10,7 @@ import {
   SdpAnswer,
   SdpOffer,
 } from './client-messages.js';
-import { CallId, Participant, RoomConfig, RoomId, Speaker, UserId } from './common.js';
+import { CallId, Participant, RoomConfig, RoomId, Recording, Speaker, UserId } from './common.js';
 import { message } from './envelope.js';
 import { ERROR_CODES, type ErrorBody, type ErrorCode } from './errors.js';
 import {
@@ -374,6 +374,12 @@ export const PttSpeakerChanged = message(
   'Broadcast to every member of a ptt room when the floor changes hands (null: the floor is free).',
 );
 
+export const PttRecording = message(
+  'ptt:recording',
+  Recording,
+  'Broadcast to the members of a recorded ptt room (manifest `"record": true`) when a talk burst has been stored. Fetch the audio with GET /api/recordings/:id.',
+);
+
 /** Everything the server may send. */
 export const ServerMessage = z.discriminatedUnion('type', [
   Welcome,
@@ -423,6 +429,7 @@ export const ServerMessage = z.discriminatedUnion('type', [
   PttStopped,
   PttRevoked,
   PttSpeakerChanged,
+  PttRecording,
 ]);
 export type ServerMessage = z.infer<typeof ServerMessage>;
 export type ServerMessageType = ServerMessage['type'];

@@ -9,7 +9,7 @@
  * `Parley-Webhook-Id` repeats the event id for deduplication (retries carry the same id).
  */
 import { z } from 'zod';
-import { Participant, RoomId, RoomMode, UserId } from './common.js';
+import { Participant, Recording, RoomId, RoomMode, UserId } from './common.js';
 
 export const WEBHOOK_SIGNATURE_HEADER = 'parley-signature';
 export const WEBHOOK_ID_HEADER = 'parley-webhook-id';
@@ -109,14 +109,7 @@ export const WebhookEvent = z.discriminatedUnion('event', [
   event(
     'recording.ready',
     {
-      recording: z.object({
-        id: z.string(),
-        roomId: RoomId,
-        speaker: Who,
-        startedAt: z.number(),
-        durationMs: z.number(),
-        bytes: z.number().int(),
-      }),
+      recording: Recording,
     },
     'A PTT recording is stored (only on servers with recordings).',
   ),

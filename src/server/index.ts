@@ -10,6 +10,7 @@ import type { StationManifest } from './config/manifest.js';
 import type { Readiness } from './http/health.js';
 import { createAdminApi } from './http/admin-api.js';
 import { createHttpHandler } from './http/http-app.js';
+import { createRecordingsApi } from './http/recordings-api.js';
 import { SocketGuard, socketReserve } from './http/socket-guard.js';
 import { closeHttp, runShutdown } from './lifecycle/shutdown.js';
 import type { Logger } from './logger.js';
@@ -18,14 +19,19 @@ import { MediaService } from './media/media-service.js';
 import { WorkerPool } from './media/worker-pool.js';
 import { Metrics } from './metrics/metrics.js';
 import { FloorControl } from './ptt/floor-control.js';
+import { PttRecorder } from './recording/ptt-recorder.js';
+import { RecordingSweeper } from './recording/recording-sweeper.js';
 import { RoomCatalog } from './rooms/room-catalog.js';
 import { RoomService } from './rooms/room-service.js';
 import { SessionManager } from './sessions/session-manager.js';
 import { Dispatcher } from './signaling/dispatcher.js';
 import { Gateway } from './signaling/gateway.js';
+import { MemoryRecordings } from './state/memory/memory-recordings.js';
 import { MemoryState } from './state/memory/memory-state.js';
+import type { RecordingIndex } from './state/recording-index.js';
 import { RedisBus } from './state/redis/redis-bus.js';
 import { RedisDirectory } from './state/redis/redis-directory.js';
+import { RedisRecordings } from './state/redis/redis-recordings.js';
 import { RedisState } from './state/redis/redis-state.js';
 import type { ClusterLink } from './cluster/cluster-link.js';
 import { BusRouter } from './cluster/bus-router.js';
@@ -55,6 +61,8 @@ export interface ParleyServer {
     metrics: Metrics;
     admin: AdminService;
     sockets: SocketGuard;
+    recorder: PttRecorder;
+    sweeper: RecordingSweeper;
   };
 }
 
@@ -132,6 +140,36 @@ export async function createServer({
     config: config.ptt,
     log,
     cluster,
+    clock,
+  });
+  // PTT recording: the node hosting a room's media records its bursts; metadata sits in the state backend.
+  const recordings: RecordingIndex = redis
+    ? new RedisRecordings(redis, log.child({ component: 'recordings' }))
+    : new MemoryRecordings();
+  const recorder = new PttRecorder({
+    config: config.recording,
+    catalog,
+    index: recordings,
+    store,
+    rooms,
+    nodeId: cc.nodeId,
+    log: log.child({ component: 'recorder' }),
+    clock,
+  });
+  const directory = cluster?.directory;
+  const sweeper = new RecordingSweeper({
+    index: recordings,
+    catalog,
+    config: config.recording,
+    recorder,
+    nodeId: cc.nodeId,
+    ...(directory
+      ? {
+          nodeAlive: async (nodeId: string) =>
+            (await directory.nodes()).some((n) => n.info.nodeId === nodeId && n.alive),
+        }
+      : {}),
+    log: log.child({ component: 'recordings' }),
     clock,
   });
   const webhooks = new Webhooks({
@@ -239,7 +277,11 @@ export async function createServer({
   relay.hooks.on('answered', [['webhooks: call.answered', webhooks.callAnswered]]);
   relay.hooks.on('ended', [['webhooks: call.ended', webhooks.callEnded]]);
   media.hooks.on('opened', [['cluster: claim the room’s media', plane.onMediaOpened]]);
+  media.hooks.on('floorOn', [['recording: a burst starts', recorder.onFloorOn]]);
+  media.hooks.on('floorOff', [['recording: the burst ends', recorder.onFloorOff]]);
+  recorder.hooks.on('ready', [['webhooks: recording.ready', webhooks.recordingReady]]);
   media.hooks.on('closed', [
+    ['recording: a burst whose media went ends', recorder.onMediaClosed],
     ['cluster: give the room’s media up', plane.onMediaClosed],
     ['floor: the speaker loses a floor whose media died', floor.onMediaClosed],
   ]);
@@ -292,6 +334,12 @@ export async function createServer({
         manifest,
         ...(webRoot !== undefined ? { webRoot } : {}),
         devTokenIssuer,
+        recordings: createRecordingsApi({
+          index: recordings,
+          dir: recorder.dir,
+          verifier,
+          log: log.child({ component: 'recordings' }),
+        }),
         admin: createAdminApi({
           handlers: admin.handlers,
           verifier,
@@ -333,6 +381,7 @@ export async function createServer({
           const address = http.address() as AddressInfo;
           const ready = () => {
             readiness = 'ok';
+            if (manifest.channels.some((c) => c.record)) sweeper.start();
             webhooks.nodeUp(`${address.address}:${address.port}`, startedAt);
             log.info(
               { host: address.address, port: address.port, node: cc.nodeId, state: store.kind },
@@ -391,6 +440,13 @@ export async function createServer({
           { name: 'close-rooms', run: () => rooms.close() },
           { name: 'close-floors', run: () => floor.close() },
           {
+            name: 'finish-recordings',
+            run: async () => {
+              await recorder.close();
+              await sweeper.close();
+            },
+          },
+          {
             name: 'close-media',
             run: () => {
               plane.close();
@@ -426,6 +482,8 @@ export async function createServer({
       registry,
       admin,
       sockets,
+      recorder,
+      sweeper,
     },
   };
 }

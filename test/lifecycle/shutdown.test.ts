@@ -131,6 +131,7 @@ describe('graceful shutdown of the real process', () => {
       'end-sessions',
       'close-rooms',
       'close-floors',
+      'finish-recordings', // recorded bursts are finalised before their media goes
       'close-media',
       'close-admin',
       'flush-webhooks',

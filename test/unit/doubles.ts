@@ -23,6 +23,7 @@ export function identity(userId: string, over: Partial<Identity> = {}): Identity
     publishSources: null,
     canSubscribe: true,
     pttPriority: 0,
+    canReplay: true,
     admin: false,
     expiresAt: null,
     ...over,

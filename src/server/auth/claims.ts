@@ -21,6 +21,8 @@ export const Claims = z.object({
   canSubscribe: z.boolean().optional(),
   /** PTT priority; a strictly higher priority pre-empts the current speaker. Default 0. */
   pttPriority: z.number().int().min(0).max(100).optional(),
+  /** May list and play a room's PTT recordings (GET /api/rooms/:roomId/recordings). Default true. */
+  canReplay: z.boolean().optional(),
   /** Admin: every room, every grant. */
   admin: z.boolean().optional(),
 });
@@ -36,6 +38,8 @@ export interface Identity {
   publishSources: ReadonlySet<TrackSource> | null;
   canSubscribe: boolean;
   pttPriority: number;
+  /** May list and play recordings of the rooms it may join. */
+  canReplay: boolean;
   admin: boolean;
   /** Token expiry (ms since epoch), if the token had one. */
   expiresAt: number | null;
@@ -61,6 +65,7 @@ export function identityFromClaims(claims: Claims, exp: number | undefined): Ide
     publishSources: claims.canPublishSources ? new Set(claims.canPublishSources) : null,
     canSubscribe: claims.canSubscribe ?? true,
     pttPriority: claims.pttPriority ?? 0,
+    canReplay: claims.canReplay ?? true,
     admin: claims.admin ?? false,
     expiresAt: exp === undefined ? null : exp * 1000,
     nameVerified: claims.name !== undefined,

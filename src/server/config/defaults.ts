@@ -280,6 +280,22 @@ export const defaults = {
   callClaimTtlMs: 24 * 3_600_000,
   /** A room's media owner claim is renewed every third of its TTL, but no more often than this (media-ownership.ts). */
   mediaOwnerRenewMinMs: 200,
+  // ---- PTT recording (channels with "record": true; src/server/recording/) ----
+  /** Where recorded bursts are written (RECORDINGS_DIR). Shared storage when several nodes serve them. */
+  recordingsDir: '.parley/recordings',
+  /** How long a recording is kept unless its channel says otherwise (RECORDING_RETENTION_HOURS). 7 days. */
+  recordingRetentionHours: 168,
+  /** Total size of all recordings; the oldest go first beyond it (RECORDINGS_MAX_BYTES). 1 GiB. */
+  recordingsMaxBytes: 1024 * 1024 * 1024,
+  /** How often the sweeper enforces retention and the size cap and finalises orphans (RECORDING_SWEEP_INTERVAL_MS). */
+  recordingSweepIntervalMs: 60_000,
+  /** Whole Ogg pages are written every this many packets (20 ms each): a crash loses at most 0.5 s. */
+  recordingPacketsPerPage: 25,
+  /** A silence (DTX) or loss up to this long is kept in the file's timeline; a longer jump is closed up. */
+  recordingMaxGapMs: 10_000,
+  /** GET /api/rooms/:roomId/recordings: default and largest `limit`. */
+  recordingListDefaultLimit: 50,
+  recordingListMaxLimit: 500,
 } as const;
 
 /** Station manifest defaults, used when PARLEY_MANIFEST is unset or the file is missing. */

@@ -215,6 +215,24 @@ const SETTINGS = {
     /** Signs every webhook body (HMAC-SHA256); required with WEBHOOK_URLS. */
     secret: env('WEBHOOK_SECRET', z.string().min(16, 'must be at least 16 characters').optional()),
   },
+  recording: {
+    /** Where PTT recordings are written; relative paths are resolved from the working directory. */
+    dir: env('RECORDINGS_DIR', z.string().min(1).default(defaults.recordingsDir)),
+    /** Default retention of a recording (a channel's `recordRetentionHours` overrides it). */
+    retentionHours: env(
+      'RECORDING_RETENTION_HOURS',
+      z.coerce.number().positive().max(87_600).default(defaults.recordingRetentionHours),
+    ),
+    /** Cap on the total size of all recordings; the oldest are deleted first. */
+    maxBytes: env(
+      'RECORDINGS_MAX_BYTES',
+      int(1, Number.MAX_SAFE_INTEGER).default(defaults.recordingsMaxBytes),
+    ),
+    sweepIntervalMs: env(
+      'RECORDING_SWEEP_INTERVAL_MS',
+      int(100, 86_400_000).default(defaults.recordingSweepIntervalMs),
+    ),
+  },
   corsOrigin: env('CORS_ORIGIN', z.string().min(1).default(defaults.corsOrigin)),
 } satisfies SettingsTree;
 
@@ -262,6 +280,7 @@ export type PttConfig = Settings['ptt'];
 export type ClusterConfig = Settings['cluster'];
 export type WebhookConfig = Settings['webhooks'];
 export type CallsConfig = Settings['calls'];
+export type RecordingConfig = Settings['recording'];
 
 export type Config = Omit<Settings, 'auth'> & {
   /** NODE_ENV=production. */

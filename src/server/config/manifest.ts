@@ -9,7 +9,20 @@ const Channel = RoomConfig.extend({
   maxTalkMs: z.number().int().min(1_000).max(3_600_000).optional(),
   /** PTT only: queue floor requests instead of denying them. */
   queue: z.boolean().optional(),
-}).strict();
+  /** PTT only: keep every talk burst as an Ogg Opus recording (GET /api/rooms/:roomId/recordings). */
+  record: z.boolean().optional(),
+  /** With `record`: hours a recording is kept (default RECORDING_RETENTION_HOURS). */
+  recordRetentionHours: z.number().positive().max(87_600).optional(),
+})
+  .strict()
+  .refine((c) => !c.record || c.mode === 'ptt', {
+    message: 'only ptt channels can be recorded',
+    path: ['record'],
+  })
+  .refine((c) => c.recordRetentionHours === undefined || c.record === true, {
+    message: 'recordRetentionHours needs "record": true',
+    path: ['recordRetentionHours'],
+  });
 export type Channel = z.infer<typeof Channel>;
 
 /** The station manifest (PARLEY_MANIFEST). Strict: an unknown field is a typo, and a typo should stop start-up. */

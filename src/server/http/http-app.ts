@@ -25,6 +25,8 @@ export interface HttpDeps {
   devTokenIssuer?: TokenIssuer | null;
   /** The server API under /api/admin/ (admin-api.ts); absent answers 404 there. */
   admin?: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void>;
+  /** The recordings API (recordings-api.ts); answers true when the path was one of its own. */
+  recordings?: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
 }
 
 /**
@@ -46,7 +48,8 @@ export function createHttpHandler(deps: HttpDeps) {
   } satisfies StationInfo);
   const cors = {
     'access-control-allow-origin': deps.config.corsOrigin,
-    'access-control-allow-headers': 'authorization, content-type',
+    'access-control-allow-headers': 'authorization, content-type, range',
+    'access-control-expose-headers': 'content-range, content-length, accept-ranges',
     'access-control-allow-methods': 'GET, OPTIONS',
     'access-control-max-age': '600',
   };
@@ -91,6 +94,10 @@ export function createHttpHandler(deps: HttpDeps) {
         res.setHeader('upgrade', 'websocket');
         return sendError(res, 'UPGRADE_REQUIRED');
       default: {
+        if (deps.recordings && url.pathname.startsWith('/api/')) {
+          for (const [k, v] of Object.entries(cors)) res.setHeader(k, v);
+          if (await deps.recordings(req, res, url)) return;
+        }
         // The demo page and its assets; the API namespace never falls through to files.
         const served =
           serveStatic && !url.pathname.startsWith('/api/') ? await serveStatic(req, res, url.pathname) : null;

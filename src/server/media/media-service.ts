@@ -23,6 +23,10 @@ export type MediaEvents = {
   opened: [roomId: string];
   /** A room's media on this node was torn down (floor control revokes the floor on worker death). */
   closed: [roomId: string, reason: MediaClosedReason];
+  /** PTT: the speaker's audio producer is about to go live through the floor (a recorder starts a burst). */
+  floorOn: [roomId: string, session: MediaSession, producer: types.Producer, router: types.Router];
+  /** PTT: the speaker's audio stops going through the floor (released, revoked, pre-empted). */
+  floorOff: [roomId: string, sessionId: string];
 };
 
 /**
@@ -538,6 +542,8 @@ export class MediaService {
     for (const c of peer.consumers.values()) if (c.producerId === room.floor.producer.id) await c.pause();
     const producer = [...peer.producers.values()].find((p) => p.kind === 'audio');
     if (!producer) return; // signaling-only speaker: the floor is held, there is just no audio
+    // Awaited (it never rejects): a recorder consumes the producer before its first packet flows.
+    await this.hooks.emit('floorOn', roomId, session, producer, room.primary.router);
     await producer.resume();
     await room.floor.attach(producer);
   }
@@ -547,6 +553,7 @@ export class MediaService {
     const room = await this.#media.get(roomId);
     const peer = room?.peers.get(session.id);
     if (!room?.floor || !peer) return;
+    await this.hooks.emit('floorOff', roomId, session.id);
     for (const p of peer.producers.values()) {
       if (p.closed) continue;
       if (room.floor.sourceId === p.id) room.floor.detach();

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Registry } from 'prom-client';
-import type { Participant, WebhookEventInput } from '../../protocol/index.js';
+import type { Participant, Recording, WebhookEventInput } from '../../protocol/index.js';
 import type { CallEndReason, CallInfo } from '../calls/call-registry.js';
 import type { WebhookConfig } from '../config/env.js';
 import type { Logger } from '../logger.js';
@@ -93,6 +93,11 @@ export class Webhooks {
       { event: 'call.ended', ...parties(call), endedAt: at, durationMs, answered, reason },
       `call:${call.key}`,
     );
+  };
+
+  /** Sent by the node that recorded the burst (the one hosting the room's media). */
+  readonly recordingReady = (recording: Recording): void => {
+    this.emit({ event: 'recording.ready', recording }, recording.roomId);
   };
 
   nodeUp(address: string, startedAt: number): void {

@@ -2,6 +2,7 @@ import {
   ParleyError,
   type Participant,
   type PttChannel,
+  type Recording,
   type RevokeReason,
 } from '../../../src/client/index.js';
 import { clock, h, initials, replace } from '../dom.js';
@@ -16,12 +17,23 @@ const REVOKE_TEXT: Record<RevokeReason, string> = {
   admin: 'An administrator took the floor back',
 };
 
+/** How many recent bursts the list under the talk button shows. */
+const BURSTS_SHOWN = 20;
+
+function timeOfDay(ms: number): string {
+  return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+}
+
 /** A PTT channel: the talk button (or the space bar), who speaks, and the members (with Call buttons). */
 export class PttView {
   readonly #shell: Shell;
   #channel: PttChannel | null = null;
   #statusTimer: ReturnType<typeof setTimeout> | null = null;
   #spaceDown = false;
+  /** The channel's recent bursts, newest first, and which were spoken while we were disconnected. */
+  #bursts: Recording[] = [];
+  readonly #missed = new Set<string>();
+  #playing: string | null = null;
 
   constructor(shell: Shell) {
     this.#shell = shell;
@@ -58,6 +70,28 @@ export class PttView {
     channel.on('mediaStateChanged', () => this.renderSpeaker());
     channel.on('playbackBlocked', () => this.#showAudioUnlock(true));
     channel.on('error', (err) => this.#shell.toast(err.reason));
+    channel.on('recording', (rec, { missed }) => {
+      if (this.#channel !== channel) return;
+      if (missed) this.#missed.add(rec.id);
+      this.#bursts = [rec, ...this.#bursts.filter((b) => b.id !== rec.id)]
+        .sort((a, b) => b.startedAt - a.startedAt)
+        .slice(0, BURSTS_SHOWN);
+      this.renderBursts();
+    });
+    this.#bursts = [];
+    this.#missed.clear();
+    // A recorded channel lists its recent bursts; any other answers nothing (or 403): no list.
+    channel
+      .history({ limit: BURSTS_SHOWN })
+      .then((list) => {
+        if (this.#channel !== channel) return;
+        const known = new Set(this.#bursts.map((b) => b.id));
+        this.#bursts = [...this.#bursts, ...list.filter((b) => !known.has(b.id))]
+          .sort((a, b) => b.startedAt - a.startedAt)
+          .slice(0, BURSTS_SHOWN);
+        this.renderBursts();
+      })
+      .catch(() => undefined);
     channel.on('closed', () => {
       if (this.#channel === channel) {
         this.leaveUi();
@@ -156,6 +190,12 @@ export class PttView {
             ? h('p', { class: 'error' }, `Listen-only: ${channel.microphoneError.reason}`)
             : null,
           audioUnlock,
+          h(
+            'section',
+            { class: 'bursts', id: 'bursts', hidden: true, 'aria-label': 'Recent transmissions' },
+            h('h3', {}, 'Recent transmissions'),
+            h('ul', { id: 'burst-list' }),
+          ),
         ),
         h(
           'div',
@@ -186,6 +226,61 @@ export class PttView {
     this.leaveUi();
     this.#shell.showChannels();
     await channel?.leave().catch(() => undefined);
+  }
+
+  /** The burst list under the talk button: who, when, how long, a play button; missed ones marked. */
+  renderBursts(): void {
+    const section = document.getElementById('bursts');
+    const list = document.getElementById('burst-list');
+    if (!section || !list) return;
+    section.hidden = this.#bursts.length === 0;
+    replace(
+      list,
+      ...this.#bursts.map((b) => {
+        const missed = this.#missed.has(b.id);
+        const playing = this.#playing === b.id;
+        return h(
+          'li',
+          { class: `burst${missed ? ' missed' : ''}`, 'data-recording': b.id, 'data-missed': String(missed) },
+          h('span', { class: 'burst-who' }, b.speaker.name),
+          h(
+            'time',
+            { class: 'burst-when', datetime: new Date(b.startedAt).toISOString() },
+            timeOfDay(b.startedAt),
+          ),
+          h('span', { class: 'burst-len' }, clock(b.durationMs + 500)),
+          missed ? h('span', { class: 'badge missed-badge' }, 'missed') : null,
+          b.partial ? h('span', { class: 'badge' }, 'cut off') : null,
+          h(
+            'button',
+            {
+              class: 'play-btn',
+              type: 'button',
+              'data-play': b.id,
+              disabled: playing,
+              'aria-label': `Play ${b.speaker.name} at ${timeOfDay(b.startedAt)}`,
+              onclick: () => this.#play(b.id),
+            },
+            playing ? 'Playing…' : '▶ Play',
+          ),
+        );
+      }),
+    );
+  }
+
+  #play(id: string): void {
+    const channel = this.#channel;
+    if (!channel) return;
+    this.#playing = id;
+    this.#missed.delete(id);
+    this.renderBursts();
+    channel
+      .replay(id)
+      .catch((err: unknown) => this.#shell.toast(`Could not play: ${ParleyError.from(err).reason}`))
+      .finally(() => {
+        if (this.#playing === id) this.#playing = null;
+        this.renderBursts();
+      });
   }
 
   renderMembers(): void {
