@@ -476,7 +476,9 @@ describe('no secret reaches the logs at info level, across a whole mixed session
       secretsChecked: secrets.length,
       leaked,
     });
-    expect(srv.logs.length).toBeGreaterThan(20);
+    // The log is not empty (connection open/close lines are debug since issue 14: refusals, errors
+    // and lifecycle lines remain at info).
+    expect(srv.logs.length).toBeGreaterThan(10);
     expect([...levels].every((l) => (l as number) >= 30)).toBe(true); // info and above only
     expect(leaked).toEqual([]);
   });

@@ -192,7 +192,9 @@ export class Gateway {
     });
     this.#connections.add(conn);
     this.#metrics.connections.inc();
-    this.#log.info(
+    // Per-connection lines are debug: at info they cost a formatted line per connect and per close
+    // (the connect-rate profile, docs/benchmarks.md). Refusals and errors stay at info and above.
+    this.#log.debug(
       {
         conn: conn.id,
         remote,
@@ -216,7 +218,7 @@ export class Gateway {
       release();
       this.#connections.delete(conn);
       this.#metrics.connections.dec();
-      this.#log.info({ conn: conn.id, remote, code, session: conn.session?.id ?? null }, 'connection closed');
+      this.#log.debug({ conn: conn.id, remote, code, session: conn.session?.id ?? null }, 'connection closed');
       const session = conn.session;
       if (session && session.connection === conn) {
         // 1000 from the client means "I am leaving"; anything else may be a network drop worth a grace window.
