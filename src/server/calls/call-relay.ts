@@ -14,6 +14,7 @@ import type { DeliveryFilter, UserMailbox } from '../sessions/user-delivery.js';
 import type { StateStore } from '../state/state-store.js';
 import type { Clock } from '../time/clock.js';
 import type { Frame } from '../wire/frame.js';
+import { splicePayload, type RelaySource } from '../wire/relay-splice.js';
 import { defaults } from '../config/defaults.js';
 import { Hooks } from '../events/hooks.js';
 import { background } from '../lifecycle/background.js';
@@ -98,7 +99,12 @@ export class CallRelay {
    * session), or, once one of the callee's devices answered, to the one session of each side
    * (the multi-device rules: {@link CallAnswering}).
    */
-  async relayCall(session: Session, msg: ClientMessageOf<CallRelayType>, receivedAt: number): Promise<void> {
+  async relayCall(
+    session: Session,
+    msg: ClientMessageOf<CallRelayType>,
+    receivedAt: number,
+    verbatim?: RelaySource,
+  ): Promise<void> {
     const { recipientId, callId } = msg.payload;
     const byNode = this.#clustered
       ? await this.#users.remoteSessions(recipientId)
@@ -120,7 +126,7 @@ export class CallRelay {
     if (plan.deliver === null) return;
     const filter: DeliveryFilter = plan.deliver === 'everyone' ? { except: session.id } : plan.deliver;
     const remoteNodes = [...byNode].filter(([, ids]) => ids.some((id) => passes(id, filter))).map(([n]) => n);
-    this.#deliverCall(session, msg, receivedAt, remoteNodes, filter);
+    this.#deliverCall(session, msg, receivedAt, remoteNodes, filter, verbatim);
     if (plan.answeredElsewhere) await this.#answeredElsewhere(session, callId, plan.answeredElsewhere);
   }
 
@@ -162,8 +168,9 @@ export class CallRelay {
     receivedAt: number,
     remoteNodes: string[],
     filter: DeliveryFilter,
+    verbatim: RelaySource | undefined,
   ): void {
-    const { recipientId, ...rest } = msg.payload;
+    const { recipientId, callId } = msg.payload;
     const hasLocal = !this.#users.local(recipientId, filter).next().done;
     if (!hasLocal && remoteNodes.length === 0) {
       // Trickled candidates for someone gone are noise, not an error worth a reply.
@@ -173,14 +180,14 @@ export class CallRelay {
           this.calls.end(
             session.userId,
             recipientId,
-            rest.callId,
+            callId,
             msg.type === 'call:reject' ? 'rejected' : 'hangup',
           ),
         );
       throw new ParleyError('RECIPIENT_OFFLINE', `user "${recipientId}" is not connected`);
     }
-    this.#announce(this.calls.track(msg.type, session.userId, recipientId, rest.callId));
-    const f = relayFrame(msg.type, { ...rest, senderId: session.userId, senderName: session.identity.name });
+    this.#announce(this.calls.track(msg.type, session.userId, recipientId, callId));
+    const f = relayFrame(msg.type, msg.payload, 'recipientId', session, verbatim);
     this.#users.deliverLocal(recipientId, f, filter);
     for (const nodeId of remoteNodes) this.#users.deliverOnNodeQuietly(nodeId, recipientId, f, filter);
     this.#observe(receivedAt);
@@ -191,15 +198,11 @@ export class CallRelay {
     session: Session,
     msg: ClientMessageOf<RoomRelayType>,
     receivedAt: number,
+    verbatim?: RelaySource,
   ): void | Promise<void> {
-    const { roomId, to, ...rest } = msg.payload;
+    const { roomId, to } = msg.payload;
     if (!session.rooms.has(roomId)) throw new ParleyError('NOT_IN_ROOM', `you are not in room "${roomId}"`);
-    const f = relayFrame(msg.type, {
-      ...rest,
-      roomId,
-      senderId: session.userId,
-      senderName: session.identity.name,
-    });
+    const f = relayFrame(msg.type, msg.payload, 'to', session, verbatim);
     let delivered = 0;
     for (const s of this.#rooms.localMembers(roomId) ?? []) {
       if (s.userId !== to || s === session) continue;
@@ -243,7 +246,7 @@ export class CallRelay {
     }
     for (const call of this.calls.endAllOf(session.userId)) {
       this.#announce(call.change);
-      const f = relayFrame('call:hangup', {
+      const f = serverFrame('call:hangup', {
         callId: call.callId,
         senderId: session.userId,
         senderName: session.identity.name,
@@ -283,7 +286,41 @@ function passes(id: string, filter: DeliveryFilter): boolean {
   return id !== filter.except;
 }
 
-function relayFrame(type: ServerMessageType, payload: Record<string, unknown>): Frame {
-  // Relayed payloads were validated on the way in; the server only adds senderId/senderName.
-  return { type, data: Buffer.from(JSON.stringify({ type, payload, timestamp: Date.now() })) };
+/**
+ * The relayed frame: the client's validated payload without its addressing field `drop`, plus the
+ * sender the server knows (server-messages.ts, `relayed()`). With `verbatim` (the payload was
+ * received exactly as validated), the received payload text is reused instead of re-encoded.
+ */
+function relayFrame(
+  type: ServerMessageType,
+  payload: Record<string, unknown>,
+  drop: 'recipientId' | 'to',
+  sender: Session,
+  verbatim: RelaySource | undefined,
+): Frame {
+  const spliced = verbatim && splicePayload(verbatim, drop, senderFields(sender));
+  if (spliced) {
+    const text = `{"type":${JSON.stringify(type)},"payload":${spliced},"timestamp":${Date.now()}}`;
+    return { type, data: Buffer.from(text) };
+  }
+  const rest: Record<string, unknown> = {
+    ...payload,
+    senderId: sender.userId,
+    senderName: sender.identity.name,
+  };
+  delete rest[drop];
+  return { type, data: Buffer.from(JSON.stringify({ type, payload: rest, timestamp: Date.now() })) };
+}
+
+/**
+ * `"senderId":…,"senderName":…`, encoded once per identity: a token refresh replaces a session's
+ * identity object rather than changing it.
+ */
+const senderFieldsOf = new WeakMap<object, { userId: string; fields: string }>();
+function senderFields(sender: Session): string {
+  const known = senderFieldsOf.get(sender.identity);
+  if (known?.userId === sender.userId) return known.fields;
+  const fields = `"senderId":${JSON.stringify(sender.userId)},"senderName":${JSON.stringify(sender.identity.name)}`;
+  senderFieldsOf.set(sender.identity, { userId: sender.userId, fields });
+  return fields;
 }

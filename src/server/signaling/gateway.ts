@@ -218,7 +218,10 @@ export class Gateway {
       release();
       this.#connections.delete(conn);
       this.#metrics.connections.dec();
-      this.#log.debug({ conn: conn.id, remote, code, session: conn.session?.id ?? null }, 'connection closed');
+      this.#log.debug(
+        { conn: conn.id, remote, code, session: conn.session?.id ?? null },
+        'connection closed',
+      );
       const session = conn.session;
       if (session && session.connection === conn) {
         // 1000 from the client means "I am leaving"; anything else may be a network drop worth a grace window.
