@@ -29,6 +29,7 @@ import { RedisDirectory } from './state/redis/redis-directory.js';
 import { RedisState } from './state/redis/redis-state.js';
 import type { ClusterLink } from './cluster/cluster-link.js';
 import { BusRouter } from './cluster/bus-router.js';
+import { CachedDirectory } from './cluster/directory-cache.js';
 import { NodeRegistry } from './cluster/node-registry.js';
 import { UserDelivery } from './sessions/user-delivery.js';
 import type { StateStore } from './state/state-store.js';
@@ -90,6 +91,7 @@ export async function createServer({
   let store: StateStore;
   let redis: RedisState | null = null;
   let cluster: ClusterLink | null = null;
+  let directoryCache: CachedDirectory | null = null;
   if (cc.redisUrl) {
     redis = await RedisState.connect(cc.redisUrl, {
       prefix: cc.redisPrefix,
@@ -97,11 +99,9 @@ export async function createServer({
       log: log.child({ component: 'redis' }),
     });
     store = redis;
-    cluster = {
-      nodeId: cc.nodeId,
-      directory: new RedisDirectory(redis),
-      bus: await RedisBus.create(redis, cc.nodeId, log.child({ component: 'bus' })),
-    };
+    const bus = await RedisBus.create(redis, cc.nodeId, log.child({ component: 'bus' }));
+    directoryCache = new CachedDirectory({ inner: new RedisDirectory(redis), bus, clock, log });
+    cluster = { nodeId: cc.nodeId, directory: directoryCache, bus };
   } else {
     store = new MemoryState({ clock });
   }
@@ -137,7 +137,10 @@ export async function createServer({
         directory: cluster.directory,
         store,
         handler: {
-          nodeDead: plane.onNodeDead,
+          nodeDead: (nodeId) => {
+            directoryCache?.onNodeDead(nodeId);
+            plane.onNodeDead(nodeId);
+          },
           floorMayBeFree: (roomId) => floor.announceIfFree(roomId),
           memberGone: (roomId, sessionId) => rooms.reapRemote(roomId, sessionId),
           nodeReaped: (nodeId) => webhooks.nodeDown(nodeId, 'dead'),
@@ -175,6 +178,7 @@ export async function createServer({
       {
         user: (h, f) => users.onRemoteDelivery(h.userId, f, h),
         room: (h, f) => rooms.onRemoteBroadcast(h.roomId, f, h.except),
+        directory: (h) => directoryCache?.onUserChanged(h.userId),
         sessionMoved: (h, from) => sessions.onSessionMoved(h.sessionId, from),
         handoffFrame: (h, f) => sessions.onHandoffFrame(h.sessionId, f),
         handoffDone: (h) => sessions.onHandoffDone(h.sessionId, h.missedFrames),

@@ -220,6 +220,13 @@ export const defaults = {
   deadNodeClaimMarginMs: 30_000,
   /** The PTT speaker lock is renewed every third of its TTL, but no more often than this (floor-control.ts). */
   pttLockRenewMinMs: 100,
+  /**
+   * Where a user's sessions live is cached on each node (cluster/directory-cache.ts), dropped through
+   * the bus on every change; this TTL only bounds how long a lost bus message could leave it stale.
+   */
+  directoryCacheTtlMs: 5_000,
+  /** Users whose whereabouts a node keeps at most (oldest dropped first). */
+  directoryCacheMaxUsers: 100_000,
   /** A node heartbeats every third of nodeTtlMs, but no more often than this (node-registry.ts). */
   nodeHeartbeatMinMs: 100,
   /** After a dead node's speaker lock has expired (pttLockTtlMs), wait this much more before announcing the floor free (node-registry.ts). */
