@@ -18,6 +18,7 @@ import type { LiveSession } from '../sessions/live-session.js';
 import type { SessionLink } from '../sessions/session-link.js';
 import { TokenBucket } from './rate-limiter.js';
 import { encode, type Correlation, type Frame } from '../wire/frame.js';
+import { wireBytes, writePrebuilt } from './prebuilt-frame.js';
 import type { Dialect, ErrorSubject } from './dialect.js';
 
 /**
@@ -159,7 +160,10 @@ export class Connection implements SessionLink<LiveSession> {
   /** Writes a pre-encoded frame. Closes the client with 4008 if it is not reading (backpressure). */
   sendFrame(f: Frame): void {
     if (this.#closed) return;
-    this.ws.send(this.dialect === null ? f.data : this.dialect.outbound(f).data, { binary: false });
+    // Parley's own wire: the frame's bytes are framed once and shared by every recipient (a
+    // broadcast writes the same buffer to each member's socket). A dialect rewrites per connection.
+    if (this.dialect !== null) this.ws.send(this.dialect.outbound(f).data, { binary: false });
+    else if (!writePrebuilt(this.ws, wireBytes(f))) this.ws.send(f.data, { binary: false });
     this.#metrics.messagesOut(f.type).inc();
     if (this.ws.bufferedAmount > this.#limits.maxBufferedBytes) {
       this.#log.warn(

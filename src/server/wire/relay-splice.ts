@@ -95,13 +95,7 @@ function scanObject(
   let i = open;
   let memberKey: string | null = null;
   let memberStart = 0;
-  const finish = (end: number): boolean => {
-    if (memberKey === null) return true;
-    if (members.has(memberKey)) return false;
-    members.set(memberKey, { start: memberStart, end });
-    memberKey = null;
-    return true;
-  };
+  // (No closure for ending a member: this runs per relayed message.)
   while (i < text.length) {
     const c = text.charCodeAt(i);
     if (c === QUOTE) {
@@ -125,16 +119,24 @@ function scanObject(
     if (c === OPEN_BRACE || c === OPEN_BRACKET) depth++;
     else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
       if (depth === 1) {
-        if (!finish(trimEnd(text, i))) return null;
+        if (memberKey !== null && !addMember(members, memberKey, memberStart, trimEnd(text, i))) return null;
         return { members, close: i + 1, keys };
       }
       depth--;
     } else if (c === COMMA && depth === 1) {
-      if (!finish(trimEnd(text, i))) return null;
+      if (memberKey !== null && !addMember(members, memberKey, memberStart, trimEnd(text, i))) return null;
+      memberKey = null;
     }
     i++;
   }
   return null;
+}
+
+/** Records a member; false when its key is already there (JSON.parse would keep only the last). */
+function addMember(members: Map<string, Member>, key: string, start: number, end: number): boolean {
+  if (members.has(key)) return false;
+  members.set(key, { start, end });
+  return true;
 }
 
 function trimEnd(text: string, i: number): number {
