@@ -12,6 +12,7 @@ import { createAdminApi } from './http/admin-api.js';
 import { createHttpHandler } from './http/http-app.js';
 import { SocketGuard, socketReserve } from './http/socket-guard.js';
 import { closeHttp, runShutdown } from './lifecycle/shutdown.js';
+import { background } from './lifecycle/background.js';
 import type { Logger } from './logger.js';
 import { MediaPlane } from './media/media-plane.js';
 import { MediaService } from './media/media-service.js';
@@ -111,7 +112,24 @@ export async function createServer({
   const sessions = new SessionManager({ store, graceMs: config.resumeGraceMs, log, cluster, clock });
   const users = new UserDelivery({ sessions, cluster, log });
   const rooms = new RoomService({ catalog, store, log, cluster, clock });
-  const relay = new CallRelay({ users, rooms, store, metrics, log, clustered: cluster !== null, clock });
+  const bus = cluster?.bus;
+  const relay = new CallRelay({
+    users,
+    rooms,
+    store,
+    metrics,
+    log,
+    clustered: cluster !== null,
+    clock,
+    ...(bus && {
+      callChanged: (callKey: string) =>
+        background(
+          bus.publishToAll({ t: 'call-record', callKey }, null),
+          log,
+          'tell the cluster a call changed',
+        ),
+    }),
+  });
   const media = new MediaService({ pool, config: config.media, catalog, rooms, log, clock });
   // A room's media lives on one node (its owner in the cluster); the plane forwards to it.
   const plane = new MediaPlane({ media, rooms, users, cluster, log, clock, ownerTtlMs: cc.nodeTtlMs * 2 });
@@ -179,6 +197,7 @@ export async function createServer({
         user: (h, f) => users.onRemoteDelivery(h.userId, f, h),
         room: (h, f) => rooms.onRemoteBroadcast(h.roomId, f, h.except),
         directory: (h) => directoryCache?.onUserChanged(h.userId),
+        callRecord: (h) => relay.records.onChanged(h.callKey),
         sessionMoved: (h, from) => sessions.onSessionMoved(h.sessionId, from),
         handoffFrame: (h, f) => sessions.onHandoffFrame(h.sessionId, f),
         handoffDone: (h) => sessions.onHandoffDone(h.sessionId, h.missedFrames),

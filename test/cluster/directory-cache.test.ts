@@ -166,6 +166,32 @@ describe('the node-local directory cache, two nodes, one Redis', () => {
     });
   });
 
+  it('call records: answered on the other node, the caller’s node routes by the new record at once', async () => {
+    const [n1, n2] = nodes as [NodeProcess, NodeProcess];
+    const caller = await on(n1, 'rec-a');
+    const phone = await on(n1, 'rec-b');
+    const laptop = await on(n2, 'rec-b');
+    caller.send('call:offer', { recipientId: 'rec-b', callId: 'q1', sdp: 'v=0' });
+    await phone.next('call:offer');
+    await laptop.next('call:offer');
+    // While it rings, the caller's candidates reach both devices (node 1 caches the ringing record).
+    caller.send('call:ice-candidate', ice('rec-b', 'q1', 1));
+    await phone.next('call:ice-candidate');
+    await laptop.next('call:ice-candidate');
+    // The laptop (node 2) answers: from the caller's very next message, only the laptop hears it.
+    laptop.send('call:accept', { recipientId: 'rec-a', callId: 'q1' });
+    await caller.next('call:accept');
+    expect((await phone.next('call:answered-elsewhere')).payload).toMatchObject({ callId: 'q1' });
+    caller.send('call:ice-candidate', ice('rec-b', 'q1', 2));
+    expect((await laptop.next('call:ice-candidate')).payload).toMatchObject({ senderId: 'rec-a' });
+    await phone.expectNothing((m) => m.type === 'call:ice-candidate');
+    // And the phone (node 1) may no longer act on the call.
+    expect(await phone.request('call:accept', { recipientId: 'rec-a', callId: 'q1' })).toMatchObject({
+      type: 'error',
+      payload: { code: 'CALL_ANSWERED_ELSEWHERE' },
+    });
+  });
+
   it('a node dies: its user, back on the survivor, is reached there; once reaped, nobody is', async () => {
     const [doomed, survivor] = await Promise.all([
       startNodeProcess(env('c-doomed')),

@@ -19,6 +19,7 @@ import { defaults } from '../config/defaults.js';
 import { Hooks } from '../events/hooks.js';
 import { background } from '../lifecycle/background.js';
 import { CallAnswering, type CallPlan } from './call-answering.js';
+import { CallRecords } from './call-records.js';
 import { CallRegistry, type CallChange, type CallEndReason, type CallInfo } from './call-registry.js';
 
 /**
@@ -54,6 +55,8 @@ export class CallRelay {
   readonly hooks: Hooks<CallEvents>;
   readonly #log: Logger;
   readonly #answering: CallAnswering;
+  /** Call records through the node-local cache; `records.onChanged` is the bus's way in. */
+  readonly records: CallRecords;
 
   constructor(deps: {
     users: UserMailbox;
@@ -63,6 +66,8 @@ export class CallRelay {
     log: Logger;
     clustered: boolean;
     clock: Clock;
+    /** Tells the other nodes that a call's record changed (their `records.onChanged`). */
+    callChanged?: (callKey: string) => void;
   }) {
     this.#users = deps.users;
     this.#rooms = deps.rooms;
@@ -73,7 +78,8 @@ export class CallRelay {
     this.calls = new CallRegistry(deps.log, deps.clock);
     this.hooks = new Hooks('calls', deps.log);
     this.#log = deps.log;
-    this.#answering = new CallAnswering(deps.store);
+    this.records = new CallRecords(deps.store, deps.clock, deps.callChanged ?? null);
+    this.#answering = new CallAnswering(this.records);
   }
 
   /** Tells listeners of a call's change if this node is the first in the cluster to claim it. */

@@ -11,6 +11,8 @@ export type BusHeader =
   | { t: 'session-moved'; sessionId: string }
   // To every node: where this user's sessions live changed (directory-cache.ts drops its entry).
   | { t: 'directory'; userId: string }
+  // To every node: a call's record changed (calls/call-records.ts drops its cached copy).
+  | { t: 'call-record'; callKey: string }
   // The old node's answer to session-moved: what it buffered for the session while it was between
   // nodes, one frame per message, then `handoff-done` (frames of one publisher arrive in order).
   | { t: 'handoff-frame'; sessionId: string }
