@@ -157,8 +157,11 @@ export async function connectionsScenario(ctx: Ctx): Promise<ScenarioResult[]> {
         connectRateVsPeerjs: ratio(n('parley', 'connectsPerSec'), n('peerjs', 'connectsPerSec')),
       },
       parleyRssPerConnAboveRawKiB: round(parleyAboveRaw, 2),
+      // Issue 14: memory per idle connection ≤ 1.15× the raw ws server's; connect rate ≥ PeerJS's.
       targetsMet: {
         rssPerConnLe16KiB: n('parley', 'rssPerConnKiB') <= 16,
+        rssPerConnLe1_15xRaw: n('parley', 'rssPerConnKiB') <= 1.15 * n('raw', 'rssPerConnKiB'),
+        connectRateGePeerjs: n('parley', 'connectsPerSec') >= n('peerjs', 'connectsPerSec'),
         reached20k: n('parley', 'connections') >= 20_000,
       },
     },
