@@ -94,6 +94,8 @@ export async function pttScenario(ctx: Ctx): Promise<ScenarioResult[]> {
         p50: round(median(perRound[name].map((x) => x.p50))),
         p99: round(median(perRound[name].map((x) => x.p99))),
       },
+      /** Each round's last-delivery p50 / p99: the spread. */
+      byRound: perRound[name].map((x) => ({ p50: round(x.p50), p99: round(x.p99) })),
       setupMs: setupMs[name],
     };
   }

@@ -181,6 +181,23 @@ export async function relayScenario(ctx: Ctx): Promise<ScenarioResult[]> {
       ),
     },
   };
+  // The spread: each round's ratios (servers interleaved within a round share its conditions).
+  const byRound = (a: string, b: string, m: string, k: string) =>
+    (rows[a]?.[m] ?? []).map((row, i) =>
+      ratio(row[k] as number, (rows[b]?.[m]?.[i]?.[k] as number) ?? Number.NaN),
+    );
+  const ratiosByRound = {
+    cpuPerMsgVsRaw: Object.fromEntries(
+      ['ice@5k', 'sdp@5k', 'ice@max', 'sdp@max'].map((m) => [
+        m,
+        byRound('parley', 'raw', m, 'serverCpuUsPerMsg'),
+      ]),
+    ),
+    throughputVsPeerjs: {
+      ice: byRound('parley', 'peerjs', 'ice@max', 'msgsPerSec'),
+      sdp: byRound('parley', 'peerjs', 'sdp@max', 'msgsPerSec'),
+    },
+  };
   // Issue 14's targets: CPU per message ≤ 1.15× the raw floor (ICE and SDP, 5k msg/s and saturation),
   // throughput ≥ 1.1× PeerJS's (both payloads). Issue 6's latency target is kept.
   const cpu = ratios.cpuPerMsgVsRaw;
@@ -205,6 +222,7 @@ export async function relayScenario(ctx: Ctx): Promise<ScenarioResult[]> {
       payloadBytes: { ice: 270, sdp: 3001 },
       medians: med,
       ratios,
+      ratiosByRound,
       targetsMet,
     },
   ];
