@@ -50,7 +50,10 @@ describe('the node-local directory cache, two nodes, one Redis', () => {
     redis = await startRedis();
     admin = new Redis({ path: redis.path, lazyConnect: true });
     await admin.connect();
-  }, 30_000);
+    nodes.push(
+      ...(await Promise.all([startNodeProcess(env('c-1'), 40_000), startNodeProcess(env('c-2'), 40_000)])),
+    );
+  }, 90_000);
   afterAll(async () => {
     for (const c of clients) c.ws.terminate();
     await Promise.all(nodes.map((n) => n.stop()));
@@ -59,8 +62,7 @@ describe('the node-local directory cache, two nodes, one Redis', () => {
   });
 
   it('relays to a user it has looked up without asking Redis where they are', async () => {
-    const [n1, n2] = await Promise.all([startNodeProcess(env('c-1')), startNodeProcess(env('c-2'))]);
-    nodes.push(n1, n2);
+    const [n1, n2] = nodes as [NodeProcess, NodeProcess];
     const a = await on(n1, 'cache-a');
     const local = await on(n1, 'cache-local');
     const remote = await on(n2, 'cache-remote');
@@ -194,8 +196,8 @@ describe('the node-local directory cache, two nodes, one Redis', () => {
 
   it('a node dies: its user, back on the survivor, is reached there; once reaped, nobody is', async () => {
     const [doomed, survivor] = await Promise.all([
-      startNodeProcess(env('c-doomed')),
-      startNodeProcess(env('c-surv')),
+      startNodeProcess(env('c-doomed'), 40_000),
+      startNodeProcess(env('c-surv'), 40_000),
     ]);
     nodes.push(doomed, survivor);
     const a = await on(survivor, 'dead-a');
@@ -220,5 +222,5 @@ describe('the node-local directory cache, two nodes, one Redis', () => {
       8_000,
       200,
     );
-  });
+  }, 90_000);
 });
