@@ -117,7 +117,8 @@ export async function connectionsScenario(ctx: Ctx): Promise<ScenarioResult[]> {
     process.env.BENCH_CONNECTIONS ?? Math.min(20_000, Math.floor((hard - 80) / 100) * 100),
   );
   if (target < 20_000) ctx.say(`  fd hard limit ${hard}: ramping to ${target} connections (not 20,000)`);
-  const parleyEnv = { MAX_CONNECTIONS_PER_IP: '0', MEDIASOUP_WORKERS: '0' };
+  // MAX_CONNECTIONS (10,000 by default) would refuse the ramp's second half with 503.
+  const parleyEnv = { MAX_CONNECTIONS_PER_IP: '0', MAX_CONNECTIONS: '0', MEDIASOUP_WORKERS: '0' };
   const rows = {
     raw: await rampOne(
       ctx,
@@ -156,8 +157,11 @@ export async function connectionsScenario(ctx: Ctx): Promise<ScenarioResult[]> {
         connectRateVsPeerjs: ratio(n('parley', 'connectsPerSec'), n('peerjs', 'connectsPerSec')),
       },
       parleyRssPerConnAboveRawKiB: round(parleyAboveRaw, 2),
+      // Issue 14: memory per idle connection ≤ 1.15× the raw ws server's; connect rate ≥ PeerJS's.
       targetsMet: {
         rssPerConnLe16KiB: n('parley', 'rssPerConnKiB') <= 16,
+        rssPerConnLe1_15xRaw: n('parley', 'rssPerConnKiB') <= 1.15 * n('raw', 'rssPerConnKiB'),
+        connectRateGePeerjs: n('parley', 'connectsPerSec') >= n('peerjs', 'connectsPerSec'),
         reached20k: n('parley', 'connections') >= 20_000,
       },
     },

@@ -13,6 +13,7 @@ import { createHttpHandler } from './http/http-app.js';
 import { createRecordingsApi } from './http/recordings-api.js';
 import { SocketGuard, socketReserve } from './http/socket-guard.js';
 import { closeHttp, runShutdown } from './lifecycle/shutdown.js';
+import { background } from './lifecycle/background.js';
 import type { Logger } from './logger.js';
 import { MediaPlane } from './media/media-plane.js';
 import { MediaService } from './media/media-service.js';
@@ -35,6 +36,7 @@ import { RedisRecordings } from './state/redis/redis-recordings.js';
 import { RedisState } from './state/redis/redis-state.js';
 import type { ClusterLink } from './cluster/cluster-link.js';
 import { BusRouter } from './cluster/bus-router.js';
+import { CachedDirectory } from './cluster/directory-cache.js';
 import { NodeRegistry } from './cluster/node-registry.js';
 import { UserDelivery } from './sessions/user-delivery.js';
 import type { StateStore } from './state/state-store.js';
@@ -98,6 +100,7 @@ export async function createServer({
   let store: StateStore;
   let redis: RedisState | null = null;
   let cluster: ClusterLink | null = null;
+  let directoryCache: CachedDirectory | null = null;
   if (cc.redisUrl) {
     redis = await RedisState.connect(cc.redisUrl, {
       prefix: cc.redisPrefix,
@@ -105,11 +108,9 @@ export async function createServer({
       log: log.child({ component: 'redis' }),
     });
     store = redis;
-    cluster = {
-      nodeId: cc.nodeId,
-      directory: new RedisDirectory(redis),
-      bus: await RedisBus.create(redis, cc.nodeId, log.child({ component: 'bus' })),
-    };
+    const bus = await RedisBus.create(redis, cc.nodeId, log.child({ component: 'bus' }));
+    directoryCache = new CachedDirectory({ inner: new RedisDirectory(redis), bus, clock, log });
+    cluster = { nodeId: cc.nodeId, directory: directoryCache, bus };
   } else {
     store = new MemoryState({ clock });
   }
@@ -119,6 +120,7 @@ export async function createServer({
   const sessions = new SessionManager({ store, graceMs: config.resumeGraceMs, log, cluster, clock });
   const users = new UserDelivery({ sessions, cluster, log });
   const rooms = new RoomService({ catalog, store, log, cluster, clock });
+  const bus = cluster?.bus;
   const relay = new CallRelay({
     users,
     rooms,
@@ -128,6 +130,14 @@ export async function createServer({
     clustered: cluster !== null,
     clock,
     config: config.calls,
+    ...(bus && {
+      callChanged: (callKey: string) =>
+        background(
+          bus.publishToAll({ t: 'call-record', callKey }, null),
+          log,
+          'tell the cluster a call changed',
+        ),
+    }),
   });
   const media = new MediaService({ pool, config: config.media, catalog, rooms, log, clock });
   // A room's media lives on one node (its owner in the cluster); the plane forwards to it.
@@ -184,7 +194,10 @@ export async function createServer({
         directory: cluster.directory,
         store,
         handler: {
-          nodeDead: plane.onNodeDead,
+          nodeDead: (nodeId) => {
+            directoryCache?.onNodeDead(nodeId);
+            plane.onNodeDead(nodeId);
+          },
           floorMayBeFree: (roomId) => floor.announceIfFree(roomId),
           memberGone: (roomId, sessionId) => rooms.reapRemote(roomId, sessionId),
           nodeReaped: (nodeId) => webhooks.nodeDown(nodeId, 'dead'),
@@ -222,6 +235,8 @@ export async function createServer({
       {
         user: (h, f) => users.onRemoteDelivery(h.userId, f, h),
         room: (h, f) => rooms.onRemoteBroadcast(h.roomId, f, h.except),
+        directory: (h) => directoryCache?.onUserChanged(h.userId),
+        callRecord: (h) => relay.records.onChanged(h.callKey),
         sessionMoved: (h, from) => sessions.onSessionMoved(h.sessionId, from),
         handoffFrame: (h, f) => sessions.onHandoffFrame(h.sessionId, f),
         handoffDone: (h) => sessions.onHandoffDone(h.sessionId, h.missedFrames),

@@ -5,6 +5,11 @@ export type { Logger };
 /**
  * Structured JSON logs. Redaction is a second line of defence: code never passes tokens, TURN
  * secrets or SDP bodies to the logger in the first place, and a test asserts over captured logs.
+ *
+ * Without a `destination`, lines go to stdout asynchronously: a synchronous write per line blocked
+ * the event loop whenever the log pipe was full (pino's `atomic-sleep`, 4.6 % of the server's CPU in
+ * a connect ramp, docs/benchmarks.md). pino flushes what is still buffered on `exit`, so a line
+ * logged just before `process.exit` (fatal start-up errors) is not lost.
  */
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   return pino(
@@ -31,6 +36,6 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
         censor: '[redacted]',
       },
     },
-    destination,
+    destination ?? (level === 'silent' ? undefined : pino.destination({ dest: 1, sync: false })),
   );
 }

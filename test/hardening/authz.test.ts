@@ -362,7 +362,6 @@ describe('no secret reaches the logs at info level, across a whole mixed session
         TURN_SECRET,
         TURN_URIS: 'turn:127.0.0.1:3478',
         MEDIASOUP_WORKERS: '1',
-        CALL_POLICY: 'any', // calls between users who share no room
         RESUME_GRACE_MS: '3000',
         AUTH_TIMEOUT_MS: '800',
       },

@@ -9,24 +9,26 @@ export interface TappedWrite {
 
 /**
  * Records every frame the server writes to the sockets open now, in the one order the server
- * wrote them across all sockets (the writes are synchronous `ws.send` calls on one event loop).
+ * wrote them across all sockets (each connection's `sendFrame` writes synchronously, on one event
+ * loop, either a pre-built frame to the socket or through `ws.send`).
  * What a test over separate client sockets cannot see: which of two sockets was written first.
  */
 export function tapWrites(srv: TestServer): TappedWrite[] {
   const log: TappedWrite[] = [];
   for (const conn of srv.server.internalsForTesting.gateway.connections()) {
     const userId = conn.identity?.userId ?? '?';
-    const ws = conn.ws;
-    const send = ws.send.bind(ws) as (data: Buffer, opts: object) => void;
-    ws.send = ((data: Buffer, opts: object) => {
-      const msg = JSON.parse(data.toString('utf8')) as { type: string; correlationId?: string };
-      log.push({
-        userId,
-        type: msg.type,
-        ...(msg.correlationId ? { correlationId: msg.correlationId } : {}),
-      });
-      send(data, opts);
-    }) as typeof ws.send;
+    const sendFrame = conn.sendFrame.bind(conn);
+    conn.sendFrame = (f) => {
+      if (!conn.closed) {
+        const msg = JSON.parse(f.data.toString('utf8')) as { type: string; correlationId?: string };
+        log.push({
+          userId,
+          type: msg.type,
+          ...(msg.correlationId ? { correlationId: msg.correlationId } : {}),
+        });
+      }
+      sendFrame(f);
+    };
   }
   return log;
 }

@@ -3,7 +3,9 @@ import { createHash, createSecretKey } from 'node:crypto';
 import { errors as joseErrors, importSPKI, jwtVerify } from 'jose';
 import type { AuthConfig } from '../config/env.js';
 import { ConfigError } from '../config/env.js';
+import { systemClock, type Clock } from '../time/clock.js';
 import { Claims, identityFromClaims, type Identity } from './claims.js';
+import { Hs256Verifier } from './hs256.js';
 
 /** Why a token was refused. Goes to logs only; clients get a generic 401 / 4401. */
 /** A key jose accepts for verification (a KeyObject for HS256, a CryptoKey from importSPKI). */
@@ -16,14 +18,26 @@ export type VerifyResult = { ok: true; identity: Identity } | { ok: false; reaso
 
 /**
  * Verifies JWTs with the algorithm pinned by configuration: the token's `alg` header is never
- * trusted to pick the key type, so `alg: none` and HS/RS confusion fail.
+ * trusted to pick the key type, so `alg: none` and HS/RS confusion fail. HS256 runs on node:crypto
+ * ({@link Hs256Verifier}, the same checks as jose's); RS256/ES256 on jose.
  */
 export class TokenVerifier {
   readonly #key: VerifyKey;
   readonly #options: Parameters<typeof jwtVerify>[2];
+  readonly #hs256: Hs256Verifier | null;
+  readonly #clock: Clock;
 
-  private constructor(key: VerifyKey, config: AuthConfig) {
+  private constructor(key: VerifyKey, config: AuthConfig, clock: Clock, secret?: Buffer) {
     this.#key = key;
+    this.#clock = clock;
+    this.#hs256 = secret
+      ? new Hs256Verifier(secret, {
+          clockToleranceS: config.clockToleranceS,
+          requireExp: !config.allowTokensWithoutExp,
+          ...(config.issuer ? { issuer: config.issuer } : {}),
+          ...(config.audience ? { audience: config.audience } : {}),
+        })
+      : null;
     this.#options = {
       algorithms: [config.alg],
       clockTolerance: config.clockToleranceS,
@@ -34,14 +48,16 @@ export class TokenVerifier {
     };
   }
 
-  static async create(config: AuthConfig): Promise<TokenVerifier> {
+  /** `clock`: the time `exp` and `nbf` are checked against (default the system clock). */
+  static async create(config: AuthConfig, clock: Clock = systemClock): Promise<TokenVerifier> {
     if (config.alg === 'HS256') {
       if (!config.secret) throw new ConfigError('JWT_SECRET: missing');
-      return new TokenVerifier(createSecretKey(Buffer.from(config.secret, 'utf8')), config);
+      const secret = Buffer.from(config.secret, 'utf8');
+      return new TokenVerifier(createSecretKey(secret), config, clock, secret);
     }
     const pem = resolvePem(config.publicKey ?? '');
     try {
-      return new TokenVerifier(await importSPKI(pem, config.alg), config);
+      return new TokenVerifier(await importSPKI(pem, config.alg), config, clock);
     } catch (err) {
       throw new ConfigError(
         `JWT_PUBLIC_KEY: not a valid ${config.alg} SPKI public key (${(err as Error).message})`,
@@ -50,19 +66,32 @@ export class TokenVerifier {
   }
 
   async verify(token: string): Promise<VerifyResult> {
+    if (this.#hs256) {
+      const checked = this.#hs256.verify(token, this.#clock.now());
+      return checked.ok ? this.#identity(token, checked.payload) : checked;
+    }
     try {
-      const { payload } = await jwtVerify(token, this.#key, this.#options);
-      const claims = Claims.safeParse(payload);
-      if (!claims.success) return { ok: false, reason: 'bad-claims' };
-      const tokenId = createHash('sha256').update(token).digest('base64url').slice(0, 32);
-      return { ok: true, identity: { ...identityFromClaims(claims.data, payload.exp), tokenId } };
+      const { payload } = await jwtVerify(token, this.#key, {
+        ...this.#options,
+        currentDate: new Date(this.#clock.now()),
+      });
+      return this.#identity(token, payload);
     } catch (err) {
       return { ok: false, reason: classify(err) };
     }
   }
+
+  #identity(token: string, payload: Record<string, unknown>): VerifyResult {
+    const claims = Claims.safeParse(payload);
+    if (!claims.success) return { ok: false, reason: 'bad-claims' };
+    const tokenId = createHash('sha256').update(token).digest('base64url').slice(0, 32);
+    const exp = typeof payload.exp === 'number' ? payload.exp : undefined;
+    return { ok: true, identity: { ...identityFromClaims(claims.data, exp), tokenId } };
+  }
 }
 
-function classify(err: unknown): TokenFailure {
+/** How a jose verification error maps to a {@link TokenFailure} (exported for the HS256 equivalence test). */
+export function classify(err: unknown): TokenFailure {
   if (err instanceof joseErrors.JWTExpired) return 'expired';
   if (err instanceof joseErrors.JWTClaimValidationFailed) {
     if (err.claim === 'exp' && err.reason === 'missing') return 'no-expiry';

@@ -1,7 +1,13 @@
 import type { CallRelayType } from '../../protocol/index.js';
 import { defaults } from '../config/defaults.js';
 import { ParleyError } from '../errors.js';
-import type { CallRecord, StateStore } from '../state/state-store.js';
+import type { CallRecord, CallStep } from '../state/state-store.js';
+
+/** Where call records live: the state store, through a node-local cache (call-records.ts). */
+export interface CallRecordStore {
+  get(callKey: string): Promise<CallRecord | null>;
+  update(callKey: string, step: CallStep, ttlMs: number): Promise<CallRecord | null>;
+}
 
 /** Who gets one call message, once the multi-device rules have looked at it. */
 export interface CallPlan {
@@ -41,11 +47,11 @@ export function callKeyOf(callId: string, x: string, y: string): string {
  * an answered call's record no longer changes, so each node keeps the ones it routes in memory.
  */
 export class CallAnswering {
-  readonly #store: StateStore;
+  readonly #store: CallRecordStore;
   /** Answered calls, oldest first (a Map keeps insertion order). */
   readonly #answered = new Map<string, CallRecord>();
 
-  constructor(store: StateStore) {
+  constructor(store: CallRecordStore) {
     this.#store = store;
   }
 
@@ -65,7 +71,7 @@ export class CallAnswering {
   ): Promise<CallPlan> {
     const { type, recipientId, callId } = msg;
     const key = callKeyOf(callId, sender.userId, recipientId);
-    let rec = this.#answered.get(key) ?? (await this.#store.getCall(key));
+    let rec = this.#answered.get(key) ?? (await this.#store.get(key));
     if (!rec) {
       // Only an offer starts a call (issue 13): anything else needs one between the two users.
       // Trickled candidates for no call are noise, dropped silently like those for someone gone.
@@ -80,7 +86,7 @@ export class CallAnswering {
       const rang = rung();
       if (rang.length === 0) return EVERYONE; // nobody to ring: RECIPIENT_OFFLINE, and no record
       const step = { op: 'ring', callerId: sender.userId, callerSession: sender.id, rung: rang } as const;
-      rec = await this.#store.updateCall(key, step, defaults.callRecordTtlMs);
+      rec = await this.#store.update(key, step, defaults.callRecordTtlMs);
       if (!rec || rec.callerSession === sender.id) return EVERYONE;
     }
     if (rec.callee !== null) this.#remember(key, rec);
@@ -102,7 +108,7 @@ export class CallAnswering {
     // The call rings: this device may answer it.
     if (type === 'call:ice-candidate' || type === 'call:offer') return only(rec.callerSession);
     if (type === 'call:reject' && msg.reason === 'busy') return this.#busy(key, sender, online);
-    const after = await this.#store.updateCall(
+    const after = await this.#store.update(
       key,
       { op: 'answer', session: sender.id },
       defaults.callRecordTtlMs,
@@ -131,11 +137,7 @@ export class CallAnswering {
     sender: CallSender,
     online: () => Promise<ReadonlySet<string>>,
   ): Promise<CallPlan> {
-    const after = await this.#store.updateCall(
-      key,
-      { op: 'busy', session: sender.id },
-      defaults.callRecordTtlMs,
-    );
+    const after = await this.#store.update(key, { op: 'busy', session: sender.id }, defaults.callRecordTtlMs);
     if (!after || after.callee !== null) return NOBODY;
     const live = await online();
     const ringing = after.rung.filter((s) => s !== sender.id && !after.busy.includes(s) && live.has(s));
@@ -146,7 +148,7 @@ export class CallAnswering {
 
   async #end(key: string): Promise<void> {
     this.#answered.delete(key);
-    await this.#store.updateCall(key, { op: 'end' }, defaults.endedCallTtlMs);
+    await this.#store.update(key, { op: 'end' }, defaults.endedCallTtlMs);
   }
 
   #remember(key: string, rec: CallRecord): void {

@@ -14,12 +14,14 @@ import type { DeliveryFilter, UserMailbox } from '../sessions/user-delivery.js';
 import type { StateStore } from '../state/state-store.js';
 import type { Clock } from '../time/clock.js';
 import type { Frame } from '../wire/frame.js';
+import { splicePayload, type RelaySource } from '../wire/relay-splice.js';
 import { defaults } from '../config/defaults.js';
 import { Hooks } from '../events/hooks.js';
 import { background } from '../lifecycle/background.js';
 import type { CallsConfig } from '../config/env.js';
 import { CallAnswering, type CallPlan } from './call-answering.js';
 import { RelayBudget } from './relay-budget.js';
+import { CallRecords } from './call-records.js';
 import { CallRegistry, type CallChange, type CallEndReason, type CallInfo } from './call-registry.js';
 
 /**
@@ -57,6 +59,8 @@ export class CallRelay {
   readonly #answering: CallAnswering;
   readonly #policy: CallsConfig['policy'];
   readonly #budget: RelayBudget;
+  /** Call records through the node-local cache; `records.onChanged` is the bus's way in. */
+  readonly records: CallRecords;
 
   constructor(deps: {
     users: UserMailbox;
@@ -68,6 +72,8 @@ export class CallRelay {
     clock: Clock;
     /** CALL_POLICY and the per-recipient relay budget. */
     config: CallsConfig;
+    /** Tells the other nodes that a call's record changed (their `records.onChanged`). */
+    callChanged?: (callKey: string) => void;
   }) {
     this.#users = deps.users;
     this.#rooms = deps.rooms;
@@ -78,7 +84,8 @@ export class CallRelay {
     this.calls = new CallRegistry(deps.log, deps.clock);
     this.hooks = new Hooks('calls', deps.log);
     this.#log = deps.log;
-    this.#answering = new CallAnswering(deps.store);
+    this.records = new CallRecords(deps.store, deps.clock, deps.callChanged ?? null);
+    this.#answering = new CallAnswering(this.records);
     this.#policy = deps.config.policy;
     this.#budget = new RelayBudget(deps.config.relayBudget, deps.clock);
   }
@@ -106,15 +113,15 @@ export class CallRelay {
    * session), or, once one of the callee's devices answered, to the one session of each side
    * (the multi-device rules: {@link CallAnswering}).
    */
-  async relayCall(session: Session, msg: ClientMessageOf<CallRelayType>, receivedAt: number): Promise<void> {
-    const { recipientId, callId, ...rest } = msg.payload;
+  async relayCall(
+    session: Session,
+    msg: ClientMessageOf<CallRelayType>,
+    receivedAt: number,
+    verbatim?: RelaySource,
+  ): Promise<void> {
+    const { recipientId, callId } = msg.payload;
     // Encoded once, before anything else: its size is what the recipient's budget pays.
-    const f = relayFrame(msg.type, {
-      callId,
-      ...rest,
-      senderId: session.userId,
-      senderName: session.identity.name,
-    });
+    const f = relayFrame(msg.type, msg.payload, 'recipientId', session, verbatim);
     this.#budget.take(session.userId, recipientId, f.data.length);
     const byNode = this.#clustered
       ? await this.#users.remoteSessions(recipientId)
@@ -198,7 +205,7 @@ export class CallRelay {
     remoteNodes: string[],
     filter: DeliveryFilter,
   ): void {
-    const { recipientId, ...rest } = msg.payload;
+    const { recipientId, callId } = msg.payload;
     const hasLocal = !this.#users.local(recipientId, filter).next().done;
     if (!hasLocal && remoteNodes.length === 0) {
       // Trickled candidates for someone gone are noise, not an error worth a reply.
@@ -208,13 +215,13 @@ export class CallRelay {
           this.calls.end(
             session.userId,
             recipientId,
-            rest.callId,
+            callId,
             msg.type === 'call:reject' ? 'rejected' : 'hangup',
           ),
         );
       throw new ParleyError('RECIPIENT_OFFLINE', `user "${recipientId}" is not connected`);
     }
-    this.#announce(this.calls.track(msg.type, session.userId, recipientId, rest.callId));
+    this.#announce(this.calls.track(msg.type, session.userId, recipientId, callId));
     this.#users.deliverLocal(recipientId, f, filter);
     for (const nodeId of remoteNodes) this.#users.deliverOnNodeQuietly(nodeId, recipientId, f, filter);
     this.#observe(receivedAt);
@@ -225,15 +232,11 @@ export class CallRelay {
     session: Session,
     msg: ClientMessageOf<RoomRelayType>,
     receivedAt: number,
+    verbatim?: RelaySource,
   ): void | Promise<void> {
-    const { roomId, to, ...rest } = msg.payload;
+    const { roomId, to } = msg.payload;
     if (!session.rooms.has(roomId)) throw new ParleyError('NOT_IN_ROOM', `you are not in room "${roomId}"`);
-    const f = relayFrame(msg.type, {
-      ...rest,
-      roomId,
-      senderId: session.userId,
-      senderName: session.identity.name,
-    });
+    const f = relayFrame(msg.type, msg.payload, 'to', session, verbatim);
     this.#budget.take(session.userId, to, f.data.length);
     let delivered = 0;
     for (const s of this.#rooms.localMembers(roomId) ?? []) {
@@ -278,7 +281,7 @@ export class CallRelay {
     }
     for (const call of this.calls.endAllOf(session.userId)) {
       this.#announce(call.change);
-      const f = relayFrame('call:hangup', {
+      const f = serverFrame('call:hangup', {
         callId: call.callId,
         senderId: session.userId,
         senderName: session.identity.name,
@@ -318,7 +321,41 @@ function passes(id: string, filter: DeliveryFilter): boolean {
   return id !== filter.except;
 }
 
-function relayFrame(type: ServerMessageType, payload: Record<string, unknown>): Frame {
-  // Relayed payloads were validated on the way in; the server only adds senderId/senderName.
-  return { type, data: Buffer.from(JSON.stringify({ type, payload, timestamp: Date.now() })) };
+/**
+ * The relayed frame: the client's validated payload without its addressing field `drop`, plus the
+ * sender the server knows (server-messages.ts, `relayed()`). With `verbatim` (the payload was
+ * received exactly as validated), the received payload text is reused instead of re-encoded.
+ */
+function relayFrame(
+  type: ServerMessageType,
+  payload: Record<string, unknown>,
+  drop: 'recipientId' | 'to',
+  sender: Session,
+  verbatim: RelaySource | undefined,
+): Frame {
+  const spliced = verbatim && splicePayload(verbatim, drop, senderFields(sender));
+  if (spliced) {
+    const text = `{"type":${JSON.stringify(type)},"payload":${spliced},"timestamp":${Date.now()}}`;
+    return { type, data: Buffer.from(text) };
+  }
+  const rest: Record<string, unknown> = {
+    ...payload,
+    senderId: sender.userId,
+    senderName: sender.identity.name,
+  };
+  delete rest[drop];
+  return { type, data: Buffer.from(JSON.stringify({ type, payload: rest, timestamp: Date.now() })) };
+}
+
+/**
+ * `"senderId":…,"senderName":…`, encoded once per identity: a token refresh replaces a session's
+ * identity object rather than changing it.
+ */
+const senderFieldsOf = new WeakMap<object, { userId: string; fields: string }>();
+function senderFields(sender: Session): string {
+  const known = senderFieldsOf.get(sender.identity);
+  if (known?.userId === sender.userId) return known.fields;
+  const fields = `"senderId":${JSON.stringify(sender.userId)},"senderName":${JSON.stringify(sender.identity.name)}`;
+  senderFieldsOf.set(sender.identity, { userId: sender.userId, fields });
+  return fields;
 }

@@ -10,6 +10,10 @@ export interface BusHandlers {
   user(h: Header<'user'>, f: Frame): void;
   /** A room broadcast from another node, for this node's members. */
   room(h: Header<'room'>, f: Frame): void;
+  /** Another node changed where a user's sessions live. */
+  directory(h: Header<'directory'>): void;
+  /** Another node changed a call's record. */
+  callRecord(h: Header<'call-record'>): void;
   /** A session of this node was resumed on another node (`from`), which waits for its buffer. */
   sessionMoved(h: Header<'session-moved'>, from: string): void;
   /** A frame the old node of a session we are adopting buffered for it. */
@@ -54,6 +58,10 @@ export class BusRouter {
         case 'room':
           if (frame) h.room(header, frame);
           return;
+        case 'directory':
+          return h.directory(header);
+        case 'call-record':
+          return h.callRecord(header);
         case 'session-moved':
           return h.sessionMoved(header, from);
         case 'handoff-frame':

@@ -9,6 +9,10 @@ export type BusHeader =
   | { t: 'user'; userId: string; except?: string; only?: string[] }
   | { t: 'room'; roomId: string; except?: string }
   | { t: 'session-moved'; sessionId: string }
+  // To every node: where this user's sessions live changed (directory-cache.ts drops its entry).
+  | { t: 'directory'; userId: string }
+  // To every node: a call's record changed (calls/call-records.ts drops its cached copy).
+  | { t: 'call-record'; callKey: string }
   // The old node's answer to session-moved: what it buffered for the session while it was between
   // nodes, one frame per message, then `handoff-done` (frames of one publisher arrive in order).
   | { t: 'handoff-frame'; sessionId: string }
@@ -58,6 +62,8 @@ export interface Bus {
   /** Resolves with how many nodes received it (0: that node is gone, nobody will answer). */
   publishToNode(nodeId: string, header: BusHeader, frame: Frame | null): Promise<number>;
   publishToRoom(roomId: string, header: BusHeader, frame: Frame | null): Promise<void>;
+  /** To every other node of the cluster. */
+  publishToAll(header: BusHeader, frame: Frame | null): Promise<void>;
   subscribeRoom(roomId: string): void;
   unsubscribeRoom(roomId: string): void;
   /** Sets the one subscriber: the BusRouter, which hands each message kind to its handler. */

@@ -211,6 +211,13 @@ export const defaults = {
   callRecordTtlMs: 24 * 3_600_000,
   /** How long an ended call's record is kept, so late messages of its other devices are still refused. 1 min. */
   endedCallTtlMs: 60_000,
+  /**
+   * A node caches call records it looked up (calls/call-records.ts), dropped through the bus on
+   * every change; this TTL only bounds how long a lost bus message could leave one stale.
+   */
+  callRecordCacheTtlMs: 5_000,
+  /** Call records (or their absence) a node caches at most (oldest dropped first). */
+  callRecordCacheSize: 50_000,
   /** Answered calls whose record a node keeps in memory, to route without asking shared state. */
   answeredCallCacheSize: 4_096,
   /** Lifetime of a token from /api/dev-token (development only). 1 hour. */
@@ -250,6 +257,13 @@ export const defaults = {
   deadNodeClaimMarginMs: 30_000,
   /** The PTT speaker lock is renewed every third of its TTL, but no more often than this (floor-control.ts). */
   pttLockRenewMinMs: 100,
+  /**
+   * Where a user's sessions live is cached on each node (cluster/directory-cache.ts), dropped through
+   * the bus on every change; this TTL only bounds how long a lost bus message could leave it stale.
+   */
+  directoryCacheTtlMs: 5_000,
+  /** Users whose whereabouts a node keeps at most (oldest dropped first). */
+  directoryCacheMaxUsers: 100_000,
   /** A node heartbeats every third of nodeTtlMs, but no more often than this (node-registry.ts). */
   nodeHeartbeatMinMs: 100,
   /** After a dead node's speaker lock has expired (pttLockTtlMs), wait this much more before announcing the floor free (node-registry.ts). */

@@ -1,6 +1,13 @@
-import { CLIENT_SCHEMAS, CorrelationId, type ClientMessage, type ErrorCode } from '../../protocol/index.js';
+import {
+  CLIENT_SCHEMAS,
+  CorrelationId,
+  RELAYS,
+  type ClientMessage,
+  type ErrorCode,
+} from '../../protocol/index.js';
 import { formatPath } from '../config/manifest.js';
 import type { Correlation } from '../wire/frame.js';
+import { sameTree, type RelaySource } from '../wire/relay-splice.js';
 import type { Dialect } from './dialect.js';
 
 export type Decoded =
@@ -9,6 +16,11 @@ export type Decoded =
       msg: ClientMessage;
       /** How the request named itself (`correlationId`, or its alias `id`): its reply does the same. */
       correlation?: Correlation;
+      /**
+       * A relay whose received payload is exactly what the schema accepted: its text can be
+       * forwarded as received (wire/relay-splice.ts). Absent: re-encode the validated payload.
+       */
+      verbatim?: RelaySource;
     }
   | {
       ok: false;
@@ -94,6 +106,10 @@ export function decode(text: string, dialect: Dialect | null = null): Decoded {
       payload: obj.payload,
     };
   }
+  // Nothing stripped (an unknown or forged sender field) or changed by the schema: the received
+  // text says exactly what was validated.
+  if (Object.hasOwn(RELAYS, type) && sameTree(obj.payload, parsed.data.payload))
+    return { ok: true, msg: parsed.data, ...withCid, verbatim: { text, payload: obj.payload } };
   return { ok: true, msg: parsed.data, ...withCid };
 }
 

@@ -19,6 +19,7 @@ import type { LiveSession } from '../sessions/live-session.js';
 import type { SessionLink } from '../sessions/session-link.js';
 import { TokenBucket } from './rate-limiter.js';
 import { encode, type Correlation, type Frame } from '../wire/frame.js';
+import { wireBytes, writePrebuilt } from './prebuilt-frame.js';
 import type { Dialect, ErrorSubject } from './dialect.js';
 
 /**
@@ -216,7 +217,12 @@ export class Connection implements SessionLink<LiveSession> {
 
   #write(f: Frame, written?: () => void): void {
     if (this.#closed) return;
-    this.ws.send(this.dialect === null ? f.data : this.dialect.outbound(f).data, { binary: false }, written);
+    // Parley's own wire: the frame's bytes are framed once and shared by every recipient (a
+    // broadcast writes the same buffer to each member's socket). A dialect rewrites per connection;
+    // a replay (`written`) needs ws's callback.
+    if (this.dialect !== null) this.ws.send(this.dialect.outbound(f).data, { binary: false }, written);
+    else if (written !== undefined || !writePrebuilt(this.ws, wireBytes(f)))
+      this.ws.send(f.data, { binary: false }, written);
     this.#metrics.messagesOut(f.type).inc();
     if (this.ws.bufferedAmount > this.#limits.maxBufferedBytes) this.#dropSlow();
   }

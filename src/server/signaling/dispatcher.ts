@@ -25,6 +25,7 @@ import type { LiveSession } from '../sessions/live-session.js';
 import type { SessionManager } from '../sessions/session-manager.js';
 import { systemClock, type Clock } from '../time/clock.js';
 import type { Correlation } from '../wire/frame.js';
+import type { RelaySource } from '../wire/relay-splice.js';
 import { decode } from './codec.js';
 import type { Connection } from './connection.js';
 
@@ -70,17 +71,22 @@ type RequestHandler<T extends RequestType> = (
 ) => Reply<T> | Handled | Promise<Reply<T> | Handled>;
 /** One handler per request type in the protocol registry: a request without one does not compile. */
 export type RequestHandlers = { [T in RequestType]: RequestHandler<T> };
-/** One handler per relay kind in the registry. */
+/**
+ * One handler per relay kind in the registry. `verbatim`: the received frame, when its payload is
+ * exactly what was validated (the relay may forward its text instead of re-encoding it).
+ */
 export type RelayHandlers = {
   call: (
     session: LiveSession,
     msg: ClientMessageOf<CallRelayType>,
     receivedAt: number,
+    verbatim?: RelaySource,
   ) => void | Promise<void>;
   room: (
     session: LiveSession,
     msg: ClientMessageOf<RoomRelayType>,
     receivedAt: number,
+    verbatim?: RelaySource,
   ) => void | Promise<void>;
 };
 
@@ -183,8 +189,8 @@ export class Dispatcher {
       },
     };
     this.#relays = {
-      call: (session, msg, receivedAt) => relay.relayCall(session, msg, receivedAt),
-      room: (session, msg, receivedAt) => relay.relayInRoom(session, msg, receivedAt),
+      call: (session, msg, receivedAt, verbatim) => relay.relayCall(session, msg, receivedAt, verbatim),
+      room: (session, msg, receivedAt, verbatim) => relay.relayInRoom(session, msg, receivedAt, verbatim),
     };
   }
 
@@ -211,8 +217,8 @@ export class Dispatcher {
     if (this.#debug) {
       this.#d.log.debug({ conn: conn.id, type: msg.type, correlationId: msg.correlationId }, 'message');
     }
-    const correlation = decoded.correlation;
-    conn.process(() => this.#handle(conn, msg, correlation, receivedAt));
+    const { correlation, verbatim } = decoded;
+    conn.process(() => this.#handle(conn, msg, correlation, receivedAt, verbatim));
   }
 
   #handle(
@@ -220,9 +226,10 @@ export class Dispatcher {
     msg: ClientMessage,
     correlation: Correlation | undefined,
     receivedAt: number,
+    verbatim: RelaySource | undefined,
   ): void | Promise<void> {
     try {
-      const result = this.#route(conn, msg, correlation, receivedAt);
+      const result = this.#route(conn, msg, correlation, receivedAt, verbatim);
       if (result instanceof Promise)
         return result.catch((err: unknown) => this.#fail(conn, msg, correlation, err));
     } catch (err) {
@@ -244,6 +251,7 @@ export class Dispatcher {
     msg: ClientMessage,
     correlation: Correlation | undefined,
     receivedAt: number,
+    verbatim: RelaySource | undefined,
   ): void | Promise<void> {
     const session = conn.session;
     if (!session && msg.type !== 'auth:request') {
@@ -258,8 +266,8 @@ export class Dispatcher {
     const relayed = msg as ClientMessageOf<CallRelayType | RoomRelayType>;
     const live = session as LiveSession;
     return RELAYS[relayed.type] === 'call'
-      ? this.#relays.call(live, relayed as ClientMessageOf<CallRelayType>, receivedAt)
-      : this.#relays.room(live, relayed as ClientMessageOf<RoomRelayType>, receivedAt);
+      ? this.#relays.call(live, relayed as ClientMessageOf<CallRelayType>, receivedAt, verbatim)
+      : this.#relays.room(live, relayed as ClientMessageOf<RoomRelayType>, receivedAt, verbatim);
   }
 
   #request<T extends RequestType>(

@@ -192,6 +192,8 @@ export class Gateway {
     });
     this.#connections.add(conn);
     this.#metrics.connections.inc();
+    // SPEC: connections and disconnections are logged with the remote address. At info, with the
+    // logger writing asynchronously (logger.ts), so a connect costs no synchronous write.
     this.#log.info(
       {
         conn: conn.id,

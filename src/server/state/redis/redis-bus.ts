@@ -5,8 +5,9 @@ import type { Frame } from '../../wire/frame.js';
 import type { RedisState } from './redis-state.js';
 
 /**
- * Redis pub/sub between nodes: `<prefix>node:<nodeId>` for messages to one node's users, and
- * `<prefix>room:<roomId>` for room broadcasts, subscribed only by nodes with members in the room.
+ * Redis pub/sub between nodes: `<prefix>node:<nodeId>` for messages to one node's users,
+ * `<prefix>room:<roomId>` for room broadcasts, subscribed only by nodes with members in the room,
+ * and `<prefix>nodes` for the few messages every node hears (directory changes).
  * Publishing uses the state client (fail fast); subscribing needs a connection of its own, which
  * ioredis re-subscribes after a reconnect.
  */
@@ -44,7 +45,7 @@ export class RedisBus implements Bus {
     // The subscriber queues while offline (unlike the fail-fast publisher) and re-subscribes itself.
     const sub = (client as Redis).duplicate({ enableOfflineQueue: true, commandTimeout: undefined });
     const bus = new RedisBus(state, sub, nodeId, log);
-    await sub.subscribe(bus.#nodeChannel(nodeId));
+    await sub.subscribe(bus.#nodeChannel(nodeId), bus.#allChannel());
     return bus;
   }
 
@@ -54,6 +55,10 @@ export class RedisBus implements Bus {
 
   async publishToRoom(roomId: string, header: BusHeader, frame: Frame | null): Promise<void> {
     await this.#publish(this.#roomChannel(roomId), header, frame);
+  }
+
+  async publishToAll(header: BusHeader, frame: Frame | null): Promise<void> {
+    await this.#publish(this.#allChannel(), header, frame);
   }
 
   subscribeRoom(roomId: string): void {
@@ -86,6 +91,10 @@ export class RedisBus implements Bus {
 
   #nodeChannel(nodeId: string): string {
     return `${this.#prefix}node:${nodeId}`;
+  }
+
+  #allChannel(): string {
+    return `${this.#prefix}nodes`;
   }
 
   #roomChannel(roomId: string): string {
