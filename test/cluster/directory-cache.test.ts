@@ -38,6 +38,8 @@ describe('the node-local directory cache, two nodes, one Redis', () => {
     NODE_TTL_MS: '1000',
     RESUME_GRACE_MS: '1000',
     RATE_LIMIT_BURST: '1000',
+    // Routing, not the call policy, is under test: these users share no room.
+    CALL_POLICY: 'any',
   });
   /** How many times Redis ran `cmd` so far (INFO commandstats). */
   const calls = async (cmd: string): Promise<number> => {
@@ -115,8 +117,9 @@ describe('the node-local directory cache, two nodes, one Redis', () => {
     // Its registration reaches Redis in the background: probe until node 1 sees it.
     await waitUntil(
       async () => {
-        a.send('call:ice-candidate', ice('move-b', 'probe', 1));
-        return laptop.next('call:ice-candidate', 200).then(
+        // An offer (a candidate for no call is dropped): it rings every device the node knows.
+        a.send('call:offer', { recipientId: 'move-b', callId: 'probe', sdp: 'v=0' });
+        return laptop.next('call:offer', 200).then(
           () => true,
           () => false,
         );
@@ -202,8 +205,8 @@ describe('the node-local directory cache, two nodes, one Redis', () => {
     nodes.push(doomed, survivor);
     const a = await on(survivor, 'dead-a');
     const b = await on(doomed, 'dead-b');
-    a.send('call:ice-candidate', ice('dead-b', 'd1', 1));
-    await b.next('call:ice-candidate'); // the survivor has cached dead-b on the doomed node
+    a.send('call:offer', { recipientId: 'dead-b', callId: 'd1', sdp: 'v=0' });
+    await b.next('call:offer'); // the survivor has cached dead-b on the doomed node
     await doomed.kill9();
     // The user comes back on the survivor with a new session: reached at once.
     const b2 = await on(survivor, 'dead-b');
