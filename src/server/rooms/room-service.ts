@@ -68,6 +68,8 @@ export class RoomService implements RoomFanout {
   readonly #quotas: { maxRoomsPerSession: number; maxAdHocRoomsPerUser: number };
   /** userId → ad-hoc rooms that user's joins created here and that may still exist (pruned at the quota). */
   readonly #adHocCreated = new Map<string, Set<string>>();
+  /** roomId → the user whose join created it (the inverse of #adHocCreated, to forget an emptied room). */
+  readonly #adHocCreator = new Map<string, string>();
 
   constructor({
     catalog,
@@ -171,10 +173,10 @@ export class RoomService implements RoomFanout {
     const created = this.#adHocCreated.get(userId);
     if ((created?.size ?? 0) < limit) return;
     for (const id of [...(created ?? [])]) {
-      if ((await this.#store.participants(id)).length === 0) created?.delete(id);
+      if ((await this.#store.participants(id)).length === 0) this.#forgetAdHoc(id);
     }
-    if (created?.size === 0) this.#adHocCreated.delete(userId);
-    if ((created?.size ?? 0) < limit || created?.has(roomId)) return;
+    const left = this.#adHocCreated.get(userId);
+    if ((left?.size ?? 0) < limit || left?.has(roomId)) return;
     if ((await this.#store.participants(roomId)).length > 0) return; // joining, not creating
     throw new ParleyError('QUOTA_EXCEEDED', `at most ${limit} ad-hoc rooms created per user at once`, {
       quota: 'adHocRooms',
@@ -189,6 +191,17 @@ export class RoomService implements RoomFanout {
       this.#adHocCreated.set(userId, set);
     }
     set.add(roomId);
+    this.#adHocCreator.set(roomId, userId);
+  }
+
+  /** An ad-hoc room is gone (no member anywhere): it no longer counts for its creator. */
+  #forgetAdHoc(roomId: string): void {
+    const creator = this.#adHocCreator.get(roomId);
+    if (creator === undefined) return;
+    this.#adHocCreator.delete(roomId);
+    const set = this.#adHocCreated.get(creator);
+    set?.delete(roomId);
+    if (set?.size === 0) this.#adHocCreated.delete(creator);
   }
 
   /** Frees the seat of the room's longest-seated suspended member on this node; false if none. */
@@ -260,6 +273,7 @@ export class RoomService implements RoomFanout {
     remaining: number | null,
   ): Promise<void> {
     if (remaining === null) return;
+    if (remaining === 0) this.#forgetAdHoc(roomId);
     const channel = this.#catalog.resolve(roomId);
     const room = channel ? refOf(channel) : { roomId, name: roomId, mode: 'conference' as const };
     await this.hooks.emit('memberLeft', room, participant, reason, remaining === 0);
