@@ -27,6 +27,8 @@ export function classifyClose(
       return new ParleyError('REMOVED', undefined, { details });
     case CLOSE_CODES.GOING_AWAY.code:
       return new ParleyError('SERVICE_UNAVAILABLE', 'the server is shutting down', { details });
+    case CLOSE_CODES.QUOTA_EXCEEDED.code:
+      return new ParleyError('QUOTA_EXCEEDED', 'too many sessions of this user are open', { details });
     case CLOSE_CODES.POLICY_VIOLATION.code:
       return new ParleyError('RATE_LIMITED', 'closed for sending too fast', { details });
     case CLOSE_CODES.MESSAGE_TOO_BIG.code:

@@ -306,8 +306,12 @@ export class SignalingConnection {
     this.#clearTimers();
     this.requests.failSent();
     if (this.#closed) return;
+    // QUOTA_EXCEEDED: every session of the user is live; reconnecting would be refused again.
     const fatal =
-      reason.code === 'UNAUTHORIZED' || reason.code === 'SESSION_REPLACED' || reason.code === 'REMOVED';
+      reason.code === 'UNAUTHORIZED' ||
+      reason.code === 'SESSION_REPLACED' ||
+      reason.code === 'REMOVED' ||
+      reason.code === 'QUOTA_EXCEEDED';
     if (fatal || this.#state === 'connecting') return this.#terminate(reason);
     this.#scheduleReconnect(reason);
   }

@@ -76,6 +76,18 @@ export const ERRORS = {
     hint: 'Close idle connections; the per-address limit is MAX_CONNECTIONS_PER_IP.',
     httpStatus: 429,
   },
+  QUOTA_EXCEEDED: {
+    message: 'Quota exceeded',
+    hint: 'You hold as many of these as one user or session may (details.quota names which, details.limit the limit): leave a room, close a transport or a session first.',
+    httpStatus: 429,
+    // A new session of a user whose MAX_SESSIONS_PER_USER sessions are all live.
+    close: {
+      name: 'QUOTA_EXCEEDED',
+      code: 4429,
+      meaning:
+        'Too many sessions of this user, all live (MAX_SESSIONS_PER_USER); close one first. Do not reconnect automatically at once.',
+    },
+  },
   ROOM_NOT_FOUND: {
     message: 'Room not found',
     hint: 'Join a channel listed by GET /api/station; this station does not allow ad-hoc rooms.',

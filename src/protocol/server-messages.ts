@@ -319,8 +319,8 @@ export const ConsumerClosed = message(
 );
 export const MediaClosed = message(
   'media:closed',
-  z.object({ roomId: RoomId, reason: z.enum(['worker-died', 'node-died', 'shutdown']) }),
-  'The room’s media plane was torn down (a mediasoup worker died, or the node hosting the room’s media). Your room membership stands; create transports again and re-publish.',
+  z.object({ roomId: RoomId, reason: z.enum(['worker-died', 'node-died', 'shutdown', 'suspended']) }),
+  'The room’s media plane was torn down (a mediasoup worker died, or the node hosting the room’s media), or your media in the room was released while your session was suspended (`suspended`, sent right after `session:resumed`). Your room membership stands; create transports again and re-publish.',
 );
 
 // ---- push-to-talk ------------------------------------------------------------------------------------

@@ -117,9 +117,16 @@ export async function createServer({
   const pool = new WorkerPool(config.media, log);
   await pool.start();
   const catalog = new RoomCatalog(manifest);
-  const sessions = new SessionManager({ store, graceMs: config.resumeGraceMs, log, cluster, clock });
+  const sessions = new SessionManager({
+    store,
+    graceMs: config.resumeGraceMs,
+    log,
+    cluster,
+    clock,
+    maxSessionsPerUser: config.quotas.maxSessionsPerUser,
+  });
   const users = new UserDelivery({ sessions, cluster, log });
-  const rooms = new RoomService({ catalog, store, log, cluster, clock });
+  const rooms = new RoomService({ catalog, store, log, cluster, clock, quotas: config.quotas });
   const bus = cluster?.bus;
   const relay = new CallRelay({
     users,
@@ -139,7 +146,15 @@ export async function createServer({
         ),
     }),
   });
-  const media = new MediaService({ pool, config: config.media, catalog, rooms, log, clock });
+  const media = new MediaService({
+    pool,
+    config: config.media,
+    catalog,
+    rooms,
+    log,
+    clock,
+    quotas: config.quotas,
+  });
   // A room's media lives on one node (its owner in the cluster); the plane forwards to it.
   const plane = new MediaPlane({ media, rooms, users, cluster, log, clock, ownerTtlMs: cc.nodeTtlMs * 2 });
   const floor = new FloorControl({
@@ -269,7 +284,12 @@ export async function createServer({
     ['rooms: leave every room', rooms.onSessionEnded],
     ['calls: hang up the other sides', relay.onSessionEnded],
   ]);
-  sessions.hooks.on('suspended', [['floor: a dropped speaker stops holding the floor', floor.onSuspended]]);
+  sessions.hooks.on('suspended', [
+    ['floor: a dropped speaker stops holding the floor', floor.onSuspended],
+    // After the floor: the speaker's producer is paused before its transports go.
+    ['media: release the session’s transports (RTC ports) for the grace window', plane.onSuspended],
+  ]);
+  sessions.hooks.on('resumed', [['media: tell the rooms whose media was released', plane.onResumed]]);
   sessions.hooks.on('adopted', [
     ['rooms: rebuild memberships from shared state', rooms.onSessionAdopted],
     // Needs the memberships rebuilt just above.
@@ -368,6 +388,7 @@ export async function createServer({
           readiness: () => readiness,
           connections: () => gateway.connectionCount,
           workers: () => pool.size,
+          sfu: () => pool.capacity(),
           redis: () => (redis ? (redis.ready() ? 'ok' : 'down') : null),
           nodeId: cc.nodeId,
         },

@@ -191,6 +191,18 @@ describe('SignalingClient against a real server (ws in Node)', () => {
     await expect(forged.connect()).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
   });
 
+  it('past MAX_SESSIONS_PER_USER, all live, connect fails with QUOTA_EXCEEDED (4429) and does not retry', async () => {
+    const live: SignalingClient[] = [];
+    for (let i = 0; i < 10; i++) live.push(await open('many-devices'));
+    const c = sdkClient(srv, await srv.token({ sub: 'many-devices' }), { reconnectPolicy: immediate });
+    clients.push(c);
+    await expect(c.connect()).rejects.toMatchObject({ code: 'QUOTA_EXCEEDED', details: { closeCode: 4429 } });
+    expect(c.state).toBe('disconnected');
+    // The ten are untouched.
+    for (const l of live) expect(l.state).toBe('connected');
+    await expect(live[0].request('ping', {})).resolves.toMatchObject({ type: 'pong' });
+  });
+
   it('a token function is called on every (re)connect', async () => {
     let calls = 0;
     const c = new SignalingClient({

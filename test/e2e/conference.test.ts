@@ -253,3 +253,79 @@ describe('conference room media after a reconnect that cannot resume', () => {
     expect(await alice.page.evaluate(() => window.conf.room.localState('camera'))).toBe('on');
   });
 });
+
+describe('conference room media after a resume (issue 13: released at suspension)', () => {
+  let srv: E2eServer;
+  let alice: BrowserPage;
+  let bob: BrowserPage;
+
+  beforeAll(async () => {
+    assertLoopbackOnly();
+    // The default grace window: the session is resumed, but its transports were closed when it
+    // was suspended, and the server says so (media:closed {suspended}) after session:resumed.
+    srv = await startE2eServer({ manifest });
+    [alice, bob] = await Promise.all([openSdkPage(srv), openSdkPage(srv)]);
+    await join(alice, await srv.token('alice', 'Alice'));
+    await join(bob, await srv.token('bob', 'Bob'));
+  });
+
+  afterAll(async () => {
+    await Promise.all([alice?.close(), bob?.close()]);
+    await srv?.close();
+  });
+
+  it('resumes the same session, rebuilds its media, and media flows again both ways; nobody saw it leave', async () => {
+    await waitUntil(
+      async () => (await tracksFrom(bob, 'alice')).length === 2,
+      'first subscription',
+      10_000,
+      50,
+    );
+    await alice.page.evaluate(() => {
+      window.conf.room.on('mediaRebuilt', () => window.conf.events.push('rebuilt'));
+      window.conf.parley.signaling.on('reconnected', ({ resumed }) =>
+        window.conf.events.push(`reconnected resumed=${resumed}`),
+      );
+    });
+    const aliceProducers = () =>
+      bob.page.evaluate(() =>
+        [...(window.conf.room.participants.find((p) => p.userId === 'alice')?.tracks.values() ?? [])]
+          .map((t) => t.producerId)
+          .sort(),
+      );
+    const before = await aliceProducers();
+    const sessionId = await alice.page.evaluate(() => window.conf.parley.signaling.sessionId);
+    await dropFromServer({ server: srv.server }, sessionId ?? '');
+
+    await alice.page.waitForFunction(() => window.conf.events.includes('rebuilt'), undefined, {
+      timeout: 15_000,
+    });
+    expect(
+      await alice.page.evaluate(() => window.conf.events.filter((e) => e.startsWith('reconnected'))),
+    ).toEqual(['reconnected resumed=true']);
+    expect(await alice.page.evaluate(() => window.conf.parley.signaling.sessionId)).toBe(sessionId);
+    // Bob receives Alice's tracks anew: other producers than before the drop (hers were closed).
+    await waitUntil(
+      async () => {
+        const now = await aliceProducers();
+        return now.length === 2 && now.every((id) => !before.includes(id));
+      },
+      'Alice republished',
+      10_000,
+      50,
+    );
+    await waitUntil(
+      async () => (await packetsFrom(bob, 'alice', 'audio')) > 20,
+      'Bob hears Alice again',
+      10_000,
+      100,
+    );
+    await waitUntil(
+      async () => (await packetsFrom(alice, 'bob', 'video')) > 20,
+      'Alice sees Bob again',
+      10_000,
+      100,
+    );
+    expect(await bob.page.evaluate(() => window.conf.events.filter((e) => e.startsWith('left')))).toEqual([]);
+  });
+});

@@ -87,5 +87,7 @@ describe('fuzzing the signaling server (short)', () => {
     expect(relay.calls.size).toBe(0);
     expect(media.stats()).toMatchObject({ rooms: 0, transports: 0, producers: 0, consumers: 0 });
     expect((await fetch(`${srv.httpUrl}/health`)).status).toBe(200);
-  });
+    // The run's own budget (budgetMs, 40 s) plus the drain: vitest's default 20 s cut it off on a
+    // loaded 2-core machine (9 s alone). Behaviour is asserted above, never speed.
+  }, 60_000);
 });

@@ -43,10 +43,12 @@ describe('HTTP API', () => {
     expect(before.status).toBe(200);
     expect(before.headers.get('content-type')).toMatch(/^application\/json/);
     const body = (await before.json()) as Record<string, unknown>;
-    expect(body).toMatchObject({ status: 'ok', connections: 0, workers: 0, state: 'memory' });
+    // `sfu`: the SFU's capacity (test/media/worker-placement.test.ts); null with the SFU disabled.
+    expect(body).toMatchObject({ status: 'ok', connections: 0, workers: 0, state: 'memory', sfu: null });
     expect(Object.keys(body).sort()).toEqual([
       'connections',
       'node',
+      'sfu',
       'state',
       'status',
       'uptime',

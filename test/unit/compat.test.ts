@@ -196,7 +196,14 @@ describe('the manifest’s signaling {url}', () => {
 describe('/health', () => {
   it('answers uptime in seconds beside uptimeS', () => {
     const body = healthBody(
-      { readiness: () => 'ok', connections: () => 0, workers: () => 0, redis: () => null, nodeId: 'n' },
+      {
+        readiness: () => 'ok',
+        connections: () => 0,
+        workers: () => 0,
+        sfu: () => null,
+        redis: () => null,
+        nodeId: 'n',
+      },
       performance.now() - 2_500,
     );
     expect(body.uptime).toBeGreaterThanOrEqual(2.5);

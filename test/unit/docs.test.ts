@@ -64,6 +64,7 @@ describe('docs are kept in step with the code', () => {
       UNAUTHORIZED: 4401,
       SESSION_REPLACED: 4409,
       REMOVED: 4410,
+      QUOTA_EXCEEDED: 4429,
     });
     const codes = Object.values(CLOSE_CODES).map((c) => c.code);
     expect(new Set(codes).size).toBe(codes.length);

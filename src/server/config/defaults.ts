@@ -169,6 +169,33 @@ export const defaults = {
    * Enforced in MediaService.consume, on the worker's count (worker-pool.ts).
    */
   maxVideoConsumersPerWorker: 360,
+  /**
+   * Quotas (issue 13, High 2 and Medium 1): what one user or one session may hold, so that nobody
+   * exhausts the RTC ports, the rooms or a channel's seats for everyone else. A request past one is
+   * refused with QUOTA_EXCEEDED ({quota, limit} in its details) and nothing else changes.
+   *
+   * Sessions of one user at once, suspended ones (dropped, inside the resume grace window) included.
+   * At the cap a new session first ends the user's oldest suspended session (its resume then fails,
+   * its rooms hear it leave); if all are live, the new connection is closed with 4429 QUOTA_EXCEEDED.
+   * Counted across nodes with Redis (the cluster directory).
+   */
+  maxSessionsPerUser: 10,
+  /** Rooms one session may be in at once; one more room:join gets QUOTA_EXCEEDED. */
+  maxRoomsPerSession: 16,
+  /**
+   * Ad-hoc rooms (not in the manifest) one user may have created that still exist (an ad-hoc room
+   * exists while it has members): a join that would create one more gets QUOTA_EXCEEDED.
+   */
+  maxAdHocRoomsPerUser: 8,
+  /**
+   * WebRTC transports one user may hold on a media node, across all its sessions and rooms (each
+   * takes RTC ports; mediasoup-client needs two per room). Beside maxTransportsPerMember (per room).
+   */
+  maxTransportsPerUser: 32,
+  /** Producers one user may hold on a media node, across all its sessions and rooms. */
+  maxProducersPerUser: 32,
+  /** Consumers one user may hold on a media node, across all its sessions and rooms. */
+  maxConsumersPerUser: 1_000,
   /** PTT speaker lock TTL; the holder renews it every third of this while talking. */
   pttLockTtlMs: 5_000,
   /** Longest PTT talk burst unless the channel sets maxTalkMs. */
@@ -236,6 +263,12 @@ export const defaults = {
   workerRestartMaxMs: 5_000,
 
   // Internal timings and bounds (not configurable by environment).
+  /**
+   * Deepest nesting of objects and arrays a message's payload may have; deeper is INVALID_MESSAGE
+   * before any schema runs (a deeply nested rtpCapabilities once reached mediasoup and came back
+   * INTERNAL with a stack trace). mediasoup's own parameters nest at most 5 levels below the payload.
+   */
+  maxPayloadDepth: 16,
   /** A media request forwarded to the room's owner node fails after this long (media-rpc-client.ts). */
   mediaRpcTimeoutMs: 5_000,
   /** A live connection's resume token stays valid this long (session-manager.ts). 24 h. */

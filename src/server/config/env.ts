@@ -160,6 +160,24 @@ const SETTINGS = {
     ),
     activeSpeakerHoldMs: env('ACTIVE_SPEAKER_HOLD_MS', int(0, 60_000).default(defaults.activeSpeakerHoldMs)),
   },
+  /** Per-user and per-session quotas (defaults.ts says what each bounds). */
+  quotas: {
+    maxSessionsPerUser: env('MAX_SESSIONS_PER_USER', int(1, 100_000).default(defaults.maxSessionsPerUser)),
+    maxRoomsPerSession: env('MAX_ROOMS_PER_SESSION', int(1, 100_000).default(defaults.maxRoomsPerSession)),
+    maxAdHocRoomsPerUser: env(
+      'MAX_AD_HOC_ROOMS_PER_USER',
+      int(0, 100_000).default(defaults.maxAdHocRoomsPerUser),
+    ),
+    maxTransportsPerUser: env(
+      'MAX_TRANSPORTS_PER_USER',
+      int(1, 100_000).default(defaults.maxTransportsPerUser),
+    ),
+    maxProducersPerUser: env('MAX_PRODUCERS_PER_USER', int(1, 100_000).default(defaults.maxProducersPerUser)),
+    maxConsumersPerUser: env(
+      'MAX_CONSUMERS_PER_USER',
+      int(1, 1_000_000).default(defaults.maxConsumersPerUser),
+    ),
+  },
   ptt: {
     lockTtlMs: env('PTT_LOCK_TTL_MS', int(500, 600_000).default(defaults.pttLockTtlMs)),
     maxTalkMs: env('PTT_MAX_TALK_MS', int(1_000, 3_600_000).default(defaults.pttMaxTalkMs)),
@@ -276,6 +294,7 @@ export type AuthConfig = Omit<Settings['auth'], 'alg'> & { alg: JwtAlg };
 export type LimitsConfig = Settings['limits'];
 export type TurnConfig = Settings['turn'];
 export type MediaConfig = Settings['media'];
+export type QuotaConfig = Settings['quotas'];
 export type PttConfig = Settings['ptt'];
 export type ClusterConfig = Settings['cluster'];
 export type WebhookConfig = Settings['webhooks'];

@@ -6,10 +6,25 @@
  */
 export type Readiness = 'starting' | 'ok' | 'draining';
 
+/** `sfu` of /health; see WorkerPool.capacity (media/worker-pool.ts). */
+export interface SfuHealth {
+  status: 'ok' | 'degraded' | 'exhausted';
+  exhaustedWorkers: number;
+  transports: number;
+  freePorts: number;
+  consumers: number;
+}
+
 export interface HealthSource {
   readiness(): Readiness;
   connections(): number;
   workers(): number;
+  /**
+   * The SFU's capacity, its own field (issue 13): ports or consumer budget exhausted on some
+   * worker (`degraded`) or every worker (`exhausted`). It never changes `status`, whose values
+   * load balancers already act on. null when the SFU is disabled.
+   */
+  sfu(): SfuHealth | null;
   /** null on a single memory-backed node. */
   redis(): 'ok' | 'down' | null;
   nodeId: string;
@@ -28,5 +43,6 @@ export function healthBody(source: HealthSource, startedAt: number) {
     workers: source.workers(),
     node: source.nodeId,
     state: redis === null ? 'memory' : `redis:${redis}`,
+    sfu: source.sfu(),
   };
 }

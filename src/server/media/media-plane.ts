@@ -62,6 +62,8 @@ export class MediaPlane implements FloorMedia {
   readonly #refs = new Map<string, Map<string, RemoteRef>>();
   /** roomId → owner node, for rooms whose media this node's sessions use remotely. */
   readonly #remoteRooms = new Map<string, string>();
+  /** sessionId → rooms whose media was released when the session was suspended (told on resume). */
+  readonly #releasedAtSuspension = new Map<string, Set<string>>();
   #closed = false;
 
   constructor(deps: MediaPlaneOptions) {
@@ -263,11 +265,49 @@ export class MediaPlane implements FloorMedia {
 
   // ---- lifecycle ----------------------------------------------------------------------------------------
 
+  /**
+   * Session-suspend listener (issue 13, High 2): a dropped session holds no transports (RTC ports)
+   * through the grace window. Its media in every room, here or on the room's owner node, is closed;
+   * its memberships stay. On resume it is told `media:closed {reason: "suspended"}` for those rooms,
+   * and the SDK rebuilds them as after any media loss.
+   */
+  readonly onSuspended = async (session: Session): Promise<void> => {
+    for (const roomId of [...session.rooms.keys()]) {
+      const local = await this.#media.releaseSuspended(session, roomId);
+      const remote = await this.#releaseRemote(session, roomId);
+      if (!local && !remote) continue;
+      let rooms = this.#releasedAtSuspension.get(session.id);
+      if (!rooms) {
+        rooms = new Set();
+        this.#releasedAtSuspension.set(session.id, rooms);
+      }
+      rooms.add(roomId);
+    }
+  };
+
+  /** Session-resume listener: the rooms whose media went at suspension are told so, to rebuild it. */
+  readonly onResumed = (session: Session): void => {
+    const rooms = this.#releasedAtSuspension.get(session.id);
+    if (!rooms) return;
+    this.#releasedAtSuspension.delete(session.id);
+    for (const roomId of rooms) {
+      if (session.rooms.has(roomId)) session.deliver(frame('media:closed', { roomId, reason: 'suspended' }));
+    }
+  };
+
   /** Room-leave listener: local media goes; remote media is released on its owner. */
   readonly onLeft = async (session: Session, roomId: string): Promise<void> => {
+    const released = this.#releasedAtSuspension.get(session.id);
+    released?.delete(roomId);
+    if (released?.size === 0) this.#releasedAtSuspension.delete(session.id);
     await this.#media.onLeft(session, roomId);
+    await this.#releaseRemote(session, roomId);
+  };
+
+  /** Releases the session's media in `roomId` on the room's owner node; false if it had none there. */
+  async #releaseRemote(session: Session, roomId: string): Promise<boolean> {
     const refs = this.#refs.get(session.id);
-    if (!refs || !this.#remote) return;
+    if (!refs || !this.#remote) return false;
     let owner: string | null = null;
     for (const [id, ref] of refs) {
       if (ref.roomId !== roomId) continue;
@@ -275,12 +315,12 @@ export class MediaPlane implements FloorMedia {
       refs.delete(id);
     }
     if (refs.size === 0) this.#refs.delete(session.id);
-    if (owner) {
-      await this.#remote.cluster.bus
-        .publishToNode(owner, { t: 'media-left', sessionId: session.id, roomId }, null)
-        .catch((err: unknown) => this.#log.warn({ err, owner }, 'could not release remote media'));
-    }
-  };
+    if (!owner) return false;
+    await this.#remote.cluster.bus
+      .publishToNode(owner, { t: 'media-left', sessionId: session.id, roomId }, null)
+      .catch((err: unknown) => this.#log.warn({ err, owner }, 'could not release remote media'));
+    return true;
+  }
 
   /** A node died: rooms whose media it hosted are gone for our clients; its guests here too. */
   readonly onNodeDead = (nodeId: string): void => {

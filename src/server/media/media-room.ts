@@ -122,7 +122,8 @@ export class MediaRoom {
     log: Logger,
     speaker?: ActiveSpeakerOptions,
   ): Promise<MediaRoom> {
-    const worker = pool.leastLoaded();
+    // Under budget with a free port if any worker is (a new room's first transports must bind).
+    const worker = pool.leastLoaded(true) ?? pool.leastLoaded();
     if (!worker) throw new Error('no mediasoup worker available');
     const primary = await MediaRoom.#slotOn(worker, roomId);
     const floor = mode === 'ptt' ? await FloorRelay.create(primary.router, roomId, log) : null;
@@ -186,11 +187,13 @@ export class MediaRoom {
 
   /**
    * Where a new receive transport goes: the first of this room's routers whose worker is under the
-   * consumer budget, else a new router on the least loaded worker under budget. null: all full.
+   * consumer budget and has a free port, else a new router on the least loaded such worker. null:
+   * all full.
    */
   async slotForReceiver(): Promise<RouterSlot | null> {
     const budget = this.#pool.budget;
-    for (const slot of this.slots.values()) if (slot.worker.consumers < budget) return slot;
+    for (const slot of this.slots.values())
+      if (slot.worker.consumers < budget && slot.worker.hasFreePort) return slot;
     const worker = this.#pool.leastLoaded(true);
     if (!worker) return null;
     const existing = this.slots.get(worker.index);

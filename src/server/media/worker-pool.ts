@@ -5,17 +5,30 @@ import { defaults } from '../config/defaults.js';
 import type { MediaConfig } from '../config/env.js';
 import type { Logger } from '../logger.js';
 
-/** A worker and its load, counted in consumers (what saturates a worker's one core). */
+/**
+ * A worker and its load: consumers (what saturates a worker's one core) and WebRTC transports
+ * (each binds one UDP and one TCP port of the worker's slice of the RTC port range).
+ */
 export class PoolWorker {
   readonly worker: types.Worker;
   readonly index: number;
+  /** The worker's share of RTC_MIN_PORT..RTC_MAX_PORT: how many transports it can bind at most. */
+  readonly ports: number;
   consumers = 0;
   /** Of `consumers`, those of video (about 1.8 audio consumers each: bench/ scenario 5C). */
   videoConsumers = 0;
+  /** Transports open or being created on this worker (counted before they exist, like consumers). */
+  transports = 0;
 
-  constructor(worker: types.Worker, index: number) {
+  constructor(worker: types.Worker, index: number, ports: number) {
     this.worker = worker;
     this.index = index;
+    this.ports = ports;
+  }
+
+  /** True while another transport can bind a port here. */
+  get hasFreePort(): boolean {
+    return this.transports < this.ports;
   }
 
   get pid(): number {
@@ -24,6 +37,17 @@ export class PoolWorker {
 }
 
 type PoolEvents = { died: [PoolWorker] };
+
+/** `/health` `sfu`: see WorkerPool.capacity. */
+export interface SfuCapacity {
+  status: 'ok' | 'degraded' | 'exhausted';
+  /** Live workers with no free port or at their consumer budget. */
+  exhaustedWorkers: number;
+  transports: number;
+  /** Ports still free for transports, over every live worker. */
+  freePorts: number;
+  consumers: number;
+}
 
 /**
  * One mediasoup worker per core (by default). A dead worker is reported (`died`, so its rooms can
@@ -67,26 +91,61 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     );
   }
 
-  /** The least loaded live worker, optionally only among those under the consumer budget. */
+  /**
+   * The least loaded live worker, optionally only among those under the consumer budget and with
+   * a free port. Load is the larger of the worker's consumer share (of its budget) and its port
+   * share (transports over its slice of the port range), so a worker whose ports are taken by idle
+   * transports is not chosen while another's are unused (issue 13: placement by consumers alone
+   * ran one worker out of ports while the other's stayed free).
+   */
   leastLoaded(underBudget = false): PoolWorker | null {
     let best: PoolWorker | null = null;
+    let bestLoad = Infinity;
     for (const w of this.#workers) {
-      if (!w || (underBudget && w.consumers >= this.budget)) continue;
-      if (!best || w.consumers < best.consumers) best = w;
+      if (!w || (underBudget && (w.consumers >= this.budget || !w.hasFreePort))) continue;
+      const load = this.load(w);
+      if (load < bestLoad) {
+        best = w;
+        bestLoad = load;
+      }
     }
     return best;
+  }
+
+  /** A worker's load in [0, 1+]: the larger of its consumer and port shares. */
+  load(w: PoolWorker): number {
+    return Math.max(w.consumers / this.budget, w.transports / Math.max(1, w.ports));
+  }
+
+  /**
+   * The SFU's capacity for /health: `degraded` when a live worker has no free port or is at its
+   * consumer budget (rooms on it can get no new transports or listeners), `exhausted` when every
+   * worker is; null when the SFU is disabled.
+   */
+  capacity(): SfuCapacity | null {
+    const live = this.workers();
+    if (this.#config.workers === 0) return null;
+    let full = 0;
+    let freePorts = 0;
+    let transports = 0;
+    let consumers = 0;
+    for (const w of live) {
+      if (!w.hasFreePort || w.consumers >= this.budget) full++;
+      freePorts += Math.max(0, w.ports - w.transports);
+      transports += w.transports;
+      consumers += w.consumers;
+    }
+    const status = live.length === 0 || full === live.length ? 'exhausted' : full > 0 ? 'degraded' : 'ok';
+    return { status, exhaustedWorkers: full, transports, freePorts, consumers };
   }
 
   async #spawn(index: number): Promise<PoolWorker> {
     const { rtcMinPort, rtcMaxPort, logLevel } = this.#config;
     const span = Math.floor((rtcMaxPort - rtcMinPort + 1) / Math.max(1, this.#config.workers));
     const min = rtcMinPort + index * span;
-    const worker = await mediasoup.createWorker({
-      logLevel,
-      rtcMinPort: min,
-      rtcMaxPort: Math.min(rtcMaxPort, min + span - 1),
-    });
-    const pw = new PoolWorker(worker, index);
+    const max = Math.min(rtcMaxPort, min + span - 1);
+    const worker = await mediasoup.createWorker({ logLevel, rtcMinPort: min, rtcMaxPort: max });
+    const pw = new PoolWorker(worker, index, max - min + 1);
     worker.on('died', (err) => {
       this.#log.error({ pid: worker.pid, index, err: err.message }, 'mediasoup worker died');
       this.#workers[index] = null;

@@ -44,6 +44,8 @@ export interface RoomServiceOptions {
   log: Logger;
   cluster?: ClusterLink | null;
   clock?: Clock;
+  /** MAX_ROOMS_PER_SESSION and MAX_AD_HOC_ROOMS_PER_USER. Default: defaults.ts. */
+  quotas?: { maxRoomsPerSession: number; maxAdHocRoomsPerUser: number };
 }
 
 /**
@@ -63,8 +65,24 @@ export class RoomService implements RoomFanout {
   #leaveRetry: Timer | null = null;
   #closed = false;
   readonly hooks: Hooks<RoomEvents>;
+  readonly #quotas: { maxRoomsPerSession: number; maxAdHocRoomsPerUser: number };
+  /** userId → ad-hoc rooms that user's joins created here and that may still exist (pruned at the quota). */
+  readonly #adHocCreated = new Map<string, Set<string>>();
+  /** roomId → the user whose join created it (the inverse of #adHocCreated, to forget an emptied room). */
+  readonly #adHocCreator = new Map<string, string>();
 
-  constructor({ catalog, store, log, cluster = null, clock = systemClock }: RoomServiceOptions) {
+  constructor({
+    catalog,
+    store,
+    log,
+    cluster = null,
+    clock = systemClock,
+    quotas = {
+      maxRoomsPerSession: defaults.maxRoomsPerSession,
+      maxAdHocRoomsPerUser: defaults.maxAdHocRoomsPerUser,
+    },
+  }: RoomServiceOptions) {
+    this.#quotas = quotas;
     this.#catalog = catalog;
     this.#store = store;
     this.#log = log;
@@ -100,6 +118,16 @@ export class RoomService implements RoomFanout {
       return { result, announce: nothingToAnnounce };
     }
 
+    const { maxRoomsPerSession } = this.#quotas;
+    if (session.rooms.size >= maxRoomsPerSession) {
+      throw new ParleyError('QUOTA_EXCEEDED', `at most ${maxRoomsPerSession} rooms per session`, {
+        quota: 'rooms',
+        limit: maxRoomsPerSession,
+      });
+    }
+    const adHoc = !this.#catalog.declares(roomId);
+    if (adHoc) await this.#checkAdHocQuota(session.userId, roomId);
+
     // The name others see is the token's (issue 13, Medium 6: anyone could appear as "Alice"). A
     // token without one leaves the choice to the client, and everyone sees it is unverified.
     const chosen = session.identity.nameVerified === false ? displayName : undefined;
@@ -110,7 +138,13 @@ export class RoomService implements RoomFanout {
       joinedAt: this.#clock.now(),
       ...(chosen === undefined ? {} : { nameVerified: false }),
     };
-    const outcome = await this.#store.joinRoom(roomId, participant, channel.maxParticipants);
+    let outcome = await this.#store.joinRoom(roomId, participant, channel.maxParticipants);
+    // Medium 1 of issue 13: seats held by suspended sessions (dropped, maybe never coming back)
+    // must not keep live users out. A live joiner to a full room takes the seat of the room's
+    // longest-seated suspended member on this node, who leaves as on a disconnect.
+    if (outcome.status === 'full' && (await this.#reclaimSuspendedSeat(roomId))) {
+      outcome = await this.#store.joinRoom(roomId, participant, channel.maxParticipants);
+    }
     if (outcome.status === 'full') {
       throw new ParleyError(
         'ROOM_FULL',
@@ -124,12 +158,71 @@ export class RoomService implements RoomFanout {
     }
     session.rooms.set(roomId, participant);
     this.#addLocal(roomId, session);
+    if (adHoc && outcome.participants.length === 1) this.#noteAdHocCreated(session.userId, roomId);
     this.#clusterNote(this.#cluster?.directory.addSessionRoom(session.id, roomId));
     this.#log.debug({ roomId, session: session.id, userId: session.userId }, 'joined room');
     await this.hooks.emit('memberJoined', refOf(channel), participant, outcome.participants.length === 1);
     const result = await this.#state(roomId, config, outcome.participants);
     const joined = frame('room:participant-joined', { roomId, participant });
     return { result, announce: () => void this.broadcast(roomId, joined, session) };
+  }
+
+  /**
+   * MAX_AD_HOC_ROOMS_PER_USER: a join that would create one more ad-hoc room than the user's
+   * created ones that still exist is refused. Rooms that emptied since (on any node) are pruned
+   * first, by asking the state store, only when the count is at the quota.
+   */
+  async #checkAdHocQuota(userId: string, roomId: string): Promise<void> {
+    const limit = this.#quotas.maxAdHocRoomsPerUser;
+    const created = this.#adHocCreated.get(userId);
+    if ((created?.size ?? 0) < limit) return;
+    for (const id of [...(created ?? [])]) {
+      if ((await this.#store.participants(id)).length === 0) this.#forgetAdHoc(id);
+    }
+    const left = this.#adHocCreated.get(userId);
+    if ((left?.size ?? 0) < limit || left?.has(roomId)) return;
+    if ((await this.#store.participants(roomId)).length > 0) return; // joining, not creating
+    throw new ParleyError('QUOTA_EXCEEDED', `at most ${limit} ad-hoc rooms created per user at once`, {
+      quota: 'adHocRooms',
+      limit,
+    });
+  }
+
+  #noteAdHocCreated(userId: string, roomId: string): void {
+    let set = this.#adHocCreated.get(userId);
+    if (!set) {
+      set = new Set();
+      this.#adHocCreated.set(userId, set);
+    }
+    set.add(roomId);
+    this.#adHocCreator.set(roomId, userId);
+  }
+
+  /** An ad-hoc room is gone (no member anywhere): it no longer counts for its creator. */
+  #forgetAdHoc(roomId: string): void {
+    const creator = this.#adHocCreator.get(roomId);
+    if (creator === undefined) return;
+    this.#adHocCreator.delete(roomId);
+    const set = this.#adHocCreated.get(creator);
+    set?.delete(roomId);
+    if (set?.size === 0) this.#adHocCreated.delete(creator);
+  }
+
+  /** Frees the seat of the room's longest-seated suspended member on this node; false if none. */
+  async #reclaimSuspendedSeat(roomId: string): Promise<boolean> {
+    let victim: Session | null = null;
+    let since = Infinity;
+    for (const s of this.#local.get(roomId) ?? []) {
+      const joinedAt = s.rooms.get(roomId)?.joinedAt ?? Infinity;
+      if (s.suspended && joinedAt < since) {
+        victim = s;
+        since = joinedAt;
+      }
+    }
+    if (!victim) return false;
+    this.#log.info({ roomId, session: victim.id }, 'seat of a suspended member given to a live joiner');
+    await this.leave(victim, roomId, 'disconnected');
+    return true;
   }
 
   /** Leaves and tells the room at once (disconnects, session ends, removal by the server API). */
@@ -184,6 +277,7 @@ export class RoomService implements RoomFanout {
     remaining: number | null,
   ): Promise<void> {
     if (remaining === null) return;
+    if (remaining === 0) this.#forgetAdHoc(roomId);
     const channel = this.#catalog.resolve(roomId);
     const room = channel ? refOf(channel) : { roomId, name: roomId, mode: 'conference' as const };
     await this.hooks.emit('memberLeft', room, participant, reason, remaining === 0);

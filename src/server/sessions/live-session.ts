@@ -18,6 +18,8 @@ export class LiveSession implements Session {
   /** Hash of the current resume token (the token itself is never stored). */
   resumeTokenHash: string | null = null;
   graceTimer: Timer | null = null;
+  /** When the connection last dropped (the clock's ms); the oldest suspended session goes first at the quota. */
+  suspendedAt = 0;
   /** Frames sent while suspended, replayed on resume (read it; change it through the methods below). */
   buffered: Frame[] = [];
   /** Bytes in `buffered`. */

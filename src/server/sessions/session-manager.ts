@@ -24,6 +24,8 @@ export type SessionEvents = {
   suspended: [session: Session];
   /** Cross-node resume: a session arrived from another node; rebuild what it had (its rooms). */
   adopted: [session: Session];
+  /** A suspended session was resumed on a new connection (after its buffer was replayed). */
+  resumed: [session: Session];
   /** A local session was resumed on another node: drop it quietly (no leaves). */
   movedAway: [session: Session];
 };
@@ -34,6 +36,8 @@ export interface SessionManagerOptions {
   log: Logger;
   cluster?: ClusterLink | null;
   clock?: Clock;
+  /** MAX_SESSIONS_PER_USER, suspended sessions included. Default: defaults.maxSessionsPerUser. */
+  maxSessionsPerUser?: number;
 }
 
 function hashToken(token: string): string {
@@ -52,6 +56,7 @@ export class SessionManager {
   readonly #log: Logger;
   readonly #clock: Clock;
   readonly #cluster: ClusterLink | null;
+  readonly #maxPerUser: number;
   readonly hooks: Hooks<SessionEvents>;
   #closed = false;
   /** Draining in a cluster: sessions are handed over to the other nodes instead of ended. */
@@ -64,7 +69,15 @@ export class SessionManager {
   /** Sessions that just moved from here to another node: late frames for them are passed on. */
   readonly #movedTo = new Map<string, { userId: string; nodeId: string; timer: Timer }>();
 
-  constructor({ store, graceMs, log, cluster = null, clock = systemClock }: SessionManagerOptions) {
+  constructor({
+    store,
+    graceMs,
+    log,
+    cluster = null,
+    clock = systemClock,
+    maxSessionsPerUser = defaults.maxSessionsPerUser,
+  }: SessionManagerOptions) {
+    this.#maxPerUser = maxSessionsPerUser;
     this.#store = store;
     this.#graceMs = graceMs;
     this.#log = log;
@@ -100,6 +113,8 @@ export class SessionManager {
     conn: SessionLink<LiveSession>,
   ): Promise<{ session: LiveSession; resumeToken: string }> {
     if (this.#closed) throw new ParleyError('SERVICE_UNAVAILABLE', 'server shutting down');
+    await this.#makeRoomFor(identity.userId);
+    if (this.#closed) throw new ParleyError('SERVICE_UNAVAILABLE', 'server shutting down');
     const session = this.#newSession(randomUUID(), identity, conn);
     conn.session = session;
     this.#index(session);
@@ -113,6 +128,40 @@ export class SessionManager {
       this.#forget(session);
       conn.session = null;
       throw err;
+    }
+  }
+
+  /**
+   * MAX_SESSIONS_PER_USER (issue 13, High 2 and Medium 1): one user must not hold sessions, and
+   * with them room seats and media, without bound, e.g. by opening connections and dropping them
+   * so that each stays suspended for the grace window. At the cap the user's oldest suspended
+   * session on this node ends (it is the one least likely to come back; its rooms hear it leave);
+   * with none, the new session is refused. With a cluster the count is the directory's (every
+   * node's sessions of the user); if the directory cannot answer, this node's count stands.
+   */
+  async #makeRoomFor(userId: string): Promise<void> {
+    const local = this.#byUser.get(userId);
+    let count = local?.size ?? 0;
+    if (this.#cluster) {
+      const everywhere = await this.#cluster.directory.sessionsOfUser(userId).catch(() => null);
+      if (everywhere) count = Math.max(count, everywhere.length);
+    }
+    while (count >= this.#maxPerUser) {
+      let oldest: LiveSession | null = null;
+      for (const s of this.#byUser.get(userId) ?? []) {
+        if (s.suspended && (!oldest || s.suspendedAt < oldest.suspendedAt)) oldest = s;
+      }
+      if (!oldest) {
+        this.#log.info({ userId, sessions: count, limit: this.#maxPerUser }, 'session refused: quota');
+        throw new ParleyError(
+          'QUOTA_EXCEEDED',
+          `at most ${this.#maxPerUser} sessions per user, and all of yours are live`,
+          { quota: 'sessions', limit: this.#maxPerUser },
+        );
+      }
+      this.#log.info({ userId, session: oldest.id }, 'suspended session ended: sessions-per-user quota');
+      await this.end(oldest, 'disconnected');
+      count--;
     }
   }
 
@@ -143,6 +192,7 @@ export class SessionManager {
       await this.end(session, intentional ? 'left' : 'disconnected');
       return;
     }
+    session.suspendedAt = this.#clock.now();
     background(this.hooks.emit('suspended', session), this.#log, 'session suspended');
     this.#checkDrained();
     if (session.resumeTokenHash) {
@@ -229,6 +279,7 @@ export class SessionManager {
     session.connection = conn;
     conn.session = session;
     attach(session, fresh, buffered, missed, previous);
+    await this.hooks.emit('resumed', session);
     return session;
   }
 

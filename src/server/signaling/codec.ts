@@ -5,6 +5,7 @@ import {
   type ClientMessage,
   type ErrorCode,
 } from '../../protocol/index.js';
+import { defaults } from '../config/defaults.js';
 import { formatPath } from '../config/manifest.js';
 import type { Correlation } from '../wire/frame.js';
 import { sameTree, type RelaySource } from '../wire/relay-splice.js';
@@ -92,6 +93,21 @@ export function decode(text: string, dialect: Dialect | null = null): Decoded {
       ...withCid,
     };
   }
+  // Before any schema, and long before mediasoup: a payload nested deeper than any message needs
+  // (a 60 KiB frame of `[[[[…` or `{"a":{"a":…` inside rtpCapabilities once reached mediasoup and
+  // came back INTERNAL with a stack trace) is refused, naming where it got too deep.
+  const tooDeep = pathDeeperThan(obj.payload, defaults.maxPayloadDepth);
+  if (tooDeep !== null) {
+    const path = formatPath(['payload', ...tooDeep]);
+    return {
+      ok: false,
+      code: 'INVALID_MESSAGE',
+      message: `${path}: nested deeper than ${defaults.maxPayloadDepth} levels`,
+      details: { path, type, maxDepth: defaults.maxPayloadDepth },
+      ...withCid,
+      type,
+    };
+  }
   const parsed = schema.safeParse(obj);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -111,6 +127,30 @@ export function decode(text: string, dialect: Dialect | null = null): Decoded {
   if (Object.hasOwn(RELAYS, type) && sameTree(obj.payload, parsed.data.payload))
     return { ok: true, msg: parsed.data, ...withCid, verbatim: { text, payload: obj.payload } };
   return { ok: true, msg: parsed.data, ...withCid };
+}
+
+/**
+ * The path to the first object or array found more than `max` levels deep in `value` (the payload
+ * itself is level 0), or null. Iterative (an explicit stack), so no input can overflow the call
+ * stack, and it stops at the first one found.
+ */
+export function pathDeeperThan(value: unknown, max: number): (string | number)[] | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const stack: { node: object; depth: number; path: (string | number)[] }[] = [
+    { node: value, depth: 0, path: [] },
+  ];
+  while (stack.length > 0) {
+    const { node, depth, path } = stack.pop() as (typeof stack)[number];
+    if (depth > max) return path;
+    const entries: [string | number, unknown][] = Array.isArray(node)
+      ? node.map((v, i): [number, unknown] => [i, v])
+      : Object.entries(node);
+    for (const [key, child] of entries) {
+      if (typeof child === 'object' && child !== null)
+        stack.push({ node: child, depth: depth + 1, path: [...path, key] });
+    }
+  }
+  return null;
 }
 
 function isValidId(id: unknown): id is string | number {

@@ -347,7 +347,17 @@ export class Dispatcher {
   async welcome(conn: Connection): Promise<LiveSession | null> {
     const identity = conn.identity;
     if (!identity || conn.closed) return null;
-    const { session, resumeToken } = await this.#d.sessions.open(identity, conn);
+    let opened: Awaited<ReturnType<SessionManager['open']>>;
+    try {
+      opened = await this.#d.sessions.open(identity, conn);
+    } catch (err) {
+      if (!(err instanceof ParleyError) || err.code !== 'QUOTA_EXCEEDED') throw err;
+      // MAX_SESSIONS_PER_USER, every session live: say why, then close (4429) without a session.
+      conn.sendError(err.code, undefined, err.message, err.details);
+      conn.closeFor('QUOTA_EXCEEDED', 'too many sessions of this user');
+      return null;
+    }
+    const { session, resumeToken } = opened;
     const { config } = this.#d;
     conn.send('welcome', {
       sessionId: session.id,
