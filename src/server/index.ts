@@ -10,6 +10,7 @@ import type { StationManifest } from './config/manifest.js';
 import type { Readiness } from './http/health.js';
 import { createAdminApi } from './http/admin-api.js';
 import { createHttpHandler } from './http/http-app.js';
+import { ProxyTrust } from './http/client-address.js';
 import { SocketGuard, socketReserve } from './http/socket-guard.js';
 import { closeHttp, runShutdown } from './lifecycle/shutdown.js';
 import type { Logger } from './logger.js';
@@ -23,6 +24,7 @@ import { RoomService } from './rooms/room-service.js';
 import { SessionManager } from './sessions/session-manager.js';
 import { Dispatcher } from './signaling/dispatcher.js';
 import { Gateway } from './signaling/gateway.js';
+import { RateLimits } from './signaling/rate-limits.js';
 import { MemoryState } from './state/memory/memory-state.js';
 import { RedisBus } from './state/redis/redis-bus.js';
 import { RedisDirectory } from './state/redis/redis-directory.js';
@@ -247,14 +249,16 @@ export async function createServer({
     clock,
   });
   const { limits } = config;
+  const proxies = new ProxyTrust(config.trustProxy);
   const sockets: SocketGuard = new SocketGuard({
     maxConnections: limits.maxConnections,
     maxConnectionsPerIp: limits.maxConnectionsPerIp,
     // The gateway is built just below; this runs only once sockets arrive.
     webSocketsFrom: (address: string): number => gateway.connectionsFrom(address),
-    trustProxy: config.trustProxy,
+    proxies,
     headersTimeoutMs: limits.upgradeHeadersTimeoutMs,
     reserve: socketReserve(limits.maxConnections, defaults.socketReserveFraction, defaults.socketReserveMin),
+    reservePerAddress: defaults.socketReservePerAddress,
     log: log.child({ component: 'sockets' }),
     metrics,
   });
@@ -266,6 +270,8 @@ export async function createServer({
     sessions,
     dispatcher,
     admission: sockets,
+    proxies,
+    rateLimits: new RateLimits({ perSec: limits.rateLimitPerSec, burst: limits.rateLimitBurst, clock }),
   });
 
   const http = createHttpServer(
@@ -287,7 +293,7 @@ export async function createServer({
           handlers: admin.handlers,
           verifier,
           apiKey: config.admin.apiKey,
-          trustProxy: config.trustProxy,
+          proxies,
           corsOrigin: config.corsOrigin,
           metrics,
           log: log.child({ component: 'admin' }),

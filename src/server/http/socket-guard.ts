@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { ErrorCode } from '../../protocol/index.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { peerAddress, type ProxyTrust } from './client-address.js';
 import { sendError } from './respond.js';
 
 /**
@@ -26,23 +27,30 @@ export interface SocketGuardOptions {
   /** Admitted sockets per node; 0: no cap (MAX_CONNECTIONS). */
   maxConnections: number;
   /**
-   * Per remote address, sockets still to complete their first request or upgrade plus the
-   * address's WebSockets (counted by the gateway, `webSocketsFrom`); 0: no cap (MAX_CONNECTIONS_PER_IP).
-   * A socket that has been served plain HTTP is no longer counted here: the deadline closes it
-   * when idle, and MAX_CONNECTIONS bounds it.
+   * Per remote address, its open HTTP sockets (from accept until they close or upgrade) plus its
+   * WebSockets (counted by the gateway, `webSocketsFrom`); 0: no cap (MAX_CONNECTIONS_PER_IP).
+   * A socket that has been served stays counted while it is kept alive: an address cannot hold
+   * more than its share of MAX_CONNECTIONS by sending a request now and then on each socket.
    */
   maxConnectionsPerIp: number;
   /** The address's WebSocket connections, open or upgrading (the gateway's count). */
   webSocketsFrom: (address: string) => number;
   /**
-   * Behind a trusted proxy every socket comes from the proxy, so the per-address cap cannot be
-   * counted at accept; the gateway still counts upgrades by forwarded address (TRUST_PROXY).
+   * Behind a trusted proxy (TRUST_PROXY) the socket's address is the proxy's, so the per-address
+   * cap cannot be counted at accept for it; the gateway still counts upgrades by forwarded address.
+   * Sockets from other addresses are counted as usual.
    */
-  trustProxy: boolean;
+  proxies: ProxyTrust;
   /** A socket must complete a request or an upgrade this long after accept (or after its last response). */
   headersTimeoutMs: number;
   /** Sockets over a cap kept open at most, so that /health answers while the caps are reached. */
   reserve: number;
+  /**
+   * Of the reserve, sockets one address (other than a trusted proxy) may hold at once: an address
+   * at its cap, or one racing others to the node's cap, cannot take the reserve from the load
+   * balancer's health checks.
+   */
+  reservePerAddress: number;
   log: Logger;
   metrics: Metrics;
 }
@@ -51,8 +59,8 @@ interface SocketState {
   readonly address: string;
   readonly standing: SocketStanding;
   timer: NodeJS.Timeout | null;
-  /** Accepted, not yet through its first request or upgrade: counted against its address. */
-  pending: boolean;
+  /** An admitted HTTP socket (not upgraded yet): counted against its address until it closes. */
+  counted: boolean;
   /** Requests received and not yet answered (pipelining). */
   inFlight: number;
   served: boolean;
@@ -77,7 +85,10 @@ const TIMEOUT_RESPONSE = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nC
 export class SocketGuard implements UpgradeAdmission {
   readonly #opts: SocketGuardOptions;
   readonly #sockets = new Map<Duplex, SocketState>();
+  /** Address → admitted HTTP sockets open. */
   readonly #perAddress = new Map<string, number>();
+  /** Address → reserve sockets (over a cap) open. */
+  readonly #overCapFrom = new Map<string, number>();
   #admitted = 0;
   #overCap = 0;
 
@@ -100,7 +111,7 @@ export class SocketGuard implements UpgradeAdmission {
       const state = this.#sockets.get(req.socket);
       if (!state) return handler(req, res);
       this.#clearDeadline(state);
-      this.#settle(state);
+      state.served = true;
       state.inFlight++;
       res.once('close', () => {
         state.inFlight--;
@@ -118,40 +129,43 @@ export class SocketGuard implements UpgradeAdmission {
     const state = this.#sockets.get(socket);
     if (!state) return 'admitted';
     this.#clearDeadline(state);
+    state.served = true;
     // From here the gateway counts it (as a WebSocket) or refuses it.
-    this.#settle(state);
+    this.#uncount(state);
     return state.standing;
   }
 
   #onAccept(socket: Socket): void {
-    const { maxConnections, maxConnectionsPerIp, trustProxy, reserve } = this.#opts;
-    const address = socket.remoteAddress ?? 'unknown';
-    const pending = this.#perAddress.get(address) ?? 0;
+    const { maxConnections, maxConnectionsPerIp, proxies, reserve, reservePerAddress } = this.#opts;
+    const address = peerAddress(socket);
+    const proxied = proxies.isProxy(address);
+    const open = this.#perAddress.get(address) ?? 0;
     const standing: SocketStanding =
-      !trustProxy &&
-      maxConnectionsPerIp > 0 &&
-      pending + this.#opts.webSocketsFrom(address) >= maxConnectionsPerIp
+      !proxied && maxConnectionsPerIp > 0 && open + this.#opts.webSocketsFrom(address) >= maxConnectionsPerIp
         ? 'over-address-cap'
         : maxConnections > 0 && this.#admitted >= maxConnections
           ? 'over-global-cap'
           : 'admitted';
     if (standing !== 'admitted') {
       this.#opts.metrics.errors(REFUSAL[standing]).inc();
-      if (this.#overCap >= reserve) {
-        // Even the reserve is full: nothing can be answered without giving up the fd bound.
+      const mine = this.#overCapFrom.get(address) ?? 0;
+      if (this.#overCap >= reserve || (!proxied && mine >= reservePerAddress)) {
+        // The reserve is full, or this address holds its share of it: nothing can be answered
+        // without giving up the fd bound or the others' health checks.
         socket.destroy();
         return;
       }
       this.#overCap++;
+      this.#overCapFrom.set(address, mine + 1);
     } else {
       this.#admitted++;
-      this.#perAddress.set(address, pending + 1);
+      this.#perAddress.set(address, open + 1);
     }
     const state: SocketState = {
       address,
       standing,
       timer: null,
-      pending: standing === 'admitted',
+      counted: standing === 'admitted',
       inFlight: 0,
       served: false,
     };
@@ -179,23 +193,30 @@ export class SocketGuard implements UpgradeAdmission {
     state.timer = null;
   }
 
-  /** The socket completed a request or an upgrade: it no longer counts as pending for its address. */
-  #settle(state: SocketState): void {
-    state.served = true;
-    if (!state.pending) return;
-    state.pending = false;
-    const n = (this.#perAddress.get(state.address) ?? 1) - 1;
-    if (n <= 0) this.#perAddress.delete(state.address);
-    else this.#perAddress.set(state.address, n);
+  /** The socket upgraded (or closed): it no longer counts as an HTTP socket of its address. */
+  #uncount(state: SocketState): void {
+    if (!state.counted) return;
+    state.counted = false;
+    decrement(this.#perAddress, state.address);
   }
 
   #release(socket: Duplex, state: SocketState): void {
     this.#clearDeadline(state);
     this.#sockets.delete(socket);
-    this.#settle(state);
-    if (state.standing === 'admitted') this.#admitted--;
-    else this.#overCap--;
+    this.#uncount(state);
+    if (state.standing === 'admitted') {
+      this.#admitted--;
+    } else {
+      this.#overCap--;
+      decrement(this.#overCapFrom, state.address);
+    }
   }
+}
+
+function decrement(counts: Map<string, number>, key: string): void {
+  const n = (counts.get(key) ?? 1) - 1;
+  if (n <= 0) counts.delete(key);
+  else counts.set(key, n);
 }
 
 /** Sockets over a cap kept to answer /health: a tenth of MAX_CONNECTIONS, at least `min`. */
