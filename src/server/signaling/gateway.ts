@@ -122,7 +122,7 @@ export class Gateway {
     socket.on('error', () => socket.destroy());
     const url = new URL(req.url ?? '/', 'http://localhost');
     // Only /ws upgrades; anywhere else `Upgrade` (h2c, say) is ignored and the request served as HTTP.
-    if (url.pathname !== WS_PATH) return serveUpgradeAsHttp(server, req, socket, head);
+    if (url.pathname !== WS_PATH) return serveUpgradeAsHttp(server, req, socket);
     // The headers are complete: the accept deadline stops; a socket over a cap gets no WebSocket.
     const standing = this.#admission?.upgrading(socket) ?? 'admitted';
     if (standing === 'over-address-cap') return refuse(socket, 'TOO_MANY_CONNECTIONS');
