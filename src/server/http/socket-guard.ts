@@ -81,6 +81,8 @@ const TIMEOUT_RESPONSE = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nC
  * upgrade in time, and after each response the deadline starts again (an idle keep-alive socket is
  * closed too). Sockets are counted per address and per node from accept; those over a cap are kept
  * (up to `reserve`) only to answer `/health`, so a load balancer still sees the node while it is full.
+ * An address takes at most `reservePerAddress` of that reserve, and its served HTTP sockets stay
+ * counted while kept alive, so an address at its cap cannot take the others' share (issue 13).
  */
 export class SocketGuard implements UpgradeAdmission {
   readonly #opts: SocketGuardOptions;
