@@ -471,13 +471,17 @@ describe('socket guard: an address at its cap takes neither the /health reserve 
     for (const k of kept) k.socket.destroy();
   });
 
-  it('at its cap, an address holds at most 4 reserve sockets; the rest are closed at accept, and others’ health checks are answered', async () => {
+  it('at its cap, an address holds at most 4 reserve sockets; the rest are refused at accept, and others’ health checks are answered', async () => {
     await waitUntil(async () => (await proc.health()).body.connections === 0, 'quiet');
     const atCap = await Promise.all(Array.from({ length: 5 }, () => openRaw(proc.port, '127.0.0.4')));
     const extra = await Promise.all(Array.from({ length: 12 }, () => openRaw(proc.port, '127.0.0.4')));
-    // Those beyond the address's share of the reserve are closed at once, unanswered.
-    await waitUntil(() => extra.filter((s) => s.isClosed()).length === 8, 'eight closed at accept');
-    expect(extra.filter((s) => s.isClosed()).every((s) => s.response === '')).toBe(true);
+    // Those beyond the address's share of the reserve are refused at once (429, before any
+    // request) and closed; only 4 stay, to answer a health check.
+    await waitUntil(() => extra.filter((s) => s.isClosed()).length === 8, 'eight refused at accept');
+    for (const s of extra.filter((x) => x.isClosed())) {
+      expect(statusOf(s.response)).toBe(429);
+      expect(s.response).toContain('TOO_MANY_CONNECTIONS');
+    }
 
     // Fill the node's cap from other addresses (5 each): 5 + 25 = 30.
     const others = ['127.0.0.10', '127.0.0.11', '127.0.0.12', '127.0.0.13', '127.0.0.14'];
@@ -488,7 +492,8 @@ describe('socket guard: an address at its cap takes neither the /health reserve 
     // the address at its cap could not take: before the fix its 12 extra sockets could hold 12 of
     // the 16, and with two such addresses nothing was left.
     const second = await Promise.all(Array.from({ length: 12 }, () => openRaw(proc.port, '127.0.0.5')));
-    await waitUntil(() => second.filter((s) => s.isClosed()).length === 8, 'eight more closed at accept');
+    await waitUntil(() => second.filter((s) => s.isClosed()).length === 8, 'eight more refused at accept');
+    for (const s of second.filter((x) => x.isClosed())) expect(statusOf(s.response)).toBe(503);
     const lb = await exchange(proc.port, '127.0.0.20', request('GET', '/health'));
     expect(statusOf(lb)).toBe(200);
     const refused = await exchange(proc.port, '127.0.0.20', request('GET', '/metrics'));
@@ -497,9 +502,11 @@ describe('socket guard: an address at its cap takes neither the /health reserve 
     // Everything silent is cut at the deadline (408) and the node serves again.
     const all = [...atCap, ...extra, ...filler, ...second];
     await Promise.all(all.map((s) => s.closed));
-    const kept = [...extra, ...second].filter((s) => s.response !== '');
-    expect(kept).toHaveLength(8);
-    for (const s of kept) expect(statusOf(s.response)).toBe(408);
+    const statuses = [...extra, ...second].map((s) => statusOf(s.response));
+    // Each address's 4 reserve sockets lived to the deadline; the rest were refused at accept.
+    expect(statuses.filter((x) => x === 408)).toHaveLength(8);
+    expect(statuses.filter((x) => x === 429)).toHaveLength(8);
+    expect(statuses.filter((x) => x === 503)).toHaveLength(8);
     const c = await client(proc, 'after');
     expect((await ping(c)).type).toBe('pong');
     await c.close(1000);

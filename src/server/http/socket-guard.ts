@@ -1,7 +1,13 @@
-import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
+import {
+  STATUS_CODES,
+  type IncomingMessage,
+  type RequestListener,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { ErrorCode } from '../../protocol/index.js';
+import { ERRORS, errorBody, type ErrorCode, type HttpErrorBody } from '../../protocol/index.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { peerAddress, type ProxyTrust } from './client-address.js';
@@ -11,11 +17,13 @@ import { sendError } from './respond.js';
  * Where an accepted socket stands against the caps:
  * - `admitted`: under both caps; served normally;
  * - `over-address-cap`: its address already holds MAX_CONNECTIONS_PER_IP admitted sockets;
- * - `over-global-cap`: the node already holds MAX_CONNECTIONS admitted sockets.
+ * - `over-global-cap`: the node already holds MAX_CONNECTIONS admitted sockets;
+ * - `answered`: over a cap and beyond its address's share of the reserve: refused at accept, the
+ *   answer already written (nothing more may be written to it).
  * A socket over a cap may only ask for `/health` (answered, then closed); anything else gets
  * 429 / 503 and is closed, an upgrade included.
  */
-export type SocketStanding = 'admitted' | 'over-address-cap' | 'over-global-cap';
+export type SocketStanding = 'admitted' | 'over-address-cap' | 'over-global-cap' | 'answered';
 
 /** The one thing the WebSocket gateway needs from the guard (a port, not the class). */
 export interface UpgradeAdmission {
@@ -57,7 +65,7 @@ export interface SocketGuardOptions {
 
 interface SocketState {
   readonly address: string;
-  readonly standing: SocketStanding;
+  readonly standing: Exclude<SocketStanding, 'answered'>;
   timer: NodeJS.Timeout | null;
   /** An admitted HTTP socket (not upgraded yet): counted against its address until it closes. */
   counted: boolean;
@@ -66,10 +74,13 @@ interface SocketState {
   served: boolean;
 }
 
-const REFUSAL: Record<Exclude<SocketStanding, 'admitted'>, ErrorCode> = {
+const REFUSAL: Record<Exclude<SocketStanding, 'admitted' | 'answered'>, ErrorCode> = {
   'over-address-cap': 'TOO_MANY_CONNECTIONS',
   'over-global-cap': 'SERVICE_UNAVAILABLE',
 };
+
+/** A socket answered at accept is closed this long after, if its client has not closed it first. */
+const ANSWERED_LINGER_MS = 1_000;
 
 const TIMEOUT_RESPONSE = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n';
 
@@ -91,6 +102,9 @@ export class SocketGuard implements UpgradeAdmission {
   readonly #perAddress = new Map<string, number>();
   /** Address → reserve sockets (over a cap) open. */
   readonly #overCapFrom = new Map<string, number>();
+  /** Sockets refused at accept with an answer written at once (nothing they send is served). */
+  readonly #answered = new WeakSet<Duplex>();
+  #answeredOpen = 0;
   #admitted = 0;
   #overCap = 0;
 
@@ -110,6 +124,8 @@ export class SocketGuard implements UpgradeAdmission {
   /** Wraps the HTTP handler: requests on sockets over a cap get `/health` only. */
   wrap(handler: RequestListener): RequestListener {
     return (req: IncomingMessage, res: ServerResponse) => {
+      // Already answered at accept: the request is read (and dropped) only so the socket closes cleanly.
+      if (this.#answered.has(req.socket)) return;
       const state = this.#sockets.get(req.socket);
       if (!state) return handler(req, res);
       this.#clearDeadline(state);
@@ -128,6 +144,7 @@ export class SocketGuard implements UpgradeAdmission {
   }
 
   upgrading(socket: Duplex): SocketStanding {
+    if (this.#answered.has(socket)) return 'answered';
     const state = this.#sockets.get(socket);
     if (!state) return 'admitted';
     this.#clearDeadline(state);
@@ -150,11 +167,16 @@ export class SocketGuard implements UpgradeAdmission {
           : 'admitted';
     if (standing !== 'admitted') {
       this.#opts.metrics.errors(REFUSAL[standing]).inc();
-      const mine = this.#overCapFrom.get(address) ?? 0;
-      if (this.#overCap >= reserve || (!proxied && mine >= reservePerAddress)) {
-        // The reserve is full, or this address holds its share of it: nothing can be answered
-        // without giving up the fd bound or the others' health checks.
+      if (this.#overCap >= reserve) {
+        // Even the reserve is full: nothing can be answered without giving up the fd bound.
         socket.destroy();
+        return;
+      }
+      const mine = this.#overCapFrom.get(address) ?? 0;
+      if (!proxied && mine >= reservePerAddress) {
+        // This address holds its share of the reserve: no slot for it, but the refusal is still
+        // told (a flood of upgrades from one address keeps getting its 429s), at once.
+        this.#answerAtOnce(socket, REFUSAL[standing]);
         return;
       }
       this.#overCap++;
@@ -174,6 +196,31 @@ export class SocketGuard implements UpgradeAdmission {
     this.#sockets.set(socket, state);
     this.#arm(socket, state);
     socket.once('close', () => this.#release(socket, state));
+  }
+
+  /**
+   * Writes the refusal before the request is even read and half-closes. What the client sends is
+   * still read and dropped (closing on unread data would reset the connection and could lose the
+   * answer); the socket goes when the client closes it, or after ANSWERED_LINGER_MS. At most
+   * `reserve` of them are open at once; beyond that they are destroyed unanswered.
+   */
+  #answerAtOnce(socket: Socket, code: ErrorCode): void {
+    if (this.#answeredOpen >= this.#opts.reserve) return void socket.destroy();
+    this.#answeredOpen++;
+    this.#answered.add(socket);
+    const spec = ERRORS[code];
+    const status = 'httpStatus' in spec ? spec.httpStatus : 500;
+    const body = JSON.stringify({ error: errorBody(code) } satisfies HttpErrorBody);
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nConnection: close\r\n` +
+        `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+    const timer = setTimeout(() => socket.destroy(), ANSWERED_LINGER_MS);
+    timer.unref();
+    socket.once('close', () => {
+      clearTimeout(timer);
+      this.#answeredOpen--;
+    });
   }
 
   #arm(socket: Duplex, state: SocketState): void {

@@ -127,6 +127,7 @@ export class Gateway {
     const standing = this.#admission?.upgrading(socket) ?? 'admitted';
     if (standing === 'over-address-cap') return refuse(socket, 'TOO_MANY_CONNECTIONS');
     if (standing === 'over-global-cap') return refuse(socket, 'SERVICE_UNAVAILABLE');
+    if (standing === 'answered') return; // refused at accept, the answer already written
     if (!this.#accepting) return refuse(socket, 'SERVICE_UNAVAILABLE');
     const compat = url.searchParams.get('compat');
     if (compat !== null && compat !== CALLS_V0_COMPAT) {
