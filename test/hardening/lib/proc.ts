@@ -16,7 +16,8 @@ export interface HardProc extends NodeProcess {
   pid: number;
   rss(): number;
   alive(): boolean;
-  health(): Promise<{ status: number; body: Record<string, unknown> }>;
+  /** GET /health, from `localAddress` (default: the test's own, 127.0.0.1). */
+  health(localAddress?: string): Promise<{ status: number; body: Record<string, unknown> }>;
   /** Log lines that mean the process hit something it did not expect. */
   fatalLines(): Record<string, unknown>[];
 }
@@ -30,11 +31,11 @@ export async function startProc(env: Record<string, string>): Promise<HardProc> 
     alive: () => isAlive(pid) && proc.child.exitCode === null,
     // On its own socket, closed after the answer: a kept-alive socket would count against the
     // test's address (MAX_CONNECTIONS_PER_IP counts an address's open HTTP sockets too).
-    health: () =>
+    health: (localAddress?: string) =>
       new Promise<{ status: number; body: Record<string, unknown> }>((resolve, reject) => {
         const req = request(
           `${proc.httpUrl}/health`,
-          { agent: false, headers: { connection: 'close' } },
+          { agent: false, headers: { connection: 'close' }, ...(localAddress ? { localAddress } : {}) },
           (res) => {
             let text = '';
             res.setEncoding('utf8');
