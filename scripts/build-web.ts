@@ -18,6 +18,11 @@ export interface BuildWebOptions {
   outdir?: string;
   /** Default true. */
   minify?: boolean;
+  /**
+   * Write source maps (`linked`: a `.map` beside each bundle and a `sourceMappingURL` comment).
+   * Default: not when NODE_ENV=production (the server will not serve them there anyway).
+   */
+  sourceMaps?: boolean;
 }
 
 export interface BuildWebResult {
@@ -31,7 +36,6 @@ const common: BuildOptions = {
   format: 'esm',
   platform: 'browser',
   target: ['chrome111', 'firefox115', 'safari16'],
-  sourcemap: 'linked',
   legalComments: 'linked',
   logLevel: 'warning',
   define: { 'process.env.NODE_ENV': '"production"' },
@@ -41,6 +45,7 @@ const common: BuildOptions = {
 export async function buildWeb(options: BuildWebOptions = {}): Promise<BuildWebResult> {
   const outdir = resolve(options.outdir ?? join(ROOT, 'web/dist'));
   const minify = options.minify ?? true;
+  const sourcemap = (options.sourceMaps ?? process.env.NODE_ENV !== 'production') ? 'linked' : false;
   await rm(outdir, { recursive: true, force: true });
   await mkdir(outdir, { recursive: true });
 
@@ -48,6 +53,7 @@ export async function buildWeb(options: BuildWebOptions = {}): Promise<BuildWebR
     build({
       ...common,
       minify,
+      sourcemap,
       entryPoints: [join(ROOT, 'web/src/main.ts')],
       outdir: join(outdir, 'assets'),
       entryNames: '[name]-[hash]',
@@ -56,6 +62,7 @@ export async function buildWeb(options: BuildWebOptions = {}): Promise<BuildWebR
     build({
       ...common,
       minify,
+      sourcemap,
       entryPoints: { parley: join(ROOT, 'src/client/index.ts') },
       outdir: join(outdir, 'sdk'),
     }),

@@ -56,6 +56,8 @@ export function tokenFrom(value: unknown): string {
 export interface DevTokenOptions {
   /** Reuse this development user id (`dev-…`) instead of the one the first token was minted for. */
   id?: string;
+  /** With `id`: the `secret` that id's first mint returned (the server re-mints an id only with it). */
+  secret?: string;
   fetch?: typeof fetch;
 }
 
@@ -75,10 +77,12 @@ export function devToken(
   options: DevTokenOptions = {},
 ): () => Promise<string> {
   let id = options.id;
+  let secret = options.secret;
   return async () => {
     const url = new URL(`${serverUrls(serverUrl).http}/api/dev-token`);
     url.searchParams.set('name', name);
     if (id) url.searchParams.set('id', id);
+    if (id && secret) url.searchParams.set('secret', secret);
     let res: Response;
     try {
       res = await (options.fetch ?? fetch)(url);
@@ -109,9 +113,12 @@ export function devToken(
         { details },
       );
     }
-    const body = (await res.json()) as { token?: unknown; userId?: unknown };
+    const body = (await res.json()) as { token?: unknown; userId?: unknown; secret?: unknown };
     const token = tokenFrom(body);
     if (typeof body.userId === 'string') id = body.userId;
+    // A re-mint for the same id needs the secret its first mint returned (the server refuses
+    // anyone else's id): kept in this closure only.
+    if (typeof body.secret === 'string') secret = body.secret;
     return token;
   };
 }

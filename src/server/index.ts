@@ -11,6 +11,7 @@ import type { Readiness } from './http/health.js';
 import { createAdminApi } from './http/admin-api.js';
 import { createHttpHandler } from './http/http-app.js';
 import { createRecordingsApi } from './http/recordings-api.js';
+import { ProxyTrust } from './http/client-address.js';
 import { SocketGuard, socketReserve } from './http/socket-guard.js';
 import { closeHttp, runShutdown } from './lifecycle/shutdown.js';
 import { background } from './lifecycle/background.js';
@@ -28,6 +29,7 @@ import { SessionManager } from './sessions/session-manager.js';
 import { Dispatcher } from './signaling/dispatcher.js';
 import { Gateway } from './signaling/gateway.js';
 import { MemoryRecordings } from './state/memory/memory-recordings.js';
+import { RateLimits } from './signaling/rate-limits.js';
 import { MemoryState } from './state/memory/memory-state.js';
 import type { RecordingIndex } from './state/recording-index.js';
 import { RedisBus } from './state/redis/redis-bus.js';
@@ -333,14 +335,16 @@ export async function createServer({
     clock,
   });
   const { limits } = config;
+  const proxies = new ProxyTrust(config.trustProxy);
   const sockets: SocketGuard = new SocketGuard({
     maxConnections: limits.maxConnections,
     maxConnectionsPerIp: limits.maxConnectionsPerIp,
     // The gateway is built just below; this runs only once sockets arrive.
     webSocketsFrom: (address: string): number => gateway.connectionsFrom(address),
-    trustProxy: config.trustProxy,
+    proxies,
     headersTimeoutMs: limits.upgradeHeadersTimeoutMs,
     reserve: socketReserve(limits.maxConnections, defaults.socketReserveFraction, defaults.socketReserveMin),
+    reservePerAddress: defaults.socketReservePerAddress,
     log: log.child({ component: 'sockets' }),
     metrics,
   });
@@ -352,6 +356,8 @@ export async function createServer({
     sessions,
     dispatcher,
     admission: sockets,
+    proxies,
+    rateLimits: new RateLimits({ perSec: limits.rateLimitPerSec, burst: limits.rateLimitBurst, clock }),
   });
 
   const http = createHttpServer(
@@ -379,7 +385,7 @@ export async function createServer({
           handlers: admin.handlers,
           verifier,
           apiKey: config.admin.apiKey,
-          trustProxy: config.trustProxy,
+          proxies,
           corsOrigin: config.corsOrigin,
           metrics,
           log: log.child({ component: 'admin' }),

@@ -9,6 +9,7 @@ interface DevTokenBody {
   userId: string;
   name: string;
   expiresAt: number;
+  secret: string;
 }
 
 /**
@@ -63,11 +64,14 @@ describe('cross-origin: /sdk/*, /api/dev-token and /ws answer with CORS on every
     expect(body).toMatchObject({ name: 'Alice', userId: expect.stringMatching(/^dev-alice-/) as unknown });
     expect(body.token.split('.')).toHaveLength(3);
     expect(body.expiresAt).toBeGreaterThan(Date.now());
-    // `id` mints again for the same development user.
+    // `id` with the first mint's `secret` mints again for the same development user; without it,
+    // 403 (nobody becomes another demo user by their public id), with CORS as well.
     const again = (await (
-      await get(srv, `/api/dev-token?name=Alice&id=${body.userId}`)
+      await get(srv, `/api/dev-token?name=Alice&id=${body.userId}&secret=${body.secret}`)
     ).json()) as DevTokenBody;
     expect(again.userId).toBe(body.userId);
+    const stolen = await get(srv, `/api/dev-token?name=Alice&id=${body.userId}`);
+    expect([stolen.status, acao(stolen)]).toEqual([403, APP_ORIGIN]);
 
     for (const [path, status, code] of [
       ['/api/dev-token', 400, 'INVALID_MESSAGE'], // no name
@@ -97,10 +101,16 @@ describe('cross-origin: /sdk/*, /api/dev-token and /ws answer with CORS on every
     const first = sub(await token());
     expect(first).toMatch(/^dev-alice-/);
     expect(sub(await token())).toBe(first);
-    // Accepted URL forms work here too.
-    expect(sub(await devToken(`${srv.httpUrl.replace('http', 'ws')}/ws`, 'Bob', { id: first })())).toBe(
-      first,
+    // Accepted URL forms work here too; reusing an id needs its secret.
+    const minted = (await (await get(srv, '/api/dev-token?name=Carol')).json()) as DevTokenBody;
+    const wsForm = `${srv.httpUrl.replace('http', 'ws')}/ws`;
+    expect(sub(await devToken(wsForm, 'Carol', { id: minted.userId, secret: minted.secret })())).toBe(
+      minted.userId,
     );
+    await expect(devToken(wsForm, 'Mallory', { id: first })()).rejects.toMatchObject({
+      code: 'UNAUTHORIZED',
+      reason: expect.stringContaining('HTTP 403') as unknown,
+    });
     await expect(devToken(srv.httpUrl, '')()).rejects.toMatchObject({
       code: 'UNAUTHORIZED',
       reason: expect.stringContaining('HTTP 400: name must be 1-64 characters') as unknown,

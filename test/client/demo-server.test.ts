@@ -95,10 +95,17 @@ describe('GET /api/dev-token (development only)', () => {
       const res = await fetch(`${srv.httpUrl}/api/dev-token?name=${encodeURIComponent('Zoë Smith')}`);
       expect(res.status).toBe(200);
       expect(res.headers.get('cache-control')).toBe('no-store');
-      const body = (await res.json()) as { token: string; userId: string; name: string; expiresAt: number };
+      const body = (await res.json()) as {
+        token: string;
+        userId: string;
+        name: string;
+        expiresAt: number;
+        secret: string;
+      };
       expect(body.userId).toMatch(/^dev-zoe-smith-[0-9a-f]{8}$/);
       expect(body.name).toBe('Zoë Smith');
       expect(body.expiresAt - Date.now()).toBeLessThanOrEqual(3_600_000);
+      expect(body.secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
       const client = sdkClient(srv, body.token);
       try {
         const welcome = await client.connect();
@@ -106,11 +113,12 @@ describe('GET /api/dev-token (development only)', () => {
       } finally {
         client.close();
       }
-      // The same demo user again (a refresh), and refusals.
+      // The same demo user again (a refresh), with the secret its first mint returned.
       const again = (await (
-        await fetch(`${srv.httpUrl}/api/dev-token?name=Zoe&id=${body.userId}`)
-      ).json()) as { userId: string };
+        await fetch(`${srv.httpUrl}/api/dev-token?name=Zoe&id=${body.userId}&secret=${body.secret}`)
+      ).json()) as { userId: string; secret: string };
       expect(again.userId).toBe(body.userId);
+      expect(again.secret).toBe(body.secret);
       for (const q of ['', 'name=', `name=${'x'.repeat(65)}`, 'name=Eve&id=alice', 'name=Eve&id=dev-../x']) {
         const bad = await fetch(`${srv.httpUrl}/api/dev-token?${q}`);
         expect(bad.status, q).toBe(400);

@@ -38,7 +38,7 @@ describe('loadConfig', () => {
       },
       resumeGraceMs: 15_000,
       shutdownTimeoutMs: 10_000,
-      trustProxy: false,
+      trustProxy: 0,
       corsOrigin: '*',
     });
     // No secret in development: main.ts generates one. No manifest path: defaults apply.
@@ -84,7 +84,7 @@ describe('loadConfig', () => {
         heartbeatTimeoutMs: 2500,
       },
       resumeGraceMs: 0,
-      trustProxy: true,
+      trustProxy: 1,
     });
   });
 
@@ -114,6 +114,8 @@ describe('loadConfig', () => {
     ],
     ['JWT_ALG=RS256 without JWT_PUBLIC_KEY', { JWT_ALG: 'RS256' }, 'JWT_PUBLIC_KEY'],
     ['a bad TRUST_PROXY', { TRUST_PROXY: 'maybe' }, 'TRUST_PROXY'],
+    ['a TRUST_PROXY list with a bad entry', { TRUST_PROXY: '10.0.0.1, 10.0.0.0/33' }, 'TRUST_PROXY'],
+    ['a TRUST_PROXY list with a host name', { TRUST_PROXY: 'haproxy.internal' }, 'TRUST_PROXY'],
   ];
   for (const [what, env, variable] of bad) {
     it(`refuses ${what}, naming ${variable}`, () => {

@@ -7,6 +7,12 @@ export interface Identity {
   token: string;
   /** dev: the minted user id, so that a refreshed token keeps the same identity. */
   userId?: string;
+  /**
+   * dev: the secret the server returned with the id. A refresh for the id must present it (ids
+   * are public: anyone sees them in presence), so it stays in this tab's storage and is never
+   * shown or sent anywhere but /api/dev-token.
+   */
+  secret?: string;
 }
 
 // Per tab (sessionStorage): two tabs are two users, and a reload keeps yours.
@@ -39,24 +45,41 @@ function isExpired(token: string, marginS = 0): boolean {
 }
 
 /**
- * `GET /api/dev-token`. Resolves null when the server does not issue demo tokens (production:
+ * `GET /api/dev-token`: a new demo user, or (with the id and secret of an earlier mint) a fresh
+ * token for the same one. Resolves null when the server does not issue demo tokens (production:
  * 404), so the page can ask for a token instead.
  */
-export async function mintDevToken(name: string, userId?: string): Promise<Identity | null> {
+export async function mintDevToken(
+  name: string,
+  again?: { userId: string; secret: string },
+): Promise<Identity | null> {
   const q = new URLSearchParams({ name });
-  if (userId) q.set('id', userId);
+  if (again) {
+    q.set('id', again.userId);
+    q.set('secret', again.secret);
+  }
   const res = await fetch(`/api/dev-token?${q.toString()}`);
   if (res.status === 404) return null;
   const body = (await res.json()) as {
     token?: string;
     userId?: string;
     name?: string;
+    secret?: string;
     error?: { code: string; message: string };
   };
   if (!res.ok || !body.token || !body.userId) {
-    throw new ParleyError('UNAUTHORIZED', body.error?.message ?? `HTTP ${res.status}`);
+    throw new ParleyError(
+      res.status === 403 ? 'FORBIDDEN' : 'UNAUTHORIZED',
+      body.error?.message ?? `HTTP ${res.status}`,
+    );
   }
-  return { mode: 'dev', name: body.name ?? name, token: body.token, userId: body.userId };
+  return {
+    mode: 'dev',
+    name: body.name ?? name,
+    token: body.token,
+    userId: body.userId,
+    ...(body.secret ? { secret: body.secret } : {}),
+  };
 }
 
 /**
@@ -67,7 +90,15 @@ export function tokenSource(get: () => Identity, set: (id: Identity) => void): (
   return async () => {
     const id = get();
     if (id.mode === 'dev' && isExpired(id.token, 120)) {
-      const fresh = await mintDevToken(id.name, id.userId);
+      // Without the secret (an identity saved before the server asked for one) a refresh is
+      // refused: sign in afresh as a new demo user of the same name.
+      const fresh = await mintDevToken(
+        id.name,
+        id.userId && id.secret ? { userId: id.userId, secret: id.secret } : undefined,
+      ).catch((err: unknown) => {
+        if (ParleyError.from(err).code === 'FORBIDDEN') return mintDevToken(id.name);
+        throw err;
+      });
       if (fresh) {
         set(fresh);
         return fresh.token;

@@ -1,4 +1,4 @@
-import { createPrivateKey, createSecretKey, type KeyObject } from 'node:crypto';
+import { createHmac, createPrivateKey, createSecretKey, type KeyObject } from 'node:crypto';
 import { SignJWT } from 'jose';
 import type { Claims } from './claims.js';
 
@@ -22,6 +22,17 @@ export class TokenIssuer {
       this.#key = createPrivateKey(key.privateKeyPem);
       this.#alg = key.alg;
     }
+  }
+
+  /**
+   * A key for another purpose, derived from the signing key (HMAC-SHA256 of `purpose`): whoever
+   * can sign tokens can recompute it (after a restart, on another node), nobody else can. The
+   * label is a fixed string chosen by the caller, never client input.
+   */
+  deriveKey(purpose: string): Buffer {
+    const material =
+      this.#key.type === 'secret' ? this.#key.export() : this.#key.export({ format: 'der', type: 'pkcs8' });
+    return createHmac('sha256', material).update(`parley derived key: ${purpose}`).digest();
   }
 
   async issue(claims: Claims, opts: IssueOptions = {}): Promise<string> {

@@ -69,10 +69,9 @@ export const defaults = {
   /** Token bucket size: how many messages a connection may send at once. */
   rateLimitBurst: 200,
   /**
-   * Sockets per remote address, counted from accept: those yet to complete their first request or
-   * upgrade, plus the address's WebSockets (a socket served plain HTTP is bounded by the deadline
-   * and maxConnections instead); 0 disables the limit. Behind TRUST_PROXY only WebSockets are
-   * counted, by forwarded address.
+   * Sockets per remote address, counted from accept: its open HTTP sockets (kept-alive ones
+   * included) plus its WebSockets; 0 disables the limit. Sockets from a trusted proxy
+   * (TRUST_PROXY) are not counted at accept; their WebSockets are, by forwarded address.
    */
   maxConnectionsPerIp: 100,
   /**
@@ -87,6 +86,11 @@ export const defaults = {
    */
   socketReserveFraction: 0.1,
   socketReserveMin: 16,
+  /**
+   * Of that reserve, sockets one address may hold at once (a trusted proxy excepted): enough for a
+   * load balancer's health checks, too few for one address to take the reserve from everyone else.
+   */
+  socketReservePerAddress: 4,
   /** A connection whose unsent data passes this is closed with 4008 instead of buffering without bound. 1 MiB. */
   maxBufferedBytes: 1024 * 1024,
   /**
@@ -124,8 +128,11 @@ export const defaults = {
    * never longer than resumeGraceMs).
    */
   shutdownHandoffFraction: 0.6,
-  /** Read X-Forwarded-For for the client address (behind a trusted reverse proxy only). */
-  trustProxy: false,
+  /**
+   * TRUST_PROXY: reverse proxies in front of the node whose X-Forwarded-For entries count (a hop
+   * count, or a list of their addresses/CIDR ranges). 0: none, the socket's address is the client's.
+   */
+  trustProxy: 0,
   /** Value of Access-Control-Allow-Origin for the HTTP API. */
   corsOrigin: '*',
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isIP } from 'node:net';
 import { defaults } from './defaults.js';
 
 /** A configuration problem found at start-up. The message names the variable and what is wrong. */
@@ -36,6 +37,46 @@ const fixed = <T extends number | string | boolean>(value: T) => new Fixed<Widen
 type Widen<T> = T extends number ? number : T extends string ? string : T extends boolean ? boolean : T;
 
 const JWT_ALGS = ['HS256', 'RS256', 'ES256'] as const;
+
+/** Whether `entry` is an IP address or a CIDR range (`10.0.0.0/8`, `fd00::/8`). */
+function isAddressOrRange(entry: string): boolean {
+  const [ip, bits, extra] = entry.split('/');
+  if (extra !== undefined || !ip) return false;
+  const family = isIP(ip);
+  if (family === 0) return false;
+  if (bits === undefined) return true;
+  if (!/^\d{1,3}$/.test(bits)) return false;
+  return Number(bits) <= (family === 4 ? 32 : 128);
+}
+
+/**
+ * TRUST_PROXY: `false`/`no`/`0` (none), `true`/`yes` (one proxy), a hop count, or a comma-separated
+ * list of trusted proxy addresses and CIDR ranges. Parsed into a hop count or the list.
+ */
+const trustProxy = z.string().transform((raw, ctx): number | string[] => {
+  const v = raw.trim().toLowerCase();
+  if (v === 'true' || v === 'yes') return 1;
+  if (v === 'false' || v === 'no') return 0;
+  if (/^\d+$/.test(v)) {
+    const hops = Number(v);
+    if (hops <= 32) return hops;
+  }
+  const entries = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const bad = entries.find((e) => !isAddressOrRange(e));
+  if (entries.length === 0 || bad !== undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        'must be true/false, a hop count (0-32), or a comma-separated list of proxy addresses and CIDR ranges' +
+        (bad !== undefined ? ` (not an address or range: ${JSON.stringify(bad.slice(0, 64))})` : ''),
+    });
+    return z.NEVER;
+  }
+  return entries;
+});
 
 /**
  * The configuration, shaped as the server reads it, with the environment variable behind each
@@ -217,7 +258,7 @@ const SETTINGS = {
     'SHUTDOWN_RECONNECT_HINT_MS',
     int(0, 600_000).default(defaults.shutdownReconnectHintMs),
   ),
-  trustProxy: env('TRUST_PROXY', bool.default(defaults.trustProxy)),
+  trustProxy: env('TRUST_PROXY', trustProxy.default(defaults.trustProxy)),
   admin: {
     /** A Bearer credential for the server API besides admin JWTs. Unset: admin JWTs only. */
     apiKey: env('ADMIN_API_KEY', z.string().min(16, 'must be at least 16 characters').optional()),

@@ -20,7 +20,7 @@ import { ParleyError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { TokenBucket } from '../signaling/rate-limiter.js';
-import { clientAddress } from './client-address.js';
+import { clientAddress, type ProxyTrust } from './client-address.js';
 import { sendJson } from './respond.js';
 
 export interface AdminApiDeps {
@@ -28,7 +28,8 @@ export interface AdminApiDeps {
   verifier: TokenVerifier;
   /** ADMIN_API_KEY: a Bearer credential besides admin JWTs; unset, only admin JWTs are accepted. */
   apiKey: string | undefined;
-  trustProxy: boolean;
+  /** Who the client is behind TRUST_PROXY (http/client-address.ts). */
+  proxies: ProxyTrust;
   corsOrigin: string;
   metrics: Metrics;
   log: Logger;
@@ -100,7 +101,7 @@ export function createAdminApi(deps: AdminApiDeps) {
   }
 
   function admit(req: IncomingMessage): boolean {
-    const address = clientAddress(req, deps.trustProxy);
+    const address = clientAddress(req, deps.proxies);
     let bucket = buckets.get(address);
     if (!bucket) {
       if (buckets.size >= MAX_BUCKETS) buckets.clear();

@@ -36,7 +36,7 @@ export interface HttpDeps {
 export function createHttpHandler(deps: HttpDeps) {
   const startedAt = performance.now();
   const webRoot = deps.webRoot === undefined ? DEFAULT_WEB_ROOT : deps.webRoot;
-  const serveStatic = webRoot ? createStaticFiles(webRoot) : null;
+  const serveStatic = webRoot ? createStaticFiles(webRoot, { sourceMaps: !deps.config.production }) : null;
   const devToken = createDevTokenRoute({
     issuer: deps.devTokenIssuer ?? null,
     config: deps.config,

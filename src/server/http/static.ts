@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { readFile, realpath, stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,23 +39,43 @@ const HTML_HEADERS = {
 
 export type StaticResult = 'served' | 'not-found' | 'not-built';
 
+export interface StaticOptions {
+  /**
+   * Serve source maps (`*.map`) and leave the bundles' `sourceMappingURL` comments in. Off in
+   * production (NODE_ENV=production): maps are 404 and the comments are cut from served scripts
+   * and styles, whatever the build left in web/dist. Default true.
+   */
+  sourceMaps?: boolean;
+}
+
+/** A bundle's trailing source map reference (esbuild's `linked` mode), JS or CSS style. */
+const SOURCE_MAP_COMMENT = /\n?(?:\/\/# sourceMappingURL=[^\n]*|\/\*# sourceMappingURL=[^*]*\*\/)\s*$/;
+
 /**
  * Serves the built demo from one directory: `/` is `index.html`, other paths map to files inside
- * the root and nothing outside it (no `..`, no encoded separators, no dotfiles, no directories).
+ * the root and nothing outside it (no `..`, no encoded separators, no dotfiles, no directories, no
+ * symbolic links that lead out of it; links within it are followed).
  * Hashed assets are immutable for a year; everything else revalidates with an ETag.
  */
-export function createStaticFiles(root: string) {
+export function createStaticFiles(root: string, options: StaticOptions = {}) {
   const base = resolve(root);
+  const sourceMaps = options.sourceMaps ?? true;
 
   return async function serveStatic(
     req: IncomingMessage,
     res: ServerResponse,
     pathname: string,
   ): Promise<StaticResult> {
-    const file = mapPath(base, pathname);
-    if (!file) return 'not-found';
+    const mapped = mapPath(base, pathname);
+    if (!mapped) return 'not-found';
+    if (!sourceMaps && extname(mapped).toLowerCase() === '.map') return 'not-found';
     let info;
+    let file: string;
     try {
+      // Where the path really leads, links resolved: it must still be inside the (real) root.
+      file = await realpath(mapped);
+      const realBase = await realpath(base);
+      if (!file.startsWith(realBase + sep)) return 'not-found';
       info = await stat(file);
     } catch {
       if (pathname === '/' || pathname === '/index.html') {
@@ -69,12 +89,19 @@ export function createStaticFiles(root: string) {
     }
     if (!info.isFile()) return 'not-found';
 
-    const etag = `W/"${info.size.toString(16)}-${Math.floor(info.mtimeMs).toString(16)}"`;
-    const type = CONTENT_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream';
+    const type = CONTENT_TYPES[extname(mapped).toLowerCase()] ?? 'application/octet-stream';
+    // Production: scripts and styles go out without their source map reference (read whole: the
+    // demo's bundles are a few hundred KiB).
+    const body =
+      !sourceMaps && /^text\/(javascript|css)/.test(type)
+        ? Buffer.from((await readFile(file, 'utf8')).replace(SOURCE_MAP_COMMENT, '\n'))
+        : null;
+    const size = body ? body.length : info.size;
+    const etag = `W/"${size.toString(16)}-${Math.floor(info.mtimeMs).toString(16)}"`;
     const headers: Record<string, string | number> = {
       'content-type': type,
       etag,
-      'cache-control': HASHED.test(file) ? 'public, max-age=31536000, immutable' : 'no-cache',
+      'cache-control': HASHED.test(mapped) ? 'public, max-age=31536000, immutable' : 'no-cache',
       'x-content-type-options': 'nosniff',
       ...(type.startsWith('text/html') ? HTML_HEADERS : {}),
     };
@@ -83,9 +110,13 @@ export function createStaticFiles(root: string) {
       res.end();
       return 'served';
     }
-    res.writeHead(200, { ...headers, 'content-length': info.size });
+    res.writeHead(200, { ...headers, 'content-length': size });
     if (req.method === 'HEAD') {
       res.end();
+      return 'served';
+    }
+    if (body) {
+      res.end(body);
       return 'served';
     }
     await new Promise<void>((done) => {

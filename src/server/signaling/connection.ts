@@ -17,7 +17,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { LiveSession } from '../sessions/live-session.js';
 import type { SessionLink } from '../sessions/session-link.js';
-import { TokenBucket } from './rate-limiter.js';
+import type { RateLimits } from './rate-limits.js';
 import { encode, type Correlation, type Frame } from '../wire/frame.js';
 import { wireBytes, writePrebuilt } from './prebuilt-frame.js';
 import type { Dialect, ErrorSubject } from './dialect.js';
@@ -43,7 +43,7 @@ export class Connection implements SessionLink<LiveSession> {
   readonly #limits: LimitsConfig;
   readonly #metrics: Metrics;
   readonly #log: Logger;
-  readonly #bucket: TokenBucket;
+  readonly #rateLimits: RateLimits;
   /** Messages refused in a row by the rate limiter; reaching the burst size closes with 1008. */
   #refusedInRow = 0;
   /** Tail of the in-order processing chain while an async handler runs; null when idle. */
@@ -62,6 +62,8 @@ export class Connection implements SessionLink<LiveSession> {
       limits: LimitsConfig;
       metrics: Metrics;
       log: Logger;
+      /** The message rate limit, per user (or per address before authentication), across connections. */
+      rateLimits: RateLimits;
       dialect?: Dialect | null;
     },
   ) {
@@ -72,7 +74,7 @@ export class Connection implements SessionLink<LiveSession> {
     this.#limits = deps.limits;
     this.#metrics = deps.metrics;
     this.#log = deps.log;
-    this.#bucket = new TokenBucket(deps.limits.rateLimitPerSec, deps.limits.rateLimitBurst);
+    this.#rateLimits = deps.rateLimits;
   }
 
   get closed(): boolean {
@@ -92,7 +94,7 @@ export class Connection implements SessionLink<LiveSession> {
     // A connection the server is closing gets nothing more processed (hardening: a flooder's
     // backlog), except during a drain (see `draining`).
     if (this.#closed && !this.#draining) return false;
-    if (this.#bucket.take()) {
+    if (this.#rateLimits.take(this.identity?.userId ?? null, this.remoteAddress)) {
       this.#refusedInRow = 0;
       return true;
     }

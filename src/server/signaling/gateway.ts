@@ -20,9 +20,11 @@ import type { SessionManager } from '../sessions/session-manager.js';
 import { Connection } from './connection.js';
 import { callsV0, type Dialect } from './dialect.js';
 import type { Dispatcher } from './dispatcher.js';
-import { clientAddress } from '../http/client-address.js';
+import type { RateLimits } from './rate-limits.js';
+import { clientAddress, type ProxyTrust } from '../http/client-address.js';
 import { background } from '../lifecycle/background.js';
 import type { UpgradeAdmission } from '../http/socket-guard.js';
+import { serveUpgradeAsHttp } from '../http/upgrade-as-http.js';
 
 export const WS_PATH = '/ws';
 
@@ -43,6 +45,8 @@ export class Gateway {
   readonly #sessions: SessionManager;
   readonly #dispatcher: Dispatcher;
   readonly #admission: UpgradeAdmission | null;
+  readonly #proxies: ProxyTrust;
+  readonly #rateLimits: RateLimits;
   readonly #connections = new Set<Connection>();
   /** Remote address → open or upgrading connections. */
   readonly #perIp = new Map<string, number>();
@@ -58,6 +62,10 @@ export class Gateway {
     dispatcher: Dispatcher;
     /** Socket caps counted from accept (http/socket-guard.ts); null: none. */
     admission?: UpgradeAdmission | null;
+    /** Who the client is behind TRUST_PROXY (http/client-address.ts). */
+    proxies: ProxyTrust;
+    /** Message rate limits per user and per address, kept across reconnects. */
+    rateLimits: RateLimits;
   }) {
     this.#config = deps.config;
     this.#log = deps.log;
@@ -66,6 +74,8 @@ export class Gateway {
     this.#sessions = deps.sessions;
     this.#dispatcher = deps.dispatcher;
     this.#admission = deps.admission ?? null;
+    this.#proxies = deps.proxies;
+    this.#rateLimits = deps.rateLimits;
     this.#wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
@@ -93,7 +103,7 @@ export class Gateway {
 
   attach(server: Server): void {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      this.#onUpgrade(req, socket, head).catch((err: unknown) => {
+      this.#onUpgrade(server, req, socket, head).catch((err: unknown) => {
         this.#log.error({ err }, 'upgrade failed');
         refuse(socket, 'INTERNAL');
       });
@@ -108,14 +118,16 @@ export class Gateway {
     this.#accepting = false;
   }
 
-  async #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+  async #onUpgrade(server: Server, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on('error', () => socket.destroy());
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    // Only /ws upgrades; anywhere else `Upgrade` (h2c, say) is ignored and the request served as HTTP.
+    if (url.pathname !== WS_PATH) return serveUpgradeAsHttp(server, req, socket);
     // The headers are complete: the accept deadline stops; a socket over a cap gets no WebSocket.
     const standing = this.#admission?.upgrading(socket) ?? 'admitted';
     if (standing === 'over-address-cap') return refuse(socket, 'TOO_MANY_CONNECTIONS');
     if (standing === 'over-global-cap') return refuse(socket, 'SERVICE_UNAVAILABLE');
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname !== WS_PATH) return refuse(socket, 'NOT_FOUND');
+    if (standing === 'answered') return; // refused at accept, the answer already written
     if (!this.#accepting) return refuse(socket, 'SERVICE_UNAVAILABLE');
     const compat = url.searchParams.get('compat');
     if (compat !== null && compat !== CALLS_V0_COMPAT) {
@@ -126,7 +138,7 @@ export class Gateway {
       );
     }
 
-    const remote = clientAddress(req, this.#config.trustProxy);
+    const remote = clientAddress(req, this.#proxies);
     const max = this.#config.limits.maxConnectionsPerIp;
     const current = this.#perIp.get(remote) ?? 0;
     if (max > 0 && current >= max) {
@@ -188,6 +200,7 @@ export class Gateway {
       limits: this.#config.limits,
       metrics: this.#metrics,
       log: this.#log,
+      rateLimits: this.#rateLimits,
       dialect,
     });
     this.#connections.add(conn);

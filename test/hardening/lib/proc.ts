@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { WebSocket } from 'ws';
 import { TokenIssuer } from '../../../src/server/auth/token-issuer.js';
 import { startNodeProcess, type NodeProcess } from '../../helpers/node-process.js';
@@ -15,7 +16,8 @@ export interface HardProc extends NodeProcess {
   pid: number;
   rss(): number;
   alive(): boolean;
-  health(): Promise<{ status: number; body: Record<string, unknown> }>;
+  /** GET /health, from `localAddress` (default: the test's own, 127.0.0.1). */
+  health(localAddress?: string): Promise<{ status: number; body: Record<string, unknown> }>;
   /** Log lines that mean the process hit something it did not expect. */
   fatalLines(): Record<string, unknown>[];
 }
@@ -27,10 +29,25 @@ export async function startProc(env: Record<string, string>): Promise<HardProc> 
     pid,
     rss: () => rssOf(pid),
     alive: () => isAlive(pid) && proc.child.exitCode === null,
-    health: async () => {
-      const res = await fetch(`${proc.httpUrl}/health`);
-      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-    },
+    // On its own socket, closed after the answer: a kept-alive socket would count against the
+    // test's address (MAX_CONNECTIONS_PER_IP counts an address's open HTTP sockets too).
+    health: (localAddress?: string) =>
+      new Promise<{ status: number; body: Record<string, unknown> }>((resolve, reject) => {
+        const req = request(
+          `${proc.httpUrl}/health`,
+          { agent: false, headers: { connection: 'close' }, ...(localAddress ? { localAddress } : {}) },
+          (res) => {
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (d: string) => (text += d));
+            res.on('end', () =>
+              resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }),
+            );
+          },
+        );
+        req.once('error', reject);
+        req.end();
+      }),
     fatalLines: () =>
       proc
         .logs()
