@@ -87,3 +87,12 @@ export async function joinWithMedia(
   }
   return { caps, send, recv, producerId, consumerId };
 }
+
+/** A station with one conference room (`conf`) and one PTT channel (`radio`), no ad-hoc rooms. */
+export const CONF_AND_RADIO = {
+  allowAdHocRooms: false,
+  channels: [
+    { id: 'conf', name: 'Conference', mode: 'conference', maxParticipants: 10 },
+    { id: 'radio', name: 'Radio', mode: 'ptt', maxParticipants: 10 },
+  ],
+};

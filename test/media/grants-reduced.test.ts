@@ -1,16 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestClient } from '../helpers/client.js';
-import { joinWithMedia, opusRtpParameters } from '../helpers/media.js';
+import { connectAs, type TestClient } from '../helpers/client.js';
+import { CONF_AND_RADIO, joinWithMedia, opusRtpParameters } from '../helpers/media.js';
 import { assertLoopbackOnly } from '../helpers/netns.js';
 import { startServer, type TestServer } from '../helpers/server.js';
-
-const manifest = {
-  allowAdHocRooms: false,
-  channels: [
-    { id: 'conf', name: 'Conference', mode: 'conference', maxParticipants: 10 },
-    { id: 'radio', name: 'Radio', mode: 'ptt', maxParticipants: 10 },
-  ],
-};
 
 /**
  * Issue 13, Medium 3, on real mediasoup: a token refresh that takes publishing away closes the
@@ -20,14 +12,10 @@ const manifest = {
 describe('narrower grants close what may no longer be published', () => {
   let srv: TestServer;
   const clients: TestClient[] = [];
-  const connect = async (sub: string) => {
-    const c = await TestClient.connect(srv.wsUrl, await srv.token({ sub, name: sub.toUpperCase() }));
-    clients.push(c);
-    return c;
-  };
+  const connect = (sub: string) => connectAs(srv, clients, sub);
   beforeAll(async () => {
     assertLoopbackOnly();
-    srv = await startServer({ MEDIASOUP_WORKERS: '1' }, manifest);
+    srv = await startServer({ MEDIASOUP_WORKERS: '1' }, CONF_AND_RADIO);
   });
   afterAll(async () => {
     await Promise.all(clients.map((c) => c.close()));
