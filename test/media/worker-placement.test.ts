@@ -11,6 +11,10 @@ import { waitUntil } from '../helpers/wait.js';
  * Issue 13, High 2: rooms were placed on workers by consumer count only, so idle transports took
  * every port of one worker's slice of the RTC range while the other's stayed unused, and /health
  * still said ok. Two real workers, 8 ports each (RTC_MIN_PORT..RTC_MAX_PORT = 16 ports).
+ *
+ * The range is below both the default RTC range (40000-49999, which other suites' servers share
+ * in the same namespace, as do media-across-nodes' 42000-43999) and the kernel's ephemeral ports
+ * (32768+): every one of its 16 ports must be free for the counts below to hold.
  */
 
 const PORTS_PER_WORKER = 8;
@@ -23,7 +27,7 @@ describe('worker placement counts transports and ports, and /health reports a de
   beforeAll(async () => {
     assertLoopbackOnly();
     srv = await startServer(
-      { MEDIASOUP_WORKERS: '2', RTC_MIN_PORT: '42100', RTC_MAX_PORT: '42115', LOG_LEVEL: 'info' },
+      { MEDIASOUP_WORKERS: '2', RTC_MIN_PORT: '30100', RTC_MAX_PORT: '30115', LOG_LEVEL: 'info' },
       {
         channels: ['a', 'b', 'c'].map((id) => ({ id, name: id, mode: 'conference', maxParticipants: 50 })),
       },
