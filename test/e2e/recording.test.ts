@@ -3,7 +3,14 @@ import { dropFromServer } from '../client/helpers.js';
 import { assertLoopbackOnly } from '../helpers/netns.js';
 import { sleep } from '../helpers/wait.js';
 import { joinChannel, signIn } from './demo-driver.js';
-import { openBrowser, openSdkPage, startE2eServer, type BrowserPage, type E2eServer } from './harness.js';
+import {
+  openBrowser,
+  openSdkPage,
+  screenshotPath,
+  startE2eServer,
+  type BrowserPage,
+  type E2eServer,
+} from './harness.js';
 
 /*
  * Recording and replay in Chromium, through the demo and the SDK: Alice talks with Chromium's fake
@@ -140,6 +147,7 @@ describe('recording and replay in Chromium (SDK and demo)', () => {
     expect(await rows.first().getAttribute('data-missed')).toBe('true');
     expect(await rows.first().locator('.missed-badge').textContent()).toBe('missed');
     expect(await rows.nth(1).getAttribute('data-missed')).toBe('false');
+    await bob.page.screenshot({ path: screenshotPath('demo-recordings.png') });
     const events = await bob.page.evaluate(() => window.recordingLog.events);
     expect(events).toHaveLength(2);
     expect(events[1]).toMatchObject({ speaker: 'Alice', missed: true });
