@@ -189,6 +189,54 @@ describe('TRUST_PROXY: the client is the rightmost untrusted X-Forwarded-For ent
       await calm.close(1000);
       for (const r of held) r.socket.destroy();
     });
+
+    it('a proxy that appends ip:port (a new source port per connection) does not make each connection a new address', async () => {
+      // Azure Application Gateway and IIS ARR write "client:port"; the inner proxy 10.0.0.7 writes
+      // its own entry with a port too and must still be recognised as trusted.
+      const held: Raw[] = [];
+      for (let i = 0; i < 2; i++) {
+        const raw = await openRaw(
+          proc.port,
+          '127.0.0.1',
+          upgrade(await tokenFor(`ported${i}`), {
+            'X-Forwarded-For': `203.0.113.20:${50_000 + i}, 10.0.0.7:8080`,
+          }),
+        );
+        await waitUntil(() => raw.response.includes('\r\n\r\n'), 'the upgrade answer');
+        expect(statusOf(raw.response)).toBe(101);
+        held.push(raw);
+      }
+      const over = await exchange(
+        proc.port,
+        '127.0.0.1',
+        upgrade(await tokenFor('ported2'), {
+          'X-Forwarded-For': '[::ffff:203.0.113.20]:50002, 10.0.0.7:8080',
+        }),
+      );
+      expect(statusOf(over)).toBe(429);
+      expect(over).toContain('TOO_MANY_CONNECTIONS');
+      const remotes = proc
+        .logs()
+        .filter((l) => l.msg === 'connection opened')
+        .map((l) => l.remote);
+      expect(remotes.slice(-2)).toEqual(['203.0.113.20', '203.0.113.20']);
+
+      // Another client behind the same proxies, also written with a port, connects and talks.
+      const other = await openRaw(
+        proc.port,
+        '127.0.0.1',
+        upgrade(await tokenFor('ported-legit'), { 'X-Forwarded-For': '198.51.100.30:40000, 10.0.0.7:8080' }),
+      );
+      await waitUntil(() => other.response.includes('\r\n\r\n'), 'the upgrade answer');
+      expect(statusOf(other.response)).toBe(101);
+      expect(
+        proc
+          .logs()
+          .filter((l) => l.msg === 'connection opened')
+          .at(-1)?.remote,
+      ).toBe('198.51.100.30');
+      for (const r of [...held, other]) r.socket.destroy();
+    });
   });
 
   it('a hop count (TRUST_PROXY=2): the entry left of the two proxies, whatever the client wrote before it', async () => {

@@ -54,6 +54,21 @@ describe('clientAddress', () => {
     expect(clientAddress(req('1.2.3.4, garbage'), list)).toBe('garbage');
   });
 
+  it('drops a port that a proxy appended to an entry, so one client is one address', () => {
+    expect(clientAddress(req('1.2.3.4, 203.0.113.9:51234'), trust('true'))).toBe('203.0.113.9');
+    expect(clientAddress(req('[2001:db8::1]:443'), trust('true'))).toBe('2001:db8::1');
+    expect(clientAddress(req('[2001:db8::1]'), trust('true'))).toBe('2001:db8::1');
+    expect(clientAddress(req('[::ffff:203.0.113.9]:80'), trust('true'))).toBe('203.0.113.9');
+    // A bare IPv6 address keeps its colons.
+    expect(clientAddress(req('2001:db8::1'), trust('true'))).toBe('2001:db8::1');
+    // A trusted proxy written with its port is still recognised in the list.
+    expect(clientAddress(req('6.6.6.6, 203.0.113.9:1, 10.0.0.2:8080', '10.0.0.5'), trust('10.0.0.0/8'))).toBe(
+      '203.0.113.9',
+    );
+    // Not an address with a port: left as it is.
+    expect(clientAddress(req('999.1.1.1:80'), trust('true'))).toBe('999.1.1.1:80');
+  });
+
   it('tells whether a socket comes through a trusted proxy', () => {
     expect(trust('false').isProxy('10.0.0.5')).toBe(false);
     expect(trust('2').isProxy('10.0.0.5')).toBe(true);

@@ -95,7 +95,18 @@ function contains(list: BlockList, address: string): boolean {
   return list.check(address, family === 6 ? 'ipv6' : 'ipv4');
 }
 
-/** `::ffff:10.0.0.1` (an IPv4 client on a dual-stack socket) is `10.0.0.1`. */
+/**
+ * One address, one key: `::ffff:10.0.0.1` (an IPv4 client on a dual-stack socket) is `10.0.0.1`,
+ * and a port that some proxies append to the X-Forwarded-For entry (`203.0.113.9:51234`,
+ * `[2001:db8::1]:443`; Azure Application Gateway, IIS ARR) is dropped. With the port kept, each
+ * connection of one client (a new source port every time) would be a new address to the
+ * per-address limits, and a trusted proxy that wrote its own address with a port would not be
+ * recognised in the list.
+ */
 function normalize(address: string): string {
+  const bracketed = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(address);
+  if (bracketed?.[1] && isIP(bracketed[1]) === 6) return normalize(bracketed[1]);
+  const v4WithPort = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/.exec(address);
+  if (v4WithPort?.[1] && isIP(v4WithPort[1]) === 4) return v4WithPort[1];
   return address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
 }
