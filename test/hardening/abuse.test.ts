@@ -42,6 +42,8 @@ describe('abuse against a real server process', () => {
       CALL_POLICY: 'any',
       RELAY_BUDGET_BURST_BYTES: String(1024 * MiB),
       RELAY_BUDGET_BYTES_PER_SEC: String(1024 * MiB),
+      RELAY_BUDGET_BURST_MESSAGES: '1000000',
+      RELAY_BUDGET_MESSAGES_PER_SEC: '1000000',
     });
   });
   afterAll(async () => {
