@@ -22,7 +22,6 @@ export async function multinodeScenario(ctx: Ctx): Promise<ScenarioResult[]> {
   const redis = await startRedis();
   ctx.track({ close: () => redis.stop() });
   const base = {
-    RATE_LIMIT_PER_SEC: '0',
     MAX_CONNECTIONS_PER_IP: '0',
     MEDIASOUP_WORKERS: '0',
     ...RELAY_BENCH_ENV,

@@ -101,7 +101,7 @@ describe('the suspended buffer is bounded in frames and in bytes', () => {
   it('keeps the newest frames within both bounds, counts its bytes, and says missedFrames', async () => {
     const { LiveSession } = await import('../../src/server/sessions/live-session.js');
     const s = new LiveSession('s1', makeIdentity('alice'), null, {
-      clearTimer: () => undefined,
+      timers: { clearTimeout: () => undefined },
       maxBufferedFrames: 10,
       maxBufferedBytes: 1_000,
     });

@@ -55,9 +55,14 @@ export interface Identity {
   tokenId?: string;
 }
 
-export function identityFromClaims(claims: Claims, exp: number | undefined): Identity {
+/**
+ * @param tokenId set as the last property, by assignment: V8 gives `{ ...identity, tokenId }` a
+ *   hidden class of its own per object (~0.4 KiB per connection, and megamorphic property reads),
+ *   where an assignment follows one shared transition.
+ */
+export function identityFromClaims(claims: Claims, exp: number | undefined, tokenId?: string): Identity {
   const rooms = claims.rooms && !claims.rooms.includes('*') ? new Set(claims.rooms) : null;
-  return {
+  const identity: Identity = {
     userId: claims.sub,
     name: claims.name ?? claims.sub,
     rooms,
@@ -70,6 +75,8 @@ export function identityFromClaims(claims: Claims, exp: number | undefined): Ide
     expiresAt: exp === undefined ? null : exp * 1000,
     nameVerified: claims.name !== undefined,
   };
+  if (tokenId !== undefined) identity.tokenId = tokenId;
+  return identity;
 }
 
 export function mayJoinRoom(identity: Identity, roomId: string): boolean {

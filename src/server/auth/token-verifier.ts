@@ -86,7 +86,7 @@ export class TokenVerifier {
     if (!claims.success) return { ok: false, reason: 'bad-claims' };
     const tokenId = createHash('sha256').update(token).digest('base64url').slice(0, 32);
     const exp = typeof payload.exp === 'number' ? payload.exp : undefined;
-    return { ok: true, identity: { ...identityFromClaims(claims.data, exp), tokenId } };
+    return { ok: true, identity: identityFromClaims(claims.data, exp, tokenId) };
   }
 }
 

@@ -195,8 +195,16 @@ export class SocketGuard implements UpgradeAdmission {
     };
     this.#sockets.set(socket, state);
     this.#arm(socket, state);
-    socket.once('close', () => this.#release(socket, state));
+    socket.on('close', this.#onClose);
   }
+
+  // One listener for every socket (a socket emits 'close' once), so that an open WebSocket's
+  // socket holds no closure of its own for the guard.
+  readonly #onClose = ((guard: SocketGuard) =>
+    function onClose(this: Duplex): void {
+      const state = guard.#sockets.get(this);
+      if (state) guard.#release(this, state);
+    })(this);
 
   /**
    * Writes the refusal before the request is even read and half-closes. What the client sends is

@@ -1,7 +1,7 @@
 import type { Participant } from '../../protocol/index.js';
 import type { Identity } from '../auth/claims.js';
 import { defaults } from '../config/defaults.js';
-import type { Timer } from '../time/clock.js';
+import type { Clock, Timer } from '../time/clock.js';
 import type { Frame } from '../wire/frame.js';
 import type { Session } from './session.js';
 import type { SessionLink } from './session-link.js';
@@ -29,18 +29,19 @@ export class LiveSession implements Session {
   #ended = false;
   readonly #maxBuffered: number;
   readonly #maxBufferedBytes: number;
-  readonly #clearTimer: (t: Timer) => void;
+  /** The clock's timer half (a port, not a closure per session: every idle session holds it). */
+  readonly #timers: Pick<Clock, 'clearTimeout'>;
 
   constructor(
     id: string,
     identity: Identity,
     connection: SessionLink<LiveSession> | null,
-    opts: { clearTimer: (t: Timer) => void; maxBufferedFrames?: number; maxBufferedBytes?: number },
+    opts: { timers: Pick<Clock, 'clearTimeout'>; maxBufferedFrames?: number; maxBufferedBytes?: number },
   ) {
     this.id = id;
     this.identity = identity;
     this.connection = connection;
-    this.#clearTimer = opts.clearTimer;
+    this.#timers = opts.timers;
     this.#maxBuffered = opts.maxBufferedFrames ?? defaults.suspendedBufferMaxFrames;
     this.#maxBufferedBytes = opts.maxBufferedBytes ?? defaults.suspendedBufferMaxBytes;
   }
@@ -105,7 +106,7 @@ export class LiveSession implements Session {
 
   /** Stops the grace timer, if running. */
   cancelGrace(): void {
-    if (this.graceTimer) this.#clearTimer(this.graceTimer);
+    if (this.graceTimer) this.#timers.clearTimeout(this.graceTimer);
     this.graceTimer = null;
   }
 

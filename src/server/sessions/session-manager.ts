@@ -507,7 +507,7 @@ export class SessionManager {
   }
 
   #newSession(id: string, identity: Identity, conn: SessionLink<LiveSession> | null): LiveSession {
-    return new LiveSession(id, identity, conn, { clearTimer: (t) => this.#clock.clearTimeout(t) });
+    return new LiveSession(id, identity, conn, { timers: this.#clock });
   }
 
   #index(session: LiveSession): void {

@@ -38,7 +38,7 @@ export class Connection implements SessionLink<LiveSession> {
   /** Last time anything (message or pong) arrived; read by the heartbeat sweep. */
   lastSeen = performance.now();
   /** The timers of the token this connection authenticated with (the dispatcher arms them). */
-  expiry: TokenExpiry | null = null;
+  expiry: TokenExpiry<Connection> | null = null;
 
   readonly #limits: LimitsConfig;
   readonly #metrics: Metrics;

@@ -11,7 +11,7 @@ import {
   type ServerPayload,
 } from '../../protocol/index.js';
 import { mayJoinRoom, type Identity } from '../auth/claims.js';
-import { TokenExpiry } from '../auth/token-expiry.js';
+import { TokenExpiry, type TokenExpiryHandlers } from '../auth/token-expiry.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
 import type { CallRelay } from '../calls/call-relay.js';
 import type { Config } from '../config/env.js';
@@ -388,23 +388,27 @@ export class Dispatcher {
     conn.expiry = new TokenExpiry(
       expiresAt,
       { clock: this.#clock, leadMs: auth.expiringLeadMs, toleranceMs: auth.clockToleranceS * 1000 },
-      {
-        expiring: (at) =>
-          conn.send('auth:expiring', {
-            expiresAt: at,
-            expiresInMs: Math.max(0, Math.round(at - this.#clock.now())),
-          }),
-        expired: () => {
-          this.#d.log.info(
-            { conn: conn.id, remote: conn.remoteAddress, userId: conn.identity?.userId },
-            'token expired on a live connection',
-          );
-          conn.sendError('UNAUTHORIZED', undefined, 'your token expired; reconnect with a fresh one');
-          conn.closeFor('UNAUTHORIZED', 'token expired');
-        },
-      },
+      this.#expiryHandlers,
+      conn,
     );
   }
+
+  /** Shared by every connection's {@link TokenExpiry}, which passes its connection. */
+  readonly #expiryHandlers: TokenExpiryHandlers<Connection> = {
+    expiring: (conn, at) =>
+      conn.send('auth:expiring', {
+        expiresAt: at,
+        expiresInMs: Math.max(0, Math.round(at - this.#clock.now())),
+      }),
+    expired: (conn) => {
+      this.#d.log.info(
+        { conn: conn.id, remote: conn.remoteAddress, userId: conn.identity?.userId },
+        'token expired on a live connection',
+      );
+      conn.sendError('UNAUTHORIZED', undefined, 'your token expired; reconnect with a fresh one');
+      conn.closeFor('UNAUTHORIZED', 'token expired');
+    },
+  };
 
   /**
    * Grants hold for the whole session (issue 13, Medium 3): after a resume or a token refresh, the

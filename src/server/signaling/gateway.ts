@@ -119,7 +119,8 @@ export class Gateway {
   }
 
   async #onUpgrade(server: Server, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    socket.on('error', () => socket.destroy());
+    // A module-level listener: a closure here would keep this upgrade's scope alive with the socket.
+    socket.on('error', destroyOnError);
     const url = new URL(req.url ?? '/', 'http://localhost');
     // Only /ws upgrades; anywhere else `Upgrade` (h2c, say) is ignored and the request served as HTTP.
     if (url.pathname !== WS_PATH) return serveUpgradeAsHttp(server, req, socket);
@@ -151,9 +152,7 @@ export class Gateway {
     const release = () => {
       if (!counted) return;
       counted = false;
-      const n = (this.#perIp.get(remote) ?? 1) - 1;
-      if (n <= 0) this.#perIp.delete(remote);
-      else this.#perIp.set(remote, n);
+      this.#releaseAddress(remote);
     };
 
     let identity: Identity | null = null;
@@ -184,18 +183,20 @@ export class Gateway {
     // ws answers a malformed handshake itself and never calls back: release the slot on any close.
     socket.once('close', release);
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
+      // From here the connection's close releases the slot (once: ws emits 'close' once).
+      socket.off('close', release);
       const dialect = compat !== null || ws.protocol === CALLS_V0_SUBPROTOCOL ? callsV0 : null;
-      this.#onOpen(ws, remote, identity, release, dialect);
+      this.#onOpen(ws, remote, identity, dialect);
     });
   }
 
-  #onOpen(
-    ws: WebSocket,
-    remote: string,
-    identity: Identity | null,
-    release: () => void,
-    dialect: Dialect | null,
-  ): void {
+  #releaseAddress(remote: string): void {
+    const n = (this.#perIp.get(remote) ?? 1) - 1;
+    if (n <= 0) this.#perIp.delete(remote);
+    else this.#perIp.set(remote, n);
+  }
+
+  #onOpen(ws: WebSocket, remote: string, identity: Identity | null, dialect: Dialect | null): void {
     const conn = new Connection(ws, remote, identity, {
       limits: this.#config.limits,
       metrics: this.#metrics,
@@ -217,36 +218,13 @@ export class Gateway {
       'connection opened',
     );
 
-    ws.on('message', (data: Buffer, isBinary) => this.#dispatcher.onFrame(conn, data, isBinary));
-    ws.on('pong', () => {
-      conn.lastSeen = performance.now();
-    });
-    ws.on('error', (err: Error & { code?: string }) => {
-      // ws reports protocol violations (oversize frame → 1009, bad UTF-8 → 1007) here and closes.
-      this.#log.info({ conn: conn.id, remote, code: err.code, msg: err.message }, 'connection error');
-      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.#metrics.errors('PAYLOAD_TOO_LARGE').inc();
-    });
-    ws.on('close', (code: number) => {
-      conn.markClosed();
-      release();
-      this.#connections.delete(conn);
-      this.#metrics.connections.dec();
-      this.#log.info({ conn: conn.id, remote, code, session: conn.session?.id ?? null }, 'connection closed');
-      const session = conn.session;
-      if (session && session.connection === conn) {
-        // 1000 from the client means "I am leaving"; anything else may be a network drop worth a grace window.
-        // 1005 is a close frame that carried no status code: what a browser's plain `ws.close()` sends. A close
-        // frame is a deliberate goodbye, not a drop (a drop is 1006), so it must not leave a ghost member for
-        // the whole grace window.
-        // During a cluster drain, 1001 is the client answering our own close: the session is handed
-        // over for a resume on another node, not ended.
-        const intentional =
-          code === CLOSE_CODES.NORMAL.code ||
-          (code === CLOSE_CODES.GOING_AWAY.code && !this.#sessions.handingOff) ||
-          code === NO_STATUS_RECEIVED;
-        background(this.#sessions.disconnected(session, intentional), this.#log, 'session disconnected');
-      }
-    });
+    // The socket's listeners are shared by every connection (found through #byWs): an idle
+    // connection holds no closures of its own for them.
+    this.#byWs.set(ws, conn);
+    ws.on('message', this.#onMessage);
+    ws.on('pong', this.#onPong);
+    ws.on('error', this.#onError);
+    ws.on('close', this.#onClose);
 
     if (identity) {
       this.#dispatcher.welcome(conn).catch((err: unknown) => {
@@ -264,6 +242,72 @@ export class Gateway {
       }, this.#config.limits.authTimeoutMs);
       timer.unref();
       ws.once('close', () => clearTimeout(timer));
+    }
+  }
+
+  readonly #byWs = new WeakMap<WebSocket, Connection>();
+
+  // ws calls its listeners with the socket as `this`; the gateway is passed in once, and its
+  // fields are read when an event comes (the constructor sets them after these initialisers).
+  readonly #onMessage = ((gateway: Gateway) =>
+    function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+      gateway.#frame(this, data, isBinary);
+    })(this);
+
+  readonly #onPong = ((gateway: Gateway) =>
+    function onPong(this: WebSocket): void {
+      const conn = gateway.#byWs.get(this);
+      if (conn) conn.lastSeen = performance.now();
+    })(this);
+
+  readonly #onError = ((gateway: Gateway) =>
+    function onError(this: WebSocket, err: Error & { code?: string }): void {
+      gateway.#connectionError(this, err);
+    })(this);
+
+  readonly #onClose = ((gateway: Gateway) =>
+    function onClose(this: WebSocket, code: number): void {
+      gateway.#connectionClosed(this, code);
+    })(this);
+
+  #frame(ws: WebSocket, data: Buffer, isBinary: boolean): void {
+    const conn = this.#byWs.get(ws);
+    if (conn) this.#dispatcher.onFrame(conn, data, isBinary);
+  }
+
+  #connectionError(ws: WebSocket, err: Error & { code?: string }): void {
+    const conn = this.#byWs.get(ws);
+    // ws reports protocol violations (oversize frame → 1009, bad UTF-8 → 1007) here and closes.
+    this.#log.info(
+      { conn: conn?.id, remote: conn?.remoteAddress, code: err.code, msg: err.message },
+      'connection error',
+    );
+    if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.#metrics.errors('PAYLOAD_TOO_LARGE').inc();
+  }
+
+  #connectionClosed(ws: WebSocket, code: number): void {
+    const conn = this.#byWs.get(ws);
+    if (!conn) return;
+    this.#byWs.delete(ws);
+    const remote = conn.remoteAddress;
+    conn.markClosed();
+    this.#releaseAddress(remote);
+    this.#connections.delete(conn);
+    this.#metrics.connections.dec();
+    this.#log.info({ conn: conn.id, remote, code, session: conn.session?.id ?? null }, 'connection closed');
+    const session = conn.session;
+    if (session && session.connection === conn) {
+      // 1000 from the client means "I am leaving"; anything else may be a network drop worth a grace window.
+      // 1005 is a close frame that carried no status code: what a browser's plain `ws.close()` sends. A close
+      // frame is a deliberate goodbye, not a drop (a drop is 1006), so it must not leave a ghost member for
+      // the whole grace window.
+      // During a cluster drain, 1001 is the client answering our own close: the session is handed
+      // over for a resume on another node, not ended.
+      const intentional =
+        code === CLOSE_CODES.NORMAL.code ||
+        (code === CLOSE_CODES.GOING_AWAY.code && !this.#sessions.handingOff) ||
+        code === NO_STATUS_RECEIVED;
+      background(this.#sessions.disconnected(session, intentional), this.#log, 'session disconnected');
     }
   }
 
@@ -322,6 +366,10 @@ export class Gateway {
     for (const conn of this.#connections) conn.terminate();
     this.#wss.close();
   }
+}
+
+function destroyOnError(this: Duplex): void {
+  this.destroy();
 }
 
 /** Answers a refused upgrade with a plain HTTP response and closes the socket. */
