@@ -66,6 +66,8 @@ export class PttMedia {
   #micError: ParleyError | null = null;
   #sfu: SfuSession | null = null;
   #producer: types.Producer | null = null;
+  /** True once #setup has consumed the floor and produced the microphone: only then is `connected` reported. */
+  #setUp = false;
   #consumer: types.Consumer | null = null;
   readonly #player: AudioPlayer | null;
   readonly #ownsPlayer: boolean;
@@ -215,6 +217,7 @@ export class PttMedia {
   }
 
   async #setup(gen: number): Promise<void> {
+    this.#setUp = false;
     this.#setState('connecting');
     const { iceServers, iceTransportPolicy } = this.#opts;
     const sfu = await SfuSession.open({
@@ -253,6 +256,7 @@ export class PttMedia {
       if (this.#port.transmitting()) this.#micOnSender(producer);
       else producer.pause();
     }
+    this.#setUp = true;
     if (!sfu.recvTransport && !sfu.sendTransport) this.#setState('connected');
     else if (
       [sfu.recvTransport, sfu.sendTransport].every(
@@ -270,6 +274,9 @@ export class PttMedia {
 
   #onTransportState(sfu: SfuSession, state: types.ConnectionState): void {
     if (sfu !== this.#sfu || this.#closed) return;
+    // `connected` means ready to talk: not before the microphone's producer exists (the receive
+    // transport connects while it is still being created; pressing talk then would be refused).
+    if (state === 'connected' && !this.#setUp) return;
     if (state === 'connected') {
       const all = [sfu.recvTransport, sfu.sendTransport].every(
         (t) => !t || !this.#usedBy(t) || t.connectionState === 'connected',
@@ -281,6 +288,7 @@ export class PttMedia {
   }
 
   #teardown(): void {
+    this.#setUp = false;
     this.#producer = null;
     if (this.#consumer) this.#player?.detach(this.#consumer.track);
     this.#consumer = null;

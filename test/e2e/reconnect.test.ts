@@ -18,6 +18,8 @@ interface ReconnectLog {
   left: string[];
   /** The PTT channel's media states. */
   media: string[];
+  /** `canTalk` each time the media said `connected`: connected means ready to talk. */
+  canTalkWhenConnected: boolean[];
 }
 
 declare global {
@@ -29,7 +31,14 @@ declare global {
 /** Records connection states, what the page shows in its connection pill, and leaves it sees. */
 async function watch(b: BrowserPage): Promise<void> {
   await b.page.evaluate(() => {
-    const log: ReconnectLog = { states: [], pill: [], reconnected: [], left: [], media: [] };
+    const log: ReconnectLog = {
+      states: [],
+      pill: [],
+      reconnected: [],
+      left: [],
+      media: [],
+      canTalkWhenConnected: [],
+    };
     window.reconnectLog = log;
     const demo = window.parleyDemo;
     demo?.client?.signaling.on('connectionStateChanged', (s) => log.states.push(s));
@@ -37,7 +46,10 @@ async function watch(b: BrowserPage): Promise<void> {
       log.reconnected.push({ resumed, downtimeMs }),
     );
     demo?.channel?.on('participantLeft', (p) => log.left.push(p.name));
-    demo?.channel?.on('mediaStateChanged', (m) => log.media.push(m));
+    demo?.channel?.on('mediaStateChanged', (m) => {
+      log.media.push(m);
+      if (m === 'connected') log.canTalkWhenConnected.push(demo.channel?.canTalk === true);
+    });
     new MutationObserver(() => {
       const state = document.getElementById('conn-state')?.dataset.state;
       if (state && log.pill[log.pill.length - 1] !== state) log.pill.push(state);
@@ -98,6 +110,11 @@ describe('reconnect: a dropped socket is resumed within the grace window', () =>
       'connected',
     ]);
     await waitUntil(() => media.heldBy(userId).transports > 0, 'Alice’s transports to be rebuilt', 5_000);
+    // `connected` came only once her microphone was published again (it used to come as soon as
+    // the receive transport connected, and a press in between was refused as listen-only).
+    const canTalk = await alice.page.evaluate(() => window.reconnectLog.canTalkWhenConnected);
+    expect(canTalk.length).toBeGreaterThan(0);
+    expect(canTalk.every(Boolean)).toBe(true);
 
     // Alice can still talk on the rebuilt media, and Bob hears her.
     const before = await packetsIn(bob.page);
