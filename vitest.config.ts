@@ -7,7 +7,9 @@ import { defineConfig } from 'vitest/config';
  *   fake-clock tests). Milliseconds each.
  * - `integration`: real servers (in-process or as processes), real WebSockets, redis-server and
  *   mediasoup workers, libwebrtc peers.
- * - `e2e`: Chromium (playwright-core) and coturn.
+ * - `e2e`: Chromium (playwright-core) and coturn. `npm test` runs this tier after the other two,
+ *   not beside them: real-time media in three Chromium pages starved of CPU by the integration
+ *   tier's processes (package builds, node clusters) timed out in CI, behaviour unchanged.
  *
  * None of them asserts speed: timing bounds live in `npm run test:stress` (test/stress) and `bench/`.
  * The long hardening suite has its own config (test/stress/vitest.config.ts).

@@ -131,8 +131,12 @@ describe('recording across nodes', () => {
 
     // Again, and the recording node dies 1.2 s into the burst.
     expectReply(await speaker.request('ptt:start', { roomId: 'dispatch' }), 'ptt:granted');
+    const grantedAt = performance.now();
     await sleep(1_200); // two whole Ogg pages (0.5 s each) are on disk by now
     await n1.kill9();
+    // What was spoken before the kill bounds what can be on disk (measured, not assumed: a busy
+    // machine stretches the sleep).
+    const spokenMs = performance.now() - grantedAt;
     // Node 2 sees node 1's heartbeat expire (NODE_TTL_MS) and its sweeper finalises the burst.
     let partial: Recording | undefined;
     await waitUntil(
@@ -146,7 +150,7 @@ describe('recording across nodes', () => {
     );
     expect(partial?.speaker.userId).toBe('speaker');
     expect(partial!.durationMs).toBeGreaterThanOrEqual(500);
-    expect(partial!.durationMs).toBeLessThanOrEqual(1_400);
+    expect(partial!.durationMs).toBeLessThanOrEqual(spokenMs + 200);
     const cut = await download(n2, partial!);
     const info = await probe(cut);
     expect(info.codec).toBe('opus');
