@@ -47,6 +47,8 @@ describe('the demo page, driven by clicks and key presses', () => {
     if (errors.length) console.warn(`browser errors:\n${errors.join('\n')}`);
   });
 
+  // A whole user journey (sign-in, PTT, denial, a call, leaving) in two pages: 60 s, not the
+  // default 20 s, so a busy machine does not cut it short; every step keeps its own wait.
   it('sign in by name, see the channels, talk (space bar and button), get denied, and call 1:1', async () => {
     // ---- sign in: Alice clicks, Bob presses Enter ----
     await alice.page.goto(`${srv.httpUrl}/`);
@@ -140,7 +142,7 @@ describe('the demo page, driven by clicks and key presses', () => {
     await bob.page.click('#leave-channel');
     await bob.page.waitForSelector('#channels');
     await alice.page.waitForFunction(() => document.querySelectorAll('#members li').length === 1);
-  });
+  }, 60_000);
 
   it('in production mode the page asks for a token instead of minting one', async () => {
     const prod = await startE2eServer({ env: { MEDIASOUP_WORKERS: '0' }, manifest, devTokens: false });
