@@ -32,18 +32,21 @@ describe('server API and webhooks across two nodes', () => {
     const env = {
       REDIS_URL: redis.url,
       NODE_TTL_MS: '1000',
+      RESUME_GRACE_MS: '1000',
+      PTT_LOCK_TTL_MS: '1500',
       RATE_LIMIT_BURST: '1000',
       WEBHOOK_URLS: receiver.url,
       WEBHOOK_SECRET: SECRET,
       ADMIN_API_KEY: API_KEY,
       CALL_POLICY: 'any', // calls between users who share no room
     };
+    // Generous start deadlines: tsx compiles on start, and the machine may be busy with other tests.
     [n1, n2] = await Promise.all([
-      startNodeProcess({ ...env, NODE_ID: 'node-1' }),
-      startNodeProcess({ ...env, NODE_ID: 'node-2' }),
+      startNodeProcess({ ...env, NODE_ID: 'node-1' }, 40_000),
+      startNodeProcess({ ...env, NODE_ID: 'node-2' }, 40_000),
     ]);
     admin1 = new ParleyAdmin({ baseUrl: n1.httpUrl, credential: API_KEY });
-  }, 30_000);
+  }, 60_000);
   afterAll(async () => {
     for (const c of clients) c.ws.terminate();
     await Promise.all([n1?.stop(), n2?.stop()]);
@@ -131,5 +134,75 @@ describe('server API and webhooks across two nodes', () => {
     expect(lobby.at(-1)?.event).toBe('room.finished');
     const reasons = lobby.flatMap((e) => (e.event === 'participant.left' ? [e.reason] : []));
     expect(reasons.sort()).toEqual(['ended', 'ended', 'removed']);
+  });
+
+  it('revokes the floor of a speaker on the other node and sends a room message to both nodes; floor events go out once', async () => {
+    const p = await on(n1, 'x-p1');
+    const q = await on(n2, 'x-q2');
+    await p.request('room:join', { roomId: 'dispatch' });
+    await q.request('room:join', { roomId: 'dispatch' });
+    expect(await q.request('ptt:start', { roomId: 'dispatch' })).toMatchObject({ type: 'ptt:granted' });
+    await p.waitFor((m) => m.type === 'ptt:speaker-changed' && m.payload.speaker?.userId === 'x-q2');
+    expect((await admin1.listRooms()).rooms.find((r) => r.roomId === 'dispatch')).toMatchObject({
+      mode: 'ptt',
+      members: 2,
+      speaker: { userId: 'x-q2' },
+    });
+
+    expect(await admin1.revokeFloor({ roomId: 'dispatch' })).toMatchObject({
+      roomId: 'dispatch',
+      revoked: { userId: 'x-q2' },
+    });
+    expect(await q.next('ptt:revoked')).toMatchObject({ payload: { roomId: 'dispatch', reason: 'admin' } });
+    await p.waitFor((m) => m.type === 'ptt:speaker-changed' && m.payload.speaker === null);
+
+    expect(
+      await admin1.sendRoomMessage({ roomId: 'dispatch', body: { data: { all: 'hands' }, topic: 'ops' } }),
+    ).toEqual({ roomId: 'dispatch', members: 2 });
+    for (const c of [p, q]) {
+      expect(await c.next('room:message')).toMatchObject({
+        payload: { roomId: 'dispatch', topic: 'ops', data: { all: 'hands' } },
+      });
+    }
+    // An unknown room and an oversize message are refused the same way on a cluster.
+    await expect(admin1.revokeFloor({ roomId: 'no-such-room' })).rejects.toMatchObject({
+      status: 404,
+      code: 'ROOM_NOT_FOUND',
+    } satisfies Partial<ParleyAdminError>);
+    await expect(
+      admin1.sendRoomMessage({ roomId: 'dispatch', body: { data: 'x'.repeat(20_000) } }),
+    ).rejects.toMatchObject({ status: 413, code: 'PAYLOAD_TOO_LARGE' } satisfies Partial<ParleyAdminError>);
+
+    const [revoked] = await receiver.waitFor((e) => e.event === 'ptt.revoked', 'ptt.revoked');
+    expect(revoked).toMatchObject({ roomId: 'dispatch', speaker: { userId: 'x-q2' }, reason: 'admin' });
+    const floor = receiver.events.filter((e) => e.event.startsWith('ptt.'));
+    expect(floor.map((e) => e.event)).toEqual(['ptt.granted', 'ptt.revoked']);
+  });
+
+  it('a node killed: one node.down {dead} from the survivor and its member leaves once; a stopped node says node.down {shutdown}', async () => {
+    await n2.kill9();
+    const [down] = await receiver.waitFor(
+      (e) => e.event === 'node.down' && e.nodeId === 'node-2',
+      'node.down for node-2',
+    );
+    expect(down).toMatchObject({ node: 'node-1', nodeId: 'node-2', reason: 'dead' });
+    const [left] = await receiver.waitFor(
+      (e) => e.event === 'participant.left' && e.participant.userId === 'x-q2',
+      'participant.left for the member of the dead node',
+    );
+    expect(left).toMatchObject({ roomId: 'dispatch', reason: 'disconnected', node: 'node-1' });
+
+    await n1.stop();
+    const [stopped] = await receiver.waitFor(
+      (e) => e.event === 'node.down' && e.nodeId === 'node-1',
+      'node.down for node-1',
+    );
+    expect(stopped).toMatchObject({ node: 'node-1', reason: 'shutdown' });
+    const events = receiver.events;
+    expect(events.filter((e) => e.event === 'node.down')).toHaveLength(2);
+    expect(
+      events.filter((e) => e.event === 'participant.left' && e.participant.userId === 'x-q2'),
+    ).toHaveLength(1);
+    expect(new Set(events.map((e) => e.id)).size).toBe(events.length);
   });
 });

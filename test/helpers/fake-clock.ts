@@ -35,6 +35,12 @@ export class FakeClock implements Clock {
     return this.#timers.size;
   }
 
+  /** Milliseconds until the earliest scheduled timer falls due (null: none is scheduled). */
+  nextDueIn(): number | null {
+    const next = this.#due(Number.POSITIVE_INFINITY);
+    return next ? next.at - this.#mono : null;
+  }
+
   setTimeout(fn: () => void, ms: number): Timer {
     return this.#schedule(fn, ms, null);
   }

@@ -14,12 +14,14 @@ export interface Received {
 
 /**
  * A real webhook receiver on 127.0.0.1: verifies each POST with the server SDK and answers 200,
- * or what `respond` decides (e.g. 500 for a first attempt). `hold()` keeps responses back until
- * `release()`.
+ * or what `respond` decides (e.g. 500 for a first attempt, or `'hang'`: never answer, so the
+ * sender times out). `hold()` keeps responses back until `release()`.
  */
 export class WebhookReceiver {
   readonly received: Received[] = [];
-  respond: (body: string, attempt: number) => number = () => 200;
+  /** Event ids of every request as it arrives, answered or not (attempts that hang included). */
+  readonly arrivals: string[] = [];
+  respond: (body: string, attempt: number) => number | 'hang' = () => 200;
   readonly #server: Server;
   readonly #secret: string;
   #held: (() => void)[] | null = null;
@@ -38,8 +40,10 @@ export class WebhookReceiver {
         } catch {
           event = null;
         }
-        const attempt = this.received.filter((r) => r.body === body || sameId(r, event)).length + 1;
+        this.arrivals.push(event?.id ?? '');
+        const attempt = this.arrivals.filter((id) => event !== null && id === event.id).length;
         const status = event ? this.respond(body, attempt) : 401;
+        if (status === 'hang') return; // the sender's timeout ends it; close() drops the connection
         const answer = () => {
           this.received.push({ headers: req.headers, body, event, status });
           res.writeHead(status).end();
@@ -82,8 +86,4 @@ export class WebhookReceiver {
     this.#server.closeAllConnections();
     return new Promise((resolve) => this.#server.close(() => resolve()));
   }
-}
-
-function sameId(r: Received, event: WebhookEvent | null): boolean {
-  return event !== null && r.event?.id === event.id;
 }
