@@ -314,6 +314,42 @@ describe('the npm packages: packed, installed into a fresh project offline, type
     expect(JSON.parse(stdout)).toEqual({ ok: true, bad: false, status: 404 });
   });
 
+  it('the server package exports @parley-rtc/server/server-sdk: verifyWebhook and the admin client load in Node', async () => {
+    const files = packed['@parley-rtc/server'].files.map((f) => f.path);
+    expect(files).toEqual(expect.arrayContaining(['dist/server-sdk/index.js', 'dist/server-sdk/index.d.ts']));
+    // Next to the protocol installed above. Unpacked rather than installed: its install would build
+    // mediasoup's worker, and the server SDK needs nothing but the protocol and node:crypto.
+    const app = join(work, 'protocol-app');
+    const server = join(app, 'node_modules/@parley-rtc/server');
+    await mkdir(server, { recursive: true });
+    await run('tar', ['-xzf', tarball('@parley-rtc/server'), '-C', server, '--strip-components=1']);
+    const script = [
+      "import { createHmac } from 'node:crypto';",
+      "import { ADMIN_API, ParleyAdmin, verifyWebhook } from '@parley-rtc/server/server-sdk';",
+      "const body = JSON.stringify({ id: 'e1', event: 'node.up', createdAt: 1, node: 'n', address: 'a', startedAt: 1 });",
+      'const t = Math.floor(Date.now() / 1000);',
+      "const sig = `t=${t},v1=${createHmac('sha256', 'the-secret').update(`${t}.${body}`).digest('hex')}`;",
+      "const event = verifyWebhook(body, { 'parley-signature': sig }, 'the-secret');",
+      'let refused = null;',
+      "try { verifyWebhook(body, { 'parley-signature': sig }, 'another-secret'); } catch (err) { refused = err.reason; }",
+      "const admin = new ParleyAdmin({ baseUrl: 'http://127.0.0.1:9', credential: 'k' });",
+      'console.log(JSON.stringify({ event: event.id, refused, listRooms: typeof admin.listRooms, ops: Object.keys(ADMIN_API) }));',
+    ].join('\n');
+    await writeFile(join(app, 'server-sdk.mjs'), script);
+    const { stdout } = await run(process.execPath, ['server-sdk.mjs'], { cwd: app });
+    expect(JSON.parse(stdout)).toEqual({
+      event: 'e1',
+      refused: 'bad-signature',
+      listRooms: 'function',
+      ops: expect.arrayContaining([
+        'listRooms',
+        'removeParticipant',
+        'muteParticipant',
+        'mintToken',
+      ]) as string[],
+    });
+  });
+
   it('the server package carries the worker installer as its postinstall; the SDK has none', async () => {
     const read = async (name: string) =>
       JSON.parse((await run('tar', ['-xzOf', tarball(name), 'package/package.json'])).stdout) as {
