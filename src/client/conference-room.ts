@@ -372,8 +372,9 @@ export class ConferenceRoom extends TypedEmitter<ConferenceRoomEvents> {
         if (mine(roomId)) this.#dropTrack(producerId);
       }),
       s.on('consumer:closed', ({ producerId }) => this.#dropTrack(producerId)),
-      s.on('producer:paused', (p) => mine(p.roomId) && this.#setMuted(p.producerId, true)),
-      s.on('producer:resumed', (p) => mine(p.roomId) && this.#setMuted(p.producerId, false)),
+      // Ours (the server API muted us) or another member's.
+      s.on('producer:paused', (p) => mine(p.roomId) && this.#producerMuted(p, true)),
+      s.on('producer:resumed', (p) => mine(p.roomId) && this.#producerMuted(p, false)),
       s.on('room:active-speaker', (p) => {
         if (!mine(p.roomId) || this.#activeSpeaker?.producerId === p.producerId) return;
         this.#activeSpeaker = p.producerId === null ? null : p;
@@ -506,6 +507,11 @@ export class ConferenceRoom extends TypedEmitter<ConferenceRoomEvents> {
       if (!track.consumer.closed) track.consumer.close();
       this.emit('trackUnsubscribed', publicTrack(track), this.#view(member));
     }
+  }
+
+  #producerMuted(p: { producerId: string; sessionId: string }, muted: boolean): void {
+    if (p.sessionId === this.#signaling.sessionId) this.#local.followServer(p.producerId, muted);
+    else this.#setMuted(p.producerId, muted);
   }
 
   #setMuted(producerId: string, muted: boolean): void {

@@ -98,6 +98,18 @@ export class LocalTracks {
     this.#port.changed(source, 'muted');
   }
 
+  /**
+   * The server paused or resumed one of our producers without our asking (the server API's mute):
+   * follow it, so that what we show matches what the room hears. Unmuting afterwards resumes it.
+   */
+  followServer(producerId: string, muted: boolean): void {
+    for (const [source, p] of this.#published) {
+      if (p.producer?.id !== producerId || p.muted === muted) continue;
+      p.muted = muted;
+      this.#port.changed(source, muted ? 'muted' : 'on');
+    }
+  }
+
   /** Unpublishes a source and stops its device. */
   async disable(source: TrackSource): Promise<void> {
     const p = this.#published.get(source);

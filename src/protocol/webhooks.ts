@@ -111,7 +111,7 @@ export const WebhookEvent = z.discriminatedUnion('event', [
     {
       recording: Recording,
     },
-    'A PTT recording is stored (only on servers with recordings).',
+    'A PTT burst was recorded and stored (channels with "record": true), sent by the node that recorded it; the same metadata as ptt:recording and GET /api/rooms/{roomId}/recordings.',
   ),
   event(
     'node.up',
