@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { RoomId, RoomMode, Speaker, UserId } from './common.js';
-import { MediaId, MediaKind } from './media.js';
+import { MediaId, MediaKind, TrackSource } from './media.js';
 
 /** Largest JSON (serialised, in bytes) the server API sends as `room:message` / `user:message`. 16 KiB. */
 export const ADMIN_MESSAGE_MAX_BYTES = 16 * 1024;
@@ -69,8 +69,14 @@ export const MintTokenBody = z
     name: z.string().min(1).max(128).optional(),
     rooms: z.array(z.string().min(1).max(64)).max(1_000).optional(),
     canPublish: z.boolean().optional(),
+    canPublishSources: z
+      .array(TrackSource)
+      .max(3)
+      .optional()
+      .describe('what the user may publish (absent: every source); the CLI’s --sources'),
     canSubscribe: z.boolean().optional(),
     pttPriority: z.number().int().min(0).max(100).optional(),
+    canReplay: z.boolean().optional().describe('may list and play PTT recordings (default true)'),
     admin: z.boolean().optional(),
     ttlS: z
       .number()

@@ -290,6 +290,46 @@ describe('server API (/api/admin)', () => {
     await c.request('room:leave', { roomId: 'conf' });
   });
 
+  it('mints every claim the token CLI sets, canPublishSources and canReplay included, and refuses a bad one', async () => {
+    const minted = await api('POST', '/api/admin/tokens', {
+      sub: 'minted-2',
+      rooms: ['conf'],
+      canPublishSources: ['microphone'],
+      canReplay: false,
+      pttPriority: 7,
+    });
+    expect(minted.status).toBe(200);
+    const token = String(minted.body.token);
+    const claims = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString('utf8')) as Record<
+      string,
+      unknown
+    >;
+    expect(claims).toMatchObject({
+      sub: 'minted-2',
+      rooms: ['conf'],
+      canPublishSources: ['microphone'],
+      canReplay: false,
+      pttPriority: 7,
+    });
+    // The server honours them: no replay for this token, replay for one minted without the claim.
+    const recordings = (t: string) =>
+      fetch(`${srv.httpUrl}/api/rooms/conf/recordings`, { headers: { authorization: `Bearer ${t}` } });
+    expect((await recordings(token)).status).toBe(403);
+    const plain = await api('POST', '/api/admin/tokens', { sub: 'minted-3', rooms: ['conf'] });
+    expect((await recordings(String(plain.body.token))).status).toBe(200);
+
+    expect(await api('POST', '/api/admin/tokens', { sub: 'x', canPublishSources: ['radio'] })).toMatchObject({
+      status: 400,
+      body: { error: { code: 'INVALID_MESSAGE', details: { path: 'canPublishSources.0' } } },
+    });
+    expect(await api('POST', '/api/admin/tokens', { sub: 'x', canReplay: 'no' })).toMatchObject({
+      status: 400,
+      body: { error: { code: 'INVALID_MESSAGE', details: { path: 'canReplay' } } },
+    });
+    // Nothing else broke: the server still answers.
+    expect((await api('GET', '/api/admin/rooms')).status).toBe(200);
+  });
+
   it('lists active 1:1 calls until they end', async () => {
     const a = await connect('call-a');
     const b = await connect('call-b');
