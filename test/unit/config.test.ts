@@ -116,6 +116,27 @@ describe('loadConfig', () => {
     ['a bad TRUST_PROXY', { TRUST_PROXY: 'maybe' }, 'TRUST_PROXY'],
     ['a TRUST_PROXY list with a bad entry', { TRUST_PROXY: '10.0.0.1, 10.0.0.0/33' }, 'TRUST_PROXY'],
     ['a TRUST_PROXY list with a host name', { TRUST_PROXY: 'haproxy.internal' }, 'TRUST_PROXY'],
+    ['a short ADMIN_API_KEY', { ADMIN_API_KEY: 'short-key' }, 'ADMIN_API_KEY'],
+    [
+      'a WEBHOOK_URLS entry that is not http(s)',
+      { WEBHOOK_URLS: 'ftp://hooks.example.org/x', WEBHOOK_SECRET: 'a-webhook-secret-0123' },
+      'WEBHOOK_URLS',
+    ],
+    [
+      'a WEBHOOK_URLS entry that is not a URL',
+      { WEBHOOK_URLS: 'http://ok.example.org/a, not a url', WEBHOOK_SECRET: 'a-webhook-secret-0123' },
+      'WEBHOOK_URLS',
+    ],
+    [
+      'WEBHOOK_URLS without WEBHOOK_SECRET',
+      { WEBHOOK_URLS: 'https://hooks.example.org/parley' },
+      'WEBHOOK_SECRET',
+    ],
+    [
+      'a short WEBHOOK_SECRET',
+      { WEBHOOK_URLS: 'https://hooks.example.org/parley', WEBHOOK_SECRET: 'short' },
+      'WEBHOOK_SECRET',
+    ],
   ];
   for (const [what, env, variable] of bad) {
     it(`refuses ${what}, naming ${variable}`, () => {
@@ -140,6 +161,23 @@ describe('loadConfig', () => {
     const err = configError({ JWT_SECRET: 'hunter2-short' });
     expect(err.message).toMatch(/JWT_SECRET:/);
     expect(err.message).not.toContain('hunter2');
+  });
+
+  it('never echoes a short ADMIN_API_KEY or WEBHOOK_SECRET', () => {
+    expect(configError({ ADMIN_API_KEY: 'adm-k3y-x' }).message).not.toContain('adm-k3y-x');
+    const err = configError({ WEBHOOK_URLS: 'https://h.example.org/', WEBHOOK_SECRET: 'wh-s3c' });
+    expect(err.message).toMatch(/WEBHOOK_SECRET:/);
+    expect(err.message).not.toContain('wh-s3c');
+  });
+
+  it('reads several WEBHOOK_URLS and the server API key', () => {
+    const c = loadConfig({
+      WEBHOOK_URLS: 'https://a.example.org/hook, http://127.0.0.1:9000/b',
+      WEBHOOK_SECRET: 'a-webhook-secret-0123',
+      ADMIN_API_KEY: 'an-admin-api-key-0123',
+    });
+    expect(c.webhooks.urls).toEqual(['https://a.example.org/hook', 'http://127.0.0.1:9000/b']);
+    expect(c.admin.apiKey).toBe('an-admin-api-key-0123');
   });
 
   it('never echoes TURN_SECRET or JWT_PUBLIC_KEY either', () => {
