@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenIssuer } from '../../src/server/auth/token-issuer.js';
+import { ParleyAdmin, type ParleyAdminError } from '../../src/server-sdk/index.js';
 import { TestClient } from '../helpers/client.js';
 import { expectReply, FAKE_DTLS, joinWithMedia, vp8SimulcastRtpParameters } from '../helpers/media.js';
 import { assertLoopbackOnly } from '../helpers/netns.js';
@@ -10,6 +11,7 @@ import { sleep, waitUntil } from '../helpers/wait.js';
 import { WebRtcPeer } from '../helpers/webrtc-peer.js';
 
 const issuer = new TokenIssuer({ secret: TEST_SECRET });
+const API_KEY = 'admin-api-key-0123456789';
 
 /*
  * A room's media lives on one node. A member connected to another node gets its transports on the
@@ -35,6 +37,7 @@ describe('media across nodes', () => {
       MEDIASOUP_WORKERS: '1',
       NODE_TTL_MS: '1000',
       RATE_LIMIT_BURST: '1000',
+      ADMIN_API_KEY: API_KEY,
     };
     [n1, n2] = await Promise.all([
       startNodeProcess({ ...common, NODE_ID: 'm1', RTC_MIN_PORT: '42000', RTC_MAX_PORT: '42999' }),
@@ -191,4 +194,44 @@ describe('media across nodes', () => {
     );
     expect(speaker.payload).toMatchObject({ userId: 'video-host', producerId });
   }, 30_000);
+
+  it('the server API mutes across nodes: asked on node 2, the producer hosted on node 1 pauses and resumes, and every member is told', async () => {
+    const a = await on(n1, 'adm-host');
+    const b = await on(n2, 'adm-remote');
+    await joinWithMedia(a, 'adm-room'); // node 1 claims the room's media
+    const mb = await joinWithMedia(b, 'adm-room', { produce: true });
+    const producerId = mb.producerId ?? '';
+    await a.waitFor((m) => m.type === 'producer:new' && m.payload.producerId === producerId);
+    const admin1 = new ParleyAdmin({ baseUrl: n1.httpUrl, credential: API_KEY });
+    const admin2 = new ParleyAdmin({ baseUrl: n2.httpUrl, credential: API_KEY });
+
+    expect(
+      await admin2.muteParticipant({ roomId: 'adm-room', userId: 'adm-remote', body: { muted: true } }),
+    ).toEqual({ roomId: 'adm-room', userId: 'adm-remote', muted: true, producers: [producerId] });
+    for (const c of [a, b]) {
+      expect(await c.next('producer:paused')).toMatchObject({
+        payload: { roomId: 'adm-room', producerId, userId: 'adm-remote' },
+      });
+    }
+    const { participants } = await admin1.getRoom({ roomId: 'adm-room' });
+    expect(participants.find((p) => p.userId === 'adm-remote')).toMatchObject({
+      node: 'm2',
+      muted: true,
+      producers: [{ producerId, kind: 'audio', paused: true }],
+    });
+
+    await admin1.muteParticipant({ roomId: 'adm-room', userId: 'adm-remote', body: { muted: false } });
+    for (const c of [a, b])
+      expect(await c.next('producer:resumed')).toMatchObject({ payload: { producerId } });
+    await expect(
+      admin2.muteParticipant({
+        roomId: 'adm-room',
+        userId: 'adm-remote',
+        body: { muted: true, producerId: 'no-such-producer' },
+      }),
+    ).rejects.toMatchObject({ status: 404, code: 'NOT_FOUND' } satisfies Partial<ParleyAdminError>);
+    await expect(
+      admin2.muteParticipant({ roomId: 'adm-room', userId: 'nobody', body: { muted: true } }),
+    ).rejects.toMatchObject({ status: 404, code: 'NOT_IN_ROOM' } satisfies Partial<ParleyAdminError>);
+  });
 });

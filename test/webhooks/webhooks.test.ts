@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { WebhookEvent, WebhookEventName } from '../../src/protocol/index.js';
+import type { WebhookEvent, WebhookEventName, WebhookEventOf } from '../../src/protocol/index.js';
 import { createLogger } from '../../src/server/logger.js';
 import { systemClock } from '../../src/server/time/clock.js';
 import { WebhookQueue } from '../../src/server/webhooks/webhook-queue.js';
@@ -194,6 +194,48 @@ describe('webhooks', () => {
       reason: 'hangup',
       durationMs: expect.any(Number) as number,
     });
+    // The duration is the time from the start to the end, as the two events tell them.
+    const [started, , ended] = calls as [
+      WebhookEventOf<'call.started'>,
+      unknown,
+      WebhookEventOf<'call.ended'>,
+    ];
+    expect(ended.durationMs).toBe(ended.endedAt - started.startedAt);
+    expect(ended.durationMs).toBeGreaterThanOrEqual(0);
+
+    // A rejected call ends unanswered.
+    a.send('call:offer', { recipientId: 'call-y', callId: 'k2', sdp: 'v=0' });
+    await b.next('call:offer');
+    b.send('call:reject', { recipientId: 'call-x', callId: 'k2' });
+    await a.next('call:reject');
+    const [rejected] = await receiver.waitFor(
+      (e) => e.event === 'call.ended' && e.callId === 'k2',
+      'call.ended for the rejected call',
+    );
+    expect(rejected).toMatchObject({ answered: false, reason: 'rejected', callerId: 'call-x' });
+  });
+
+  it('never holds up signaling: with the receiver not answering, requests are answered and events queue', async () => {
+    receiver.hold();
+    const queued = async () => {
+      const text = await (await fetch(`${srv.httpUrl}/metrics`)).text();
+      return Number(/^parley_webhook_queue_depth (\d+)/m.exec(text)?.[1] ?? -1);
+    };
+    try {
+      const c = await connect('while-held');
+      expect(await c.request('room:join', { roomId: 'hall' })).toMatchObject({ type: 'room:state' });
+      expect(await c.request('room:leave', { roomId: 'hall' })).toMatchObject({ type: 'room:left' });
+      expect(await c.request('ping', {})).toMatchObject({ type: 'pong' });
+      // room.started, participant.joined, participant.left, room.finished: waiting or in flight.
+      await waitUntil(async () => (await queued()) >= 4, 'the four events queued');
+    } finally {
+      receiver.release();
+    }
+    await receiver.waitFor(
+      (e) => e.event === 'participant.left' && e.participant.userId === 'while-held',
+      'the held events delivered once the receiver answers',
+    );
+    await waitUntil(async () => (await queued()) === 0, 'the queue drained');
   });
 
   it('shows the queue in /metrics', async () => {
