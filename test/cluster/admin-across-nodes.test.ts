@@ -21,8 +21,11 @@ describe('server API and webhooks across two nodes', () => {
   let n2: NodeProcess;
   let admin1: ParleyAdmin;
   const clients: TestClient[] = [];
+  const tokens = new Map<string, string>();
   const on = async (node: NodeProcess, sub: string) => {
-    const c = await TestClient.connect(node.wsUrl, await issuer.issue({ sub, name: sub.toUpperCase() }));
+    const token = await issuer.issue({ sub, name: sub.toUpperCase() });
+    tokens.set(sub, token);
+    const c = await TestClient.connect(node.wsUrl, token);
     clients.push(c);
     return c;
   };
@@ -85,6 +88,14 @@ describe('server API and webhooks across two nodes', () => {
       status: 404,
       code: 'NOT_IN_ROOM',
     } satisfies Partial<ParleyAdminError>);
+    // The ban is shared: the same token cannot rejoin through the other node either.
+    const again = await TestClient.connect(n1.wsUrl, tokens.get('x-b') ?? '');
+    clients.push(again);
+    expect(await again.request('room:join', { roomId: 'lobby' })).toMatchObject({
+      type: 'error',
+      payload: { code: 'FORBIDDEN' },
+    });
+    again.ws.terminate();
   });
 
   it('ends a room with members on both nodes: everyone is told', async () => {
