@@ -330,6 +330,23 @@ describe('order: the reply before the broadcast it causes', () => {
     await c.next('ptt:granted');
   });
 
+  it('room:leave by a queued member: room:left before the members behind it get their new positions', async () => {
+    const a = await connect('o-t2');
+    const b = await connect('o-u2');
+    const c = await connect('o-v2');
+    for (const x of [a, b, c]) await join(x, 'queued');
+    expectReply(await a.request('ptt:start', { roomId: 'queued' }), 'ptt:granted');
+    expectReply(await b.request('ptt:start', { roomId: 'queued' }), 'ptt:queued');
+    expectReply(await c.request('ptt:start', { roomId: 'queued' }), 'ptt:queued');
+    const log = tapWrites(srv);
+    expectReply(await ask(b, 'room:leave', { roomId: 'queued' }, 'leave-queued'), 'room:left');
+    expect((await c.next('ptt:queued')).payload.position).toBe(1);
+    replyFirst(log, 'leave-queued', 'room:participant-left');
+    replyFirst(log, 'leave-queued', 'ptt:queued');
+    expect(writtenTo(log, 'o-v2')).toEqual(['room:participant-left', 'ptt:queued']);
+    expectReply(await a.request('ptt:stop', { roomId: 'queued' }), 'ptt:stopped');
+  });
+
   it('transport:create (recv): transport:created before the producer:new of producers already in the room', async () => {
     const a = await connect('o-w');
     const b = await connect('o-x');
