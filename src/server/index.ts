@@ -179,6 +179,8 @@ export async function createServer({
     index: recordings,
     store,
     rooms,
+    // A burst ended by a floor change is announced after that change's reply and broadcast.
+    floorSettled: (roomId) => floor.settled(roomId),
     nodeId: cc.nodeId,
     log: log.child({ component: 'recorder' }),
     clock,

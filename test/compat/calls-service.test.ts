@@ -18,12 +18,13 @@ const CANDIDATE = {
 describe('compat: the calls service through the adapter', () => {
   let srv: TestServer;
   let open: { close: () => Promise<unknown> }[] = [];
-  const v0 = async (sub: string, via: 'subprotocol' | 'query' = 'subprotocol') => {
-    const token = await srv.token({ sub, name: sub.toUpperCase() });
+  let strict: TestServer;
+  const v0 = async (sub: string, via: 'subprotocol' | 'query' = 'subprotocol', server = srv) => {
+    const token = await server.token({ sub, name: sub.toUpperCase() });
     const c =
       via === 'subprotocol'
-        ? new LegacyClient(srv.wsUrl, ['parley.v0-calls', token])
-        : new LegacyClient(`${srv.wsUrl}?compat=v0-calls`, [], {
+        ? new LegacyClient(server.wsUrl, ['parley.v0-calls', token])
+        : new LegacyClient(`${server.wsUrl}?compat=v0-calls`, [], {
             headers: { authorization: `Bearer ${token}` },
           });
     open.push(c);
@@ -39,12 +40,17 @@ describe('compat: the calls service through the adapter', () => {
   beforeAll(async () => {
     // The calls service had no rooms: its deployments run with CALL_POLICY=any (docs/migration.md).
     srv = await startServer({ CALL_POLICY: 'any' });
+    // Parley's default (CALL_POLICY=shared-room), which such clients meet unless it is changed.
+    strict = await startServer({});
   });
   afterEach(async () => {
     await Promise.all(open.map((c) => c.close()));
     open = [];
   });
-  afterAll(() => srv.close());
+  afterAll(async () => {
+    await srv.close();
+    await strict.close();
+  });
 
   it('selects the parley.v0-calls subprotocol (never the token beside it)', async () => {
     const c = await v0('caller');
@@ -167,5 +173,47 @@ describe('compat: the calls service through the adapter', () => {
       headers: { authorization: `Bearer ${token}` },
     });
     expect(await upgradeOutcome(c)).toBe(400);
+  });
+
+  it('a call-* message for a call that does not exist: call-error call_not_found, and nothing is relayed', async () => {
+    const alice = await v0('alice-nf');
+    const bob = await v0('bob-nf');
+    alice.send({
+      type: 'call-answer',
+      id: 'n1',
+      payload: { recipientId: 'bob-nf', callId: 'never', sdp: SDP },
+    });
+    expect(await alice.next('call-error')).toMatchObject({
+      id: 'n1',
+      payload: { callId: 'never', recipientId: 'bob-nf', error: 'call_not_found', code: 'CALL_NOT_FOUND' },
+    });
+    bob.send({ type: 'ping', id: 'p' });
+    await bob.next('pong');
+    expect(bob.received).toEqual([]);
+  });
+
+  it('with Parley’s default CALL_POLICY=shared-room: call-error call_not_allowed until both share a room', async () => {
+    const alice = await v0('alice-s', 'subprotocol', strict);
+    const bob = await v0('bob-s', 'subprotocol', strict);
+    alice.send({ type: 'call-offer', payload: { recipientId: 'bob-s', callId: 's1', sdp: SDP } });
+    expect(await alice.next('call-error')).toMatchObject({
+      payload: { callId: 's1', recipientId: 'bob-s', error: 'call_not_allowed', code: 'CALL_NOT_ALLOWED' },
+    });
+    // Online or not, the answer is the same (it does not tell a stranger who is online).
+    alice.send({ type: 'call-offer', payload: { recipientId: 'nobody', callId: 's2', sdp: SDP } });
+    expect(await alice.next('call-error')).toMatchObject({
+      payload: { callId: 's2', error: 'call_not_allowed' },
+    });
+    expect(bob.received).toEqual([]);
+    // The documented way out without the switch: both join a common room first.
+    for (const [c, id] of [
+      [alice, 'ja'],
+      [bob, 'jb'],
+    ] as const) {
+      c.send({ type: 'room:join', id, payload: { roomId: 'common' } });
+      expect(await c.next('room:state')).toMatchObject({ id });
+    }
+    alice.send({ type: 'call-offer', payload: { recipientId: 'bob-s', callId: 's3', sdp: SDP } });
+    expect(await bob.next('call-offer')).toMatchObject({ payload: { callId: 's3', senderId: 'alice-s' } });
   });
 });

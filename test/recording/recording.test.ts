@@ -11,6 +11,7 @@ import { startServer, type TestServer } from '../helpers/server.js';
 import { sleep, waitUntil } from '../helpers/wait.js';
 import { WebhookReceiver } from '../helpers/webhook-receiver.js';
 import { WebRtcPeer } from '../helpers/webrtc-peer.js';
+import { indexOfWrite, tapWrites } from '../helpers/wire-tap.js';
 import { OggOpusWriter } from '../../src/server/recording/ogg-opus-writer.js';
 import { gapPacket } from '../../src/server/recording/opus-packets.js';
 
@@ -134,9 +135,20 @@ describe('PTT recording with real media', () => {
 
   it('a 2 s and a 1 s burst are two Ogg Opus recordings of the right length, with the tone in them', async () => {
     const p0 = await floorPackets();
+    const log = tapWrites(srv);
     await talk(speaker, 'dispatch', 2_000);
     // Listeners (and the speaker) are told of each one.
     bursts = [await listener.next('ptt:recording', 10_000)];
+    // ...after the speaker has the reply to the ptt:stop that ended the burst (SPEC §9).
+    const stopped = indexOfWrite(log, { userId: 'alice', type: 'ptt:stopped' });
+    expect(stopped, JSON.stringify(log)).toBeGreaterThanOrEqual(0);
+    expect(stopped, JSON.stringify(log)).toBeLessThan(indexOfWrite(log, { type: 'ptt:recording' }));
+    // ...and after the room heard the floor is free (the second change the listener was written).
+    const changes = log.flatMap((w, i) =>
+      w.userId === 'listener' && w.type === 'ptt:speaker-changed' ? [i] : [],
+    );
+    expect(changes, JSON.stringify(log)).toHaveLength(2);
+    expect(changes[1]).toBeLessThan(indexOfWrite(log, { type: 'ptt:recording' }));
     const p1 = await floorPackets();
     await talk(speaker, 'dispatch', 1_000);
     bursts.push(await listener.next('ptt:recording', 10_000));
@@ -251,11 +263,20 @@ describe('PTT recording with real media', () => {
     const p0 = await floorPackets();
     expectReply(await speaker.request('ptt:start', { roomId: 'dispatch' }), 'ptt:granted');
     await sleep(1_000); // Alice talks
+    const log = tapWrites(srv);
     expectReply(await boss.request('ptt:start', { roomId: 'dispatch' }), 'ptt:granted');
     await speaker.next('ptt:revoked');
     await sleep(1_000); // the boss talks
     expectReply(await boss.request('ptt:stop', { roomId: 'dispatch' }), 'ptt:stopped');
     const a = (await listener.next('ptt:recording', 10_000)).payload;
+    // Alice's burst, ended by the pre-emption, is announced after the boss's grant and the floor's
+    // change (SPEC §9: the reply before any broadcast the request causes).
+    const granted = indexOfWrite(log, { userId: 'boss', type: 'ptt:granted' });
+    expect(granted, JSON.stringify(log)).toBeGreaterThanOrEqual(0);
+    expect(granted, JSON.stringify(log)).toBeLessThan(indexOfWrite(log, { type: 'ptt:recording' }));
+    expect(indexOfWrite(log, { type: 'ptt:speaker-changed' })).toBeLessThan(
+      indexOfWrite(log, { type: 'ptt:recording' }),
+    );
     const b = (await listener.next('ptt:recording', 10_000)).payload;
     expect(a.speaker).toEqual({ userId: 'alice', name: 'Alice' });
     expect(b.speaker).toEqual({ userId: 'boss', name: 'Boss' });

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ServerMessage } from '../../src/protocol/index.js';
 import type { TestClient } from '../helpers/client.js';
-import { connectAs } from '../helpers/client.js';
+import { connectAs, TestClient as Client } from '../helpers/client.js';
 import { expectReply, joinWithMedia } from '../helpers/media.js';
 import { assertLoopbackOnly } from '../helpers/netns.js';
 import { startServer, type TestServer } from '../helpers/server.js';
@@ -13,6 +13,8 @@ const manifest = {
     { id: 'radio', name: 'Radio', mode: 'ptt', maxParticipants: 10 },
     { id: 'queued', name: 'Queued', mode: 'ptt', maxParticipants: 10, queue: true },
     { id: 'conf', name: 'Conf', mode: 'conference', maxParticipants: 10 },
+    { id: 'conf2', name: 'Conf 2', mode: 'conference', maxParticipants: 10 },
+    { id: 'tiny', name: 'Tiny', mode: 'conference', maxParticipants: 2 },
   ],
 };
 
@@ -44,6 +46,26 @@ describe('order: the reply before the broadcast it causes', () => {
     const reply = c.waitFor((m) => m.correlationId === correlationId, 5_000, `reply to ${type}`);
     c.send(type, payload, correlationId);
     return reply;
+  };
+  /** The types written to one user's sockets, in order. */
+  const writtenTo = (log: TappedWrite[], userId: string) =>
+    log.filter((w) => w.userId === userId).map((w) => w.type);
+  /** Connects with the token on the upgrade and keeps the welcome (for its resume token). */
+  const openKeepingWelcome = async (sub: string, claims: Record<string, unknown> = {}) => {
+    const token = await srv.token({ sub, name: sub.toUpperCase(), ...claims });
+    const c = new Client(srv.wsUrl, [], { headers: { authorization: `Bearer ${token}` } });
+    clients.push(c);
+    await c.opened;
+    return { c, welcome: (await c.next('welcome')).payload };
+  };
+  /** Drops the socket as a network failure would (1006) and waits for the user's session to be suspended. */
+  const drop = async (c: TestClient, userId: string) => {
+    c.ws.terminate();
+    const { sessions } = srv.server.internalsForTesting;
+    await waitUntil(
+      () => [...(sessions.sessionsOf(userId) ?? [])].some((s) => s.suspended),
+      `${userId}'s session suspended`,
+    );
   };
 
   beforeAll(async () => {
@@ -213,5 +235,150 @@ describe('order: the reply before the broadcast it causes', () => {
       { userId: 'o-j', type: 'producer:closed', correlationId: 'close-1' },
       { userId: 'o-k', type: 'producer:closed' },
     ]);
+  });
+
+  it('auth:request (in-band): auth:response is written before welcome', async () => {
+    const c = new Client(srv.wsUrl);
+    clients.push(c);
+    await c.opened;
+    const log = tapWrites(srv);
+    const token = await srv.token({ sub: 'o-inband', name: 'In-band' });
+    expectReply(await ask(c, 'auth:request', { token }, 'auth-1'), 'auth:response');
+    await c.next('welcome');
+    // Not authenticated when the tap was laid: the server-side socket has no user yet.
+    expect(writtenTo(log, '?')).toEqual(['auth:response', 'welcome']);
+  });
+
+  it('room:join into a full room takes a suspended member’s seat: room:state, then the departure, then the arrival', async () => {
+    const gone = await connect('o-l');
+    const stays = await connect('o-m');
+    await join(gone, 'tiny');
+    await join(stays, 'tiny');
+    await drop(gone, 'o-l');
+    const late = await connect('o-n');
+    const log = tapWrites(srv);
+    const state = expectReply(await ask(late, 'room:join', { roomId: 'tiny' }, 'join-full'), 'room:state');
+    expect(state.payload.participants.map((p) => p.userId).sort()).toEqual(['o-m', 'o-n']);
+    expect((await stays.next('room:participant-left')).payload).toMatchObject({
+      participant: { userId: 'o-l' },
+      reason: 'disconnected',
+    });
+    expect((await stays.next('room:participant-joined')).payload.participant.userId).toBe('o-n');
+    replyFirst(log, 'join-full', 'room:participant-left');
+    // The others never see three members in a room of two: the departure comes before the arrival.
+    expect(writtenTo(log, 'o-m')).toEqual(['room:participant-left', 'room:participant-joined']);
+  });
+
+  it('auth:request with a narrower token: auth:response, then the room hears what it lost, then auth:grants-reduced', async () => {
+    const a = await connect('o-p');
+    const b = await connect('o-q');
+    await join(a, 'radio');
+    await join(b, 'radio');
+    expectReply(await a.request('ptt:start', { roomId: 'radio' }), 'ptt:granted');
+    await b.waitFor((m) => m.type === 'ptt:speaker-changed' && m.payload.speaker?.userId === 'o-p');
+    const narrower = await srv.token({ sub: 'o-p', name: 'O-P', rooms: ['conf'] });
+    const log = tapWrites(srv);
+    expectReply(await ask(a, 'auth:request', { token: narrower }, 'refresh-1'), 'auth:response');
+    expect((await a.next('auth:grants-reduced')).payload.rooms).toEqual(['radio']);
+    await b.waitFor((m) => m.type === 'room:participant-left');
+    await b.waitFor((m) => m.type === 'ptt:speaker-changed' && m.payload.speaker === null);
+    replyFirst(log, 'refresh-1', 'room:participant-left');
+    replyFirst(log, 'refresh-1', 'ptt:speaker-changed');
+    expect(writtenTo(log, 'o-p')).toEqual(['auth:response', 'auth:grants-reduced']);
+  });
+
+  it('session:resume with a narrower token: session:resumed, then the room hears the session leave', async () => {
+    const first = await openKeepingWelcome('o-r');
+    const b = await connect('o-s');
+    await join(first.c, 'conf2');
+    await join(b, 'conf2');
+    await drop(first.c, 'o-r');
+    const again = await openKeepingWelcome('o-r', { rooms: ['conf'] });
+    const log = tapWrites(srv);
+    const resumed = expectReply(
+      await ask(again.c, 'session:resume', { resumeToken: first.welcome.resumeToken }, 'resume-1'),
+      'session:resumed',
+    );
+    expect(resumed.payload.rooms).toEqual(['conf2']);
+    expect((await b.next('room:participant-left')).payload.participant.userId).toBe('o-r');
+    expect((await again.c.next('auth:grants-reduced')).payload.rooms).toEqual(['conf2']);
+    replyFirst(log, 'resume-1', 'room:participant-left');
+  });
+
+  it('ptt:stop by a queued member: ptt:stopped {held:false} before the members behind it get their new positions', async () => {
+    const a = await connect('o-t');
+    const b = await connect('o-u');
+    const c = await connect('o-v');
+    for (const x of [a, b, c]) await join(x, 'queued');
+    expectReply(await a.request('ptt:start', { roomId: 'queued' }), 'ptt:granted');
+    expect(
+      expectReply(await b.request('ptt:start', { roomId: 'queued' }), 'ptt:queued').payload.position,
+    ).toBe(1);
+    expect(
+      expectReply(await c.request('ptt:start', { roomId: 'queued' }), 'ptt:queued').payload.position,
+    ).toBe(2);
+    const log = tapWrites(srv);
+    expect((await ask(b, 'ptt:stop', { roomId: 'queued' }, 'stop-queued')).payload).toEqual({
+      roomId: 'queued',
+      held: false,
+    });
+    expect((await c.next('ptt:queued')).payload.position).toBe(1);
+    replyFirst(log, 'stop-queued', 'ptt:queued');
+    expect(expectReply(await a.request('ptt:stop', { roomId: 'queued' }), 'ptt:stopped').payload.held).toBe(
+      true,
+    );
+    await c.next('ptt:granted');
+  });
+
+  it('room:leave by a queued member: room:left before the members behind it get their new positions', async () => {
+    const a = await connect('o-t2');
+    const b = await connect('o-u2');
+    const c = await connect('o-v2');
+    for (const x of [a, b, c]) await join(x, 'queued');
+    expectReply(await a.request('ptt:start', { roomId: 'queued' }), 'ptt:granted');
+    expectReply(await b.request('ptt:start', { roomId: 'queued' }), 'ptt:queued');
+    expectReply(await c.request('ptt:start', { roomId: 'queued' }), 'ptt:queued');
+    const log = tapWrites(srv);
+    expectReply(await ask(b, 'room:leave', { roomId: 'queued' }, 'leave-queued'), 'room:left');
+    expect((await c.next('ptt:queued')).payload.position).toBe(1);
+    replyFirst(log, 'leave-queued', 'room:participant-left');
+    replyFirst(log, 'leave-queued', 'ptt:queued');
+    expect(writtenTo(log, 'o-v2')).toEqual(['room:participant-left', 'ptt:queued']);
+    expectReply(await a.request('ptt:stop', { roomId: 'queued' }), 'ptt:stopped');
+  });
+
+  it('transport:create (recv): transport:created before the producer:new of producers already in the room', async () => {
+    const a = await connect('o-w');
+    const b = await connect('o-x');
+    await joinWithMedia(b, 'conf2', { produce: true });
+    await join(a, 'conf2');
+    expectReply(await a.request('media:capabilities', { roomId: 'conf2' }), 'media:capabilities');
+    const log = tapWrites(srv);
+    expectReply(
+      await ask(a, 'transport:create', { roomId: 'conf2', direction: 'recv' }, 'recv-1'),
+      'transport:created',
+    );
+    expect((await a.next('producer:new')).payload.userId).toBe('o-x');
+    expect(writtenTo(log, 'o-w')).toEqual(['transport:created', 'producer:new']);
+  });
+
+  it('producer:close: the reply is written before its consumers hear consumer:closed', async () => {
+    const a = await connect('o-y');
+    const b = await connect('o-z');
+    const ma = await joinWithMedia(a, 'conf2', { produce: true });
+    const mb = await joinWithMedia(b, 'conf2');
+    const producerId = ma.producerId ?? '';
+    const consumed = expectReply(
+      await b.request('consume', {
+        producerId,
+        transportId: mb.recv.id,
+        rtpCapabilities: mb.caps.rtpCapabilities,
+      }),
+      'consumed',
+    ).payload;
+    const log = tapWrites(srv);
+    expectReply(await ask(a, 'producer:close', { producerId }, 'close-2'), 'producer:closed');
+    expect((await b.next('consumer:closed')).payload.consumerId).toBe(consumed.consumerId);
+    replyFirst(log, 'close-2', 'consumer:closed');
   });
 });

@@ -82,4 +82,24 @@ describe('FloorControl on a fake clock', () => {
     expect(clock.pending).toBe(0);
     await expect(floor.start(alice, 'radio')).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
   });
+
+  it('settled(): resolves once the floor change under way has sent its reply and its broadcast', async () => {
+    const { floor, rooms, alice } = setup();
+    // Idle: at once.
+    await floor.settled('radio');
+    await floor.start(alice, 'radio');
+    const order: string[] = [];
+    // What the recorder does when the floor's media stops: wait for the change to be announced.
+    const stopping = floor.stop(alice, 'radio', (r) => order.push(`reply held=${String(r.held)}`));
+    const settled = floor.settled('radio').then(() => {
+      const last = rooms.broadcasts.at(-1);
+      const speaker = last?.type === 'ptt:speaker-changed' ? last.payload.speaker : 'none';
+      order.push(`settled after ${last?.type} speaker=${JSON.stringify(speaker)}`);
+    });
+    await Promise.all([stopping, settled]);
+    expect(order).toEqual(['reply held=true', 'settled after ptt:speaker-changed speaker=null']);
+    // Closed: at once, whatever was under way.
+    floor.close();
+    await floor.settled('radio');
+  });
 });

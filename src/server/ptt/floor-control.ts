@@ -356,6 +356,19 @@ export class FloorControl {
     }
   }
 
+  /**
+   * Resolves once every floor change of the room under way now has run to its end: its reply sent
+   * and its broadcasts made. What a change causes elsewhere (the recording of a burst it ended) is
+   * announced after this, so after the reply (SPEC §9). Never rejects; resolves at once when the
+   * room's floor is idle here or the floor control is closed. Do not await it inside a floor
+   * operation of the same room: that operation is part of what it waits for.
+   */
+  settled(roomId: string): Promise<void> {
+    const floor = this.#floors.get(roomId);
+    if (this.#closed || !floor) return Promise.resolve();
+    return floor.chain.then(noop);
+  }
+
   /** For floor work nobody awaits (timers, bus messages): failures are logged, never thrown. */
   #serialQuietly(roomId: string, op: (floor: Floor) => Promise<void>): void {
     if (this.#closed) return;

@@ -43,6 +43,12 @@ export interface PttRecorderOptions {
   /** The speaker lock names whoever holds the floor (the name the room knows them by). */
   store: Pick<StateStore, 'currentSpeaker'>;
   rooms: RoomFanout;
+  /**
+   * Resolves once the floor change of the room under way on this node (the ptt:stop, pre-emption
+   * or leave that ended a burst) has been answered and announced: `ptt:recording` goes after it
+   * (SPEC §9, a request's reply before any broadcast it causes). Default: no wait.
+   */
+  floorSettled?: (roomId: string) => Promise<void>;
   nodeId: string;
   log: Logger;
   clock?: Clock;
@@ -189,6 +195,7 @@ export class PttRecorder {
         };
         await this.#opts.index.put(done);
         const recording = publicRecording(done);
+        await this.#opts.floorSettled?.(record.roomId);
         this.#opts.rooms.broadcast(record.roomId, frame('ptt:recording', recording));
         await this.hooks.emit('ready', recording);
         this.#log.debug({ id: record.id, roomId: record.roomId, ms: result.durationMs }, 'burst recorded');

@@ -141,9 +141,21 @@ export class RoomService implements RoomFanout {
     let outcome = await this.#store.joinRoom(roomId, participant, channel.maxParticipants);
     // Medium 1 of issue 13: seats held by suspended sessions (dropped, maybe never coming back)
     // must not keep live users out. A live joiner to a full room takes the seat of the room's
-    // longest-seated suspended member on this node, who leaves as on a disconnect.
-    if (outcome.status === 'full' && (await this.#reclaimSuspendedSeat(roomId))) {
-      outcome = await this.#store.joinRoom(roomId, participant, channel.maxParticipants);
+    // longest-seated suspended member on this node, who leaves as on a disconnect. Its departure
+    // is a broadcast this join causes: the room hears it after the joiner has its room:state
+    // (SPEC §9), and before the join itself, so nobody ever sees more members than seats.
+    let evicted: Announced<null>['announce'] = nothingToAnnounce;
+    if (outcome.status === 'full') {
+      const freed = await this.#reclaimSuspendedSeat(roomId);
+      if (freed) {
+        evicted = freed;
+        outcome = await this.#store.joinRoom(roomId, participant, channel.maxParticipants);
+      }
+    }
+    if (outcome.status === 'full' || session.ended) {
+      // Refused after all (a concurrent joiner took the freed seat, or the socket died while the
+      // store was answering): the evicted member is gone either way, so the room hears it now.
+      await evicted();
     }
     if (outcome.status === 'full') {
       throw new ParleyError(
@@ -164,7 +176,13 @@ export class RoomService implements RoomFanout {
     await this.hooks.emit('memberJoined', refOf(channel), participant, outcome.participants.length === 1);
     const result = await this.#state(roomId, config, outcome.participants);
     const joined = frame('room:participant-joined', { roomId, participant });
-    return { result, announce: () => void this.broadcast(roomId, joined, session) };
+    return {
+      result,
+      announce: async () => {
+        await evicted();
+        this.broadcast(roomId, joined, session);
+      },
+    };
   }
 
   /**
@@ -208,8 +226,12 @@ export class RoomService implements RoomFanout {
     if (set?.size === 0) this.#adHocCreated.delete(creator);
   }
 
-  /** Frees the seat of the room's longest-seated suspended member on this node; false if none. */
-  async #reclaimSuspendedSeat(roomId: string): Promise<boolean> {
+  /**
+   * Frees the seat of the room's longest-seated suspended member on this node, and returns the
+   * announcement of its departure (for the caller to run once its joiner has the reply); null if
+   * there is no such member.
+   */
+  async #reclaimSuspendedSeat(roomId: string): Promise<Announced<null>['announce'] | null> {
     let victim: Session | null = null;
     let since = Infinity;
     for (const s of this.#local.get(roomId) ?? []) {
@@ -219,10 +241,10 @@ export class RoomService implements RoomFanout {
         since = joinedAt;
       }
     }
-    if (!victim) return false;
+    if (!victim) return null;
     this.#log.info({ roomId, session: victim.id }, 'seat of a suspended member given to a live joiner');
-    await this.leave(victim, roomId, 'disconnected');
-    return true;
+    const { announce } = await this.beginLeave(victim, roomId, 'disconnected');
+    return announce;
   }
 
   /** Leaves and tells the room at once (disconnects, session ends, removal by the server API). */
