@@ -112,20 +112,39 @@ export class CallRelay {
    * call:* — deliver to every session of recipientId, on any node (never back to the sending
    * session), or, once one of the callee's devices answered, to the one session of each side
    * (the multi-device rules: {@link CallAnswering}).
+   *
+   * Synchronous when this node already knows everything the message needs: where the recipient's
+   * sessions are (this node's, or the directory cache's) and the call's record (or that there is
+   * none), and the message changes nothing in it (an offer, answer or candidate in a known call).
+   * Then nothing is awaited, so the connection's next message runs at once too (Connection.process
+   * runs a task inline only when nothing of that connection is pending, so order is kept).
+   * Otherwise (the first offer, a cache miss, a call that ends or is answered) it returns a promise.
    */
-  async relayCall(
+  relayCall(
     session: Session,
     msg: ClientMessageOf<CallRelayType>,
     receivedAt: number,
     verbatim?: RelaySource,
-  ): Promise<void> {
+  ): void | Promise<void> {
     const { recipientId, callId } = msg.payload;
     // Encoded once, before anything else: its size is what the recipient's budget pays.
     const f = relayFrame(msg.type, msg.payload, 'recipientId', session, verbatim);
     this.#budget.take(session.userId, recipientId, f.data.length);
-    const byNode = this.#clustered
-      ? await this.#users.remoteSessions(recipientId)
-      : new Map<string, string[]>();
+    const known = this.#clustered ? this.#users.knownRemoteSessions(recipientId) : NOWHERE_ELSE;
+    const plan = known && this.#answering.planNow(session, { type: msg.type, recipientId, callId });
+    if (known && plan) return this.#deliverPlan(session, msg, f, receivedAt, known, plan);
+    return this.#relayCallLater(session, msg, f, receivedAt, known);
+  }
+
+  async #relayCallLater(
+    session: Session,
+    msg: ClientMessageOf<CallRelayType>,
+    f: Frame,
+    receivedAt: number,
+    known: ReadonlyMap<string, string[]> | undefined,
+  ): Promise<void> {
+    const { recipientId, callId } = msg.payload;
+    const byNode = known ?? (await this.#users.remoteSessions(recipientId));
     const plan = await this.#answering.plan(
       session,
       {
@@ -141,11 +160,23 @@ export class CallRelay {
       () => this.#sessionsOf(session.userId),
       () => this.#mayCall(session, recipientId),
     );
+    await this.#deliverPlan(session, msg, f, receivedAt, byNode, plan);
+  }
+
+  #deliverPlan(
+    session: Session,
+    msg: ClientMessageOf<CallRelayType>,
+    f: Frame,
+    receivedAt: number,
+    byNode: ReadonlyMap<string, string[]>,
+    plan: CallPlan,
+  ): void | Promise<void> {
     if (plan.deliver === null) return;
     const filter: DeliveryFilter = plan.deliver === 'everyone' ? { except: session.id } : plan.deliver;
     const remoteNodes = [...byNode].filter(([, ids]) => ids.some((id) => passes(id, filter))).map(([n]) => n);
     this.#deliverCall(session, msg, f, receivedAt, remoteNodes, filter);
-    if (plan.answeredElsewhere) await this.#answeredElsewhere(session, callId, plan.answeredElsewhere);
+    if (plan.answeredElsewhere)
+      return this.#answeredElsewhere(session, msg.payload.callId, plan.answeredElsewhere);
   }
 
   /** The other devices that rang stop ringing: another one answered first. */
@@ -300,6 +331,9 @@ export class CallRelay {
     this.#metrics.relayLatency.observe((this.#clock.monotonic() - receivedAt) / 1000);
   }
 }
+
+/** A single node: the recipient has no sessions on another one. */
+const NOWHERE_ELSE: ReadonlyMap<string, string[]> = new Map();
 
 function notInRoom(roomId: string, to: string): ParleyError {
   return new ParleyError('NOT_IN_ROOM', `user "${to}" is not in room "${roomId}"`, { roomId, to });
