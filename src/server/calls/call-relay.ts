@@ -61,6 +61,8 @@ export class CallRelay {
   readonly #budget: RelayBudget;
   /** Call records through the node-local cache; `records.onChanged` is the bus's way in. */
   readonly records: CallRecords;
+  /** Call messages relayed without waiting, and through the async path (tests). */
+  readonly #paths = { now: 0, later: 0 };
 
   constructor(deps: {
     users: UserMailbox;
@@ -132,8 +134,17 @@ export class CallRelay {
     this.#budget.take(session.userId, recipientId, f.data.length);
     const known = this.#clustered ? this.#users.knownRemoteSessions(recipientId) : NOWHERE_ELSE;
     const plan = known && this.#answering.planNow(session, { type: msg.type, recipientId, callId });
-    if (known && plan) return this.#deliverPlan(session, msg, f, receivedAt, known, plan);
+    if (known && plan) {
+      this.#paths.now++;
+      return this.#deliverPlan(session, msg, f, receivedAt, known, plan);
+    }
+    this.#paths.later++;
     return this.#relayCallLater(session, msg, f, receivedAt, known);
+  }
+
+  /** How many call messages took the synchronous path (`now`) and the async one (`later`). */
+  get relayPathsForTesting(): { now: number; later: number } {
+    return { ...this.#paths };
   }
 
   async #relayCallLater(
