@@ -248,7 +248,7 @@ export class CallRelay {
     filter: DeliveryFilter,
   ): void {
     const { recipientId, callId } = msg.payload;
-    const hasLocal = !this.#users.local(recipientId, filter).next().done;
+    const hasLocal = this.#users.hasLocal(recipientId, filter);
     if (!hasLocal && remoteNodes.length === 0) {
       // Trickled candidates for someone gone are noise, not an error worth a reply.
       if (msg.type === 'call:ice-candidate') return;

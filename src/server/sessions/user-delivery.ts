@@ -27,6 +27,8 @@ export interface RemoteUserDelivery {
 /** What calls and in-room relay need to reach a user, wherever their sessions are. */
 export interface UserMailbox extends RemoteUserDelivery {
   local(userId: string, filter?: DeliveryFilter): Iterator<Session>;
+  /** Whether this node has a session of `userId` that passes the filter. */
+  hasLocal(userId: string, filter?: DeliveryFilter): boolean;
   deliverLocal(userId: string, f: Frame, filter?: DeliveryFilter): number;
   remoteSessions(userId: string, accept?: (sessionId: string) => boolean): Promise<Map<string, string[]>>;
   /** `remoteSessions` answered from what this node knows, or undefined when it would have to ask. */
@@ -57,10 +59,23 @@ export class UserDelivery implements UserMailbox {
     for (const s of sessions) if (passes(s.id, filter)) yield s;
   }
 
-  /** Delivers to this node's sessions of `userId` that pass the filter; returns how many. */
-  deliverLocal(userId: string, f: Frame, filter: DeliveryFilter = {}): number {
+  hasLocal(userId: string, filter: DeliveryFilter = ALL): boolean {
+    const sessions = this.#sessions.sessionsOf(userId);
+    if (!sessions) return false;
+    for (const s of sessions) if (passes(s.id, filter)) return true;
+    return false;
+  }
+
+  /**
+   * Delivers to this node's sessions of `userId` that pass the filter; returns how many. A plain
+   * loop, not `local()`'s generator: this runs for every relayed message (2 % of the relay's CPU).
+   */
+  deliverLocal(userId: string, f: Frame, filter: DeliveryFilter = ALL): number {
+    const sessions = this.#sessions.sessionsOf(userId);
+    if (!sessions) return 0;
     let n = 0;
-    for (const s of this.local(userId, filter)) {
+    for (const s of sessions) {
+      if (!passes(s.id, filter)) continue;
       s.deliver(f);
       n++;
     }
@@ -120,6 +135,8 @@ export class UserDelivery implements UserMailbox {
     }
   };
 }
+
+const ALL: DeliveryFilter = Object.freeze({});
 
 /** Session records grouped by node, this node's left out. */
 function byNodeOf(
