@@ -44,4 +44,30 @@ describe('payload depth (decode, before any schema)', () => {
     });
     expect(decode(text)).toMatchObject({ ok: true, msg: { type: 'produce' } });
   });
+
+  it('decode refuses exactly the payloads in which pathDeeperThan finds a path, at every depth around the limit', () => {
+    const max = defaults.maxPayloadDepth;
+    const shapes = [
+      (d: number) => arrays(d),
+      (d: number) => `${'{"a":'.repeat(d)}1${'}'.repeat(d)}`,
+      (d: number) => `${'{"a":[1,'.repeat(d)}{}${']}'.repeat(d)}`, // 2 levels per step
+      (d: number) => `[1,"x",${'{"k":1,"n":['.repeat(d)}null${']}'.repeat(d)},{}]`,
+      (d: number) => `{"wide":[${Array.from({ length: 50 }, () => arrays(d)).join(',')}]}`,
+    ];
+    let refused = 0;
+    let passed = 0;
+    for (const shape of shapes) {
+      for (let d = 0; d <= max + 3; d++) {
+        const payload = `{"rtpCapabilities":${shape(d)}}`;
+        const deep = pathDeeperThan(JSON.parse(payload), max);
+        const decoded = decode(`{"type":"consume","payload":${payload}}`);
+        const tooDeep = !decoded.ok && /nested deeper/.test(decoded.message);
+        expect(tooDeep, payload.slice(0, 80)).toBe(deep !== null);
+        if (tooDeep) refused++;
+        else passed++;
+      }
+    }
+    expect(refused).toBeGreaterThan(10);
+    expect(passed).toBeGreaterThan(10);
+  });
 });

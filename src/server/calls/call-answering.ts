@@ -6,6 +6,8 @@ import type { CallRecord, CallStep } from '../state/state-store.js';
 /** Where call records live: the state store, through a node-local cache (call-records.ts). */
 export interface CallRecordStore {
   get(callKey: string): Promise<CallRecord | null>;
+  /** The record as this node already knows it (null: known absent), or undefined. */
+  peek(callKey: string): CallRecord | null | undefined;
   update(callKey: string, step: CallStep, ttlMs: number): Promise<CallRecord | null>;
 }
 
@@ -73,12 +75,8 @@ export class CallAnswering {
     const key = callKeyOf(callId, sender.userId, recipientId);
     let rec = this.#answered.get(key) ?? (await this.#store.get(key));
     if (!rec) {
-      // Only an offer starts a call (issue 13): anything else needs one between the two users.
-      // Trickled candidates for no call are noise, dropped silently like those for someone gone.
-      if (type === 'call:ice-candidate') return NOBODY;
-      if (type !== 'call:offer') {
-        throw new ParleyError('CALL_NOT_FOUND', `no call "${callId}" between you and "${recipientId}"`);
-      }
+      const none = noCall(msg);
+      if (none) return none;
       // Asked before anything about the recipient's presence, so a refusal says nothing about it.
       if (!(await mayRing())) {
         throw new ParleyError('CALL_NOT_ALLOWED', `you may not call "${recipientId}"`, { recipientId });
@@ -89,24 +87,18 @@ export class CallAnswering {
       rec = await this.#store.update(key, step, defaults.callRecordTtlMs);
       if (!rec || rec.callerSession === sender.id) return EVERYONE;
     }
-    if (rec.callee !== null) this.#remember(key, rec);
-    const ends = type === 'call:hangup' || type === 'call:reject';
-
+    const now = this.#decide(key, rec, sender, msg);
+    if (now !== undefined) return now;
+    // What #decide leaves is a change to the record: a call that ends, or a ringing call answered.
     if (sender.id === rec.callerSession) {
-      if (ends) await this.#end(key);
+      await this.#end(key);
       return rec.callee !== null ? only(rec.callee) : EVERYONE;
     }
-    // Not the caller's session: the callee's side, unless it is another device of the caller (a
-    // user calling themselves has both sides).
-    if (sender.userId === rec.callerId && sender.userId !== recipientId) return refuse(type);
     if (rec.callee !== null) {
-      if (rec.callee !== sender.id) return refuse(type);
-      if (ends) await this.#end(key);
+      await this.#end(key);
       return only(rec.callerSession);
     }
-
-    // The call rings: this device may answer it.
-    if (type === 'call:ice-candidate' || type === 'call:offer') return only(rec.callerSession);
+    const ends = type === 'call:hangup' || type === 'call:reject';
     if (type === 'call:reject' && msg.reason === 'busy') return this.#busy(key, sender, online);
     const after = await this.#store.update(
       key,
@@ -125,6 +117,53 @@ export class CallAnswering {
         outcome: ends ? 'rejected' : 'accepted',
       },
     };
+  }
+
+  /**
+   * `plan` without waiting, when the call's record (or its absence) is known on this node and the
+   * message changes nothing in it: an offer, answer or candidate in a known call, a candidate for
+   * no call, and the refusals. Undefined: only `plan` can decide (a record to read from the state
+   * store, or to change). Same plans and same refusals as `plan`, which runs the same decision.
+   */
+  planNow(
+    sender: CallSender,
+    msg: { type: CallRelayType; recipientId: string; callId: string },
+  ): CallPlan | undefined {
+    const key = callKeyOf(msg.callId, sender.userId, msg.recipientId);
+    const rec = this.#answered.get(key) ?? this.#store.peek(key);
+    if (rec === undefined) return undefined;
+    if (rec === null) return noCall(msg) ?? undefined;
+    return this.#decide(key, rec, sender, msg);
+  }
+
+  /**
+   * The plan for a message of a call whose record is `rec`, when it changes nothing in the record;
+   * undefined when it does (the call ends, or a ringing call is answered, rejected or hung up).
+   */
+  #decide(
+    key: string,
+    rec: CallRecord,
+    sender: CallSender,
+    msg: { type: CallRelayType; recipientId: string },
+  ): CallPlan | undefined {
+    const { type, recipientId } = msg;
+    if (rec.callee !== null) this.#remember(key, rec);
+    const ends = type === 'call:hangup' || type === 'call:reject';
+    if (sender.id === rec.callerSession) {
+      if (ends) return undefined;
+      return rec.callee !== null ? only(rec.callee) : EVERYONE;
+    }
+    // Not the caller's session: the callee's side, unless it is another device of the caller (a
+    // user calling themselves has both sides).
+    if (sender.userId === rec.callerId && sender.userId !== recipientId) return refuse(type);
+    if (rec.callee !== null) {
+      if (rec.callee !== sender.id) return refuse(type);
+      if (ends) return undefined;
+      return only(rec.callerSession);
+    }
+    // The call rings: this device may answer it.
+    if (type === 'call:ice-candidate' || type === 'call:offer') return only(rec.callerSession);
+    return undefined;
   }
 
   /** Calls this node routes from memory (tests). */
@@ -159,6 +198,19 @@ export class CallAnswering {
       if (oldest !== undefined) this.#answered.delete(oldest);
     }
   }
+}
+
+/**
+ * A message for a call that does not exist. Only an offer starts a call (issue 13): anything else
+ * needs one between the two users, and trickled candidates for no call are noise, dropped silently
+ * like those for someone gone. Null: an offer, which may start one.
+ */
+function noCall(msg: { type: CallRelayType; recipientId: string; callId: string }): CallPlan | null {
+  if (msg.type === 'call:ice-candidate') return NOBODY;
+  if (msg.type !== 'call:offer') {
+    throw new ParleyError('CALL_NOT_FOUND', `no call "${msg.callId}" between you and "${msg.recipientId}"`);
+  }
+  return null;
 }
 
 /** Another device's call: its candidates are dropped silently, anything else is refused. */

@@ -46,6 +46,12 @@ export class CallRecords {
     return rec;
   }
 
+  /** The cached record (null: cached as absent), or undefined when only the store can say. */
+  peek(callKey: string): CallRecord | null | undefined {
+    const cached = this.#entries.get(callKey);
+    return cached && cached.expiresAt > this.#clock.monotonic() ? cached.rec : undefined;
+  }
+
   async update(callKey: string, step: CallStep, ttlMs: number): Promise<CallRecord | null> {
     this.onChanged(callKey);
     const rec = await this.#store.updateCall(callKey, step, ttlMs);

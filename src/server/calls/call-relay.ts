@@ -61,6 +61,8 @@ export class CallRelay {
   readonly #budget: RelayBudget;
   /** Call records through the node-local cache; `records.onChanged` is the bus's way in. */
   readonly records: CallRecords;
+  /** Call messages relayed without waiting, and through the async path (tests). */
+  readonly #paths = { now: 0, later: 0 };
 
   constructor(deps: {
     users: UserMailbox;
@@ -112,20 +114,48 @@ export class CallRelay {
    * call:* — deliver to every session of recipientId, on any node (never back to the sending
    * session), or, once one of the callee's devices answered, to the one session of each side
    * (the multi-device rules: {@link CallAnswering}).
+   *
+   * Synchronous when this node already knows everything the message needs: where the recipient's
+   * sessions are (this node's, or the directory cache's) and the call's record (or that there is
+   * none), and the message changes nothing in it (an offer, answer or candidate in a known call).
+   * Then nothing is awaited, so the connection's next message runs at once too (Connection.process
+   * runs a task inline only when nothing of that connection is pending, so order is kept).
+   * Otherwise (the first offer, a cache miss, a call that ends or is answered) it returns a promise.
    */
-  async relayCall(
+  relayCall(
     session: Session,
     msg: ClientMessageOf<CallRelayType>,
     receivedAt: number,
     verbatim?: RelaySource,
-  ): Promise<void> {
+  ): void | Promise<void> {
     const { recipientId, callId } = msg.payload;
     // Encoded once, before anything else: its size is what the recipient's budget pays.
     const f = relayFrame(msg.type, msg.payload, 'recipientId', session, verbatim);
     this.#budget.take(session.userId, recipientId, f.data.length);
-    const byNode = this.#clustered
-      ? await this.#users.remoteSessions(recipientId)
-      : new Map<string, string[]>();
+    const known = this.#clustered ? this.#users.knownRemoteSessions(recipientId) : NOWHERE_ELSE;
+    const plan = known && this.#answering.planNow(session, { type: msg.type, recipientId, callId });
+    if (known && plan) {
+      this.#paths.now++;
+      return this.#deliverPlan(session, msg, f, receivedAt, known, plan);
+    }
+    this.#paths.later++;
+    return this.#relayCallLater(session, msg, f, receivedAt, known);
+  }
+
+  /** How many call messages took the synchronous path (`now`) and the async one (`later`). */
+  get relayPathsForTesting(): { now: number; later: number } {
+    return { ...this.#paths };
+  }
+
+  async #relayCallLater(
+    session: Session,
+    msg: ClientMessageOf<CallRelayType>,
+    f: Frame,
+    receivedAt: number,
+    known: ReadonlyMap<string, string[]> | undefined,
+  ): Promise<void> {
+    const { recipientId, callId } = msg.payload;
+    const byNode = known ?? (await this.#users.remoteSessions(recipientId));
     const plan = await this.#answering.plan(
       session,
       {
@@ -141,11 +171,23 @@ export class CallRelay {
       () => this.#sessionsOf(session.userId),
       () => this.#mayCall(session, recipientId),
     );
+    await this.#deliverPlan(session, msg, f, receivedAt, byNode, plan);
+  }
+
+  #deliverPlan(
+    session: Session,
+    msg: ClientMessageOf<CallRelayType>,
+    f: Frame,
+    receivedAt: number,
+    byNode: ReadonlyMap<string, string[]>,
+    plan: CallPlan,
+  ): void | Promise<void> {
     if (plan.deliver === null) return;
     const filter: DeliveryFilter = plan.deliver === 'everyone' ? { except: session.id } : plan.deliver;
     const remoteNodes = [...byNode].filter(([, ids]) => ids.some((id) => passes(id, filter))).map(([n]) => n);
     this.#deliverCall(session, msg, f, receivedAt, remoteNodes, filter);
-    if (plan.answeredElsewhere) await this.#answeredElsewhere(session, callId, plan.answeredElsewhere);
+    if (plan.answeredElsewhere)
+      return this.#answeredElsewhere(session, msg.payload.callId, plan.answeredElsewhere);
   }
 
   /** The other devices that rang stop ringing: another one answered first. */
@@ -206,7 +248,7 @@ export class CallRelay {
     filter: DeliveryFilter,
   ): void {
     const { recipientId, callId } = msg.payload;
-    const hasLocal = !this.#users.local(recipientId, filter).next().done;
+    const hasLocal = this.#users.hasLocal(recipientId, filter);
     if (!hasLocal && remoteNodes.length === 0) {
       // Trickled candidates for someone gone are noise, not an error worth a reply.
       if (msg.type === 'call:ice-candidate') return;
@@ -300,6 +342,9 @@ export class CallRelay {
     this.#metrics.relayLatency.observe((this.#clock.monotonic() - receivedAt) / 1000);
   }
 }
+
+/** A single node: the recipient has no sessions on another one. */
+const NOWHERE_ELSE: ReadonlyMap<string, string[]> = new Map();
 
 function notInRoom(roomId: string, to: string): ParleyError {
   return new ParleyError('NOT_IN_ROOM', `user "${to}" is not in room "${roomId}"`, { roomId, to });

@@ -66,6 +66,14 @@ export class CachedDirectory implements ClusterDirectory {
     return [...records];
   }
 
+  /** The cached answer of `sessionsOfUser`, without a lookup: undefined when not cached (or expired). */
+  knownSessionsOfUser(userId: string): readonly SessionRecord[] | undefined {
+    const cached = this.#users.get(userId);
+    if (!cached || cached.expiresAt <= this.#clock.monotonic()) return undefined;
+    this.#hits++;
+    return cached.records;
+  }
+
   /** Bus: another node changed where `userId`'s sessions are. */
   readonly onUserChanged = (userId: string): void => {
     this.#epoch++;

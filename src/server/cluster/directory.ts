@@ -21,6 +21,11 @@ export interface ClusterDirectory {
   /** Removes the session, but only if `nodeId` still owns it (a resume elsewhere moved it). */
   unregisterSession(rec: SessionRecord): Promise<void>;
   sessionsOfUser(userId: string): Promise<SessionRecord[]>;
+  /**
+   * What this node already knows of `userId`'s sessions without asking anyone (a node-local
+   * cache), or undefined. Lets a relay to a known user run synchronously.
+   */
+  knownSessionsOfUser?(userId: string): readonly SessionRecord[] | undefined;
   session(sessionId: string): Promise<SessionRecord | null>;
   /** Re-homes a session on `toNode` (cross-node resume); returns the previous owner. */
   moveSession(rec: SessionRecord): Promise<string | null>;
