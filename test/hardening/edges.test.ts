@@ -102,6 +102,20 @@ async function client(proc: HardProc, sub: string, localAddress = '127.0.0.1'): 
   return c;
 }
 
+/**
+ * The remote addresses of the "connection opened" lines, once at least `count` of them are written:
+ * the server logs asynchronously, so a line may land just after the upgrade's answer.
+ */
+async function openedRemotes(proc: HardProc, count: number): Promise<unknown[]> {
+  const remotes = () =>
+    proc
+      .logs()
+      .filter((l) => l.msg === 'connection opened')
+      .map((l) => l.remote);
+  await waitUntil(() => remotes().length >= count, `${count} "connection opened" log lines`);
+  return remotes();
+}
+
 async function ping(c: TestClient): Promise<ServerMessage> {
   return c.request('ping');
 }
@@ -138,8 +152,7 @@ describe('TRUST_PROXY: the client is the rightmost untrusted X-Forwarded-For ent
       expect(statusOf(third)).toBe(429);
       expect(third).toContain('TOO_MANY_CONNECTIONS');
       // The log names the real client, never a made-up entry or the proxy.
-      const opened = proc.logs().filter((l) => l.msg === 'connection opened');
-      expect(opened.map((l) => l.remote)).toEqual(['203.0.113.9', '203.0.113.9']);
+      expect(await openedRemotes(proc, 2)).toEqual(['203.0.113.9', '203.0.113.9']);
 
       // Another client behind the same proxy connects and talks.
       const other = await openRaw(
@@ -149,17 +162,13 @@ describe('TRUST_PROXY: the client is the rightmost untrusted X-Forwarded-For ent
       );
       await waitUntil(() => other.response.includes('\r\n\r\n'), 'the upgrade answer');
       expect(statusOf(other.response)).toBe(101);
-      expect(
-        proc
-          .logs()
-          .filter((l) => l.msg === 'connection opened')
-          .at(-1)?.remote,
-      ).toBe('198.51.100.4');
+      expect((await openedRemotes(proc, 3)).at(-1)).toBe('198.51.100.4');
       for (const r of [...held, other]) r.socket.destroy();
     });
 
     it('a client that is not a trusted proxy cannot pick its address at all', async () => {
       // 127.0.0.2 is not in TRUST_PROXY: its X-Forwarded-For is ignored, its socket address counts.
+      const before = (await openedRemotes(proc, 0)).length;
       const held: Raw[] = [];
       for (let i = 0; i < 2; i++) {
         const raw = await openRaw(
@@ -177,22 +186,21 @@ describe('TRUST_PROXY: the client is the rightmost untrusted X-Forwarded-For ent
         upgrade(await tokenFor('direct2'), { 'X-Forwarded-For': '198.51.100.99' }),
       );
       expect(statusOf(over)).toBe(429);
-      const remotes = proc
-        .logs()
-        .filter((l) => l.msg === 'connection opened')
-        .map((l) => l.remote);
+      const remotes = await openedRemotes(proc, before + 2);
       expect(remotes.filter((r) => r === '127.0.0.2')).toHaveLength(2);
       expect(remotes.some((r) => String(r).startsWith('198.51.100.5'))).toBe(false);
       // A legitimate direct client from elsewhere is unaffected.
       const calm = await client(proc, 'calm', '127.0.0.3');
       expect((await ping(calm)).type).toBe('pong');
       await calm.close(1000);
+      await openedRemotes(proc, before + 3); // the next test counts from here
       for (const r of held) r.socket.destroy();
     });
 
     it('a proxy that appends ip:port (a new source port per connection) does not make each connection a new address', async () => {
       // Azure Application Gateway and IIS ARR write "client:port"; the inner proxy 10.0.0.7 writes
       // its own entry with a port too and must still be recognised as trusted.
+      const before = (await openedRemotes(proc, 0)).length;
       const held: Raw[] = [];
       for (let i = 0; i < 2; i++) {
         const raw = await openRaw(
@@ -215,10 +223,7 @@ describe('TRUST_PROXY: the client is the rightmost untrusted X-Forwarded-For ent
       );
       expect(statusOf(over)).toBe(429);
       expect(over).toContain('TOO_MANY_CONNECTIONS');
-      const remotes = proc
-        .logs()
-        .filter((l) => l.msg === 'connection opened')
-        .map((l) => l.remote);
+      const remotes = await openedRemotes(proc, before + 2);
       expect(remotes.slice(-2)).toEqual(['203.0.113.20', '203.0.113.20']);
 
       // Another client behind the same proxies, also written with a port, connects and talks.
@@ -229,12 +234,7 @@ describe('TRUST_PROXY: the client is the rightmost untrusted X-Forwarded-For ent
       );
       await waitUntil(() => other.response.includes('\r\n\r\n'), 'the upgrade answer');
       expect(statusOf(other.response)).toBe(101);
-      expect(
-        proc
-          .logs()
-          .filter((l) => l.msg === 'connection opened')
-          .at(-1)?.remote,
-      ).toBe('198.51.100.30');
+      expect((await openedRemotes(proc, before + 3)).at(-1)).toBe('198.51.100.30');
       for (const r of [...held, other]) r.socket.destroy();
     });
   });
@@ -263,12 +263,7 @@ describe('TRUST_PROXY: the client is the rightmost untrusted X-Forwarded-For ent
       await waitUntil(() => other.response.includes('\r\n\r\n'), 'the upgrade answer');
       expect(statusOf(other.response)).toBe(101);
       other.socket.destroy();
-      expect(
-        proc
-          .logs()
-          .filter((l) => l.msg === 'connection opened')
-          .map((l) => l.remote),
-      ).toEqual(['203.0.113.9', '198.51.100.4']);
+      expect(await openedRemotes(proc, 2)).toEqual(['203.0.113.9', '198.51.100.4']);
       first.socket.destroy();
     } finally {
       await proc.stop();
