@@ -116,7 +116,7 @@ export async function createServer({
   } else {
     store = new MemoryState({ clock });
   }
-  const pool = new WorkerPool(config.media, log);
+  const pool = new WorkerPool(config.media, log, clock);
   await pool.start();
   const catalog = new RoomCatalog(manifest);
   const sessions = new SessionManager({
@@ -315,6 +315,7 @@ export async function createServer({
   relay.hooks.on('started', [['webhooks: call.started', webhooks.callStarted]]);
   relay.hooks.on('answered', [['webhooks: call.answered', webhooks.callAnswered]]);
   relay.hooks.on('ended', [['webhooks: call.ended', webhooks.callEnded]]);
+  pool.hooks.on('died', [['media: close the rooms whose media used the dead worker', media.onWorkerDied]]);
   media.hooks.on('opened', [['cluster: claim the room’s media', plane.onMediaOpened]]);
   media.hooks.on('floorOn', [['recording: a burst starts', recorder.onFloorOn]]);
   media.hooks.on('floorOff', [['recording: the burst ends', recorder.onFloorOff]]);

@@ -65,7 +65,9 @@ describe('SignalingClient against a real server (ws in Node)', () => {
     const pong = await c.request('ping', {});
     expect(pong.payload.serverTime).toBeGreaterThan(0);
     await waitUntil(() => c.rttMs !== null, 'a heartbeat round trip');
-    expect(Math.abs(c.serverNow() - Date.now())).toBeLessThan(1_000);
+    // Server and client share this machine's clock, so the estimated offset is off by at most half
+    // the round trip it was measured over (server time falls inside it), however slow that was.
+    expect(Math.abs(c.serverNow() - Date.now())).toBeLessThanOrEqual(c.rttMs! / 2 + 1);
   });
 
   it('rejects with one ParleyError carrying the server code and reason', async () => {

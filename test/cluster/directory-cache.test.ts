@@ -5,7 +5,7 @@ import { TestClient } from '../helpers/client.js';
 import { startNodeProcess, type NodeProcess } from '../helpers/node-process.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { TEST_SECRET } from '../helpers/server.js';
-import { sleep, waitUntil } from '../helpers/wait.js';
+import { waitUntil } from '../helpers/wait.js';
 
 /**
  * Each node caches where users' sessions live (src/server/cluster/directory-cache.ts). A relay to
@@ -157,7 +157,11 @@ describe('the node-local directory cache, two nodes, one Redis', () => {
     a.send('call:offer', { recipientId: 'res-b', callId: 'r1', sdp: 'v=0 before' });
     await b.next('call:offer');
     b.ws.terminate(); // a network drop on node 2
-    await sleep(100); // node 2 sees the drop first (the race is test/hardening/regressions.test.ts)
+    // Node 2 sees the drop first (the race is test/hardening/regressions.test.ts): its log says when.
+    await waitUntil(
+      () => n2.logs().some((l) => l.msg === 'connection closed' && l.session === welcome.payload.sessionId),
+      'node 2 to see the drop',
+    );
     const b2 = await on(n1, 'res-b');
     expect((await b2.request('session:resume', { resumeToken: welcome.payload.resumeToken })).type).toBe(
       'session:resumed',

@@ -155,7 +155,7 @@ describe('two nodes, one Redis', () => {
     void welcome;
     await a.request('room:join', { roomId: 'lobby' });
     await b.request('room:join', { roomId: 'lobby' });
-    const resumeToken = await (async () => {
+    const dropped = await (async () => {
       // TestClient.connect consumed the welcome; ask for a fresh session to learn a token instead.
       const c = new TestClient(n1.wsUrl, [], {
         headers: { authorization: `Bearer ${await token('roam-x')}` },
@@ -166,11 +166,16 @@ describe('two nodes, one Redis', () => {
       await c.request('room:join', { roomId: 'lobby' });
       await b.next('room:participant-joined');
       c.ws.terminate(); // network drop on node 1
-      return w.payload.resumeToken;
+      return { resumeToken: w.payload.resumeToken, sessionId: w.payload.sessionId };
     })();
     // Node 1 sees the drop before the resume reaches node 2 (this test is about the roaming; the
-    // resume racing the drop is test/hardening/regressions.test.ts). Node 1 is another process.
-    await sleep(100);
+    // resume racing the drop is test/hardening/regressions.test.ts). Node 1 is another process:
+    // its log says when its gateway has handled the close.
+    await waitUntil(
+      () => n1.logs().some((l) => l.msg === 'connection closed' && l.session === dropped.sessionId),
+      'node 1 to see the drop',
+    );
+    const { resumeToken } = dropped;
     const again = new TestClient(n2.wsUrl, [], {
       headers: { authorization: `Bearer ${await token('roam-x')}` },
     });

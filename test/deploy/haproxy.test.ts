@@ -19,7 +19,7 @@ import { startNodeProcess, type NodeProcess } from '../helpers/node-process.js';
 import { probeFreePort } from '../helpers/ports.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { TEST_SECRET } from '../helpers/server.js';
-import { waitUntil } from '../helpers/wait.js';
+import { sleep, waitUntil } from '../helpers/wait.js';
 import { nodeWebSocket } from '../client/helpers.js';
 
 const issuer = new TokenIssuer({ secret: TEST_SECRET });
@@ -175,7 +175,7 @@ describe('behind HAProxy (deploy/haproxy.cfg): rolling restart and crash', () =>
             candidate: { candidate: `candidate:${seq} 1 udp 1 127.0.0.1 9 typ host`, sdpMid: '0' },
           });
           if (!ok) sendFailures.push(`${m.name}#${seq}`);
-          await new Promise((r) => setTimeout(r, STREAM_EVERY_MS)); // pacing the load generator
+          await sleep(STREAM_EVERY_MS); // pacing the load generator
         }
       })();
     }
@@ -367,8 +367,9 @@ describe('behind HAProxy (deploy/haproxy.cfg): rolling restart and crash', () =>
     const downAt = await haproxy.waitForServer(victimName, 'DOWN', t0);
     for (const m of onVictim) {
       const o = m.outages.at(-1)!;
+      // Resumed, not re-joined: so it came back inside the grace window. How long it took is a
+      // figure (timeToRecoverMs below), not an assertion: the default suite never asserts speed.
       expect(o.info?.resumed).toBe(true);
-      expect(o.backAt! - t0).toBeLessThan(RESUME_GRACE_MS);
       expect(m.client.sessionId).toBe(sessionIds.get(m.name));
       expect(nodeOf(m)).toBe(survivor);
     }

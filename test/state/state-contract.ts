@@ -6,6 +6,11 @@ import { sleep, waitUntil } from '../helpers/wait.js';
 export interface ContractSubject {
   store: StateStore;
   cleanup: () => Promise<void>;
+  /**
+   * Moves the store's clock forward by `ms` (a FakeClock the store reads). Without it, time is the
+   * wall clock: the test sleeps, and waits for an expiry instead of stepping past it.
+   */
+  pass?: (ms: number) => Promise<void>;
 }
 
 let seq = 0;
@@ -21,7 +26,8 @@ const ids = (ps: Participant[]) => ps.map((p) => p.sessionId).sort();
 
 /**
  * The behaviour every StateStore must have, run against each backend with a fresh, empty store per
- * test. Timing-based cases use ttl ≥ 100 ms and margins of 2×, so a loaded CI box does not flake.
+ * test. A store on a fake clock (`pass`) steps time exactly; one on the wall clock (Redis) uses
+ * ttl ≥ 100 ms and margins of 2×, so a loaded CI box does not flake.
  */
 export function stateContract(name: string, factory: () => Promise<ContractSubject>): void {
   describe(`StateStore contract: ${name}`, () => {
@@ -31,6 +37,16 @@ export function stateContract(name: string, factory: () => Promise<ContractSubje
       subject = await factory();
       store = subject.store;
     });
+    /** Lets `ms` of the store's time pass. */
+    const pass = (ms: number) => (subject.pass ? subject.pass(ms) : sleep(ms));
+    /** Until `gone` holds, which it must once `ttlMs` has passed: stepped past on a fake clock, awaited on a real one. */
+    const expires = async (gone: () => Promise<boolean>, what: string, ttlMs: number, timeoutMs?: number) => {
+      if (!subject.pass) return waitUntil(gone, what, timeoutMs);
+      await subject.pass(ttlMs - 1);
+      expect(await gone(), `${what}: not one millisecond early`).toBe(false);
+      await subject.pass(1);
+      expect(await gone(), what).toBe(true);
+    };
     afterEach(() => subject.cleanup());
 
     describe('room membership', () => {
@@ -76,7 +92,7 @@ export function stateContract(name: string, factory: () => Promise<ContractSubje
         expect(wins.filter(Boolean)).toHaveLength(1);
         expect(await store.hasClaim('k1')).toBe(true);
         expect(await store.hasClaim('k2')).toBe(false);
-        await waitUntil(async () => !(await store.hasClaim('k1')), 'the claim to expire', 2_000);
+        await expires(async () => !(await store.hasClaim('k1')), 'the claim to expire', 150, 2_000);
         expect(await store.claimOnce('k1', 150)).toBe(true);
       });
 
@@ -153,7 +169,7 @@ export function stateContract(name: string, factory: () => Promise<ContractSubje
       it('putting again replaces the record and its ttl', async () => {
         await store.putResumeToken('h1', record, 100);
         await store.putResumeToken('h1', { sessionId: 's2', userId: 'alice' }, 10_000);
-        await sleep(200); // past the first ttl: the record must NOT expire with it
+        await pass(200); // past the first ttl: the record must NOT expire with it
         expect(await store.getResumeToken('h1')).toEqual({ sessionId: 's2', userId: 'alice' });
       });
 
@@ -166,7 +182,7 @@ export function stateContract(name: string, factory: () => Promise<ContractSubje
       it('expires after its ttl', async () => {
         await store.putResumeToken('h1', record, 100);
         expect(await store.getResumeToken('h1')).toEqual(record);
-        await waitUntil(async () => (await store.getResumeToken('h1')) === null, 'the record expires');
+        await expires(async () => (await store.getResumeToken('h1')) === null, 'the record expires', 100);
         expect(await store.takeResumeToken('h1')).toBe(false);
       });
     });
@@ -205,7 +221,7 @@ export function stateContract(name: string, factory: () => Promise<ContractSubje
         const got = await store.acquireSpeaker('ch1', holder('alice'), 400);
         if (!got.granted) throw new Error('expected a grant');
         for (let i = 0; i < 6; i++) {
-          await sleep(100); // time must pass for the original ttl to run out
+          await pass(100); // time must pass for the original ttl to run out
           expect(await store.renewSpeaker('ch1', got.fence, 400)).toBe(true);
         }
         // At least 600 ms after the grant, past the original 400 ms.
@@ -216,7 +232,7 @@ export function stateContract(name: string, factory: () => Promise<ContractSubje
       it('expires by ttl when not renewed', async () => {
         const got = await store.acquireSpeaker('ch1', holder('alice'), 100);
         if (!got.granted) throw new Error('expected a grant');
-        await waitUntil(async () => (await store.currentSpeaker('ch1')) === null, 'the lock expires');
+        await expires(async () => (await store.currentSpeaker('ch1')) === null, 'the lock expires', 100);
         expect(await store.renewSpeaker('ch1', got.fence, 5_000)).toBe(false);
         const next = await store.acquireSpeaker('ch1', holder('bob'), 5_000);
         expect(next.granted).toBe(true);
@@ -225,7 +241,7 @@ export function stateContract(name: string, factory: () => Promise<ContractSubje
       it('fencing: an expired holder can neither release nor renew the next holder’s lock', async () => {
         const first = await store.acquireSpeaker('ch1', holder('alice'), 100);
         if (!first.granted) throw new Error('expected a grant');
-        await waitUntil(async () => (await store.currentSpeaker('ch1')) === null, 'the lock expires');
+        await expires(async () => (await store.currentSpeaker('ch1')) === null, 'the lock expires', 100);
         const second = await store.acquireSpeaker('ch1', holder('bob'), 5_000);
         if (!second.granted) throw new Error('expected a grant');
         expect(second.fence).toBeGreaterThan(first.fence);
@@ -317,7 +333,12 @@ export function stateContract(name: string, factory: () => Promise<ContractSubje
         await store.updateCall(key, ring, 10_000);
         await store.updateCall(key, { op: 'end' }, 100);
         expect(await store.getCall(key)).not.toBeNull();
-        await waitUntil(async () => (await store.getCall(key)) === null, 'the ended record to expire', 2_000);
+        await expires(
+          async () => (await store.getCall(key)) === null,
+          'the ended record to expire',
+          100,
+          2_000,
+        );
       });
     });
   });

@@ -1,5 +1,6 @@
 import { createHmac, createPrivateKey, createSecretKey, type KeyObject } from 'node:crypto';
 import { SignJWT } from 'jose';
+import { defaults } from '../config/defaults.js';
 import type { Claims } from './claims.js';
 
 export interface IssueOptions {
@@ -41,7 +42,7 @@ export class TokenIssuer {
       .setProtectedHeader({ alg: this.#alg, typ: 'JWT' })
       .setSubject(sub)
       .setIssuedAt()
-      .setExpirationTime(`${opts.ttlS ?? 3600}s`);
+      .setExpirationTime(`${opts.ttlS ?? defaults.issuedTokenTtlS}s`);
     if (opts.issuer) jwt = jwt.setIssuer(opts.issuer);
     if (opts.audience) jwt = jwt.setAudience(opts.audience);
     return jwt.sign(this.#key);

@@ -1,3 +1,4 @@
+import { defaults } from '../config/defaults.js';
 import { ParleyError } from '../errors.js';
 import type { Clock } from '../time/clock.js';
 
@@ -14,9 +15,6 @@ interface Bucket {
   messages: number;
   last: number;
 }
-
-/** Pairs remembered before full (idle) ones are forgotten; a full bucket is the same as none. */
-const PRUNE_AT = 10_000;
 
 /**
  * Per (sender user, recipient user) budget for relayed messages (1:1 calls and in-room relay).
@@ -45,7 +43,7 @@ export class RelayBudget {
     const key = `${senderId}\u0000${recipientId}`;
     let b = this.#pairs.get(key);
     if (!b) {
-      if (this.#pairs.size >= PRUNE_AT) this.#prune(now);
+      if (this.#pairs.size >= defaults.relayBudgetPruneAtPairs) this.#prune(now);
       b = { bytes: l.burstBytes, messages: l.burstMessages, last: now };
       this.#pairs.set(key, b);
     }

@@ -57,6 +57,8 @@ export const defaults = {
   relayBudgetBurstBytes: 256 * 1024,
   relayBudgetMessagesPerSec: 50,
   relayBudgetBurstMessages: 200,
+  /** (sender, recipient) pairs a node's relay budget remembers before it forgets full (idle) ones (relay-budget.ts). */
+  relayBudgetPruneAtPairs: 10_000,
 
   /** TURN_URIS: none, so TURN credentials carry no URIs. */
   turnUris: [] as string[],
@@ -91,6 +93,8 @@ export const defaults = {
    * load balancer's health checks, too few for one address to take the reserve from everyone else.
    */
   socketReservePerAddress: 4,
+  /** A socket answered at accept (429/503) is closed this long after, if its client has not closed it first (socket-guard.ts). */
+  socketAnsweredLingerMs: 1_000,
   /** A connection whose unsent data passes this is closed with 4008 instead of buffering without bound. 1 MiB. */
   maxBufferedBytes: 1024 * 1024,
   /**
@@ -256,6 +260,8 @@ export const defaults = {
   answeredCallCacheSize: 4_096,
   /** Lifetime of a token from /api/dev-token (development only). 1 hour. */
   devTokenTtlS: 3_600,
+  /** Lifetime of a token the server signs when its caller names none (auth/token-issuer.ts). 1 hour. */
+  issuedTokenTtlS: 3_600,
   /**
    * How often Node's HTTP server sweeps its connections for headersTimeout/requestTimeout (Node's
    * default is 30 s, which let a slowloris client outlive upgradeHeadersTimeoutMs by up to 30 s).
@@ -310,11 +316,20 @@ export const defaults = {
   deadNodeFloorAnnounceMarginMs: 100,
   /** A removed member's token stays out of the room for its lifetime, or this long if it has no exp (room-service.ts). 24 h. */
   roomBanFallbackTtlMs: 24 * 3_600_000,
+  /** A removed member's token is kept out at least this long, even if it expires sooner (room-service.ts). */
+  roomBanMinTtlMs: 1_000,
+  /**
+   * The memory store sweeps expired resume tokens, call records and claims once a map reaches this
+   * size, then again each time it doubles (state/memory/memory-state.ts).
+   */
+  memoryStateSweepAtEntries: 1_024,
   /** A server API operation forwarded to another node fails after this long (admin/admin-rpc.ts). */
   adminRpcTimeoutMs: 5_000,
   /** Server API requests per second per client address (token bucket), and the burst. */
   adminRateLimitPerSec: 20,
   adminRateLimitBurst: 40,
+  /** Client addresses the server API's rate limiter tracks at most; past it they start afresh (a flood of addresses). */
+  adminRateLimitMaxAddresses: 10_000,
   /** Largest server API request body. 64 KiB. */
   adminMaxBodyBytes: 64 * 1024,
   /** Webhook deliveries waiting (all URLs together); beyond it the oldest is dropped and counted. */

@@ -42,9 +42,6 @@ interface Route {
   names: string[];
 }
 
-/** Buckets of this many client addresses at most; past it they start afresh (a flood of addresses). */
-const MAX_BUCKETS = 10_000;
-
 /**
  * The server API under /api/admin/: CORS, a per-address rate limit, Bearer authentication (the
  * ADMIN_API_KEY, or a JWT with `admin: true`), then the endpoint of ADMIN_API that the method and
@@ -104,7 +101,7 @@ export function createAdminApi(deps: AdminApiDeps) {
     const address = clientAddress(req, deps.proxies);
     let bucket = buckets.get(address);
     if (!bucket) {
-      if (buckets.size >= MAX_BUCKETS) buckets.clear();
+      if (buckets.size >= defaults.adminRateLimitMaxAddresses) buckets.clear();
       bucket = new TokenBucket(defaults.adminRateLimitPerSec, defaults.adminRateLimitBurst);
       buckets.set(address, bucket);
     }

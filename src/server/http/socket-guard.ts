@@ -8,6 +8,7 @@ import {
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ERRORS, errorBody, type ErrorCode, type HttpErrorBody } from '../../protocol/index.js';
+import { defaults } from '../config/defaults.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { peerAddress, type ProxyTrust } from './client-address.js';
@@ -78,9 +79,6 @@ const REFUSAL: Record<Exclude<SocketStanding, 'admitted' | 'answered'>, ErrorCod
   'over-address-cap': 'TOO_MANY_CONNECTIONS',
   'over-global-cap': 'SERVICE_UNAVAILABLE',
 };
-
-/** A socket answered at accept is closed this long after, if its client has not closed it first. */
-const ANSWERED_LINGER_MS = 1_000;
 
 const TIMEOUT_RESPONSE = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n';
 
@@ -223,7 +221,7 @@ export class SocketGuard implements UpgradeAdmission {
       `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nConnection: close\r\n` +
         `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
     );
-    const timer = setTimeout(() => socket.destroy(), ANSWERED_LINGER_MS);
+    const timer = setTimeout(() => socket.destroy(), defaults.socketAnsweredLingerMs);
     timer.unref();
     socket.once('close', () => {
       clearTimeout(timer);

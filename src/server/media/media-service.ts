@@ -97,7 +97,6 @@ export class MediaService {
     this.#rooms = deps.rooms;
     this.#log = deps.log;
     this.hooks = new Hooks('media', deps.log);
-    this.#pool.on('died', (w) => this.#onWorkerDied(w));
   }
 
   get enabled(): boolean {
@@ -708,7 +707,11 @@ export class MediaService {
     this.#media.clear();
   }
 
-  #onWorkerDied(worker: PoolWorker): void {
+  /**
+   * A worker died (the pool's `died` hook): every room whose media used it is closed, its members
+   * told `media:closed {worker-died}`; the next media request builds the room again.
+   */
+  readonly onWorkerDied = (worker: PoolWorker): void => {
     for (const [roomId, pending] of this.#media) {
       void pending.then(
         (room) => {
@@ -722,7 +725,7 @@ export class MediaService {
         () => undefined,
       );
     }
-  }
+  };
 
   /** The room's media, created on first use; the session must be a member. */
   #room(session: MediaSession, roomId: string): Promise<MediaRoom> {

@@ -1,9 +1,10 @@
-import { EventEmitter } from 'node:events';
 import * as mediasoup from 'mediasoup';
 import type { types } from 'mediasoup';
 import { defaults } from '../config/defaults.js';
 import type { MediaConfig } from '../config/env.js';
+import { Hooks } from '../events/hooks.js';
 import type { Logger } from '../logger.js';
+import { systemClock, type Clock, type Timer } from '../time/clock.js';
 
 /**
  * A worker and its load: consumers (what saturates a worker's one core) and WebRTC transports
@@ -36,7 +37,7 @@ export class PoolWorker {
   }
 }
 
-type PoolEvents = { died: [PoolWorker] };
+export type PoolEvents = { died: [worker: PoolWorker] };
 
 /** `/health` `sfu`: see WorkerPool.capacity. */
 export interface SfuCapacity {
@@ -50,20 +51,32 @@ export interface SfuCapacity {
 }
 
 /**
- * One mediasoup worker per core (by default). A dead worker is reported (`died`, so its rooms can
- * be torn down and their members told) and replaced. Each worker gets its own slice of the RTC port
- * range, so replacements never collide with survivors.
+ * One mediasoup worker per core (by default). A dead worker is reported (`hooks` `died`, so its
+ * rooms can be torn down and their members told) and replaced after a backoff. Each worker gets its
+ * own slice of the RTC port range, so replacements never collide with survivors. `close()` is
+ * idempotent: it closes the workers and cancels a pending replacement, so nothing spawns after it.
  */
-export class WorkerPool extends EventEmitter<PoolEvents> {
+export class WorkerPool {
+  /** `died`: a worker's process is gone (its listeners run before it is replaced). */
+  readonly hooks: Hooks<PoolEvents>;
   readonly #config: MediaConfig;
   readonly #log: Logger;
   readonly #workers: (PoolWorker | null)[] = [];
+  /** Replacements waiting for their backoff to end, by worker index. */
+  readonly #restarts = new Map<number, Timer>();
+  readonly #clock: Clock;
   #closed = false;
 
-  constructor(config: MediaConfig, log: Logger) {
-    super();
+  constructor(config: MediaConfig, log: Logger, clock: Clock = systemClock) {
     this.#config = config;
     this.#log = log;
+    this.#clock = clock;
+    this.hooks = new Hooks('worker-pool', log);
+  }
+
+  /** Replacements of dead workers still waiting for their backoff (0 after close()). */
+  get pendingRestarts(): number {
+    return this.#restarts.size;
   }
 
   get size(): number {
@@ -149,15 +162,18 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     worker.on('died', (err) => {
       this.#log.error({ pid: worker.pid, index, err: err.message }, 'mediasoup worker died');
       this.#workers[index] = null;
-      this.emit('died', pw);
-      if (!this.#closed) this.#replace(index);
+      void this.hooks.emit('died', pw).then(() => {
+        if (!this.#closed) this.#replace(index);
+      });
     });
     return pw;
   }
 
   #replace(index: number, attempt = 0): void {
+    if (this.#closed) return;
     const delay = Math.min(defaults.workerRestartMaxMs, defaults.workerRestartBaseMs * 2 ** attempt);
-    setTimeout(() => {
+    const timer = this.#clock.setTimeout(() => {
+      this.#restarts.delete(index);
       if (this.#closed) return;
       this.#spawn(index).then(
         (w) => {
@@ -170,12 +186,16 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
           this.#replace(index, attempt + 1);
         },
       );
-    }, delay).unref();
+    }, delay);
+    timer.unref();
+    this.#restarts.set(index, timer);
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    for (const timer of this.#restarts.values()) this.#clock.clearTimeout(timer);
+    this.#restarts.clear();
     for (const w of this.#workers) w?.worker.close();
     this.#workers.length = 0;
   }

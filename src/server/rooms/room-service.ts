@@ -312,7 +312,10 @@ export class RoomService implements RoomFanout {
   async ban(session: Session, roomId: string): Promise<void> {
     const { tokenId, expiresAt } = session.identity;
     if (!tokenId) return;
-    const ttlMs = expiresAt === null ? BAN_FALLBACK_TTL_MS : Math.max(1_000, expiresAt - this.#clock.now());
+    const ttlMs =
+      expiresAt === null
+        ? BAN_FALLBACK_TTL_MS
+        : Math.max(defaults.roomBanMinTtlMs, expiresAt - this.#clock.now());
     await this.#store.claimOnce(banKey(roomId, tokenId), ttlMs);
   }
 

@@ -10,6 +10,7 @@ import type {
   ResumeRecord,
   StateStore,
 } from '../state-store.js';
+import { defaults } from '../../config/defaults.js';
 import { systemClock, type Clock } from '../../time/clock.js';
 
 /** Single-node state in process memory. The default. */
@@ -20,12 +21,12 @@ export class MemoryState implements StateStore {
   readonly #locks = new Map<string, { lock: HeldLock; expiresAt: number }>();
   /** claimOnce keys → expiry (ms); expired ones are swept once the map doubles. */
   readonly #claims = new Map<string, number>();
-  #nextClaimSweepAt = 1_024;
+  #nextClaimSweepAt: number = defaults.memoryStateSweepAtEntries;
   readonly #calls = new Map<string, { record: CallRecord; expiresAt: number }>();
   /** Size of #calls at which the next sweep of expired call records runs. */
-  #nextCallSweepAt = 1_024;
+  #nextCallSweepAt: number = defaults.memoryStateSweepAtEntries;
   /** Size of #resume at which the next sweep of expired tokens runs. */
-  #nextSweepAt = 1_024;
+  #nextSweepAt: number = defaults.memoryStateSweepAtEntries;
   /** Last fence handed out per room; never reset, so fences only grow. */
   readonly #fences = new Map<string, number>();
   readonly #clock: Clock;
@@ -70,7 +71,7 @@ export class MemoryState implements StateStore {
     this.#claims.set(key, this.#clock.now() + ttlMs);
     if (this.#claims.size >= this.#nextClaimSweepAt) {
       for (const k of [...this.#claims.keys()]) this.#claimLive(k);
-      this.#nextClaimSweepAt = Math.max(1_024, this.#claims.size * 2);
+      this.#nextClaimSweepAt = Math.max(defaults.memoryStateSweepAtEntries, this.#claims.size * 2);
     }
     return Promise.resolve(true);
   }
@@ -192,7 +193,7 @@ export class MemoryState implements StateStore {
     if (this.#calls.size < this.#nextCallSweepAt) return;
     const now = this.#clock.now();
     for (const [key, entry] of this.#calls) if (entry.expiresAt <= now) this.#calls.delete(key);
-    this.#nextCallSweepAt = Math.max(1_024, this.#calls.size * 2);
+    this.#nextCallSweepAt = Math.max(defaults.memoryStateSweepAtEntries, this.#calls.size * 2);
   }
 
   close(): Promise<void> {
@@ -214,7 +215,7 @@ export class MemoryState implements StateStore {
     if (this.#resume.size < this.#nextSweepAt) return;
     const now = this.#clock.now();
     for (const [hash, entry] of this.#resume) if (entry.expiresAt <= now) this.#resume.delete(hash);
-    this.#nextSweepAt = Math.max(1_024, this.#resume.size * 2);
+    this.#nextSweepAt = Math.max(defaults.memoryStateSweepAtEntries, this.#resume.size * 2);
   }
 }
 
