@@ -16,8 +16,9 @@ import { defineConfig } from 'vitest/config';
  */
 export default defineConfig({
   test: {
-    testTimeout: 20_000,
-    hookTimeout: 30_000,
+    // Caps that catch a hang, not speed bounds: generous, because CI may share the machine.
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
     pool: 'forks',
     // Most files wait on sockets, child processes and timers rather than compute, so more files
     // than cores run at once (vitest's default here would be cores - 1 = 1 on a 2-core machine).

@@ -50,7 +50,8 @@ describe('fuzzing the signaling server (short)', () => {
       framesPerConnection: 250,
       maxFrameBytes: MAX_FRAME_BYTES,
       rooms: ['lobby', 'dispatch', 'fz-room'],
-      budgetMs: 40_000,
+      // No time budget here: a budget makes a loaded machine send fewer frames and fail a
+      // behaviour test on speed. The stress suite keeps its budgets.
     });
     const violations = await runProtocolViolations(srv.port, (sub) => srv.token({ sub }));
     await pinger.stop();
@@ -87,7 +88,7 @@ describe('fuzzing the signaling server (short)', () => {
     expect(relay.calls.size).toBe(0);
     expect(media.stats()).toMatchObject({ rooms: 0, transports: 0, producers: 0, consumers: 0 });
     expect((await fetch(`${srv.httpUrl}/health`)).status).toBe(200);
-    // The run's own budget (budgetMs, 40 s) plus the drain: vitest's default 20 s cut it off on a
-    // loaded 2-core machine (9 s alone). Behaviour is asserted above, never speed.
-  }, 60_000);
+    // 9 s alone; vitest's default 20 s cut it off on a loaded 2-core machine, so the test gets a
+    // generous cap. Behaviour is asserted above, never speed.
+  }, 180_000);
 });

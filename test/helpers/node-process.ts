@@ -24,7 +24,7 @@ export interface NodeProcess {
  */
 export async function startNodeProcess(
   env: Record<string, string>,
-  timeoutMs = 15_000,
+  timeoutMs = 45_000, // a hang detector: spawning through tsx is slow on a busy machine
 ): Promise<NodeProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server/main.ts'], {
     cwd: ROOT,
