@@ -208,7 +208,7 @@ export class Gateway {
     this.#metrics.connections.inc();
     // SPEC: connections and disconnections are logged with the remote address. At info, with the
     // logger writing asynchronously (logger.ts), so a connect costs no synchronous write.
-    // One shape for the common case (no spread, no optional key): pino serialises it without a copy.
+    // No spread: no intermediate object per connect for the optional key.
     if (dialect) {
       this.#log.info(
         { conn: conn.id, remote, userId: identity?.userId ?? null, dialect: dialect.name },
