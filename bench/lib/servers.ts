@@ -28,6 +28,8 @@ export interface StartOptions {
   cpuProfDir?: string;
   env?: Record<string, string>;
   timeoutMs?: number;
+  /** Run the script from another checkout (BENCH_PARLEY_BASELINE: an A/B of two Parley versions). */
+  root?: string;
 }
 
 /**
@@ -50,7 +52,7 @@ export async function startServerProc(
   }
   execArgv.push('--import', 'tsx', '--import', './bench/lib/gc-on-signal.mjs');
   const child = spawn(process.execPath, [...execArgv, script], {
-    cwd: ROOT,
+    cwd: opts.root ?? ROOT,
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       HOME: process.env.HOME ?? '/tmp',
@@ -154,6 +156,14 @@ export function startParley(
       ...env,
     },
   });
+}
+
+/**
+ * A second Parley checkout to run beside this one (an A/B in one run, on the same machine load):
+ * BENCH_PARLEY_BASELINE=<directory of the other checkout, with its node_modules>; null when unset.
+ */
+export function parleyBaselineRoot(): string | null {
+  return process.env.BENCH_PARLEY_BASELINE || null;
 }
 
 /** The main-thread profile of a server started with cpuProfDir (the largest file in its directory). */

@@ -7,7 +7,7 @@ import type { Ctx, ScenarioResult } from '../lib/ctx.js';
 import { GenProc } from '../lib/ipc.js';
 import type { Protocol } from '../lib/payloads.js';
 import { cpuMeter, fdCount, fdHardLimit, rssKiB } from '../lib/proc.js';
-import { startParley, startServerProc, type ServerProc } from '../lib/servers.js';
+import { parleyBaselineRoot, startParley, startServerProc, type ServerProc } from '../lib/servers.js';
 import { ratio, round, sleep } from '../lib/stats.js';
 
 const GENS = 2;
@@ -119,7 +119,8 @@ export async function connectionsScenario(ctx: Ctx): Promise<ScenarioResult[]> {
   if (target < 20_000) ctx.say(`  fd hard limit ${hard}: ramping to ${target} connections (not 20,000)`);
   // MAX_CONNECTIONS (10,000 by default) would refuse the ramp's second half with 503.
   const parleyEnv = { MAX_CONNECTIONS_PER_IP: '0', MAX_CONNECTIONS: '0', MEDIASOUP_WORKERS: '0' };
-  const rows = {
+  const baselineRoot = parleyBaselineRoot();
+  const rows: Record<string, Record<string, number | string | null>> = {
     raw: await rampOne(
       ctx,
       'raw',
@@ -142,7 +143,18 @@ export async function connectionsScenario(ctx: Ctx): Promise<ScenarioResult[]> {
       target,
     ),
   };
-  const n = (s: keyof typeof rows, k: string) => Number(rows[s][k]);
+  if (baselineRoot) {
+    // The same ramp against another checkout of Parley, right after this one's (an A/B).
+    rows.parleyBaseline = await rampOne(
+      ctx,
+      'parley-baseline',
+      'parley',
+      () =>
+        startParley('parley-conn-baseline', parleyEnv, { cpuProfDir: ctx.cpuProfDir, root: baselineRoot }),
+      target,
+    );
+  }
+  const n = (s: string, k: string) => Number(rows[s][k]);
   const parleyAboveRaw = n('parley', 'rssPerConnKiB') - n('raw', 'rssPerConnKiB');
   return [
     {
@@ -155,6 +167,18 @@ export async function connectionsScenario(ctx: Ctx): Promise<ScenarioResult[]> {
         rssPerConnVsPeerjs: ratio(n('parley', 'rssPerConnKiB'), n('peerjs', 'rssPerConnKiB')),
         connectRateVsRaw: ratio(n('parley', 'connectsPerSec'), n('raw', 'connectsPerSec')),
         connectRateVsPeerjs: ratio(n('parley', 'connectsPerSec'), n('peerjs', 'connectsPerSec')),
+        ...(baselineRoot
+          ? {
+              vsBaseline: {
+                rssPerConn: ratio(n('parley', 'rssPerConnKiB'), n('parleyBaseline', 'rssPerConnKiB')),
+                cpuPerConnect: ratio(
+                  n('parley', 'serverCpuUsPerConnect'),
+                  n('parleyBaseline', 'serverCpuUsPerConnect'),
+                ),
+                connectRate: ratio(n('parley', 'connectsPerSec'), n('parleyBaseline', 'connectsPerSec')),
+              },
+            }
+          : {}),
       },
       parleyRssPerConnAboveRawKiB: round(parleyAboveRaw, 2),
       // Issue 14: memory per idle connection ≤ 1.15× the raw ws server's; connect rate ≥ PeerJS's.

@@ -60,4 +60,39 @@ describe('an idle connection holds no listeners of its own', () => {
     expect(gateway.connectionCount).toBe(0);
     clients = clients.filter((c) => c !== alice && c !== bob);
   });
+
+  it('the socket guard keeps no record of an upgraded socket, and still counts it until it closes', async () => {
+    const guard = srv.server.internalsForTesting.sockets;
+    await waitUntil(() => guard.openForTesting.admitted === 0, 'no socket left from earlier tests');
+    const alice = await connectAs(srv, clients, 'alice');
+    const bob = await connectAs(srv, clients, 'bob');
+    // Both count towards MAX_CONNECTIONS; neither has a record (timer, state) in the guard.
+    expect(guard.openForTesting).toEqual({ admitted: 2, overCap: 0, records: 0 });
+    await alice.close();
+    await waitUntil(() => guard.openForTesting.admitted === 1, 'a clean close is released');
+    byUser('bob').terminate();
+    await waitUntil(() => guard.openForTesting.admitted === 0, 'a drop is released');
+    expect(guard.openForTesting).toEqual({ admitted: 0, overCap: 0, records: 0 });
+    clients = clients.filter((c) => c !== alice && c !== bob);
+    // And a new connection still works, and is counted.
+    const carol = await connectAs(srv, clients, 'carol');
+    carol.send('ping', {}, 'p-c');
+    expect((await carol.next('pong')).correlationId).toBe('p-c');
+    expect(guard.openForTesting).toEqual({ admitted: 1, overCap: 0, records: 0 });
+  });
+
+  it("the connections' token deadlines are places in one shared queue, not timers of their own", async () => {
+    await connectAs(srv, clients, 'alice');
+    await connectAs(srv, clients, 'bob');
+    // The welcome arms the deadline after the session is opened: wait for both.
+    await waitUntil(() => open().every((c) => c.expiry !== null), 'both armed');
+    const slots = open()
+      .map((c) => c.expiry?.queueSlot)
+      .sort();
+    expect(slots).toEqual([0, 1]);
+    byUser('alice').terminate();
+    await waitUntil(() => open().length === 1, 'alice gone');
+    // Alice's deadline left the queue with her connection; bob's moved to the top.
+    expect(byUser('bob').expiry?.queueSlot).toBe(0);
+  });
 });

@@ -1,4 +1,4 @@
-import type { Clock, Timer } from '../time/clock.js';
+import type { Deadline, DeadlineQueue } from '../time/deadline-queue.js';
 
 /**
  * What a live connection does when its token is about to expire, and when it has. One object for
@@ -12,7 +12,8 @@ export interface TokenExpiryHandlers<S> {
 }
 
 export interface TokenExpiryOptions {
-  clock: Clock;
+  /** Every connection's token deadlines share its one timer (time/deadline-queue.ts). */
+  deadlines: DeadlineQueue;
   leadMs: number;
   toleranceMs: number;
 }
@@ -23,48 +24,44 @@ export interface TokenExpiryOptions {
  * refresh (which cancels the previous one); cancelled when the connection closes. Time comes from
  * the injected clock, so tests drive token lifetimes without waiting for them.
  *
- * One timer at a time: the warning's timer arms the close's when it fires. Each pending timer with
- * a duration of its own costs a timer list in Node (~0.3 KiB), and every idle connection has them.
+ * One deadline at a time: the warning's arms the close's when it falls due. Every idle connection
+ * has one, so it is a place in a shared {@link DeadlineQueue}, not a Node timer of its own (a
+ * `Timeout`, a closure and a timer list per distinct duration: ~0.25 KiB each).
  */
-export class TokenExpiry<S> {
-  readonly #clock: Clock;
+export class TokenExpiry<S> implements Deadline {
+  dueAt = 0;
+  queueSlot = -1;
+  queueSeq = 0;
+  readonly #deadlines: DeadlineQueue;
   readonly #expiresAt: number;
   readonly #toleranceMs: number;
   readonly #handlers: TokenExpiryHandlers<S>;
   readonly #subject: S;
-  #timer: Timer | null;
   #warned = false;
 
   constructor(expiresAt: number, opts: TokenExpiryOptions, handlers: TokenExpiryHandlers<S>, subject: S) {
-    this.#clock = opts.clock;
+    this.#deadlines = opts.deadlines;
     this.#expiresAt = expiresAt;
     this.#toleranceMs = opts.toleranceMs;
     this.#handlers = handlers;
     this.#subject = subject;
-    this.#timer = this.#arm(expiresAt - opts.leadMs);
+    this.#deadlines.schedule(this, expiresAt - opts.leadMs);
   }
 
   /** Idempotent. */
   cancel(): void {
-    if (this.#timer) this.#clock.clearTimeout(this.#timer);
-    this.#timer = null;
+    this.#deadlines.cancel(this);
   }
 
-  #arm(at: number): Timer {
-    const timer = this.#clock.setTimeout(() => this.#fire(), Math.max(0, at - this.#clock.now()));
-    timer.unref();
-    return timer;
-  }
-
-  #fire(): void {
+  /** Called by the queue. */
+  onDue(): void {
     if (!this.#warned) {
       this.#warned = true;
-      // The close's timer first: a handler that cancels (a refresh answered at once) cancels it.
-      this.#timer = this.#arm(this.#expiresAt + this.#toleranceMs);
+      // The close's deadline first: a handler that cancels (a refresh answered at once) cancels it.
+      this.#deadlines.schedule(this, this.#expiresAt + this.#toleranceMs);
       this.#handlers.expiring(this.#subject, this.#expiresAt);
       return;
     }
-    this.#timer = null;
     this.#handlers.expired(this.#subject);
   }
 }

@@ -111,8 +111,8 @@ export class SocketGuard implements UpgradeAdmission {
   }
 
   /** Sockets open now: admitted ones and those over a cap. */
-  get openForTesting(): { admitted: number; overCap: number } {
-    return { admitted: this.#admitted, overCap: this.#overCap };
+  get openForTesting(): { admitted: number; overCap: number; records: number } {
+    return { admitted: this.#admitted, overCap: this.#overCap, records: this.#sockets.size };
   }
 
   attach(server: Server): void {
@@ -149,6 +149,14 @@ export class SocketGuard implements UpgradeAdmission {
     state.served = true;
     // From here the gateway counts it (as a WebSocket) or refuses it.
     this.#uncount(state);
+    if (state.standing === 'admitted') {
+      // It still counts towards MAX_CONNECTIONS until it closes, but keeps no record here: an idle
+      // WebSocket costs the guard only its one shared close listener (docs/benchmarks.md, memory
+      // per idle connection). Its deadline is cleared and it no longer counts per address.
+      this.#sockets.delete(socket);
+      socket.off('close', this.#onClose);
+      socket.on('close', this.#onUpgradedClose);
+    }
     return state.standing;
   }
 
@@ -202,6 +210,12 @@ export class SocketGuard implements UpgradeAdmission {
     function onClose(this: Duplex): void {
       const state = guard.#sockets.get(this);
       if (state) guard.#release(this, state);
+    })(this);
+
+  /** An admitted socket that upgraded closed: all `#release` would do for it, without a record. */
+  readonly #onUpgradedClose = ((guard: SocketGuard) =>
+    function onUpgradedClose(this: Duplex): void {
+      guard.#admitted--;
     })(this);
 
   /**

@@ -1,4 +1,5 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import { randomToken } from './random-token.js';
 import { CLOSE_CODES } from '../../protocol/index.js';
 import type { Identity } from '../auth/claims.js';
 import { defaults } from '../config/defaults.js';
@@ -560,7 +561,7 @@ export class SessionManager {
   }
 
   async #issueToken(session: LiveSession, ttlMs: number): Promise<string> {
-    const token = randomBytes(32).toString('base64url');
+    const token = randomToken(32);
     session.resumeTokenHash = hashToken(token);
     await this.#store.putResumeToken(
       session.resumeTokenHash,
