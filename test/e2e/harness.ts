@@ -1,4 +1,6 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -163,4 +165,25 @@ export async function openSdkPage(srv: E2eServer): Promise<BrowserPage> {
 export function screenshotPath(name: string): string {
   mkdirSync(RESULTS_DIR, { recursive: true });
   return join(RESULTS_DIR, name);
+}
+
+/**
+ * A page of examples/ (e.g. `examples/start-here/index.html`), served as it is at `/` from a second
+ * origin (another port on 127.0.0.1), the way a user would serve it beside their Parley server.
+ */
+export async function serveExample(file: string): Promise<{ origin: string; close(): Promise<void> }> {
+  const html = await readFile(join(ROOT, file));
+  const server: Server = createHttpServer((req, res) => {
+    if (req.url?.split('?')[0] !== '/') {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html);
+  });
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  const { port } = server.address() as AddressInfo;
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    close: () => new Promise((done) => server.close(() => done())),
+  };
 }

@@ -1,31 +1,9 @@
-import { readFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertLoopbackOnly } from '../helpers/netns.js';
 import { probeFreePort } from '../helpers/ports.js';
 import { waitUntil } from '../helpers/wait.js';
-import { openBrowser, ROOT, startE2eServer, type BrowserPage, type E2eServer } from './harness.js';
-
-/** examples/start-here/index.html, served as it is from a second origin (another port). */
-async function serveExample(): Promise<{ origin: string; close(): Promise<void> }> {
-  const html = await readFile(join(ROOT, 'examples/start-here/index.html'));
-  const server: Server = createServer((req, res) => {
-    if (req.url?.split('?')[0] !== '/') {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html);
-  });
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  const { port } = server.address() as AddressInfo;
-  return {
-    origin: `http://127.0.0.1:${port}`,
-    close: () => new Promise((done) => server.close(() => done())),
-  };
-}
+import { openBrowser, serveExample, startE2eServer, type BrowserPage, type E2eServer } from './harness.js';
 
 interface PageApp {
   app?: {
@@ -83,7 +61,7 @@ describe('docs/sdk.md "Start here": the example page, on another origin, with th
     assertLoopbackOnly();
     // The default station (no manifest): Lobby, Dispatch, Field Ops; no TURN_SECRET.
     srv = await startE2eServer({ devTokens: true });
-    site = await serveExample();
+    site = await serveExample('examples/start-here/index.html');
     expect(new URL(site.origin).origin).not.toBe(new URL(srv.httpUrl).origin);
     alice = await open('Alice');
     bob = await open('Bob');

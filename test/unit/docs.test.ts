@@ -91,4 +91,28 @@ describe('docs are kept in step with the code', () => {
     const readme = read('README.md');
     for (const name of ENV_VARS) expect(readme, name).toContain(`\`${name}\``);
   });
+
+  it('docs/sdk.md shows each example page’s script whole, as the file has it', () => {
+    const doc = read('docs/sdk.md');
+    for (const file of ['examples/start-here/index.html', 'examples/conference/index.html']) {
+      const html = read(file);
+      const script = /<script type="module">\n([\s\S]*?)\n\s*<\/script>/.exec(html)?.[1] ?? '';
+      const indent = Math.min(
+        ...script
+          .split('\n')
+          .filter((l) => l.trim())
+          .map((l) => /^ */.exec(l)![0].length),
+      );
+      const dedented = script
+        .split('\n')
+        .map((l) => l.slice(indent))
+        .join('\n');
+      const at = doc.indexOf(`(../${file})`);
+      expect(at, `docs/sdk.md links ${file}`).toBeGreaterThan(-1);
+      const open = doc.indexOf('```js\n', at) + '```js\n'.length;
+      const block = doc.slice(open, doc.indexOf('\n```', open));
+      expect(dedented.length).toBeGreaterThan(500);
+      expect(block).toBe(dedented);
+    }
+  });
 });

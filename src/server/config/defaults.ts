@@ -177,7 +177,8 @@ export const defaults = {
    * packet in time up to 60 rooms = 360 consumers (~0.7 of a core, ~18 µs per forwarded packet)
    * and fell behind at 480; rooms of 10 up to 6 rooms = 540 and fell behind at 630. Rooms of 3
    * are the dearer case (one producer per two consumers), so the budget is their last clean step.
-   * Enforced in MediaService.consume, on the worker's count (worker-pool.ts).
+   * Enforced in MediaService.consume, on the worker's count (worker-pool.ts), and used for placement:
+   * a conference room's receive transport goes first to a worker under it (MediaRoom.slotForReceiver).
    */
   maxVideoConsumersPerWorker: 360,
   /**

@@ -188,13 +188,23 @@ export class MediaRoom {
   /**
    * Where a new receive transport goes: the first of this room's routers whose worker is under the
    * consumer budget and has a free port, else a new router on the least loaded such worker. null:
-   * all full.
+   * all full. A conference receiver will carry video, so it first looks the same way among workers
+   * also under the video consumer budget (MAX_VIDEO_CONSUMERS_PER_WORKER): a new viewer spills onto
+   * another worker instead of having every camera refused on a worker full of video; only when
+   * every worker is full of video does it fall back to one with audio budget left (its cameras then
+   * get CAPACITY_EXCEEDED, its audio still plays).
    */
   async slotForReceiver(): Promise<RouterSlot | null> {
-    const budget = this.#pool.budget;
-    for (const slot of this.slots.values())
-      if (slot.worker.consumers < budget && slot.worker.hasFreePort) return slot;
-    const worker = this.#pool.leastLoaded(true);
+    if (this.mode === 'conference') {
+      const slot = await this.#openSlot(true);
+      if (slot) return slot;
+    }
+    return this.#openSlot(false);
+  }
+
+  async #openSlot(forVideo: boolean): Promise<RouterSlot | null> {
+    for (const slot of this.slots.values()) if (this.#pool.isOpen(slot.worker, forVideo)) return slot;
+    const worker = this.#pool.leastLoaded(true, forVideo);
     if (!worker) return null;
     const existing = this.slots.get(worker.index);
     if (existing?.worker === worker) return existing;

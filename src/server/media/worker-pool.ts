@@ -106,16 +106,18 @@ export class WorkerPool {
 
   /**
    * The least loaded live worker, optionally only among those under the consumer budget and with
-   * a free port. Load is the larger of the worker's consumer share (of its budget) and its port
-   * share (transports over its slice of the port range), so a worker whose ports are taken by idle
-   * transports is not chosen while another's are unused (issue 13: placement by consumers alone
-   * ran one worker out of ports while the other's stayed free).
+   * a free port (`underBudget`), and also under the video consumer budget (`forVideo`). Load is the
+   * largest of the worker's consumer share (of its budget), its video consumer share (of the video
+   * budget: a worker full of video is full for conference rooms even with audio budget left) and
+   * its port share (transports over its slice of the port range), so a worker whose ports are taken
+   * by idle transports is not chosen while another's are unused (issue 13: placement by consumers
+   * alone ran one worker out of ports while the other's stayed free).
    */
-  leastLoaded(underBudget = false): PoolWorker | null {
+  leastLoaded(underBudget = false, forVideo = false): PoolWorker | null {
     let best: PoolWorker | null = null;
     let bestLoad = Infinity;
     for (const w of this.#workers) {
-      if (!w || (underBudget && (w.consumers >= this.budget || !w.hasFreePort))) continue;
+      if (!w || (underBudget && !this.isOpen(w, forVideo))) continue;
       const load = this.load(w);
       if (load < bestLoad) {
         best = w;
@@ -125,9 +127,18 @@ export class WorkerPool {
     return best;
   }
 
-  /** A worker's load in [0, 1+]: the larger of its consumer and port shares. */
+  /** A new receiver may go here: under the consumer budget with a free port, and for video under its budget. */
+  isOpen(w: PoolWorker, forVideo = false): boolean {
+    return w.consumers < this.budget && w.hasFreePort && (!forVideo || w.videoConsumers < this.videoBudget);
+  }
+
+  /** A worker's load in [0, 1+]: the largest of its consumer, video consumer and port shares. */
   load(w: PoolWorker): number {
-    return Math.max(w.consumers / this.budget, w.transports / Math.max(1, w.ports));
+    return Math.max(
+      w.consumers / this.budget,
+      w.videoConsumers / this.videoBudget,
+      w.transports / Math.max(1, w.ports),
+    );
   }
 
   /**

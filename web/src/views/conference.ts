@@ -14,6 +14,8 @@ interface Tile {
   video: HTMLVideoElement | null;
   /** Tells the room the tile's size, so a small tile gets a low simulcast layer. */
   resize: ResizeObserver | null;
+  /** Tells the room whether the tile is on screen, so a hidden tile's consumer is paused. */
+  visible: IntersectionObserver | null;
 }
 
 /**
@@ -76,7 +78,7 @@ export class ConferenceView {
   leaveUi(): void {
     this.#room = null;
     this.#shell.handle.room = null;
-    for (const tile of this.#tiles.values()) tile.resize?.disconnect();
+    for (const tile of this.#tiles.values()) stopWatching(tile);
     this.#tiles.clear();
     this.#grid = null;
   }
@@ -145,14 +147,15 @@ export class ConferenceView {
         }
       } else {
         for (const t of who.tracks.values())
-          if (t.kind === 'video') videos.push({ track: t.track, source: t.source ?? 'camera' });
+          if (t.kind === 'video')
+            videos.push({ track: t.track, source: t.source ?? 'camera', producerId: t.producerId });
       }
       if (videos.length === 0) wanted.set(`${who.sessionId}:none`, { who, track: null, source: 'none' });
       for (const v of videos) wanted.set(`${who.sessionId}:${v.track.id}`, { who, ...v });
     }
     for (const [key, tile] of this.#tiles) {
       if (wanted.has(key)) continue;
-      tile.resize?.disconnect();
+      stopWatching(tile);
       tile.el.remove();
       this.#tiles.delete(key);
     }
@@ -174,23 +177,43 @@ export class ConferenceView {
   #tile(key: string, track: MediaStreamTrack | null, local: boolean, producerId?: string): Tile {
     const el = h('div', { class: 'tile', 'data-key': key });
     let video: HTMLVideoElement | null = null;
-    let resize: ResizeObserver | null = null;
     if (track) {
       video = h('video', { autoplay: true, playsinline: true, class: local ? 'mirror' : '' });
       video.muted = true; // audio plays through the room's audio player, never from tiles
       video.srcObject = new MediaStream([track]);
       el.append(video);
     }
+    const tile: Tile = { key, el, video, resize: null, visible: null };
     const room = this.#room;
-    if (room && producerId && typeof ResizeObserver === 'function') {
-      resize = new ResizeObserver(([entry]) => {
-        if (!entry) return;
+    if (!room || !producerId) return tile;
+    el.dataset.producer = producerId;
+    // What the server granted is written on the tile (data-layer, data-paused) once it replied.
+    if (typeof ResizeObserver === 'function') {
+      tile.resize = new ResizeObserver(([entry]) => {
+        if (!entry || entry.contentRect.width === 0) return;
         const { width, height } = entry.contentRect;
-        void room.setRenderedSize(producerId, width, height).catch(() => undefined);
+        void room
+          .setRenderedSize(producerId, width, height)
+          .then((layer) => {
+            if (layer !== null) el.dataset.layer = String(layer);
+          })
+          .catch(() => undefined);
       });
-      resize.observe(el);
+      tile.resize.observe(el);
     }
-    return { key, el, video, resize };
+    if (typeof IntersectionObserver === 'function') {
+      // A tile scrolled out of view costs nothing: its consumer is paused on the server.
+      tile.visible = new IntersectionObserver(([entry]) => {
+        if (!entry) return;
+        const visible = entry.isIntersecting;
+        void room
+          .setTrackVisibility(producerId, visible)
+          .then(() => el.toggleAttribute('data-paused', !visible))
+          .catch(() => undefined);
+      });
+      tile.visible.observe(el);
+    }
+    return tile;
   }
 
   #label(tile: Tile, who: ConferenceParticipant, source: string): void {
@@ -233,4 +256,9 @@ export class ConferenceView {
     this.#shell.showChannels();
     await room?.leave().catch(() => undefined);
   }
+}
+
+function stopWatching(tile: Tile): void {
+  tile.resize?.disconnect();
+  tile.visible?.disconnect();
 }
