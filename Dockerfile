@@ -26,7 +26,11 @@ FROM node:20-bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends \
       libssl3 libuv1 libsrtp2-1 libusrsctp2 libabsl20220623 liburing2 \
     && rm -rf /var/lib/apt/lists/*
-ENV NODE_ENV=production PORT=3000 HOST=0.0.0.0
+ENV NODE_ENV=production PORT=3000 HOST=0.0.0.0 RECORDINGS_DIR=/var/lib/parley/recordings
+# PTT recordings (channels with "record": true) are the only files the server writes. /app belongs
+# to root and the server runs as `node`, so they go to a directory of their own; mount a volume
+# there, shared by every node that serves them (deploy/docker-compose.yml does).
+RUN mkdir -p /var/lib/parley/recordings && chown -R node:node /var/lib/parley
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

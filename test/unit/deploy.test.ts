@@ -20,7 +20,11 @@ interface Service {
   volumes?: string[];
   stop_grace_period?: string;
 }
-const compose = load(read('deploy/docker-compose.yml')) as { services: Record<string, Service> };
+const compose = load(read('deploy/docker-compose.yml')) as {
+  services: Record<string, Service>;
+  volumes?: Record<string, unknown>;
+};
+const dockerfile = read('Dockerfile');
 const haproxy = read('deploy/haproxy.cfg');
 const unit = read('deploy/parley@.service');
 const readme = read('README.md');
@@ -135,6 +139,42 @@ describe('deploy/', () => {
     }
     expect(unit).toMatch(/^KillSignal=SIGTERM$/m);
     expect(unit).toMatch(/^EnvironmentFile=\/etc\/parley\/%i\.env$/m);
+  });
+
+  it('recordings go where the node may write, shared by both nodes (compose: one volume; systemd: its StateDirectory)', () => {
+    // The image runs as an unprivileged user and /app belongs to root: the default RECORDINGS_DIR
+    // (.parley/recordings, relative) is not writable there, so the image sets its own, creates it
+    // for that user, and compose mounts one named volume there on every node.
+    const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+    const user = /^USER (\S+)$/m.exec(runtime)?.[1];
+    const imageDir = /^ENV .*\bRECORDINGS_DIR=(\S+)/m.exec(runtime)?.[1];
+    expect(user).toBeTruthy();
+    expect(imageDir).toMatch(/^\//);
+    const made = /^RUN mkdir -p (\S+) && chown -R (\S+):\S+ (\S+)$/m.exec(runtime);
+    expect(made?.[1]).toBe(imageDir);
+    expect(made?.[2]).toBe(user);
+    expect(imageDir?.startsWith(`${made?.[3]}/`)).toBe(true);
+    // USER comes after the directory is made (a RUN as that user could not chown it).
+    expect(runtime.indexOf('RUN mkdir -p')).toBeLessThan(runtime.indexOf(`USER ${user}`));
+    const mounts = nodes.map(([, svc]) => {
+      const dir = svc.environment?.RECORDINGS_DIR;
+      expect(dir).toBe(imageDir);
+      return (svc.volumes ?? []).find((v) => v.endsWith(`:${dir}`));
+    });
+    expect(mounts[0]).toBeDefined();
+    expect(new Set(mounts).size).toBe(1);
+    const volume = mounts[0]!.split(':')[0];
+    expect(volume).not.toMatch(/^[./]/); // a named volume, not a host path
+    expect(Object.keys(compose.volumes ?? {})).toContain(volume);
+
+    // systemd: ProtectSystem=strict makes /opt/parley read-only; the unit points RECORDINGS_DIR
+    // into the StateDirectory it asks for (writable by User=, one for every instance).
+    expect(unit).toMatch(/^ProtectSystem=strict$/m);
+    const state = /^StateDirectory=(\S+)$/m.exec(unit)?.[1];
+    const unitDir = /^Environment=RECORDINGS_DIR=(\S+)$/m.exec(unit)?.[1];
+    expect(state).toBeTruthy();
+    expect(unitDir?.startsWith(`/var/lib/${state}/`)).toBe(true);
+    expect(loadConfig({ JWT_SECRET: 'x'.repeat(32), RECORDINGS_DIR: unitDir }).recording.dir).toBe(unitDir);
   });
 
   it('the env example sets only variables the server reads (or compose substitutes)', () => {
