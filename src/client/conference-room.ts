@@ -3,11 +3,11 @@ import type { Participant, ServerPayload } from '../protocol/index.js';
 import { AudioPlayer } from './audio-player.js';
 import { TypedEmitter } from './emitter.js';
 import { ParleyError } from './errors.js';
-import { LocalTracks, type LocalTrackState, type TrackSource } from './local-tracks.js';
+import { LocalTracks, type LocalTrackState, type SendLayerStats, type TrackSource } from './local-tracks.js';
 import { SfuSession } from './sfu-session.js';
 import type { SignalingClient } from './signaling-client.js';
 
-export type { LocalTrackState, TrackSource };
+export type { LocalTrackState, SendLayerStats, TrackSource };
 
 /** What `ConferenceRoom.trackStats` reports of a received track (frame fields are 0 for audio). */
 export interface TrackStats {
@@ -216,6 +216,15 @@ export class ConferenceRoom extends TypedEmitter<ConferenceRoomEvents> {
   /** Our own published track of a source, if any (e.g. for a self-view). */
   localTrack(source: TrackSource): MediaStreamTrack | null {
     return this.#local.track(source);
+  }
+
+  /**
+   * What the browser sends of our own source, one entry per encoding (the camera's three simulcast
+   * layers): frame size, frames and bytes sent, and why the encoder limits quality (e.g. `cpu`,
+   * when a busy machine makes it drop or shrink layers). Empty when the source is not published.
+   */
+  sendStats(source: TrackSource): Promise<SendLayerStats[]> {
+    return this.#local.sendStats(source);
   }
 
   /** The microphone: first call publishes it; later calls mute (pause on the server) and unmute. */

@@ -25,6 +25,19 @@ export interface LocalTracksPort {
   error: (error: ParleyError) => void;
 }
 
+/** One encoding of a published track as the browser sends it (a camera has three: simulcast). */
+export interface SendLayerStats {
+  /** The simulcast layer's rid (`q`, `h`, `f`), or null for a track sent in one encoding. */
+  rid: string | null;
+  bytesSent: number;
+  framesSent: number;
+  /** Size of the frames this encoding sends now: the encoder lowers it when the CPU or link limits. */
+  frameWidth: number;
+  frameHeight: number;
+  /** The browser's `qualityLimitationReason` (`none`, `cpu`, `bandwidth`, `other`), or null for audio. */
+  qualityLimitationReason: string | null;
+}
+
 interface Published {
   track: MediaStreamTrack;
   producer: types.Producer | null;
@@ -56,6 +69,26 @@ export class LocalTracks {
 
   track(source: TrackSource): MediaStreamTrack | null {
     return this.#published.get(source)?.track ?? null;
+  }
+
+  /** Outbound statistics of a published source, one entry per encoding; empty when not published. */
+  async sendStats(source: TrackSource): Promise<SendLayerStats[]> {
+    const producer = this.#published.get(source)?.producer;
+    if (!producer || producer.closed) return [];
+    const out: SendLayerStats[] = [];
+    for (const s of (await producer.getStats()).values() as IterableIterator<Record<string, unknown>>) {
+      if (s.type !== 'outbound-rtp') continue;
+      out.push({
+        rid: typeof s.rid === 'string' ? s.rid : null,
+        bytesSent: Number(s.bytesSent ?? 0),
+        framesSent: Number(s.framesSent ?? 0),
+        frameWidth: Number(s.frameWidth ?? 0),
+        frameHeight: Number(s.frameHeight ?? 0),
+        qualityLimitationReason:
+          typeof s.qualityLimitationReason === 'string' ? s.qualityLimitationReason : null,
+      });
+    }
+    return out;
   }
 
   /** Publishes `source`, or unmutes it if it is published and muted. */

@@ -19,6 +19,7 @@ const manifest = {
   channels: [
     { id: 'hall', name: 'Hall', mode: 'conference', maxParticipants: 10 },
     { id: 'radio', name: 'Radio', mode: 'ptt', maxParticipants: 10 },
+    { id: 'brief', name: 'Brief', mode: 'ptt', maxParticipants: 10, maxTalkMs: 1_000 },
   ],
 };
 
@@ -172,6 +173,25 @@ describe('webhooks', () => {
     ]);
     expect(floor[3]).toMatchObject({ speaker: { userId: 'ptt-a' }, by: { userId: 'ptt-boss' } });
     expect(floor[5]).toMatchObject({ speaker: { userId: 'ptt-boss' }, reason: 'admin' });
+  });
+
+  it('tells a floor taken back at the channel’s maxTalkMs: ptt.revoked with reason max-duration', async () => {
+    const talker = await connect('ptt-long');
+    await talker.request('room:join', { roomId: 'brief' });
+    await talker.request('ptt:start', { roomId: 'brief' });
+    expect(await talker.next('ptt:revoked')).toMatchObject({
+      payload: { roomId: 'brief', reason: 'max-duration' },
+    });
+    const [revoked] = await receiver.waitFor(
+      (e) => e.event === 'ptt.revoked' && e.roomId === 'brief',
+      'ptt.revoked in brief',
+    );
+    expect(revoked).toMatchObject({ speaker: { userId: 'ptt-long' }, reason: 'max-duration' });
+    const brief = receiver.events.filter(
+      (e) => named('ptt.granted', 'ptt.released', 'ptt.revoked')(e) && 'roomId' in e && e.roomId === 'brief',
+    );
+    // Revoked once, and not also reported as released.
+    expect(brief.map((e) => e.event)).toEqual(['ptt.granted', 'ptt.revoked']);
   });
 
   it('tells a call: started, answered, ended with its duration', async () => {
