@@ -27,11 +27,24 @@ describe('a text frame built once for every socket', () => {
     }
   });
 
-  it('is built once per frame and shared by every send of it', () => {
+  it('is built once for consecutive sends of a frame (a broadcast), and shared by them', () => {
     const f = { type: 'ptt:speaker-changed' as const, data: Buffer.from('{"type":"ptt:speaker-changed"}') };
     const first = wireBytes(f);
     expect(wireBytes(f)).toBe(first);
     expect(wireBytes({ ...f })).not.toBe(first);
     expect(first.subarray(2).toString()).toBe(f.data.toString());
+  });
+
+  it('frames each frame with its own bytes however sends of different frames interleave', () => {
+    const a = { type: 'ptt:speaker-changed' as const, data: Buffer.from('{"type":"a"}') };
+    const b = { type: 'ptt:speaker-changed' as const, data: Buffer.alloc(300, 0x62) };
+    for (const f of [a, b, a, a, b, { ...a }, b, a]) {
+      const bytes = wireBytes(f);
+      expect(bytes.equals(wsFramed(f.data)), f.data.toString().slice(0, 12)).toBe(true);
+    }
+    // A copy of a frame with other data is framed for its own data, never the original's.
+    const c = { ...a, data: Buffer.from('{"type":"c"}') };
+    expect(wireBytes(a).equals(wsFramed(a.data))).toBe(true);
+    expect(wireBytes(c).equals(wsFramed(c.data))).toBe(true);
   });
 });

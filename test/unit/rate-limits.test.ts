@@ -52,6 +52,28 @@ describe('RateLimits: per user and per address, across connections', () => {
     expect(takeN(limits, 300, 'flooder', '10.1.0.3')).toBe(150);
   });
 
+  it('a user named like an address and that address have buckets of their own', () => {
+    const clock = new FakeClock();
+    const limits = new RateLimits({ perSec: 10, burst: 20, clock });
+    expect(takeN(limits, 25, '10.0.0.1', '10.0.0.7')).toBe(20);
+    expect(takeN(limits, 25, null, '10.0.0.1')).toBe(20);
+    expect(limits.sizeForTesting).toBe(2);
+  });
+
+  it('takes the arrival time when given one, and reads its clock when not', async () => {
+    const clock = new FakeClock();
+    const limits = new RateLimits({ perSec: 10, burst: 20, clock });
+    expect(takeN(limits, 20, 'alice', 'a')).toBe(20);
+    // Half a second later by the caller's reading: 5 tokens back, whatever the clock says.
+    let ok = 0;
+    for (let i = 0; i < 10; i++) if (limits.take('alice', 'a', 500)) ok++;
+    expect(ok).toBe(5);
+    // The clock itself has not moved: reading it gives nothing more.
+    expect(takeN(limits, 5, 'alice', 'a')).toBe(0);
+    await clock.advance(1_000);
+    expect(takeN(limits, 20, 'alice', 'a')).toBe(5);
+  });
+
   it('RATE_LIMIT_PER_SEC=0 disables it and keeps nothing', () => {
     const limits = new RateLimits({ perSec: 0, burst: 1, clock: new FakeClock() });
     expect(takeN(limits, 1_000, 'u', 'a')).toBe(1_000);

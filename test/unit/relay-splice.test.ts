@@ -117,6 +117,49 @@ describe('relayed payloads spliced from the received text', () => {
     for (const f of refused) expect(check(f), f).toBe(false);
   });
 
+  it('splices the edges of the member scan: a lone or missing addressing member, one-sided spacing', () => {
+    const cases: [string, string, string][] = [
+      // [received text, dropped member, expected spliced payload]
+      [`{"type":"x","payload":{"to":"b"}}`, 'to', `{${SENDER}}`],
+      [`{"type":"x","payload":{ "to" : "b" }}`, 'to', `{ ${SENDER}}`],
+      [`{"type":"x","payload":{}}`, 'to', `{${SENDER}}`],
+      [`{"type":"x","payload":{"a":1}}`, 'to', `{"a":1,${SENDER}}`],
+      [`{"type":"x","payload":{"a":{"to":1},"to":"b"}}`, 'to', `{"a":{"to":1},${SENDER}}`],
+      [`{"type":"x","payload":{"to":"b","a":[{"to":1}]}}`, 'to', `{"a":[{"to":1}],${SENDER}}`],
+      // A key that only starts like the dropped one is kept.
+      [`{"type":"x","payload":{"toe":1,"to":"b"}}`, 'to', `{"toe":1,${SENDER}}`],
+      // A repeated envelope member other than payload says nothing about the payload's text.
+      [`{"type":"x","type":"y","payload":{"a":1,"to":"b"}}`, 'to', `{"a":1,${SENDER}}`],
+    ];
+    for (const [text, drop, want] of cases) {
+      const payload = (JSON.parse(text) as { payload: unknown }).payload;
+      const got = splicePayload({ text, payload }, drop, SENDER);
+      expect(got, text).toBe(want);
+      expect(JSON.parse(got as string), text).toEqual({
+        ...(payload as Record<string, unknown>),
+        ...SENDER_VALUE,
+        [drop]: undefined,
+      });
+    }
+    const refused: [string, string][] = [
+      [`{"type":"x"}`, 'to'], // no payload
+      [`{"type":"x","payload":[1]}`, 'to'], // not an object
+      [`{"type":"x","payload":{"to":"b","to":"c"}}`, 'to'], // folded by JSON.parse
+      [`{"type":"x","payload":{"t\\u006f":"b"}}`, 'to'], // escaped top-level key
+      [`{"type":"x","payload":{"a":1}`, 'to'], // ends too soon
+      [`[{"type":"x","payload":{"a":1}}]`, 'to'], // not an object
+    ];
+    for (const [text, drop] of refused) {
+      let payload: unknown;
+      try {
+        payload = (JSON.parse(text) as { payload?: unknown }).payload;
+      } catch {
+        payload = undefined;
+      }
+      expect(splicePayload({ text, payload }, drop, SENDER), text).toBeNull();
+    }
+  });
+
   it('sameTree: equal only with nothing removed, added or changed', () => {
     expect(sameTree({ a: [1, { b: 'x' }] }, { a: [1, { b: 'x' }] })).toBe(true);
     expect(sameTree({ a: 1, b: 2 }, { a: 1 })).toBe(false);

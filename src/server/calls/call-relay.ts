@@ -13,7 +13,7 @@ import type { Session } from '../sessions/session.js';
 import type { DeliveryFilter, UserMailbox } from '../sessions/user-delivery.js';
 import type { StateStore } from '../state/state-store.js';
 import type { Clock } from '../time/clock.js';
-import type { Frame } from '../wire/frame.js';
+import { timestampText, type Frame } from '../wire/frame.js';
 import { splicePayload, type RelaySource } from '../wire/relay-splice.js';
 import { defaults } from '../config/defaults.js';
 import { Hooks } from '../events/hooks.js';
@@ -131,7 +131,7 @@ export class CallRelay {
     const { recipientId, callId } = msg.payload;
     // Encoded once, before anything else: its size is what the recipient's budget pays.
     const f = relayFrame(msg.type, msg.payload, 'recipientId', session, verbatim);
-    this.#budget.take(session.userId, recipientId, f.data.length);
+    this.#budget.take(session.userId, recipientId, f.data.length, receivedAt);
     const known = this.#clustered ? this.#users.knownRemoteSessions(recipientId) : NOWHERE_ELSE;
     const plan = known && this.#answering.planNow(session, { type: msg.type, recipientId, callId });
     if (known && plan) {
@@ -279,7 +279,7 @@ export class CallRelay {
     const { roomId, to } = msg.payload;
     if (!session.rooms.has(roomId)) throw new ParleyError('NOT_IN_ROOM', `you are not in room "${roomId}"`);
     const f = relayFrame(msg.type, msg.payload, 'to', session, verbatim);
-    this.#budget.take(session.userId, to, f.data.length);
+    this.#budget.take(session.userId, to, f.data.length, receivedAt);
     let delivered = 0;
     for (const s of this.#rooms.localMembers(roomId) ?? []) {
       if (s.userId !== to || s === session) continue;
@@ -380,7 +380,7 @@ function relayFrame(
 ): Frame {
   const spliced = verbatim && splicePayload(verbatim, drop, senderFields(sender));
   if (spliced) {
-    const text = `{"type":${JSON.stringify(type)},"payload":${spliced},"timestamp":${Date.now()}}`;
+    const text = `{"type":${JSON.stringify(type)},"payload":${spliced},"timestamp":${timestampText()}}`;
     return { type, data: Buffer.from(text) };
   }
   const rest: Record<string, unknown> = {

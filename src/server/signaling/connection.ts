@@ -89,12 +89,15 @@ export class Connection implements SessionLink<LiveSession> {
     return this.#draining;
   }
 
-  /** Rate limit check for one inbound message. Returns false when the message must be dropped. */
-  admit(): boolean {
+  /**
+   * Rate limit check for one inbound message, received at `now` (the clock's monotonic ms, read by
+   * the limiter when not given). Returns false when the message must be dropped.
+   */
+  admit(now?: number): boolean {
     // A connection the server is closing gets nothing more processed (hardening: a flooder's
     // backlog), except during a drain (see `draining`).
     if (this.#closed && !this.#draining) return false;
-    if (this.#rateLimits.take(this.identity?.userId ?? null, this.remoteAddress)) {
+    if (this.#rateLimits.take(this.identity?.userId ?? null, this.remoteAddress, now)) {
       this.#refusedInRow = 0;
       return true;
     }

@@ -201,9 +201,10 @@ export class Dispatcher {
   }
 
   onFrame(conn: Connection, data: Buffer, isBinary: boolean): void {
-    conn.lastSeen = this.#clock.monotonic();
-    if (!conn.admit()) return;
+    // One clock read per frame: liveness, the rate limit and the relay-latency start share it.
     const receivedAt = this.#clock.monotonic();
+    conn.lastSeen = receivedAt;
+    if (!conn.admit(receivedAt)) return;
     if (isBinary) {
       this.#d.metrics.messagesIn('binary').inc();
       conn.sendError('INVALID_MESSAGE', undefined, 'binary frames are not supported; send JSON text frames');

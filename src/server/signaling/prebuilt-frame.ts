@@ -16,22 +16,24 @@ import type { Frame } from '../wire/frame.js';
  */
 
 /**
- * Where a frame keeps its wire bytes: a property of the frame itself, under a symbol only this
- * module knows. A WeakMap did the same at ~2–3 µs per relayed frame (an ephemeron per frame for the
- * GC to trace), 8.8 % of the relay server's CPU in the issue 14 profile.
+ * The last frame framed, and its bytes. A frame goes to its recipients one after the other (a
+ * broadcast loops over the members, a relay writes once), so one entry serves every send of it;
+ * a frame sent again after another one is framed again. This replaced a property stamped on each
+ * frame (a symbol, defined per frame): a shape transition per relayed message, ~2 % of the relay
+ * server's CPU in the issue 14 fourth-pass perf profile; a WeakMap before that cost ~2–3 µs per
+ * frame (an ephemeron for the GC to trace, 8.8 %).
  */
-const WIRE = Symbol('parley.wireBytes');
+let lastFrame: Frame | null = null;
+let lastData: Buffer | null = null;
+let lastBytes: Buffer | null = null;
 
-type Framed = Frame & { [WIRE]?: Buffer };
-
-/** The frame's bytes on the wire, built on first use and shared by every later send of it. */
+/** The frame's bytes on the wire, shared by consecutive sends of the same frame. */
 export function wireBytes(f: Frame): Buffer {
-  const cached = (f as Framed)[WIRE];
-  if (cached !== undefined) return cached;
+  if (f === lastFrame && f.data === lastData && lastBytes !== null) return lastBytes;
   const bytes = frameText(f.data);
-  // Not enumerable, so a frame copied with a spread (`{ ...f, data }`) never carries stale bytes.
-  // A frozen frame (none is, today) is framed again on each send rather than refused.
-  if (Object.isExtensible(f)) Object.defineProperty(f, WIRE, { value: bytes });
+  lastFrame = f;
+  lastData = f.data;
+  lastBytes = bytes;
   return bytes;
 }
 

@@ -25,9 +25,9 @@ export class TokenBucket {
     return this.#ratePerMs === 0;
   }
 
-  take(): boolean {
+  /** One token, at `now` (monotonic ms; the bucket's clock is read when not given). */
+  take(now: number = this.#now()): boolean {
     if (this.#ratePerMs === 0) return true;
-    const now = this.#now();
     this.#tokens = Math.min(this.#capacity, this.#tokens + (now - this.#last) * this.#ratePerMs);
     this.#last = now;
     if (this.#tokens < 1) return false;

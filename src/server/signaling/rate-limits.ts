@@ -22,7 +22,14 @@ export class RateLimits {
   readonly #clock: Clock;
   /** Time for an empty bucket to fill up again: after that long idle, an entry can go. */
   readonly #idleMs: number;
-  readonly #entries = new Map<string, Entry>();
+  /**
+   * Buckets by user id and by address, in two maps keyed by the strings themselves: a `user:<id>`
+   * key built per message was a new string to hash on every lookup.
+   */
+  readonly #users = new Map<string, Entry>();
+  readonly #addresses = new Map<string, Entry>();
+  /** The clock for the buckets, one function shared by all of them. */
+  readonly #now: () => number;
   #lastSweep: number;
 
   /** @param perSec refill rate (0: no limit). @param burst bucket size. */
@@ -32,6 +39,7 @@ export class RateLimits {
     this.#clock = opts.clock;
     this.#idleMs = opts.perSec > 0 ? Math.ceil((opts.burst / opts.perSec) * 1000) : 0;
     this.#lastSweep = opts.clock.monotonic();
+    this.#now = () => this.#clock.monotonic();
   }
 
   get disabled(): boolean {
@@ -40,34 +48,33 @@ export class RateLimits {
 
   /** Buckets held now (users and addresses seen within the last refill period, at most). */
   get sizeForTesting(): number {
-    return this.#entries.size;
+    return this.#users.size + this.#addresses.size;
   }
 
   /**
-   * One inbound message from `userId` (null: not authenticated yet) at `address`. False: over the
-   * limit, drop it.
+   * One inbound message from `userId` (null: not authenticated yet) at `address`, received at
+   * `now` (the clock's monotonic ms; read here when not given). False: over the limit, drop it.
    */
-  take(userId: string | null, address: string): boolean {
+  take(userId: string | null, address: string, now: number = this.#clock.monotonic()): boolean {
     if (this.#perSec === 0) return true;
-    const now = this.#clock.monotonic();
     if (now - this.#lastSweep >= this.#idleMs) this.#sweep(now);
-    const key = userId !== null ? `user:${userId}` : `addr:${address}`;
-    let entry = this.#entries.get(key);
+    const entries = userId !== null ? this.#users : this.#addresses;
+    const key = userId ?? address;
+    let entry = entries.get(key);
     if (!entry) {
-      entry = {
-        bucket: new TokenBucket(this.#perSec, this.#burst, () => this.#clock.monotonic()),
-        lastUsed: now,
-      };
-      this.#entries.set(key, entry);
+      entry = { bucket: new TokenBucket(this.#perSec, this.#burst, this.#now), lastUsed: now };
+      entries.set(key, entry);
     }
     entry.lastUsed = now;
-    return entry.bucket.take();
+    return entry.bucket.take(now);
   }
 
   #sweep(now: number): void {
     this.#lastSweep = now;
-    for (const [key, entry] of this.#entries) {
-      if (now - entry.lastUsed >= this.#idleMs) this.#entries.delete(key);
+    for (const entries of [this.#users, this.#addresses]) {
+      for (const [key, entry] of entries) {
+        if (now - entry.lastUsed >= this.#idleMs) entries.delete(key);
+      }
     }
   }
 }

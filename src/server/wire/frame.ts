@@ -38,3 +38,19 @@ export function encode<T extends ServerMessageType>(
 export function frame<T extends ServerMessageType>(type: T, payload: ServerPayload<T>): Frame {
   return { type, data: Buffer.from(encode(type, payload)) };
 }
+
+let lastMs = Number.NaN;
+let lastMsText = '';
+
+/**
+ * `Date.now()` as JSON text, converted once per millisecond: every relayed frame carries its
+ * `timestamp`, and a number past 2^31 is a heap number to convert on each message otherwise.
+ */
+export function timestampText(): string {
+  const ms = Date.now();
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastMsText = String(ms);
+  }
+  return lastMsText;
+}

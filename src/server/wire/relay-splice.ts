@@ -72,30 +72,39 @@ function skipSpace(text: string, i: number): number {
   }
 }
 
-interface Member {
-  /** Index of the key's opening quote. */
+/**
+ * What one pass over an object found (see {@link scanObject}). One object per scan and nothing
+ * else: no member map, no key strings (a Map and a sliced key per member were 5 % of the relay's
+ * CPU, hashing included, in the issue 14 fourth-pass profile).
+ */
+interface Scan {
+  /** Index just past the object's `}`. */
+  close: number;
+  /** How many object keys the whole value holds, at every depth. */
+  keys: number;
+  /** How many members the object itself has (its top-level keys). */
+  members: number;
+  /** Index of the opening quote of the member named `key`, or -1 when there is none. */
   start: number;
-  /** Index just past the value. */
+  /** Index just past that member's value. */
   end: number;
+  /** Index where that member's value starts. */
+  value: number;
 }
 
 /**
- * The members of the object starting at `open` (its `{`), by raw key text, and the index just past
- * its `}`. `keys`: how many object keys the whole value holds, at every depth (so that duplicates,
- * which JSON.parse folds, show as a count that differs from the parsed tree's). Null on an escaped
- * key or a key repeated at the top of this object.
+ * One pass over the object starting at `open` (its `{`), looking for the top-level member named
+ * `key`. `keys` counts object keys at every depth, so that duplicates (which JSON.parse folds)
+ * show as a count that differs from the parsed tree's. Null on an escaped top-level key (it could
+ * be `key` in disguise), a top-level `key` that appears twice, or text that ends too soon.
  */
-function scanObject(
-  text: string,
-  open: number,
-): { members: Map<string, Member>; close: number; keys: number } | null {
-  const members = new Map<string, Member>();
-  let keys = 0;
+function scanObject(text: string, open: number, key: string): Scan | null {
+  const scan: Scan = { close: -1, keys: 0, members: 0, start: -1, end: -1, value: -1 };
   let depth = 0;
   let i = open;
-  let memberKey: string | null = null;
-  let memberStart = 0;
-  // (No closure for ending a member: this runs per relayed message.)
+  /** Inside the member named `key` (at the top level), until its value ends. */
+  let inKey = false;
+  // (No closure and no allocation per member: this runs per relayed message.)
   while (i < text.length) {
     const c = text.charCodeAt(i);
     if (c === QUOTE) {
@@ -103,12 +112,16 @@ function scanObject(
       if (end < 0) return null;
       const after = skipSpace(text, end);
       if (text.charCodeAt(after) === COLON) {
-        keys++;
+        scan.keys++;
         if (depth === 1) {
-          const key = text.slice(i + 1, end - 1);
-          if (key.includes('\\')) return null;
-          memberKey = key;
-          memberStart = i;
+          scan.members++;
+          if (hasBackslash(text, i + 1, end - 1)) return null;
+          if (end - i - 2 === key.length && text.startsWith(key, i + 1)) {
+            if (scan.start >= 0) return null;
+            scan.start = i;
+            scan.value = skipSpace(text, after + 1);
+            inKey = true;
+          }
         }
         i = after + 1;
       } else {
@@ -119,24 +132,23 @@ function scanObject(
     if (c === OPEN_BRACE || c === OPEN_BRACKET) depth++;
     else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
       if (depth === 1) {
-        if (memberKey !== null && !addMember(members, memberKey, memberStart, trimEnd(text, i))) return null;
-        return { members, close: i + 1, keys };
+        if (inKey) scan.end = trimEnd(text, i);
+        scan.close = i + 1;
+        return scan;
       }
       depth--;
-    } else if (c === COMMA && depth === 1) {
-      if (memberKey !== null && !addMember(members, memberKey, memberStart, trimEnd(text, i))) return null;
-      memberKey = null;
+    } else if (c === COMMA && depth === 1 && inKey) {
+      scan.end = trimEnd(text, i);
+      inKey = false;
     }
     i++;
   }
   return null;
 }
 
-/** Records a member; false when its key is already there (JSON.parse would keep only the last). */
-function addMember(members: Map<string, Member>, key: string, start: number, end: number): boolean {
-  if (members.has(key)) return false;
-  members.set(key, { start, end });
-  return true;
+function hasBackslash(text: string, from: number, to: number): boolean {
+  for (let k = from; k < to; k++) if (text.charCodeAt(k) === BACKSLASH) return true;
+  return false;
 }
 
 function trimEnd(text: string, i: number): number {
@@ -174,14 +186,16 @@ export function splicePayload(
 ): string | null {
   const start = skipSpace(text, 0);
   if (text.charCodeAt(start) !== OPEN_BRACE) return null;
-  const envelope = scanObject(text, start);
-  const member = envelope?.members.get('payload');
-  if (!member) return null;
-  const valueStart = skipSpace(text, text.indexOf(':', member.start + '"payload"'.length) + 1);
+  const envelope = scanObject(text, start, 'payload');
+  if (!envelope || envelope.start < 0) return null;
+  const valueStart = envelope.value;
   if (text.charCodeAt(valueStart) !== OPEN_BRACE) return null;
-  const body = scanObject(text, valueStart);
-  if (!body || body.close !== member.end || body.keys !== countKeys(payload)) return null;
-  const cut = body.members.get(drop);
+  const body = scanObject(text, valueStart, drop);
+  if (!body || body.close !== envelope.end || body.keys !== countKeys(payload)) return null;
+  const cut = body.start < 0 ? null : body;
+  // The sender fields follow a comma unless nothing of the payload is left (no flattening of the
+  // spliced text to find out: it is written out once, into the frame's buffer).
+  const sep = body.members > (cut ? 1 : 0) ? ',' : '';
   let inner: string;
   if (!cut) inner = text.slice(valueStart + 1, body.close - 1);
   else {
@@ -193,9 +207,9 @@ export function splicePayload(
     else {
       const trimmed = before.slice(0, trimEnd(before, before.length));
       inner = (trimmed.endsWith(',') ? trimmed.slice(0, -1) : trimmed) + after;
-      return `{${inner}${inner.trim() === '' ? '' : ','}${senderFields}}`;
+      return `{${inner}${sep}${senderFields}}`;
     }
     inner = before + after;
   }
-  return `{${inner}${inner.trim() === '' ? '' : ','}${senderFields}}`;
+  return `{${inner}${sep}${senderFields}}`;
 }
