@@ -97,10 +97,11 @@ interface Scan {
  * `key`. `keys` counts object keys at every depth, so that duplicates (which JSON.parse folds)
  * show as a count that differs from the parsed tree's. Null on an escaped top-level key (it could
  * be `key` in disguise), a top-level `key` that appears twice, or text that ends too soon.
+ * `startDepth` 1: `open` is inside the object already, after a member (the rest of an envelope).
  */
-function scanObject(text: string, open: number, key: string): Scan | null {
+function scanObject(text: string, open: number, key: string, startDepth = 0): Scan | null {
   const scan: Scan = { close: -1, keys: 0, members: 0, start: -1, end: -1, value: -1 };
-  let depth = 0;
+  let depth = startDepth;
   let i = open;
   /** Inside the member named `key` (at the top level), until its value ends. */
   let inKey = false;
@@ -173,6 +174,21 @@ function countKeys(value: unknown): number {
   return n;
 }
 
+const TYPE_FIRST = '{"type":"';
+const PAYLOAD_NEXT = ',"payload":{';
+
+/**
+ * Where the payload object starts (its `{`) when the frame begins exactly `{"type":"…","payload":{`
+ * with nothing escaped in the type; -1 otherwise (the caller scans the whole envelope).
+ */
+function payloadAfterType(text: string): number {
+  if (!text.startsWith(TYPE_FIRST)) return -1;
+  const close = text.indexOf('"', TYPE_FIRST.length);
+  if (close < 0 || hasBackslash(text, TYPE_FIRST.length, close)) return -1;
+  if (!text.startsWith(PAYLOAD_NEXT, close + 1)) return -1;
+  return close + PAYLOAD_NEXT.length;
+}
+
 /**
  * The relayed payload's JSON text from the received frame `text`: its `payload` object without the
  * member `drop`, with `senderFields` (`"senderId":…,"senderName":…`, already encoded) appended.
@@ -184,14 +200,26 @@ export function splicePayload(
   drop: string,
   senderFields: string,
 ): string | null {
-  const start = skipSpace(text, 0);
-  if (text.charCodeAt(start) !== OPEN_BRACE) return null;
-  const envelope = scanObject(text, start, 'payload');
-  if (!envelope || envelope.start < 0) return null;
-  const valueStart = envelope.value;
-  if (text.charCodeAt(valueStart) !== OPEN_BRACE) return null;
-  const body = scanObject(text, valueStart, drop);
-  if (!body || body.close !== envelope.end || body.keys !== countKeys(payload)) return null;
+  let valueStart = payloadAfterType(text);
+  let body: Scan | null;
+  if (valueStart >= 0) {
+    // The SDK's own order, `{"type":"…","payload":{…},…}`: the payload is scanned once, and what
+    // follows it must hold no second payload (nor an escaped key that could be one).
+    body = scanObject(text, valueStart, drop);
+    if (!body) return null;
+    const rest = scanObject(text, body.close, 'payload', 1);
+    if (!rest || rest.start >= 0) return null;
+  } else {
+    const start = skipSpace(text, 0);
+    if (text.charCodeAt(start) !== OPEN_BRACE) return null;
+    const envelope = scanObject(text, start, 'payload');
+    if (!envelope || envelope.start < 0) return null;
+    valueStart = envelope.value;
+    if (text.charCodeAt(valueStart) !== OPEN_BRACE) return null;
+    body = scanObject(text, valueStart, drop);
+    if (!body || body.close !== envelope.end) return null;
+  }
+  if (body.keys !== countKeys(payload)) return null;
   const cut = body.start < 0 ? null : body;
   // The sender fields follow a comma unless nothing of the payload is left (no flattening of the
   // spliced text to find out: it is written out once, into the frame's buffer).
