@@ -25,11 +25,13 @@ import { multinodeScenario } from './scenarios/multinode.js';
 import { pttScenario } from './scenarios/ptt.js';
 import { recordingScenario } from './scenarios/recording.js';
 import { relayScenario } from './scenarios/relay.js';
+import { relayCostScenario } from './scenarios/relaycost.js';
 import { sfuScenario } from './scenarios/sfu.js';
 import { videoScenario } from './scenarios/video.js';
 
 const SCENARIOS: Record<string, Scenario> = {
   relay: relayScenario,
+  relaycost: relayCostScenario,
   connections: connectionsScenario,
   join: joinScenario,
   ptt: pttScenario,
