@@ -59,6 +59,11 @@ export const defaults = {
   relayBudgetBurstMessages: 200,
   /** (sender, recipient) pairs a node's relay budget remembers before it forgets full (idle) ones (relay-budget.ts). */
   relayBudgetPruneAtPairs: 10_000,
+  /**
+   * How often the `parley_nodejs_eventloop_lag_*` histogram samples the event loop (metrics.ts): a
+   * timer in the main loop. prom-client's 10 ms default was 100 wake-ups a second on an idle node.
+   */
+  eventLoopMonitoringPrecisionMs: 100,
 
   /** TURN_URIS: none, so TURN credentials carry no URIs. */
   turnUris: [] as string[],
