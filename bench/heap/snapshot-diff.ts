@@ -105,7 +105,8 @@ export function tallySnapshot(path: string): HeapTally {
       (type === 'object' && (name === 'Array' || name === 'system / Context'))
     )
       kind = `${type} ${name.slice(0, 30)} ← ${heldBy(n)}`;
-    else if (type === 'object' || type === 'closure' || type === 'native') kind = `${type} ${name}`;
+    else if (type === 'closure') kind = `closure ${name} ← ${heldBy(n)}`;
+    else if (type === 'object' || type === 'native') kind = `${type} ${name}`;
     else if (
       type === 'code' ||
       type === 'string' ||
