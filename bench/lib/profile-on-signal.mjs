@@ -6,12 +6,13 @@ import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { join } from 'node:path';
 
-const out = process.env.BENCH_PROFILE_OUT;
+const proc = globalThis.process;
+const out = proc.env.BENCH_PROFILE_OUT;
 if (out) {
   const session = new Session();
   session.connect();
   let running = false;
-  process.on('SIGWINCH', () => {
+  proc.on('SIGWINCH', () => {
     if (!running) {
       running = true;
       session.post('Profiler.enable', () => session.post('Profiler.start'));
@@ -19,8 +20,8 @@ if (out) {
     }
     running = false;
     session.post('Profiler.stop', (err, res) => {
-      if (!err) writeFileSync(join(out, `ramp-${process.pid}.cpuprofile`), JSON.stringify(res.profile));
-      process.stderr.write(`ramp profile written (${err ? err.message : 'ok'})\n`);
+      if (!err) writeFileSync(join(out, `ramp-${proc.pid}.cpuprofile`), JSON.stringify(res.profile));
+      proc.stderr.write(`ramp profile written (${err ? err.message : 'ok'})\n`);
     });
   });
 }
