@@ -85,7 +85,11 @@ export function tallySnapshot(path: string): HeapTally {
     const rName = strings[nodes[r * width + iName]];
     const via = edgeLabel(retainerEdge[n]);
     const rType = types[nodes[r * width + iType]];
-    return rType === 'object' && rName === 'Object' ? `{${propsOf(r)}}.${via}` : `${nameOf(r)}.${via}`;
+    if (rType === 'object' && rName === 'Object') return `{${propsOf(r)}}.${via}`;
+    // An array says little by itself: name it by what holds the array.
+    if (rType === 'object' && rName === 'Array' && retainer[r] >= 0)
+      return `${nameOf(retainer[r])}.${edgeLabel(retainerEdge[r])}.${via}`;
+    return `${nameOf(r)}.${via}`;
   };
   for (let i = 0; i < nodes.length; i += width) {
     const n = i / width;
