@@ -55,7 +55,11 @@ async function main(): Promise<void> {
   const tracked: Stoppable[] = [];
   const ctx: Ctx = {
     rounds: Number(process.env.BENCH_ROUNDS ?? 3),
-    cpuProfDir: process.env.BENCH_PROFILE ? join(resultsDir, 'profiles') : undefined,
+    // BENCH_PROFILE=ramp profiles only the connections scenario's ramp (scenarios/connections.ts).
+    cpuProfDir:
+      process.env.BENCH_PROFILE && process.env.BENCH_PROFILE !== 'ramp'
+        ? join(resultsDir, 'profiles')
+        : undefined,
     say: (line) => process.stderr.write(`${line}\n`),
     track: (p) => {
       tracked.push(p);

@@ -30,6 +30,8 @@ export interface StartOptions {
   timeoutMs?: number;
   /** Run the script from another checkout (BENCH_PARLEY_BASELINE: an A/B of two Parley versions). */
   root?: string;
+  /** More Node flags for the server process (e.g. `--heapsnapshot-signal`). */
+  nodeFlags?: string[];
 }
 
 /**
@@ -50,6 +52,7 @@ export async function startServerProc(
     mkdirSync(dir, { recursive: true });
     execArgv.push('--cpu-prof', '--cpu-prof-dir', dir);
   }
+  execArgv.push(...(opts.nodeFlags ?? []));
   execArgv.push('--import', 'tsx', '--import', './bench/lib/gc-on-signal.mjs');
   const child = spawn(process.execPath, [...execArgv, script], {
     cwd: opts.root ?? ROOT,

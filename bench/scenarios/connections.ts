@@ -7,10 +7,29 @@ import type { Ctx, ScenarioResult } from '../lib/ctx.js';
 import { GenProc } from '../lib/ipc.js';
 import type { Protocol } from '../lib/payloads.js';
 import { cpuMeter, fdCount, fdHardLimit, rssKiB } from '../lib/proc.js';
-import { parleyBaselineRoot, startParley, startServerProc, type ServerProc } from '../lib/servers.js';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { parleyBaselineRoot, ROOT, startParley, startServerProc, type ServerProc } from '../lib/servers.js';
 import { ratio, round, sleep } from '../lib/stats.js';
 
 const GENS = 2;
+
+/** BENCH_PROFILE=ramp: Parley servers profile the connect ramp alone (into bench/results/profiles/<name>/). */
+function rampProfiling(): boolean {
+  return process.env.BENCH_PROFILE === 'ramp';
+}
+
+/** The server options that make a Parley profile its ramp (nothing unless BENCH_PROFILE=ramp). */
+function rampProfileOptions(name: string): { nodeFlags?: string[]; env?: Record<string, string> } {
+  if (!rampProfiling()) return {};
+  const dir = join(ROOT, 'bench/results/profiles', name);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  return {
+    nodeFlags: ['--import', join(ROOT, 'bench/lib/profile-on-signal.mjs')],
+    env: { BENCH_PROFILE_OUT: dir },
+  };
+}
 const WARMUP = 400;
 const CONCURRENCY = 50;
 
@@ -64,6 +83,8 @@ async function rampOne(
   const rssBefore = rssKiB(server.pid);
   const fdsBefore = fdCount(server.pid);
 
+  // BENCH_PROFILE=ramp: a CPU profile of the ramp alone (bench/lib/profile-on-signal.mjs).
+  if (rampProfiling()) server.child.kill('SIGWINCH');
   const cpu = cpuMeter(server.pid);
   const t0 = performance.now();
   const ramps = await Promise.all(
@@ -77,6 +98,10 @@ async function rampOne(
   );
   const ms = performance.now() - t0;
   const c = cpu.stop();
+  if (rampProfiling()) {
+    server.child.kill('SIGWINCH');
+    await sleep(2_000);
+  }
   const opened = ramps.reduce((n, r) => n + r.opened, 0);
   const failures = ramps.reduce((n, r) => n + r.failures, 0);
   await sleep(1_000);
@@ -139,7 +164,10 @@ export async function connectionsScenario(ctx: Ctx): Promise<ScenarioResult[]> {
       ctx,
       'parley',
       'parley',
-      () => startParley('parley-conn', parleyEnv, { cpuProfDir: ctx.cpuProfDir }),
+      () => {
+        const p = rampProfileOptions('parley-conn');
+        return startParley('parley-conn', { ...parleyEnv, ...p.env }, { cpuProfDir: ctx.cpuProfDir, ...p });
+      },
       target,
     ),
   };
@@ -149,8 +177,14 @@ export async function connectionsScenario(ctx: Ctx): Promise<ScenarioResult[]> {
       ctx,
       'parley-baseline',
       'parley',
-      () =>
-        startParley('parley-conn-baseline', parleyEnv, { cpuProfDir: ctx.cpuProfDir, root: baselineRoot }),
+      () => {
+        const p = rampProfileOptions('parley-conn-baseline');
+        return startParley(
+          'parley-conn-baseline',
+          { ...parleyEnv, ...p.env },
+          { cpuProfDir: ctx.cpuProfDir, root: baselineRoot, ...p },
+        );
+      },
       target,
     );
   }

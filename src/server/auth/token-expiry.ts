@@ -11,11 +11,15 @@ export interface TokenExpiryHandlers<S> {
   expired(subject: S): void;
 }
 
-export interface TokenExpiryOptions {
+/** What every connection's token expiry shares: one object, built once by its owner. */
+export interface TokenExpiryPolicy<S> {
   /** Every connection's token deadlines share its one timer (time/deadline-queue.ts). */
-  deadlines: DeadlineQueue;
-  leadMs: number;
-  toleranceMs: number;
+  readonly deadlines: DeadlineQueue;
+  /** `auth:expiring` this long before `exp`. */
+  readonly leadMs: number;
+  /** The close comes this long after `exp` (the clock tolerance). */
+  readonly toleranceMs: number;
+  readonly handlers: TokenExpiryHandlers<S>;
 }
 
 /**
@@ -32,36 +36,38 @@ export class TokenExpiry<S> implements Deadline {
   dueAt = 0;
   queueSlot = -1;
   queueSeq = 0;
-  readonly #deadlines: DeadlineQueue;
-  readonly #expiresAt: number;
-  readonly #toleranceMs: number;
-  readonly #handlers: TokenExpiryHandlers<S>;
+  /** Shared by every connection (the queue, the lead, the tolerance, the handlers). */
+  readonly #policy: TokenExpiryPolicy<S>;
   readonly #subject: S;
-  #warned = false;
+  /**
+   * `exp` in ms until the warning has gone, then null. Kept apart from `dueAt` (the queue's, which
+   * is `exp - leadMs` before the warning): each is one number per connection.
+   */
+  #expiresAt: number | null;
 
-  constructor(expiresAt: number, opts: TokenExpiryOptions, handlers: TokenExpiryHandlers<S>, subject: S) {
-    this.#deadlines = opts.deadlines;
-    this.#expiresAt = expiresAt;
-    this.#toleranceMs = opts.toleranceMs;
-    this.#handlers = handlers;
+  constructor(expiresAt: number, policy: TokenExpiryPolicy<S>, subject: S) {
+    this.#policy = policy;
     this.#subject = subject;
-    this.#deadlines.schedule(this, expiresAt - opts.leadMs);
+    this.#expiresAt = expiresAt;
+    policy.deadlines.schedule(this, expiresAt - policy.leadMs);
   }
 
   /** Idempotent. */
   cancel(): void {
-    this.#deadlines.cancel(this);
+    this.#policy.deadlines.cancel(this);
   }
 
   /** Called by the queue. */
   onDue(): void {
-    if (!this.#warned) {
-      this.#warned = true;
+    const policy = this.#policy;
+    const expiresAt = this.#expiresAt;
+    if (expiresAt !== null) {
+      this.#expiresAt = null;
       // The close's deadline first: a handler that cancels (a refresh answered at once) cancels it.
-      this.#deadlines.schedule(this, this.#expiresAt + this.#toleranceMs);
-      this.#handlers.expiring(this.#subject, this.#expiresAt);
+      policy.deadlines.schedule(this, expiresAt + policy.toleranceMs);
+      policy.handlers.expiring(this.#subject, expiresAt);
       return;
     }
-    this.#handlers.expired(this.#subject);
+    policy.handlers.expired(this.#subject);
   }
 }

@@ -6,6 +6,19 @@ import type { Frame } from '../wire/frame.js';
 import type { Session } from './session.js';
 import type { SessionLink } from './session-link.js';
 
+/** What every session of a manager shares: one object, not three fields per session. */
+export interface LiveSessionOptions {
+  /** The clock's timer half (a port, not a closure per session: every idle session holds it). */
+  timers: Pick<Clock, 'clearTimeout'>;
+  /** Frames held while suspended. Default: defaults.suspendedBufferMaxFrames. */
+  maxBufferedFrames?: number;
+  /** Bytes held while suspended. Default: defaults.suspendedBufferMaxBytes. */
+  maxBufferedBytes?: number;
+}
+
+/** What an empty buffer reads as: no array per session until something is buffered. */
+const NO_FRAMES: readonly Frame[] = Object.freeze([]);
+
 /**
  * The session manager's session: identity, room memberships and the live connection, if any. It
  * outlives a dropped connection for the resume grace window, buffering what it is sent.
@@ -14,36 +27,43 @@ export class LiveSession implements Session {
   readonly id: string;
   identity: Identity;
   connection: SessionLink<LiveSession> | null;
-  readonly rooms = new Map<string, Participant>();
+  /** Built at the first join (or read): most idle sessions never join a room. */
+  #rooms: Map<string, Participant> | null = null;
   /** Hash of the current resume token (the token itself is never stored). */
   resumeTokenHash: string | null = null;
   graceTimer: Timer | null = null;
   /** When the connection last dropped (the clock's ms); the oldest suspended session goes first at the quota. */
   suspendedAt = 0;
-  /** Frames sent while suspended, replayed on resume (read it; change it through the methods below). */
-  buffered: Frame[] = [];
+  /** Frames sent while suspended; null until the first (a live session never buffers). */
+  #buffered: Frame[] | null = null;
   /** Bytes in `buffered`. */
   #bufferedBytes = 0;
   /** True when the buffer overflowed and frames were dropped while suspended. */
   missedFrames = false;
   #ended = false;
-  readonly #maxBuffered: number;
-  readonly #maxBufferedBytes: number;
-  /** The clock's timer half (a port, not a closure per session: every idle session holds it). */
-  readonly #timers: Pick<Clock, 'clearTimeout'>;
+  /** Shared by the manager's sessions. */
+  readonly #opts: LiveSessionOptions;
 
   constructor(
     id: string,
     identity: Identity,
     connection: SessionLink<LiveSession> | null,
-    opts: { timers: Pick<Clock, 'clearTimeout'>; maxBufferedFrames?: number; maxBufferedBytes?: number },
+    opts: LiveSessionOptions,
   ) {
     this.id = id;
     this.identity = identity;
     this.connection = connection;
-    this.#timers = opts.timers;
-    this.#maxBuffered = opts.maxBufferedFrames ?? defaults.suspendedBufferMaxFrames;
-    this.#maxBufferedBytes = opts.maxBufferedBytes ?? defaults.suspendedBufferMaxBytes;
+    this.#opts = opts;
+  }
+
+  /** roomId → this session's participant entry in that room. Kept by the room service. */
+  get rooms(): Map<string, Participant> {
+    return (this.#rooms ??= new Map());
+  }
+
+  /** Frames sent while suspended, replayed on resume (read it; change it through the methods below). */
+  get buffered(): readonly Frame[] {
+    return this.#buffered ?? NO_FRAMES;
   }
 
   get userId(): string {
@@ -62,7 +82,7 @@ export class LiveSession implements Session {
     if (this.connection) {
       this.connection.sendFrame(f);
     } else if (!this.#ended) {
-      this.buffered.push(f);
+      (this.#buffered ??= []).push(f);
       this.#bufferedBytes += f.data.length;
       this.#trim();
     }
@@ -75,8 +95,8 @@ export class LiveSession implements Session {
 
   /** Hands the buffer over (to a resume or another node) and empties it. */
   takeBuffered(): { frames: Frame[]; missedFrames: boolean } {
-    const out = { frames: this.buffered, missedFrames: this.missedFrames };
-    this.buffered = [];
+    const out = { frames: this.#buffered ?? [], missedFrames: this.missedFrames };
+    this.#buffered = null;
     this.#bufferedBytes = 0;
     this.missedFrames = false;
     return out;
@@ -84,7 +104,7 @@ export class LiveSession implements Session {
 
   /** Frames from before the ones held here (an old node's buffer for an adopted session). */
   prependBuffered(frames: Frame[]): void {
-    this.buffered = [...frames, ...this.buffered];
+    this.#buffered = [...frames, ...(this.#buffered ?? [])];
     for (const f of frames) this.#bufferedBytes += f.data.length;
     this.#trim();
   }
@@ -94,11 +114,12 @@ export class LiveSession implements Session {
    * once dropped the resumed receiver again): the oldest go first, and the resume says missedFrames.
    */
   #trim(): void {
-    while (
-      this.buffered.length > 0 &&
-      (this.buffered.length > this.#maxBuffered || this.#bufferedBytes > this.#maxBufferedBytes)
-    ) {
-      const dropped = this.buffered.shift();
+    const buffered = this.#buffered;
+    if (!buffered) return;
+    const maxFrames = this.#opts.maxBufferedFrames ?? defaults.suspendedBufferMaxFrames;
+    const maxBytes = this.#opts.maxBufferedBytes ?? defaults.suspendedBufferMaxBytes;
+    while (buffered.length > 0 && (buffered.length > maxFrames || this.#bufferedBytes > maxBytes)) {
+      const dropped = buffered.shift();
       if (dropped) this.#bufferedBytes -= dropped.data.length;
       this.missedFrames = true;
     }
@@ -106,7 +127,7 @@ export class LiveSession implements Session {
 
   /** Stops the grace timer, if running. */
   cancelGrace(): void {
-    if (this.graceTimer) this.#timers.clearTimeout(this.graceTimer);
+    if (this.graceTimer) this.#opts.timers.clearTimeout(this.graceTimer);
     this.graceTimer = null;
   }
 
@@ -118,7 +139,7 @@ export class LiveSession implements Session {
     if (this.#ended) return;
     this.#ended = true;
     this.cancelGrace();
-    this.buffered = [];
+    this.#buffered = null;
     this.#bufferedBytes = 0;
   }
 }

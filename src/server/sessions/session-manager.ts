@@ -11,9 +11,10 @@ import { background } from '../lifecycle/background.js';
 import type { StateStore } from '../state/state-store.js';
 import { systemClock, type Clock, type Timer } from '../time/clock.js';
 import type { Frame } from '../wire/frame.js';
-import { LiveSession } from './live-session.js';
+import { LiveSession, type LiveSessionOptions } from './live-session.js';
 import type { Session } from './session.js';
 import type { SessionLink } from './session-link.js';
+import { UserSessions, type OneOrMore } from './user-sessions.js';
 
 export type EndReason = 'left' | 'disconnected' | 'shutdown' | 'removed';
 
@@ -51,7 +52,8 @@ function hashToken(token: string): string {
  */
 export class SessionManager {
   readonly #byId = new Map<string, LiveSession>();
-  readonly #byUser = new Map<string, Set<LiveSession>>();
+  /** The session itself for a user with one here, a Set from the second (user-sessions.ts). */
+  readonly #byUser = new UserSessions<LiveSession>();
   readonly #store: StateStore;
   readonly #graceMs: number;
   readonly #log: Logger;
@@ -59,6 +61,8 @@ export class SessionManager {
   readonly #cluster: ClusterLink | null;
   readonly #maxPerUser: number;
   readonly hooks: Hooks<SessionEvents>;
+  /** One options object for every session of this manager. */
+  readonly #sessionOpts: LiveSessionOptions;
   #closed = false;
   /** Draining in a cluster: sessions are handed over to the other nodes instead of ended. */
   #handingOff = false;
@@ -84,6 +88,7 @@ export class SessionManager {
     this.#log = log;
     this.#cluster = cluster;
     this.#clock = clock;
+    this.#sessionOpts = { timers: clock };
     this.hooks = new Hooks('sessions', log);
   }
 
@@ -100,8 +105,16 @@ export class SessionManager {
     return this.#byId.get(sessionId);
   }
 
-  /** Sessions of a user that can receive: live, or suspended and buffering. */
+  /**
+   * Sessions of a user that can receive: live, or suspended and buffering. A new Set, a snapshot;
+   * deliveries use {@link localSessionsOf}, which builds nothing.
+   */
   sessionsOf(userId: string): ReadonlySet<LiveSession> | undefined {
+    return this.#byUser.setOf(userId);
+  }
+
+  /** The user's sessions here as held: the session itself, or a Set when there are several. */
+  localSessionsOf(userId: string): OneOrMore<LiveSession> | undefined {
     return this.#byUser.get(userId);
   }
 
@@ -141,15 +154,14 @@ export class SessionManager {
    * node's sessions of the user); if the directory cannot answer, this node's count stands.
    */
   async #makeRoomFor(userId: string): Promise<void> {
-    const local = this.#byUser.get(userId);
-    let count = local?.size ?? 0;
+    let count = this.#byUser.count(userId);
     if (this.#cluster) {
       const everywhere = await this.#cluster.directory.sessionsOfUser(userId).catch(() => null);
       if (everywhere) count = Math.max(count, everywhere.length);
     }
     while (count >= this.#maxPerUser) {
       let oldest: LiveSession | null = null;
-      for (const s of this.#byUser.get(userId) ?? []) {
+      for (const s of this.#byUser.setOf(userId) ?? []) {
         if (s.suspended && (!oldest || s.suspendedAt < oldest.suspendedAt)) oldest = s;
       }
       if (!oldest) {
@@ -496,9 +508,7 @@ export class SessionManager {
       else conn.close(CLOSE_CODES.GOING_AWAY.code, 'server shutting down');
     }
     this.#byId.delete(session.id);
-    const set = this.#byUser.get(session.userId);
-    set?.delete(session);
-    if (set?.size === 0) this.#byUser.delete(session.userId);
+    this.#byUser.delete(session);
     await this.hooks.emit('movedAway', session);
     this.#log.info(
       { session: sessionId },
@@ -508,17 +518,12 @@ export class SessionManager {
   }
 
   #newSession(id: string, identity: Identity, conn: SessionLink<LiveSession> | null): LiveSession {
-    return new LiveSession(id, identity, conn, { timers: this.#clock });
+    return new LiveSession(id, identity, conn, this.#sessionOpts);
   }
 
   #index(session: LiveSession): void {
     this.#byId.set(session.id, session);
-    let set = this.#byUser.get(session.userId);
-    if (!set) {
-      set = new Set();
-      this.#byUser.set(session.userId, set);
-    }
-    set.add(session);
+    this.#byUser.add(session);
   }
 
   #register(session: Session): void {
@@ -552,11 +557,7 @@ export class SessionManager {
   #forget(session: LiveSession): void {
     this.#unregister(session);
     this.#byId.delete(session.id);
-    const set = this.#byUser.get(session.userId);
-    if (set) {
-      set.delete(session);
-      if (set.size === 0) this.#byUser.delete(session.userId);
-    }
+    this.#byUser.delete(session);
     this.#checkDrained();
   }
 

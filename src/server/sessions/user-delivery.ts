@@ -3,6 +3,7 @@ import type { SessionRecord } from '../cluster/directory.js';
 import type { Logger } from '../logger.js';
 import type { Frame } from '../wire/frame.js';
 import type { Session } from './session.js';
+import { isMore, type OneOrMore } from './user-sessions.js';
 
 /** Which of a user's sessions a delivery is for. */
 export interface DeliveryFilter {
@@ -14,7 +15,8 @@ export interface DeliveryFilter {
 
 /** What user delivery needs of the session manager: the user's sessions on this node. */
 export interface LocalSessions {
-  sessionsOf(userId: string): ReadonlySet<Session> | undefined;
+  /** The session itself when the user has one here (no Set per idle user), a Set when several. */
+  localSessionsOf(userId: string): OneOrMore<Session> | undefined;
   /** Sessions of the user that moved from this node to another one a moment ago. */
   movedSessionsOf?(userId: string): { sessionId: string; nodeId: string }[];
 }
@@ -54,14 +56,19 @@ export class UserDelivery implements UserMailbox {
 
   /** This node's sessions of `userId` that pass the filter. */
   *local(userId: string, filter: DeliveryFilter = {}): Generator<Session> {
-    const sessions = this.#sessions.sessionsOf(userId);
+    const sessions = this.#sessions.localSessionsOf(userId);
     if (!sessions) return;
+    if (!isMore(sessions)) {
+      if (passes(sessions.id, filter)) yield sessions;
+      return;
+    }
     for (const s of sessions) if (passes(s.id, filter)) yield s;
   }
 
   hasLocal(userId: string, filter: DeliveryFilter = ALL): boolean {
-    const sessions = this.#sessions.sessionsOf(userId);
+    const sessions = this.#sessions.localSessionsOf(userId);
     if (!sessions) return false;
+    if (!isMore(sessions)) return passes(sessions.id, filter);
     for (const s of sessions) if (passes(s.id, filter)) return true;
     return false;
   }
@@ -71,8 +78,13 @@ export class UserDelivery implements UserMailbox {
    * loop, not `local()`'s generator: this runs for every relayed message (2 % of the relay's CPU).
    */
   deliverLocal(userId: string, f: Frame, filter: DeliveryFilter = ALL): number {
-    const sessions = this.#sessions.sessionsOf(userId);
+    const sessions = this.#sessions.localSessionsOf(userId);
     if (!sessions) return 0;
+    if (!isMore(sessions)) {
+      if (!passes(sessions.id, filter)) return 0;
+      sessions.deliver(f);
+      return 1;
+    }
     let n = 0;
     for (const s of sessions) {
       if (!passes(s.id, filter)) continue;

@@ -22,6 +22,15 @@ import { encode, type Correlation, type Frame } from '../wire/frame.js';
 import { wireBytes, writePrebuilt } from './prebuilt-frame.js';
 import type { Dialect, ErrorSubject } from './dialect.js';
 
+/** What every connection of a gateway uses: one object shared by all of them, not four fields each. */
+export interface ConnectionDeps {
+  readonly limits: LimitsConfig;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  /** The message rate limit, per user (or per address before authentication), across connections. */
+  readonly rateLimits: RateLimits;
+}
+
 /**
  * One WebSocket: framing out, rate limiting in, backpressure, ordered processing. It knows nothing
  * about rooms or calls; the dispatcher does. A connection belongs to at most one session.
@@ -30,7 +39,6 @@ export class Connection implements SessionLink<LiveSession> {
   readonly id = randomUUID();
   readonly ws: WebSocket;
   readonly remoteAddress: string;
-  readonly openedAt = Date.now();
   identity: Identity | null;
   session: LiveSession | null = null;
   /** The earlier system's wire this connection chose at the upgrade (docs/migration.md); null: Parley's. */
@@ -40,10 +48,8 @@ export class Connection implements SessionLink<LiveSession> {
   /** The timers of the token this connection authenticated with (the dispatcher arms them). */
   expiry: TokenExpiry<Connection> | null = null;
 
-  readonly #limits: LimitsConfig;
-  readonly #metrics: Metrics;
-  readonly #log: Logger;
-  readonly #rateLimits: RateLimits;
+  /** Shared by the gateway's connections. */
+  readonly #deps: ConnectionDeps;
   /** Messages refused in a row by the rate limiter; reaching the burst size closes with 1008. */
   #refusedInRow = 0;
   /** Tail of the in-order processing chain while an async handler runs; null when idle. */
@@ -58,23 +64,14 @@ export class Connection implements SessionLink<LiveSession> {
     ws: WebSocket,
     remoteAddress: string,
     identity: Identity | null,
-    deps: {
-      limits: LimitsConfig;
-      metrics: Metrics;
-      log: Logger;
-      /** The message rate limit, per user (or per address before authentication), across connections. */
-      rateLimits: RateLimits;
-      dialect?: Dialect | null;
-    },
+    deps: ConnectionDeps,
+    dialect: Dialect | null = null,
   ) {
     this.ws = ws;
-    this.dialect = deps.dialect ?? null;
+    this.dialect = dialect;
     this.remoteAddress = remoteAddress;
     this.identity = identity;
-    this.#limits = deps.limits;
-    this.#metrics = deps.metrics;
-    this.#log = deps.log;
-    this.#rateLimits = deps.rateLimits;
+    this.#deps = deps;
   }
 
   get closed(): boolean {
@@ -97,15 +94,15 @@ export class Connection implements SessionLink<LiveSession> {
     // A connection the server is closing gets nothing more processed (hardening: a flooder's
     // backlog), except during a drain (see `draining`).
     if (this.#closed && !this.#draining) return false;
-    if (this.#rateLimits.take(this.identity?.userId ?? null, this.remoteAddress, now)) {
+    if (this.#deps.rateLimits.take(this.identity?.userId ?? null, this.remoteAddress, now)) {
       this.#refusedInRow = 0;
       return true;
     }
     this.#refusedInRow++;
     if (this.#refusedInRow === 1) {
       this.sendError('RATE_LIMITED', undefined, 'rate limit exceeded; further messages are dropped');
-    } else if (this.#refusedInRow >= this.#limits.rateLimitBurst) {
-      this.#log.warn({ conn: this.id, remote: this.remoteAddress }, 'closing flooding connection');
+    } else if (this.#refusedInRow >= this.#deps.limits.rateLimitBurst) {
+      this.#deps.log.warn({ conn: this.id, remote: this.remoteAddress }, 'closing flooding connection');
       this.closeFor('RATE_LIMITED', 'rate limit', { stopReading: true });
     }
     return false;
@@ -131,7 +128,7 @@ export class Connection implements SessionLink<LiveSession> {
       },
       (err: unknown) => {
         // Handlers catch their own errors; reaching this is a bug worth a loud log.
-        this.#log.error({ err, conn: this.id }, 'unhandled error in message processing');
+        this.#deps.log.error({ err, conn: this.id }, 'unhandled error in message processing');
         if (this.#busy === tail) this.#busy = null;
       },
     );
@@ -158,7 +155,7 @@ export class Connection implements SessionLink<LiveSession> {
     details?: ErrorDetails,
     about?: ErrorSubject,
   ): void {
-    this.#metrics.errors(code).inc();
+    this.#deps.metrics.errors(code).inc();
     const body = errorBody(code, message, details);
     const own =
       this.dialect && about
@@ -177,7 +174,7 @@ export class Connection implements SessionLink<LiveSession> {
     if (this.#replay) {
       this.#replay.push(f);
       this.#replayBytes += f.data.length;
-      if (this.#replayBytes + this.ws.bufferedAmount > this.#limits.maxBufferedBytes) this.#dropSlow();
+      if (this.#replayBytes + this.ws.bufferedAmount > this.#deps.limits.maxBufferedBytes) this.#dropSlow();
       return;
     }
     this.#write(f);
@@ -205,7 +202,7 @@ export class Connection implements SessionLink<LiveSession> {
   #pump(): void {
     const queue = this.#replay;
     if (!queue) return;
-    const low = this.#limits.maxBufferedBytes / 2;
+    const low = this.#deps.limits.maxBufferedBytes / 2;
     while (queue.length > 0 && !this.#closed) {
       const f = queue.shift() as Frame;
       this.#replayBytes -= f.data.length;
@@ -228,12 +225,12 @@ export class Connection implements SessionLink<LiveSession> {
     if (this.dialect !== null) this.ws.send(this.dialect.outbound(f).data, { binary: false }, written);
     else if (written !== undefined || !writePrebuilt(this.ws, wireBytes(f)))
       this.ws.send(f.data, { binary: false }, written);
-    this.#metrics.messagesOut(f.type).inc();
-    if (this.ws.bufferedAmount > this.#limits.maxBufferedBytes) this.#dropSlow();
+    this.#deps.metrics.messagesOut(f.type).inc();
+    if (this.ws.bufferedAmount > this.#deps.limits.maxBufferedBytes) this.#dropSlow();
   }
 
   #dropSlow(): void {
-    this.#log.warn(
+    this.#deps.log.warn(
       { conn: this.id, remote: this.remoteAddress, buffered: this.ws.bufferedAmount + this.#replayBytes },
       'dropping slow consumer',
     );
@@ -243,7 +240,7 @@ export class Connection implements SessionLink<LiveSession> {
     this.#replay = null;
     this.#replayBytes = 0;
     this.close(CLOSE_REASONS.BACKPRESSURE.code, 'backpressure', {
-      timeoutMs: this.#limits.backpressureCloseTimeoutMs,
+      timeoutMs: this.#deps.limits.backpressureCloseTimeoutMs,
     });
   }
 
@@ -268,7 +265,8 @@ export class Connection implements SessionLink<LiveSession> {
     if (opts.stopReading) this.ws.pause();
     // A peer that never answers the close handshake must not hold the socket open.
     const timeoutMs =
-      opts.timeoutMs ?? (opts.stopReading ? this.#limits.floodCloseTimeoutMs : this.#limits.closeTimeoutMs);
+      opts.timeoutMs ??
+      (opts.stopReading ? this.#deps.limits.floodCloseTimeoutMs : this.#deps.limits.closeTimeoutMs);
     const timer = setTimeout(() => this.ws.terminate(), timeoutMs);
     timer.unref();
   }

@@ -11,7 +11,7 @@ import {
   type ServerPayload,
 } from '../../protocol/index.js';
 import { mayJoinRoom, type Identity } from '../auth/claims.js';
-import { TokenExpiry, type TokenExpiryHandlers } from '../auth/token-expiry.js';
+import { TokenExpiry, type TokenExpiryPolicy } from '../auth/token-expiry.js';
 import { DeadlineQueue } from '../time/deadline-queue.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
 import type { CallRelay } from '../calls/call-relay.js';
@@ -102,8 +102,8 @@ const HANDLED: Handled = Object.freeze({ __brand: 'Handled' });
 export class Dispatcher {
   readonly #d: DispatcherDeps;
   readonly #clock: Clock;
-  /** Every connection's token deadlines, on one timer. */
-  readonly #deadlines: DeadlineQueue;
+  /** Every connection's token deadlines (one timer) and what they do, shared by all. */
+  readonly #expiryPolicy: TokenExpiryPolicy<Connection>;
   readonly #debug: boolean;
   readonly #requests: RequestHandlers;
   readonly #relays: RelayHandlers;
@@ -111,9 +111,28 @@ export class Dispatcher {
   constructor(deps: DispatcherDeps) {
     this.#d = deps;
     this.#clock = deps.clock ?? systemClock;
-    this.#deadlines = new DeadlineQueue(this.#clock, (err) =>
-      deps.log.error({ err }, 'token deadline handler failed'),
-    );
+    this.#expiryPolicy = {
+      deadlines: new DeadlineQueue(this.#clock, (err) =>
+        deps.log.error({ err }, 'token deadline handler failed'),
+      ),
+      leadMs: deps.config.auth.expiringLeadMs,
+      toleranceMs: deps.config.auth.clockToleranceS * 1000,
+      handlers: {
+        expiring: (conn, at) =>
+          conn.send('auth:expiring', {
+            expiresAt: at,
+            expiresInMs: Math.max(0, Math.round(at - this.#clock.now())),
+          }),
+        expired: (conn) => {
+          deps.log.info(
+            { conn: conn.id, remote: conn.remoteAddress, userId: conn.identity?.userId },
+            'token expired on a live connection',
+          );
+          conn.sendError('UNAUTHORIZED', undefined, 'your token expired; reconnect with a fresh one');
+          conn.closeFor('UNAUTHORIZED', 'token expired');
+        },
+      },
+    };
     this.#debug = deps.log.isLevelEnabled('debug');
     const { rooms, media, floor, relay } = deps;
     this.#requests = {
@@ -399,31 +418,8 @@ export class Dispatcher {
     conn.expiry = null;
     const expiresAt = conn.identity?.expiresAt ?? null;
     if (expiresAt === null || conn.closed) return;
-    const { auth } = this.#d.config;
-    conn.expiry = new TokenExpiry(
-      expiresAt,
-      { deadlines: this.#deadlines, leadMs: auth.expiringLeadMs, toleranceMs: auth.clockToleranceS * 1000 },
-      this.#expiryHandlers,
-      conn,
-    );
+    conn.expiry = new TokenExpiry(expiresAt, this.#expiryPolicy, conn);
   }
-
-  /** Shared by every connection's {@link TokenExpiry}, which passes its connection. */
-  readonly #expiryHandlers: TokenExpiryHandlers<Connection> = {
-    expiring: (conn, at) =>
-      conn.send('auth:expiring', {
-        expiresAt: at,
-        expiresInMs: Math.max(0, Math.round(at - this.#clock.now())),
-      }),
-    expired: (conn) => {
-      this.#d.log.info(
-        { conn: conn.id, remote: conn.remoteAddress, userId: conn.identity?.userId },
-        'token expired on a live connection',
-      );
-      conn.sendError('UNAUTHORIZED', undefined, 'your token expired; reconnect with a fresh one');
-      conn.closeFor('UNAUTHORIZED', 'token expired');
-    },
-  };
 
   /**
    * Grants hold for the whole session (issue 13, Medium 3): after a resume or a token refresh, the

@@ -1,6 +1,6 @@
 import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import {
   CLOSE_CODES,
   ERRORS,
@@ -17,7 +17,7 @@ import type { Config } from '../config/env.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { SessionManager } from '../sessions/session-manager.js';
-import { Connection } from './connection.js';
+import { Connection, type ConnectionDeps } from './connection.js';
 import { callsV0, type Dialect } from './dialect.js';
 import type { Dispatcher } from './dispatcher.js';
 import type { RateLimits } from './rate-limits.js';
@@ -30,6 +30,9 @@ export const WS_PATH = '/ws';
 
 /** RFC 6455 §7.4.1: reported when the peer's close frame carried no status code (never sent on the wire). */
 const NO_STATUS_RECEIVED = 1005;
+
+/** A socket of the gateway's own class: it carries its connection (null before open and after close). */
+type GatewaySocket = WebSocket & { conn: Connection | null };
 
 /**
  * The WebSocket front door: path check, per-address limit and authentication happen on the HTTP
@@ -46,7 +49,8 @@ export class Gateway {
   readonly #dispatcher: Dispatcher;
   readonly #admission: UpgradeAdmission | null;
   readonly #proxies: ProxyTrust;
-  readonly #rateLimits: RateLimits;
+  /** Shared by every connection. */
+  readonly #connectionDeps: ConnectionDeps;
   readonly #connections = new Set<Connection>();
   /** Remote address → open or upgrading connections. */
   readonly #perIp = new Map<string, number>();
@@ -75,8 +79,14 @@ export class Gateway {
     this.#dispatcher = deps.dispatcher;
     this.#admission = deps.admission ?? null;
     this.#proxies = deps.proxies;
-    this.#rateLimits = deps.rateLimits;
+    this.#connectionDeps = {
+      limits: deps.config.limits,
+      metrics: deps.metrics,
+      log: deps.log,
+      rateLimits: deps.rateLimits,
+    };
     this.#wss = new WebSocketServer({
+      WebSocket: this.#socketClass(),
       noServer: true,
       clientTracking: false,
       maxPayload: deps.config.limits.maxFrameBytes,
@@ -182,7 +192,14 @@ export class Gateway {
     }
     // ws answers a malformed handshake itself and never calls back: release the slot on any close.
     socket.once('close', release);
-    this.#wss.handleUpgrade(req, socket, head, (ws) => {
+    // The 101 response and the welcome go out in one write rather than two (one syscall, and one
+    // wake-up of the client, less per connect: docs/benchmarks.md, Round 2, fourth pass). The
+    // socket is corked until this turn of the event loop is over: the welcome is written in it
+    // whenever opening the session needs no I/O (the memory backend); otherwise (Redis) the 101
+    // goes out at the end of the turn, as it would have, and the welcome after it.
+    socket.cork();
+    setImmediate(uncork, socket);
+    this.#wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
       // From here the connection's close releases the slot (once: ws emits 'close' once).
       socket.off('close', release);
       const dialect = compat !== null || ws.protocol === CALLS_V0_SUBPROTOCOL ? callsV0 : null;
@@ -197,13 +214,7 @@ export class Gateway {
   }
 
   #onOpen(ws: WebSocket, remote: string, identity: Identity | null, dialect: Dialect | null): void {
-    const conn = new Connection(ws, remote, identity, {
-      limits: this.#config.limits,
-      metrics: this.#metrics,
-      log: this.#log,
-      rateLimits: this.#rateLimits,
-      dialect,
-    });
+    const conn = new Connection(ws, remote, identity, this.#connectionDeps, dialect);
     this.#connections.add(conn);
     this.#metrics.connections.inc();
     // SPEC: connections and disconnections are logged with the remote address. At info, with the
@@ -218,13 +229,8 @@ export class Gateway {
       this.#log.info({ conn: conn.id, remote, userId: identity?.userId ?? null }, 'connection opened');
     }
 
-    // The socket's listeners are shared by every connection (found through #byWs): an idle
-    // connection holds no closures of its own for them.
-    this.#byWs.set(ws, conn);
-    ws.on('message', this.#onMessage);
-    ws.on('pong', this.#onPong);
-    ws.on('error', this.#onError);
-    ws.on('close', this.#onClose);
+    // The socket hands its events to the gateway itself (#socketClass): no listener, no map entry.
+    (ws as GatewaySocket).conn = conn;
 
     if (identity) {
       this.#dispatcher.welcome(conn).catch((err: unknown) => {
@@ -245,50 +251,57 @@ export class Gateway {
     }
   }
 
-  readonly #byWs = new WeakMap<WebSocket, Connection>();
+  /**
+   * The class ws builds this gateway's sockets with (ws's `WebSocket` option). Each socket carries
+   * its connection in a field and hands `message`, `pong`, `error` and `close` to the gateway from
+   * `emit`, before any listener: an idle connection holds no listener, no closure and no map entry
+   * for them. Listening with `on()` grew every socket's listener dictionary (~0.25 KiB of heap
+   * with four event names) and needed a WeakMap from socket to connection (docs/benchmarks.md,
+   * Round 2, fourth pass). Listeners added with `on()`/`once()` (shutdown, the in-band auth
+   * deadline) still run after the gateway's handling, as before.
+   */
+  #socketClass(): typeof WebSocket {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the socket's `this` is the socket
+    const gateway = this;
+    return class GatewayWebSocket extends WebSocket {
+      conn: Connection | null = null;
 
-  // ws calls its listeners with the socket as `this`; the gateway is passed in once, and its
-  // fields are read when an event comes (the constructor sets them after these initialisers).
-  readonly #onMessage = ((gateway: Gateway) =>
-    function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
-      gateway.#frame(this, data, isBinary);
-    })(this);
-
-  readonly #onPong = ((gateway: Gateway) =>
-    function onPong(this: WebSocket): void {
-      const conn = gateway.#byWs.get(this);
-      if (conn) conn.lastSeen = performance.now();
-    })(this);
-
-  readonly #onError = ((gateway: Gateway) =>
-    function onError(this: WebSocket, err: Error & { code?: string }): void {
-      gateway.#connectionError(this, err);
-    })(this);
-
-  readonly #onClose = ((gateway: Gateway) =>
-    function onClose(this: WebSocket, code: number): void {
-      gateway.#connectionClosed(this, code);
-    })(this);
-
-  #frame(ws: WebSocket, data: Buffer, isBinary: boolean): void {
-    const conn = this.#byWs.get(ws);
-    if (conn) this.#dispatcher.onFrame(conn, data, isBinary);
+      override emit(event: string | symbol, a?: unknown, b?: unknown): boolean {
+        const conn = this.conn;
+        if (conn !== null) {
+          switch (event) {
+            case 'message':
+              gateway.#dispatcher.onFrame(conn, a as Buffer, b as boolean);
+              break;
+            case 'pong':
+              conn.lastSeen = performance.now();
+              break;
+            case 'error':
+              gateway.#connectionError(conn, a as Error & { code?: string });
+              // Handled: an 'error' without a listener would throw (EventEmitter's rule).
+              if (this.listenerCount('error') === 0) return true;
+              break;
+            case 'close':
+              gateway.#connectionClosed(this, conn, a as number);
+              break;
+          }
+        }
+        return super.emit(event, a, b);
+      }
+    };
   }
 
-  #connectionError(ws: WebSocket, err: Error & { code?: string }): void {
-    const conn = this.#byWs.get(ws);
+  #connectionError(conn: Connection, err: Error & { code?: string }): void {
     // ws reports protocol violations (oversize frame → 1009, bad UTF-8 → 1007) here and closes.
     this.#log.info(
-      { conn: conn?.id, remote: conn?.remoteAddress, code: err.code, msg: err.message },
+      { conn: conn.id, remote: conn.remoteAddress, code: err.code, msg: err.message },
       'connection error',
     );
     if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.#metrics.errors('PAYLOAD_TOO_LARGE').inc();
   }
 
-  #connectionClosed(ws: WebSocket, code: number): void {
-    const conn = this.#byWs.get(ws);
-    if (!conn) return;
-    this.#byWs.delete(ws);
+  #connectionClosed(ws: GatewaySocket, conn: Connection, code: number): void {
+    ws.conn = null;
     const remote = conn.remoteAddress;
     conn.markClosed();
     this.#releaseAddress(remote);
@@ -370,6 +383,10 @@ export class Gateway {
 
 function destroyOnError(this: Duplex): void {
   this.destroy();
+}
+
+function uncork(socket: Duplex): void {
+  socket.uncork();
 }
 
 /** Answers a refused upgrade with a plain HTTP response and closes the socket. */
