@@ -29,12 +29,17 @@ describe('token lifetime on live connections', () => {
   });
   afterAll(() => srv.close());
 
+  /** Each client's token `exp`, in ms: tokens are issued at the real time, in whole seconds. */
+  const expOf = new Map<TestClient, number>();
   async function connect(
     sub: string,
     ttlS: number,
     claims: Record<string, unknown> = {},
   ): Promise<TestClient> {
-    const c = await TestClient.connect(srv.wsUrl, await srv.token({ sub, ...claims }, { ttlS }));
+    const token = await srv.token({ sub, ...claims }, { ttlS });
+    const c = await TestClient.connect(srv.wsUrl, token);
+    const payload = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()) as { exp: number };
+    expOf.set(c, payload.exp * 1_000);
     clients.push(c);
     return c;
   }
@@ -47,13 +52,18 @@ describe('token lifetime on live connections', () => {
     const idle = await connect('idle', 120);
     const longLived = await connect('long', 3_600);
 
-    await at(start, 120_000 - LEAD_MS - 2_000);
+    // Two tokens issued a moment apart can straddle a second: each is timed by its own exp.
+    const refExp = expOf.get(refresher) as number;
+    const idleExp = expOf.get(idle) as number;
+    expect(refExp).toBeGreaterThan(start + 119_000);
+    await at(refExp, -LEAD_MS - 2_000);
     await refresher.expectNothing((m) => m.type === 'auth:expiring', 50);
-    await at(start, 120_000 - LEAD_MS + 1_000);
+    await at(refExp, -LEAD_MS + 1_000);
     const warning = await refresher.next('auth:expiring');
-    expect(warning.payload.expiresAt).toBeGreaterThan(start);
+    expect(warning.payload.expiresAt).toBe(refExp);
     expect(warning.payload.expiresInMs).toBe(LEAD_MS);
-    expect((await idle.next('auth:expiring')).payload.expiresAt).toBe(warning.payload.expiresAt);
+    await at(idleExp, -LEAD_MS + 1_000);
+    expect((await idle.next('auth:expiring')).payload.expiresAt).toBe(idleExp);
 
     // The refresher answers with a fresh token for the same user.
     const fresh = await srv.token({ sub: 'ref' }, { ttlS: 3_600 });
@@ -63,9 +73,9 @@ describe('token lifetime on live connections', () => {
     });
 
     // At exp both are still connected (the clock tolerance), past it only the refresher is.
-    await at(warning.payload.expiresAt, 0);
+    await at(idleExp, 0);
     expect((await idle.request('ping')).type).toBe('pong');
-    await at(warning.payload.expiresAt, TOLERANCE_S * 1_000 + 1);
+    await at(idleExp, TOLERANCE_S * 1_000 + 1);
     const closed = await idle.closed;
     expect(closed.code).toBe(4401);
     expect(idle.received.some((m) => m.type === 'error' && m.payload.code === 'UNAUTHORIZED')).toBe(true);
@@ -78,8 +88,8 @@ describe('token lifetime on live connections', () => {
   });
 
   it('a refresh with another user’s token is FORBIDDEN, one with a bad token UNAUTHORIZED; neither extends the connection', async () => {
-    const start = clock.now();
     const c = await connect('ann', 90);
+    const exp = expOf.get(c) as number;
     const other = await srv.token({ sub: 'eve' }, { ttlS: 3_600 });
     expect(await c.request('auth:request', { token: other })).toMatchObject({
       type: 'error',
@@ -90,7 +100,7 @@ describe('token lifetime on live connections', () => {
       payload: { code: 'UNAUTHORIZED' },
     });
     expect((await c.request('ping')).type).toBe('pong'); // still connected, still ann
-    await at(start, 90_000 + TOLERANCE_S * 1_000 + 1);
+    await at(exp, TOLERANCE_S * 1_000 + 1);
     expect((await c.closed).code).toBe(4401);
   });
 });
