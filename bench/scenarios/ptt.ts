@@ -3,12 +3,16 @@
  * one member; the sample is the arrival of the LAST of the 1,000 `ptt:speaker-changed` frames (and
  * of the speaker's `ptt:granted`). Parley on the memory backend and on Redis, side by side with the
  * naive broadcaster (baseline c). Presses of all servers are interleaved round by round.
+ *
+ * BENCH_PARLEY_BASELINE=<another checkout>: that checkout's Parley (memory and Redis) runs beside
+ * this one's in the same rounds, and the JSON adds `vsBaseline` (this ÷ that): an A/B of two Parley
+ * versions on the same machine load.
  */
 import { startRedis } from '../../test/helpers/redis.js';
 import type { Ctx, ScenarioResult } from '../lib/ctx.js';
 import { GenProc } from '../lib/ipc.js';
 import { benchManifest } from '../lib/manifest.js';
-import { startParley, startServerProc, type ServerProc } from '../lib/servers.js';
+import { parleyBaselineRoot, startParley, startServerProc, type ServerProc } from '../lib/servers.js';
 import { median, ratio, round, summarize } from '../lib/stats.js';
 
 const MEMBERS = 1_000;
@@ -37,6 +41,19 @@ export async function pttScenario(ctx: Ctx): Promise<ScenarioResult[]> {
       ),
     ),
   };
+  const baselineRoot = parleyBaselineRoot();
+  if (baselineRoot) {
+    const opts = { cpuProfDir: ctx.cpuProfDir, root: baselineRoot };
+    servers.memoryBaseline = ctx.track(await startParley('parley-ptt-memory-baseline', env, opts));
+    servers.redisBaseline = ctx.track(
+      await startParley(
+        'parley-ptt-redis-baseline',
+        // Its own node id and key prefix: the two Redis-backed servers share one redis-server.
+        { ...env, REDIS_URL: redis.url, NODE_ID: 'bench-ptt-baseline', REDIS_PREFIX: 'pttb:' },
+        opts,
+      ),
+    );
+  }
   const gens: Record<string, GenProc> = {};
   const setupMs: Record<string, number> = {};
   for (const [name, s] of Object.entries(servers)) {
@@ -109,12 +126,41 @@ export async function pttScenario(ctx: Ctx): Promise<ScenarioResult[]> {
       p50: ratio(p('redis', 'p50'), p('naive', 'p50')),
       p99: ratio(p('redis', 'p99'), p('naive', 'p99')),
     },
+    ...(baselineRoot
+      ? {
+          baselineVsNaive: {
+            memory: {
+              p50: ratio(p('memoryBaseline', 'p50'), p('naive', 'p50')),
+              p99: ratio(p('memoryBaseline', 'p99'), p('naive', 'p99')),
+            },
+            redis: {
+              p50: ratio(p('redisBaseline', 'p50'), p('naive', 'p50')),
+              p99: ratio(p('redisBaseline', 'p99'), p('naive', 'p99')),
+            },
+          },
+          vsBaseline: {
+            memory: {
+              p50: ratio(p('memory', 'p50'), p('memoryBaseline', 'p50')),
+              p99: ratio(p('memory', 'p99'), p('memoryBaseline', 'p99')),
+            },
+            redis: {
+              p50: ratio(p('redis', 'p50'), p('redisBaseline', 'p50')),
+              p99: ratio(p('redis', 'p99'), p('redisBaseline', 'p99')),
+            },
+          },
+        }
+      : {}),
   };
   ctx.say(
     `ptt fan-out (last of ${MEMBERS}): naive p50 ${p('naive', 'p50')} / p99 ${p('naive', 'p99')} ms; ` +
       `memory ${p('memory', 'p50')} / ${p('memory', 'p99')} ms (${ratios.memoryVsNaive.p50}× / ${ratios.memoryVsNaive.p99}×); ` +
       `redis ${p('redis', 'p50')} / ${p('redis', 'p99')} ms (${ratios.redisVsNaive.p50}× / ${ratios.redisVsNaive.p99}×)`,
   );
+  if (baselineRoot)
+    ctx.say(
+      `  baseline ${baselineRoot}: memory ${p('memoryBaseline', 'p50')} / ${p('memoryBaseline', 'p99')} ms, ` +
+        `redis ${p('redisBaseline', 'p50')} / ${p('redisBaseline', 'p99')} ms`,
+    );
   return [
     {
       scenario: 'ptt-fanout',
