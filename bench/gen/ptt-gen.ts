@@ -60,6 +60,10 @@ serve({
         }
       };
       await Promise.all(Array.from({ length: 10 }, joiner));
+      // The joins' request/reply listeners are done: each member keeps only the one listener
+      // below, as the naive broadcaster's members do, so the generator's cost per delivery is the
+      // same for every server.
+      for (const ws of sockets) ws.removeAllListeners('message');
     }
     for (const ws of sockets) {
       ws.on('message', (data: Buffer) => {
