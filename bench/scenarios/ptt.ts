@@ -7,6 +7,10 @@
  * BENCH_PARLEY_BASELINE=<another checkout>: that checkout's Parley (memory and Redis) runs beside
  * this one's in the same rounds, and the JSON adds `vsBaseline` (this ÷ that): an A/B of two Parley
  * versions on the same machine load.
+ *
+ * BENCH_PTT_NAIVE_JOINED=1: a second naive broadcaster whose members each sent one request and read
+ * its reply at setup, as Parley's members authenticate and join (the JSON adds `naiveJoinedVsNaive`
+ * and `memoryVsNaiveJoined`): what the members' TCP history costs the receiving side.
  */
 import { startRedis } from '../../test/helpers/redis.js';
 import type { Ctx, ScenarioResult } from '../lib/ctx.js';
@@ -42,6 +46,13 @@ export async function pttScenario(ctx: Ctx): Promise<ScenarioResult[]> {
       ),
     ),
   };
+  // The naive broadcaster again, its members having sent one request and read its reply at setup
+  // (Parley's members authenticate and join): how much the members' history costs the receiving side.
+  const naiveJoined = process.env.BENCH_PTT_NAIVE_JOINED === '1';
+  if (naiveJoined)
+    servers.naiveJoined = ctx.track(
+      await startServerProc('naive-broadcast-joined', 'bench/baselines/naive-broadcast.ts'),
+    );
   const baselineRoot = parleyBaselineRoot();
   if (baselineRoot) {
     const opts = { cpuProfDir: ctx.cpuProfDir, root: baselineRoot };
@@ -64,7 +75,8 @@ export async function pttScenario(ctx: Ctx): Promise<ScenarioResult[]> {
     const r = await g.request<{ setupMs: number }>(
       'setup',
       {
-        kind: name === 'naive' ? 'naive' : 'parley',
+        kind: name === 'naive' || name === 'naiveJoined' ? 'naive' : 'parley',
+        joinExchange: name === 'naiveJoined',
         url: s.url(),
         members: MEMBERS,
         roomId: 'fanout',
@@ -159,6 +171,18 @@ export async function pttScenario(ctx: Ctx): Promise<ScenarioResult[]> {
       p50: ratio(p('redis', 'p50'), p('naive', 'p50')),
       p99: ratio(p('redis', 'p99'), p('naive', 'p99')),
     },
+    ...(naiveJoined
+      ? {
+          naiveJoinedVsNaive: {
+            p50: ratio(p('naiveJoined', 'p50'), p('naive', 'p50')),
+            p99: ratio(p('naiveJoined', 'p99'), p('naive', 'p99')),
+          },
+          memoryVsNaiveJoined: {
+            p50: ratio(p('memory', 'p50'), p('naiveJoined', 'p50')),
+            p99: ratio(p('memory', 'p99'), p('naiveJoined', 'p99')),
+          },
+        }
+      : {}),
     ...(baselineRoot
       ? {
           baselineVsNaive: {
