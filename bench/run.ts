@@ -9,8 +9,10 @@
  *
  * Environment: BENCH_ROUNDS (default 3), BENCH_PROFILE=1 (V8 CPU profiles of the Parley servers
  * into bench/results/profiles), BENCH_VERBOSE=1 (generator stderr), BENCH_RESULTS,
- * BENCH_PARLEY_BASELINE (another checkout whose Parley the connections scenario also ramps: an A/B
- * on the same machine load; that checkout needs its own node_modules).
+ * BENCH_PARLEY_BASELINE (another checkout whose Parley the connections scenario also ramps and the
+ * ptt scenario also presses: an A/B on the same machine load; that checkout needs its own
+ * node_modules). BENCH_PTT_NAIVE_JOINED=1 (ptt: also a naive broadcaster whose members each made
+ * one request at setup).
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';

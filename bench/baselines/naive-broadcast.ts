@@ -2,7 +2,8 @@
  * Baseline (c) for the PTT fan-out: the naive floor. A bare `ws` server that, when any client
  * sends `ptt:start` / `ptt:stop`, builds one ~200 B speaker-changed message and calls `ws.send`
  * with it on every connected socket (the library frames the string again for each socket).
- * No rooms, no lock, no auth.
+ * No rooms, no lock, no auth. A `join` message gets one small reply and nothing else (the
+ * members' one request/reply at setup in the ptt scenario's `naiveJoined` variant).
  */
 import { createServer } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -19,6 +20,11 @@ wss.on('connection', (ws, req) => {
     try {
       msg = JSON.parse(data.toString()) as typeof msg;
     } catch {
+      return;
+    }
+    // A member's one request at setup (BENCH_PTT_NAIVE_JOINED): one small reply, like a join.
+    if (msg.type === 'join') {
+      ws.send(JSON.stringify({ type: 'joined', payload: { roomId: msg.payload?.roomId ?? 'fanout' } }));
       return;
     }
     if (msg.type !== 'ptt:start' && msg.type !== 'ptt:stop') return;

@@ -36,7 +36,15 @@ function check(): void {
 }
 
 serve({
-  async setup(a: { kind: 'naive' | 'parley'; url: string; members: number; roomId: string; prefix: string }) {
+  async setup(a: {
+    kind: 'naive' | 'parley';
+    url: string;
+    members: number;
+    roomId: string;
+    prefix: string;
+    /** Naive: each member sends one `join` and waits for its reply first (as Parley's members join). */
+    joinExchange?: boolean;
+  }) {
     kind = a.kind;
     roomId = a.roomId;
     const ids = Array.from({ length: a.members }, (_, i) => `${a.prefix}${i}`);
@@ -60,6 +68,17 @@ serve({
         }
       };
       await Promise.all(Array.from({ length: 10 }, joiner));
+      // The joins' request/reply listeners are done: each member keeps only the one listener
+      // below, as the naive broadcaster's members do, so the generator's cost per delivery is the
+      // same for every server.
+      for (const ws of sockets) ws.removeAllListeners('message');
+    } else if (a.joinExchange) {
+      for (const ws of sockets) {
+        await new Promise<void>((resolve) => {
+          ws.once('message', () => resolve());
+          ws.send(JSON.stringify({ type: 'join', payload: { roomId } }));
+        });
+      }
     }
     for (const ws of sockets) {
       ws.on('message', (data: Buffer) => {

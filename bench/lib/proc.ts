@@ -5,12 +5,16 @@ export const CLK_TCK = 100;
 
 /** utime + stime of a process (all its threads), in microseconds, from /proc/<pid>/stat. */
 export function cpuMicros(pid: number): number {
+  const { userUs, systemUs } = cpuSplitMicros(pid);
+  return userUs + systemUs;
+}
+
+/** utime and stime of a process (all its threads) apart, in microseconds, from /proc/<pid>/stat. */
+export function cpuSplitMicros(pid: number): { userUs: number; systemUs: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // The command name (field 2) may contain spaces; fields after it are space-separated.
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const utime = Number(rest[11]);
-  const stime = Number(rest[12]);
-  return ((utime + stime) * 1e6) / CLK_TCK;
+  return { userUs: (Number(rest[11]) * 1e6) / CLK_TCK, systemUs: (Number(rest[12]) * 1e6) / CLK_TCK };
 }
 
 /** Resident set size in KiB (VmRSS). */

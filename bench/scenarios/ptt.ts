@@ -3,12 +3,21 @@
  * one member; the sample is the arrival of the LAST of the 1,000 `ptt:speaker-changed` frames (and
  * of the speaker's `ptt:granted`). Parley on the memory backend and on Redis, side by side with the
  * naive broadcaster (baseline c). Presses of all servers are interleaved round by round.
+ *
+ * BENCH_PARLEY_BASELINE=<another checkout>: that checkout's Parley (memory and Redis) runs beside
+ * this one's in the same rounds, and the JSON adds `vsBaseline` (this ÷ that): an A/B of two Parley
+ * versions on the same machine load.
+ *
+ * BENCH_PTT_NAIVE_JOINED=1: a second naive broadcaster whose members each sent one request and read
+ * its reply at setup, as Parley's members authenticate and join (the JSON adds `naiveJoinedVsNaive`
+ * and `memoryVsNaiveJoined`): what the members' TCP history costs the receiving side.
  */
 import { startRedis } from '../../test/helpers/redis.js';
 import type { Ctx, ScenarioResult } from '../lib/ctx.js';
 import { GenProc } from '../lib/ipc.js';
 import { benchManifest } from '../lib/manifest.js';
-import { startParley, startServerProc, type ServerProc } from '../lib/servers.js';
+import { cpuMicros, cpuSplitMicros } from '../lib/proc.js';
+import { parleyBaselineRoot, startParley, startServerProc, type ServerProc } from '../lib/servers.js';
 import { median, ratio, round, summarize } from '../lib/stats.js';
 
 const MEMBERS = 1_000;
@@ -37,6 +46,26 @@ export async function pttScenario(ctx: Ctx): Promise<ScenarioResult[]> {
       ),
     ),
   };
+  // The naive broadcaster again, its members having sent one request and read its reply at setup
+  // (Parley's members authenticate and join): how much the members' history costs the receiving side.
+  const naiveJoined = process.env.BENCH_PTT_NAIVE_JOINED === '1';
+  if (naiveJoined)
+    servers.naiveJoined = ctx.track(
+      await startServerProc('naive-broadcast-joined', 'bench/baselines/naive-broadcast.ts'),
+    );
+  const baselineRoot = parleyBaselineRoot();
+  if (baselineRoot) {
+    const opts = { cpuProfDir: ctx.cpuProfDir, root: baselineRoot };
+    servers.memoryBaseline = ctx.track(await startParley('parley-ptt-memory-baseline', env, opts));
+    servers.redisBaseline = ctx.track(
+      await startParley(
+        'parley-ptt-redis-baseline',
+        // Its own node id and key prefix: the two Redis-backed servers share one redis-server.
+        { ...env, REDIS_URL: redis.url, NODE_ID: 'bench-ptt-baseline', REDIS_PREFIX: 'pttb:' },
+        opts,
+      ),
+    );
+  }
   const gens: Record<string, GenProc> = {};
   const setupMs: Record<string, number> = {};
   for (const [name, s] of Object.entries(servers)) {
@@ -46,7 +75,8 @@ export async function pttScenario(ctx: Ctx): Promise<ScenarioResult[]> {
     const r = await g.request<{ setupMs: number }>(
       'setup',
       {
-        kind: name === 'naive' ? 'naive' : 'parley',
+        kind: name === 'naive' || name === 'naiveJoined' ? 'naive' : 'parley',
+        joinExchange: name === 'naiveJoined',
         url: s.url(),
         members: MEMBERS,
         roomId: 'fanout',
@@ -59,14 +89,25 @@ export async function pttScenario(ctx: Ctx): Promise<ScenarioResult[]> {
     await g.request('presses', { count: 10, gapMs: 10 });
   }
   const samples: Record<string, PressResult> = {};
+  /** Server CPU (all threads, /proc) over each server's measured presses: less load-sensitive than latency. */
+  const cpuUs: Record<string, number> = {};
+  /** The same for each server's generator (the 1,000 members' side). */
+  const genCpuUs: Record<string, { userUs: number; systemUs: number }> = {};
   const perRound: Record<string, { p50: number; p99: number }[]> = {};
   for (let r = 0; r < ctx.rounds; r++) {
     for (const name of Object.keys(servers)) {
+      const cpu0 = cpuMicros(servers[name].pid);
+      const genCpu0 = cpuSplitMicros(gens[name].pid);
       const res = await gens[name].request<PressResult>(
         'presses',
         { count: PRESSES_PER_ROUND, gapMs: 15 },
         { timeoutMs: 120_000 },
       );
+      cpuUs[name] = (cpuUs[name] ?? 0) + cpuMicros(servers[name].pid) - cpu0;
+      const genCpu1 = cpuSplitMicros(gens[name].pid);
+      const g = (genCpuUs[name] ??= { userUs: 0, systemUs: 0 });
+      g.userUs += genCpu1.userUs - genCpu0.userUs;
+      g.systemUs += genCpu1.systemUs - genCpu0.systemUs;
       const acc = (samples[name] ??= { lastMs: [], firstMs: [], replyMs: [], stopMs: [] });
       for (const k of Object.keys(acc) as (keyof PressResult)[]) acc[k].push(...res[k]);
       const s = summarize(res.lastMs);
@@ -96,11 +137,32 @@ export async function pttScenario(ctx: Ctx): Promise<ScenarioResult[]> {
       },
       /** Each round's last-delivery p50 / p99: the spread. */
       byRound: perRound[name].map((x) => ({ p50: round(x.p50), p99: round(x.p99) })),
+      /** Server CPU per press (its ptt:start and ptt:stop, fan-outs included), µs. */
+      serverCpuUsPerPress: round(cpuUs[name] / last.n, 0),
+      /**
+       * The generator's CPU per press (the 1,000 members receiving each fan-out), µs, user and
+       * kernel apart: the receiving side's kernel time depends on the members' TCP state.
+       */
+      generatorCpuUsPerPress: {
+        user: round(genCpuUs[name].userUs / last.n, 0),
+        system: round(genCpuUs[name].systemUs / last.n, 0),
+      },
       setupMs: setupMs[name],
     };
   }
   const p = (n: string, k: 'p50' | 'p99') => (out[n].lastDeliveryMs as Record<string, number>)[k];
+  const cpu = (n: string) => out[n].serverCpuUsPerPress as number;
   const ratios = {
+    serverCpuPerPress: {
+      memoryVsNaive: ratio(cpu('memory'), cpu('naive')),
+      redisVsNaive: ratio(cpu('redis'), cpu('naive')),
+      ...(baselineRoot
+        ? {
+            memoryVsBaseline: ratio(cpu('memory'), cpu('memoryBaseline')),
+            redisVsBaseline: ratio(cpu('redis'), cpu('redisBaseline')),
+          }
+        : {}),
+    },
     memoryVsNaive: {
       p50: ratio(p('memory', 'p50'), p('naive', 'p50')),
       p99: ratio(p('memory', 'p99'), p('naive', 'p99')),
@@ -109,12 +171,58 @@ export async function pttScenario(ctx: Ctx): Promise<ScenarioResult[]> {
       p50: ratio(p('redis', 'p50'), p('naive', 'p50')),
       p99: ratio(p('redis', 'p99'), p('naive', 'p99')),
     },
+    ...(naiveJoined
+      ? {
+          naiveJoinedVsNaive: {
+            p50: ratio(p('naiveJoined', 'p50'), p('naive', 'p50')),
+            p99: ratio(p('naiveJoined', 'p99'), p('naive', 'p99')),
+          },
+          memoryVsNaiveJoined: {
+            p50: ratio(p('memory', 'p50'), p('naiveJoined', 'p50')),
+            p99: ratio(p('memory', 'p99'), p('naiveJoined', 'p99')),
+          },
+        }
+      : {}),
+    ...(baselineRoot
+      ? {
+          baselineVsNaive: {
+            memory: {
+              p50: ratio(p('memoryBaseline', 'p50'), p('naive', 'p50')),
+              p99: ratio(p('memoryBaseline', 'p99'), p('naive', 'p99')),
+            },
+            redis: {
+              p50: ratio(p('redisBaseline', 'p50'), p('naive', 'p50')),
+              p99: ratio(p('redisBaseline', 'p99'), p('naive', 'p99')),
+            },
+          },
+          vsBaseline: {
+            memory: {
+              p50: ratio(p('memory', 'p50'), p('memoryBaseline', 'p50')),
+              p99: ratio(p('memory', 'p99'), p('memoryBaseline', 'p99')),
+            },
+            redis: {
+              p50: ratio(p('redis', 'p50'), p('redisBaseline', 'p50')),
+              p99: ratio(p('redis', 'p99'), p('redisBaseline', 'p99')),
+            },
+          },
+        }
+      : {}),
   };
   ctx.say(
     `ptt fan-out (last of ${MEMBERS}): naive p50 ${p('naive', 'p50')} / p99 ${p('naive', 'p99')} ms; ` +
       `memory ${p('memory', 'p50')} / ${p('memory', 'p99')} ms (${ratios.memoryVsNaive.p50}× / ${ratios.memoryVsNaive.p99}×); ` +
-      `redis ${p('redis', 'p50')} / ${p('redis', 'p99')} ms (${ratios.redisVsNaive.p50}× / ${ratios.redisVsNaive.p99}×)`,
+      `redis ${p('redis', 'p50')} / ${p('redis', 'p99')} ms (${ratios.redisVsNaive.p50}× / ${ratios.redisVsNaive.p99}×); ` +
+      `server CPU per press: naive ${cpu('naive')} µs, memory ${cpu('memory')}, redis ${cpu('redis')}; ` +
+      `generator kernel CPU per press: ${Object.keys(servers)
+        .map((n) => `${n} ${(out[n].generatorCpuUsPerPress as { system: number }).system}`)
+        .join(', ')} µs`,
   );
+  if (baselineRoot)
+    ctx.say(
+      `  baseline ${baselineRoot}: memory ${p('memoryBaseline', 'p50')} / ${p('memoryBaseline', 'p99')} ms, ` +
+        `redis ${p('redisBaseline', 'p50')} / ${p('redisBaseline', 'p99')} ms; ` +
+        `server CPU per press: memory ${cpu('memoryBaseline')} µs, redis ${cpu('redisBaseline')}`,
+    );
   return [
     {
       scenario: 'ptt-fanout',
