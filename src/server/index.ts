@@ -127,7 +127,7 @@ export async function createServer({
     clock,
     maxSessionsPerUser: config.quotas.maxSessionsPerUser,
   });
-  const users = new UserDelivery({ sessions, cluster, log });
+  const users = new UserDelivery({ sessions, cluster });
   const rooms = new RoomService({ catalog, store, log, cluster, clock, quotas: config.quotas });
   const bus = cluster?.bus;
   const relay = new CallRelay({

@@ -1,7 +1,16 @@
 import type { Redis } from 'ioredis';
-import { decodeBus, encodeBus, type Bus, type BusHeader, type BusMessage } from '../../cluster/bus.js';
+import {
+  decodeBusMessages,
+  encodeBus,
+  encodeBusBatch,
+  type Bus,
+  type BusEntry,
+  type BusHeader,
+  type BusMessage,
+} from '../../cluster/bus.js';
 import type { Logger } from '../../logger.js';
 import type { Frame } from '../../wire/frame.js';
+import { PublishBatch } from './publish-batch.js';
 import type { RedisState } from './redis-state.js';
 
 /**
@@ -9,7 +18,9 @@ import type { RedisState } from './redis-state.js';
  * `<prefix>room:<roomId>` for room broadcasts, subscribed only by nodes with members in the room,
  * and `<prefix>nodes` for the few messages every node hears (directory changes).
  * Publishing uses the state client (fail fast); subscribing needs a connection of its own, which
- * ioredis re-subscribes after a reconnect.
+ * ioredis re-subscribes after a reconnect. Relayed frames (`sendToNode`) go out once per
+ * event-loop turn and node, several in one publication (publish-batch.ts); every other publish
+ * first sends what is batched, so the bus keeps the order of the calls.
  */
 export class RedisBus implements Bus {
   readonly #state: RedisState;
@@ -20,6 +31,7 @@ export class RedisBus implements Bus {
   /** The one subscriber (the BusRouter). */
   #handler: ((msg: BusMessage) => void) | null = null;
   readonly #rooms = new Set<string>();
+  readonly #batch = new PublishBatch((channel, entries) => this.#sendBatch(channel, entries));
 
   private constructor(state: RedisState, sub: Redis, nodeId: string, log: Logger) {
     this.#state = state;
@@ -28,13 +40,15 @@ export class RedisBus implements Bus {
     this.#prefix = state.prefix;
     this.#log = log;
     sub.on('messageBuffer', (_channel: Buffer, data: Buffer) => {
-      const msg = decodeBus(data);
-      if (!msg) {
+      const msgs = decodeBusMessages(data);
+      if (!msgs) {
         this.#log.warn('ignoring malformed bus message');
         return;
       }
-      if (msg.from === this.#nodeId) return; // our own publication: delivered locally already
-      this.#handler?.(msg); // the BusRouter isolates and logs a failing handler
+      // One publication has one sender; our own was delivered locally already.
+      if (msgs[0].from === this.#nodeId) return;
+      // The BusRouter isolates and logs a failing handler, so one message cannot lose the rest.
+      for (const msg of msgs) this.#handler?.(msg);
     });
     sub.on('error', (err: Error) => this.#log.debug({ err: err.message }, 'redis subscriber error'));
   }
@@ -51,6 +65,10 @@ export class RedisBus implements Bus {
 
   publishToNode(nodeId: string, header: BusHeader, frame: Frame | null): Promise<number> {
     return this.#publish(this.#nodeChannel(nodeId), header, frame);
+  }
+
+  sendToNode(nodeId: string, header: BusHeader, frame: Frame | null): void {
+    this.#batch.add(this.#nodeChannel(nodeId), { header, frame });
   }
 
   async publishToRoom(roomId: string, header: BusHeader, frame: Frame | null): Promise<void> {
@@ -80,13 +98,28 @@ export class RedisBus implements Bus {
   }
 
   async close(): Promise<void> {
+    this.#batch.flush();
     await this.#sub.quit().catch(() => this.#sub.disconnect());
   }
 
   /** Resolves with the number of subscribers that received it. */
   #publish(channel: string, header: BusHeader, frame: Frame | null): Promise<number> {
+    this.#batch.flush(); // what was sent before this goes before it
     const data = encodeBus(this.#nodeId, header, frame);
     return this.#state.run('publish', (c) => c.publish(channel, data));
+  }
+
+  /** One channel's batched messages in one publication; nobody awaits them, so a failure is logged. */
+  #sendBatch(channel: string, entries: BusEntry[]): void {
+    const data =
+      entries.length === 1
+        ? encodeBus(this.#nodeId, entries[0].header, entries[0].frame)
+        : encodeBusBatch(this.#nodeId, entries);
+    this.#state
+      .run('publish', (c) => c.publish(channel, data))
+      .catch((err: unknown) =>
+        this.#log.warn({ err, channel, messages: entries.length }, 'cross-node delivery failed'),
+      );
   }
 
   #nodeChannel(nodeId: string): string {
