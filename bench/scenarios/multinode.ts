@@ -6,6 +6,7 @@
  *
  * BENCH_PARLEY_BASELINE=<other checkout>: that checkout's two nodes (on a redis-server of their
  * own) run beside these, interleaved in every round (an A/B of the Redis paths on the same load).
+ * BENCH_REDIS_STATS=1: each redis-server's INFO commandstats at the end (what the relays asked of it).
  */
 import { Redis } from 'ioredis';
 import { startRedis, type TestRedis } from '../../test/helpers/redis.js';
@@ -128,6 +129,14 @@ export async function multinodeScenario(ctx: Ctx): Promise<ScenarioResult[]> {
             : {}),
         });
       }
+    }
+  }
+  if (process.env.BENCH_REDIS_STATS) {
+    for (const r of [redis, baselineRedis]) {
+      if (!r) continue;
+      const c = new Redis({ path: r.path });
+      ctx.say(String(await c.info('commandstats')).replace(/,usec_per_call.*|,rejected.*$/gm, ''));
+      c.disconnect();
     }
   }
   for (const g of gens) await g.request('close').catch(() => undefined);
