@@ -12,13 +12,16 @@ import type { Logger } from '../../logger.js';
 import type { Frame } from '../../wire/frame.js';
 import { PublishBatch } from './publish-batch.js';
 import type { RedisState } from './redis-state.js';
+import { ReplyLessPublisher } from './reply-less-publisher.js';
 
 /**
  * Redis pub/sub between nodes: `<prefix>node:<nodeId>` for messages to one node's users,
  * `<prefix>room:<roomId>` for room broadcasts, subscribed only by nodes with members in the room,
  * and `<prefix>nodes` for the few messages every node hears (directory changes).
  * Publishing uses the state client (fail fast); subscribing needs a connection of its own, which
- * ioredis re-subscribes after a reconnect. Relayed frames (`sendToNode`) go out once per
+ * ioredis re-subscribes after a reconnect. Publications go through a connection of their own that
+ * reads no replies (reply-less-publisher.ts) while it is up, through the state client otherwise.
+ * Relayed frames (`sendToNode`) go out once per
  * event-loop turn and node, several in one publication (publish-batch.ts); every other publish
  * first sends what is batched, so the bus keeps the order of the calls.
  */
@@ -32,10 +35,13 @@ export class RedisBus implements Bus {
   #handler: ((msg: BusMessage) => void) | null = null;
   readonly #rooms = new Set<string>();
   readonly #batch = new PublishBatch((channel, entries) => this.#sendBatch(channel, entries));
+  /** Publishes without reading replies while it is ready; the state client otherwise. */
+  readonly #publisher: ReplyLessPublisher | null;
 
   private constructor(state: RedisState, sub: Redis, nodeId: string, log: Logger) {
     this.#state = state;
     this.#sub = sub;
+    this.#publisher = ReplyLessPublisher.forClient(state.client as Redis, log);
     this.#nodeId = nodeId;
     this.#prefix = state.prefix;
     this.#log = log;
@@ -99,6 +105,7 @@ export class RedisBus implements Bus {
 
   async close(): Promise<void> {
     this.#batch.flush();
+    this.#publisher?.close();
     await this.#sub.quit().catch(() => this.#sub.disconnect());
   }
 
@@ -106,6 +113,7 @@ export class RedisBus implements Bus {
   #publish(channel: string, header: BusHeader, frame: Frame | null): Promise<number> {
     this.#batch.flush(); // what was sent before this goes before it
     const data = encodeBus(this.#nodeId, header, frame);
+    if (this.#publisher?.ready) return this.#publisher.publishCounted(channel, data);
     return this.#state.run('publish', (c) => c.publish(channel, data));
   }
 
@@ -115,6 +123,7 @@ export class RedisBus implements Bus {
       entries.length === 1
         ? encodeBus(this.#nodeId, entries[0].header, entries[0].frame)
         : encodeBusBatch(this.#nodeId, entries);
+    if (this.#publisher?.ready) return this.#publisher.publish(channel, data);
     this.#state
       .run('publish', (c) => c.publish(channel, data))
       .catch((err: unknown) =>
