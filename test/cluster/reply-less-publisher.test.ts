@@ -1,3 +1,4 @@
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -128,6 +129,30 @@ describe('reply-less publisher', () => {
       admin.disconnect();
     }
   });
+
+  it('drops a connection whose handshake is never answered (a silent partition) and tries again', async () => {
+    const sockets: Socket[] = [];
+    const silent = createServer((s) => {
+      sockets.push(s); // accepts, reads, never answers
+      s.resume();
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const { port } = silent.address() as AddressInfo;
+    const { p } = publisherFor(`redis://127.0.0.1:${port}`);
+    try {
+      // Dropped after the state client's command timeout, then a new attempt after its backoff.
+      await waitUntil(() => sockets.length >= 2, 'a second connection attempt', 10_000);
+      expect(p.ready).toBe(false);
+      expect(sockets[0].destroyed || sockets[0].readableEnded).toBe(true);
+      await expect(p.publishCounted('pub:a', Buffer.from('x'))).rejects.toMatchObject({
+        code: 'SERVICE_UNAVAILABLE',
+      });
+    } finally {
+      p.close();
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => silent.close(r));
+    }
+  }, 20_000);
 
   it('is not used for a connection it cannot open (TLS, Sentinel): the bus keeps ioredis', () => {
     const { log } = logger();

@@ -34,6 +34,8 @@ export class ReplyLessPublisher {
   #refused = false;
   #attempt = 0;
   #retry: NodeJS.Timeout | null = null;
+  /** A handshake not answered in time (a silent partition, a proxy with nobody behind it) is dropped and retried. */
+  #handshake: NodeJS.Timeout | null = null;
   readonly #expected: Expected[] = [];
   #buffered = '';
 
@@ -86,6 +88,7 @@ export class ReplyLessPublisher {
     this.#closed = true;
     this.#ready = false;
     if (this.#retry) clearTimeout(this.#retry);
+    this.#clearHandshake();
     this.#socket?.end();
     this.#failPending();
   }
@@ -107,6 +110,11 @@ export class ReplyLessPublisher {
       parts.push(REPLY_OFF, REPLY_ON, REPLY_OFF);
       this.#expected.push({ kind: 'ok' });
       socket.write(Buffer.concat(parts));
+      this.#handshake = setTimeout(() => {
+        this.#handshake = null;
+        if (!this.#ready && this.#socket === socket) this.#drop('handshake not answered');
+      }, REDIS_DEFAULTS.commandTimeoutMs);
+      this.#handshake.unref();
     });
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('error', (err: Error) =>
@@ -116,6 +124,7 @@ export class ReplyLessPublisher {
       if (this.#socket !== socket) return;
       this.#socket = null;
       this.#ready = false;
+      this.#clearHandshake();
       this.#failPending();
       if (this.#closed || this.#refused) return;
       this.#retry = setTimeout(() => {
@@ -143,6 +152,7 @@ export class ReplyLessPublisher {
         if (!this.#ready && this.#expected.length === 0) {
           this.#ready = true;
           this.#attempt = 0;
+          this.#clearHandshake();
         }
         continue;
       }
@@ -166,6 +176,11 @@ export class ReplyLessPublisher {
     this.#log.debug({ why }, 'redis publisher connection dropped');
     this.#ready = false;
     this.#socket?.destroy();
+  }
+
+  #clearHandshake(): void {
+    if (this.#handshake) clearTimeout(this.#handshake);
+    this.#handshake = null;
   }
 
   #failPending(): void {
