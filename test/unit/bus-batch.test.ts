@@ -8,6 +8,7 @@ import {
 } from '../../src/server/cluster/bus.js';
 import { PublishBatch } from '../../src/server/state/redis/publish-batch.js';
 import { frame } from '../../src/server/wire/frame.js';
+import { oldDecodeBus, oldEncodeBus } from '../helpers/old-bus-node.js';
 
 /**
  * Relayed frames for another node leave once per event-loop turn, several in one Redis
@@ -59,6 +60,24 @@ describe('bus batch encoding', () => {
       const decoded = decodeBusMessages(encodeBus('node-b', e.header, e.frame));
       expect(decoded?.map(plain)).toEqual(expected('node-b', [e]));
     }
+  });
+
+  it('a single message is the previous release’s format, byte for byte, and its decoder reads it', () => {
+    for (const e of entries) {
+      const now = encodeBus('node-b', e.header, e.frame);
+      expect(now.equals(oldEncodeBus('node-b', e.header, e.frame))).toBe(true);
+      const old = oldDecodeBus(now);
+      expect(old && plain(old)).toEqual(expected('node-b', [e])[0]);
+    }
+    expect(encodeBus('n', { t: 'directory', userId: 'u' }, null).toString('utf8')).toBe(
+      '{"from":"n","header":{"t":"directory","userId":"u"}}',
+    );
+  });
+
+  it('the previous release cannot read a batch (why batches go only to nodes that say they read them)', () => {
+    const old = oldDecodeBus(encodeBusBatch('node-a', entries));
+    // It parses the first line and takes the rest for one frame: a message without a header.
+    expect(old?.header).toBeUndefined();
   });
 
   it('a batch of one is a valid batch too', () => {

@@ -77,6 +77,13 @@ export interface Bus {
   close(): Promise<void>;
 }
 
+/**
+ * The bus format a node reads, advertised as `NodeInfo.bus` in the registry: 2 reads batches
+ * (`encodeBusBatch`) as well as single messages. A record without it is a node of an earlier
+ * release, which reads single messages (`encodeBus`) only, one per publication (bus-peers.ts).
+ */
+export const BUS_BATCH_FORMAT = 2;
+
 /** `<header JSON>\n<frame type>\n<frame data>`: the frame is carried verbatim, never re-encoded. */
 export function encodeBus(from: string, header: BusHeader, frame: Frame | null): Buffer {
   const head = JSON.stringify({ from, header });

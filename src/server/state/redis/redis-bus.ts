@@ -22,8 +22,9 @@ import { ReplyLessPublisher } from './reply-less-publisher.js';
  * ioredis re-subscribes after a reconnect. Publications go through a connection of their own that
  * reads no replies (reply-less-publisher.ts) while it is up, through the state client otherwise.
  * Relayed frames (`sendToNode`) go out once per
- * event-loop turn and node, several in one publication (publish-batch.ts); every other publish
- * first sends what is batched, so the bus keeps the order of the calls.
+ * event-loop turn and node, several in one publication (publish-batch.ts) to a node that reads
+ * batches, one publication each to a node of an earlier release (bus-peers.ts); every other
+ * publish first sends what is batched, so the bus keeps the order of the calls.
  */
 export class RedisBus implements Bus {
   readonly #state: RedisState;
@@ -34,12 +35,27 @@ export class RedisBus implements Bus {
   /** The one subscriber (the BusRouter). */
   #handler: ((msg: BusMessage) => void) | null = null;
   readonly #rooms = new Set<string>();
-  readonly #batch = new PublishBatch((channel, entries) => this.#sendBatch(channel, entries));
+  /** Keyed by the receiving node's id. */
+  readonly #batch = new PublishBatch((nodeId, entries) => this.#sendBatch(nodeId, entries));
+  /** Which nodes read batches (the others, of an earlier release, get single messages). */
+  readonly #peers: { readsBatches(nodeId: string): boolean };
+  /** Publishes sent through the state client that Redis has not answered yet. */
+  #fallbackInFlight = 0;
+  /** Publications waiting for those answers before the switch back to the reply-less connection. */
+  readonly #held: (() => void)[] = [];
+  readonly #stats = { replyLess: 0, fallback: 0, held: 0 };
   /** Publishes without reading replies while it is ready; the state client otherwise. */
   readonly #publisher: ReplyLessPublisher | null;
 
-  private constructor(state: RedisState, sub: Redis, nodeId: string, log: Logger) {
+  private constructor(
+    state: RedisState,
+    sub: Redis,
+    nodeId: string,
+    log: Logger,
+    peers: { readsBatches(nodeId: string): boolean },
+  ) {
     this.#state = state;
+    this.#peers = peers;
     this.#sub = sub;
     this.#publisher = ReplyLessPublisher.forClient(state.client as Redis, log);
     this.#nodeId = nodeId;
@@ -59,12 +75,18 @@ export class RedisBus implements Bus {
     sub.on('error', (err: Error) => this.#log.debug({ err: err.message }, 'redis subscriber error'));
   }
 
-  static async create(state: RedisState, nodeId: string, log: Logger): Promise<RedisBus> {
+  /** `peers`: which nodes read batched publications (bus-peers.ts); a node it does not vouch for gets single messages. */
+  static async create(
+    state: RedisState,
+    nodeId: string,
+    log: Logger,
+    peers: { readsBatches(nodeId: string): boolean },
+  ): Promise<RedisBus> {
     const client = state.client;
     if (client.isCluster) throw new Error('RedisBus on a Cluster client is not supported yet');
     // The subscriber queues while offline (unlike the fail-fast publisher) and re-subscribes itself.
     const sub = (client as Redis).duplicate({ enableOfflineQueue: true, commandTimeout: undefined });
-    const bus = new RedisBus(state, sub, nodeId, log);
+    const bus = new RedisBus(state, sub, nodeId, log, peers);
     await sub.subscribe(bus.#nodeChannel(nodeId), bus.#allChannel());
     return bus;
   }
@@ -74,7 +96,7 @@ export class RedisBus implements Bus {
   }
 
   sendToNode(nodeId: string, header: BusHeader, frame: Frame | null): void {
-    this.#batch.add(this.#nodeChannel(nodeId), { header, frame });
+    this.#batch.add(nodeId, { header, frame });
   }
 
   async publishToRoom(roomId: string, header: BusHeader, frame: Frame | null): Promise<void> {
@@ -112,23 +134,82 @@ export class RedisBus implements Bus {
   /** Resolves with the number of subscribers that received it. */
   #publish(channel: string, header: BusHeader, frame: Frame | null): Promise<number> {
     this.#batch.flush(); // what was sent before this goes before it
-    const data = encodeBus(this.#nodeId, header, frame);
-    if (this.#publisher?.ready) return this.#publisher.publishCounted(channel, data);
-    return this.#state.run('publish', (c) => c.publish(channel, data));
+    return this.#out(channel, encodeBus(this.#nodeId, header, frame), true);
   }
 
-  /** One channel's batched messages in one publication; nobody awaits them, so a failure is logged. */
-  #sendBatch(channel: string, entries: BusEntry[]): void {
-    const data =
-      entries.length === 1
-        ? encodeBus(this.#nodeId, entries[0].header, entries[0].frame)
-        : encodeBusBatch(this.#nodeId, entries);
-    if (this.#publisher?.ready) return this.#publisher.publish(channel, data);
-    this.#state
-      .run('publish', (c) => c.publish(channel, data))
-      .catch((err: unknown) =>
-        this.#log.warn({ err, channel, messages: entries.length }, 'cross-node delivery failed'),
+  /**
+   * One node's messages of this turn: one publication if that node reads batches, else (a node of
+   * an earlier release, or one not known yet) one single message each, in order. Nobody awaits
+   * them, so a failure is logged.
+   */
+  #sendBatch(nodeId: string, entries: BusEntry[]): void {
+    const channel = this.#nodeChannel(nodeId);
+    const failed = (err: unknown) =>
+      this.#log.warn({ err, channel, messages: entries.length }, 'cross-node delivery failed');
+    // Asked even for one message: the first contact with a node not known yet starts its lookup.
+    if (this.#peers.readsBatches(nodeId) && entries.length > 1) {
+      this.#out(channel, encodeBusBatch(this.#nodeId, entries), false)?.catch(failed);
+      return;
+    }
+    for (const { header, frame } of entries)
+      this.#out(channel, encodeBus(this.#nodeId, header, frame), false)?.catch(failed);
+  }
+
+  /**
+   * Every publication leaves here, in call order, through the reply-less connection while it is
+   * ready and through the state client otherwise. Two connections have no order between them, so
+   * the switch back to the reply-less one waits until Redis has answered every publish sent
+   * through the state client: what comes meanwhile is held, in order, and released then.
+   * `counted`: the subscriber count is wanted (else a publish through the reply-less connection
+   * returns nothing).
+   */
+  #out(channel: string, data: Buffer, counted: true): Promise<number>;
+  #out(channel: string, data: Buffer, counted: false): Promise<number> | undefined;
+  #out(channel: string, data: Buffer, counted: boolean): Promise<number> | undefined {
+    const p = this.#publisher;
+    if (this.#held.length > 0 || (p?.ready && this.#fallbackInFlight > 0)) {
+      this.#stats.held++;
+      if (!counted) {
+        this.#held.push(() => void this.#out(channel, data, false)?.catch(this.#heldFailed(channel)));
+        return undefined;
+      }
+      return new Promise<number>((resolve, reject) =>
+        this.#held.push(() => void this.#out(channel, data, true).then(resolve, reject)),
       );
+    }
+    if (p?.ready) {
+      this.#stats.replyLess++;
+      if (counted) return p.publishCounted(channel, data);
+      p.publish(channel, data);
+      return undefined;
+    }
+    this.#stats.fallback++;
+    this.#fallbackInFlight++;
+    return this.#state
+      .run('publish', (c) => c.publish(channel, data))
+      .finally(() => {
+        if (--this.#fallbackInFlight === 0) this.#release();
+      });
+  }
+
+  /** The state client has answered everything: what was held goes out, in order, by the route of now. */
+  #release(): void {
+    const held = this.#held.splice(0);
+    for (const send of held) send();
+  }
+
+  #heldFailed(channel: string) {
+    return (err: unknown) => this.#log.warn({ err, channel }, 'cross-node delivery failed');
+  }
+
+  /** How publications went out (for tests): reply-less, through the state client, or held for the switch back. */
+  get routesForTesting(): { replyLess: number; fallback: number; held: number } {
+    return { ...this.#stats };
+  }
+
+  /** The reply-less connection (for tests), null when this Redis cannot have one. */
+  get publisherForTesting(): ReplyLessPublisher | null {
+    return this.#publisher;
   }
 
   #nodeChannel(nodeId: string): string {
