@@ -66,6 +66,12 @@ export class ReplyLessPublisher {
     return this.#ready;
   }
 
+  /** `host:port` of this end of the connection, as Redis's CLIENT LIST shows it (for tests), or null. */
+  get localAddressForTesting(): string | null {
+    const s = this.#socket;
+    return s?.localAddress && s.localPort ? `${s.localAddress}:${s.localPort}` : null;
+  }
+
   /** A publish nobody waits for: written, never answered. Only while `ready`. */
   publish(channel: string, data: Buffer): void {
     this.#socket?.write(publishCommand(channel, data));
