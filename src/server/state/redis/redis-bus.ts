@@ -144,15 +144,20 @@ export class RedisBus implements Bus {
    */
   #sendBatch(nodeId: string, entries: BusEntry[]): void {
     const channel = this.#nodeChannel(nodeId);
-    const failed = (err: unknown) =>
-      this.#log.warn({ err, channel, messages: entries.length }, 'cross-node delivery failed');
     // Asked even for one message: the first contact with a node not known yet starts its lookup.
     if (this.#peers.readsBatches(nodeId) && entries.length > 1) {
-      this.#out(channel, encodeBusBatch(this.#nodeId, entries), false)?.catch(failed);
+      this.#out(channel, encodeBusBatch(this.#nodeId, entries), false)?.catch(
+        this.#failed(channel, entries.length),
+      );
       return;
     }
     for (const { header, frame } of entries)
-      this.#out(channel, encodeBus(this.#nodeId, header, frame), false)?.catch(failed);
+      this.#out(channel, encodeBus(this.#nodeId, header, frame), false)?.catch(this.#failed(channel, 1));
+  }
+
+  /** A publication nobody awaits failed (only through the state client: a reply-less one cannot). */
+  #failed(channel: string, messages: number) {
+    return (err: unknown) => this.#log.warn({ err, channel, messages }, 'cross-node delivery failed');
   }
 
   /**
@@ -170,7 +175,7 @@ export class RedisBus implements Bus {
     if (this.#held.length > 0 || (p?.ready && this.#fallbackInFlight > 0)) {
       this.#stats.held++;
       if (!counted) {
-        this.#held.push(() => void this.#out(channel, data, false)?.catch(this.#heldFailed(channel)));
+        this.#held.push(() => void this.#out(channel, data, false)?.catch(this.#failed(channel, 1)));
         return undefined;
       }
       return new Promise<number>((resolve, reject) =>
@@ -196,10 +201,6 @@ export class RedisBus implements Bus {
   #release(): void {
     const held = this.#held.splice(0);
     for (const send of held) send();
-  }
-
-  #heldFailed(channel: string) {
-    return (err: unknown) => this.#log.warn({ err, channel }, 'cross-node delivery failed');
   }
 
   /** How publications went out (for tests): reply-less, through the state client, or held for the switch back. */
