@@ -3,15 +3,21 @@
  * as scenario 1 with pairs whose two sides sit on the same node, or on different nodes (every
  * message crosses Redis pub/sub), plus a memory-backed single node for reference. Latency at
  * fixed offered loads; the difference is what crossing nodes adds.
+ *
+ * BENCH_PARLEY_BASELINE=<other checkout>: that checkout's two nodes (on a redis-server of their
+ * own) run beside these, interleaved in every round (an A/B of the Redis paths on the same load).
+ * BENCH_REDIS_STATS=1: each redis-server's INFO commandstats at the end (what the relays asked of it).
  */
-import { startRedis } from '../../test/helpers/redis.js';
+import { Redis } from 'ioredis';
+import { startRedis, type TestRedis } from '../../test/helpers/redis.js';
 import type { Ctx, ScenarioResult } from '../lib/ctx.js';
 import { GenProc } from '../lib/ipc.js';
 import { medianOf, withCpuWindow } from '../lib/measure.js';
-import { RELAY_BENCH_ENV, startParley } from '../lib/servers.js';
+import { parleyBaselineRoot, RELAY_BENCH_ENV, startParley, type ServerProc } from '../lib/servers.js';
 import { ratio, round } from '../lib/stats.js';
 
 interface RunResult {
+  sent: number;
   delivered: number;
   latencyMs: { p50: number; p99: number; max: number };
   errors: number;
@@ -41,11 +47,40 @@ export async function multinodeScenario(ctx: Ctx): Promise<ScenarioResult[]> {
       { cpuProfDir: ctx.cpuProfDir },
     ),
   );
-  const configs: { name: string; urlA: string; urlB: string; pids: Record<string, number> }[] = [
+  interface Config {
+    name: string;
+    urlA: string;
+    urlB: string;
+    pids: Record<string, number>;
+    /** The redis-server of a cross-node pair: its PUBLISH count per relayed message is recorded. */
+    redis?: TestRedis;
+  }
+  const configs: Config[] = [
     { name: 'memorySingleNode', urlA: single.url(), urlB: single.url(), pids: { a: single.pid } },
     { name: 'redisSameNode', urlA: n1.url(), urlB: n1.url(), pids: { a: n1.pid } },
-    { name: 'redisCrossNode', urlA: n1.url(), urlB: n2.url(), pids: { a: n1.pid, b: n2.pid } },
+    { name: 'redisCrossNode', urlA: n1.url(), urlB: n2.url(), pids: { a: n1.pid, b: n2.pid }, redis },
   ];
+  const servers: ServerProc[] = [single, n1, n2];
+  const baselineRoot = parleyBaselineRoot();
+  const baselineRedis = baselineRoot ? await startRedis() : null;
+  if (baselineRoot && baselineRedis) {
+    ctx.track({ close: () => baselineRedis.stop() });
+    const bEnv = (id: string) => ({ ...base, REDIS_URL: baselineRedis.url, NODE_ID: id });
+    const opts = { cpuProfDir: ctx.cpuProfDir, root: baselineRoot };
+    const b1 = ctx.track(await startParley('parley-node1-baseline', bEnv('bench-b1'), opts));
+    const b2 = ctx.track(await startParley('parley-node2-baseline', bEnv('bench-b2'), opts));
+    servers.push(b1, b2);
+    configs.push(
+      { name: 'baselineRedisSameNode', urlA: b1.url(), urlB: b1.url(), pids: { a: b1.pid } },
+      {
+        name: 'baselineRedisCrossNode',
+        urlA: b1.url(),
+        urlB: b2.url(),
+        pids: { a: b1.pid, b: b2.pid },
+        redis: baselineRedis,
+      },
+    );
+  }
   const gens = configs.map((c) => new GenProc(`mn-gen-${c.name}`, 'bench/gen/relay-gen.ts'));
   for (const g of gens) ctx.track(g);
   for (const [i, c] of configs.entries()) {
@@ -68,6 +103,7 @@ export async function multinodeScenario(ctx: Ctx): Promise<ScenarioResult[]> {
   for (let r = 0; r < ctx.rounds; r++) {
     for (const rate of [1_000, 5_000]) {
       for (const [i, c] of configs.entries()) {
+        const publishesBefore = c.redis ? await publishCalls(c.redis) : 0;
         const { result, cpu } = await withCpuWindow<RunResult>(
           gens[i],
           'run',
@@ -82,14 +118,32 @@ export async function multinodeScenario(ctx: Ctx): Promise<ScenarioResult[]> {
           serversCpuUsPerMsg: round(cpuUs / Math.max(1, result.delivered), 2),
           errors: result.errors,
           lost: result.lostAfterDrain,
+          // Redis PUBLISH commands per message sent (warm-up and drain included): 1 without batching.
+          ...(c.redis
+            ? {
+                publishesPerMsg: round(
+                  ((await publishCalls(c.redis)) - publishesBefore) / Math.max(1, result.sent),
+                  3,
+                ),
+              }
+            : {}),
         });
       }
     }
   }
+  if (process.env.BENCH_REDIS_STATS) {
+    for (const r of [redis, baselineRedis]) {
+      if (!r) continue;
+      const c = new Redis({ path: r.path });
+      ctx.say(String(await c.info('commandstats')).replace(/,usec_per_call.*|,rejected.*$/gm, ''));
+      c.disconnect();
+    }
+  }
   for (const g of gens) await g.request('close').catch(() => undefined);
   await Promise.all(gens.map((g) => g.close()));
-  await Promise.all([single, n1, n2].map((s) => s.stop()));
+  await Promise.all(servers.map((s) => s.stop()));
   await redis.stop();
+  await baselineRedis?.stop();
   const med: Record<string, Record<string, Record<string, number>>> = {};
   for (const [n, byRate] of Object.entries(rows)) {
     med[n] = {};
@@ -110,6 +164,11 @@ export async function multinodeScenario(ctx: Ctx): Promise<ScenarioResult[]> {
   // CPU per relayed message against the memory backend's, at 5k msg/s (at 1k a window holds too few
   // 10 ms ticks). Cross node counts both nodes' CPU: what the cluster spends on one relay.
   const cpuAt5k = (n: string) => med[n]['ice@5k'].serversCpuUsPerMsg;
+  const byRound = (n: string) => rows[n]['ice@5k'].map((r) => r.serversCpuUsPerMsg);
+  const cpuVsMemoryByRound = {
+    sameNode: byRound('redisSameNode').map((x, i) => ratio(x, byRound('memorySingleNode')[i])),
+    crossNode: byRound('redisCrossNode').map((x, i) => ratio(x, byRound('memorySingleNode')[i])),
+  };
   const cpuVsMemory = {
     sameNode: ratio(cpuAt5k('redisSameNode'), cpuAt5k('memorySingleNode')),
     crossNode: ratio(cpuAt5k('redisCrossNode'), cpuAt5k('memorySingleNode')),
@@ -118,6 +177,25 @@ export async function multinodeScenario(ctx: Ctx): Promise<ScenarioResult[]> {
     `multi-node CPU/msg @5k: memory ${cpuAt5k('memorySingleNode')} µs, Redis same node ${cpuAt5k('redisSameNode')} µs ` +
       `(${cpuVsMemory.sameNode}×), cross node ${cpuAt5k('redisCrossNode')} µs (${cpuVsMemory.crossNode}×)`,
   );
+  const vsBaseline = baselineRoot
+    ? {
+        sameNode: ratio(cpuAt5k('redisSameNode'), cpuAt5k('baselineRedisSameNode')),
+        crossNode: ratio(cpuAt5k('redisCrossNode'), cpuAt5k('baselineRedisCrossNode')),
+        crossNodeByRound: byRound('redisCrossNode').map((x, i) =>
+          ratio(x, byRound('baselineRedisCrossNode')[i]),
+        ),
+        baselineVsMemory: {
+          sameNode: ratio(cpuAt5k('baselineRedisSameNode'), cpuAt5k('memorySingleNode')),
+          crossNode: ratio(cpuAt5k('baselineRedisCrossNode'), cpuAt5k('memorySingleNode')),
+        },
+      }
+    : undefined;
+  if (vsBaseline)
+    ctx.say(
+      `multi-node CPU/msg @5k, baseline ${baselineRoot}: same node ${cpuAt5k('baselineRedisSameNode')} µs ` +
+        `(${vsBaseline.baselineVsMemory.sameNode}× memory; this ÷ baseline ${vsBaseline.sameNode}), cross node ` +
+        `${cpuAt5k('baselineRedisCrossNode')} µs (${vsBaseline.baselineVsMemory.crossNode}× memory; this ÷ baseline ${vsBaseline.crossNode})`,
+    );
   ctx.say(
     `multi-node @1k: same node p50 ${med.redisSameNode['ice@1k'].p50Ms} / p99 ${med.redisSameNode['ice@1k'].p99Ms} ms, ` +
       `cross node ${med.redisCrossNode['ice@1k'].p50Ms} / ${med.redisCrossNode['ice@1k'].p99Ms} ms ` +
@@ -131,6 +209,8 @@ export async function multinodeScenario(ctx: Ctx): Promise<ScenarioResult[]> {
       addedByCrossingMs: addedMs,
       addedVsMemorySingleNodeMs: addedVsMemoryMs,
       cpuPerMsgVsMemoryAt5k: cpuVsMemory,
+      cpuPerMsgVsMemoryAt5kByRound: cpuVsMemoryByRound,
+      ...(vsBaseline ? { baseline: baselineRoot, cpuPerMsgVsBaselineAt5k: vsBaseline } : {}),
       // Issue 14: a same-node relay ≤ 1.2× the memory backend's CPU per message, cross node ≤ 2.5×.
       targetsMet: {
         sameNodeLe1_2xMemory: cpuVsMemory.sameNode <= 1.2,
@@ -138,4 +218,16 @@ export async function multinodeScenario(ctx: Ctx): Promise<ScenarioResult[]> {
       },
     },
   ];
+}
+
+/** How many PUBLISH commands the redis-server has run so far (INFO commandstats). */
+async function publishCalls(redis: TestRedis): Promise<number> {
+  const c = new Redis({ path: redis.path, lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await c.connect();
+    const info = await c.info('commandstats');
+    return Number(/cmdstat_publish:calls=(\d+)/.exec(info)?.[1] ?? 0);
+  } finally {
+    c.disconnect();
+  }
 }

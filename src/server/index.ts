@@ -40,6 +40,8 @@ import type { ClusterLink } from './cluster/cluster-link.js';
 import { BusRouter } from './cluster/bus-router.js';
 import { CachedDirectory } from './cluster/directory-cache.js';
 import { NodeRegistry } from './cluster/node-registry.js';
+import { BusPeers } from './cluster/bus-peers.js';
+import { BUS_BATCH_FORMAT } from './cluster/bus.js';
 import { UserDelivery } from './sessions/user-delivery.js';
 import type { StateStore } from './state/state-store.js';
 import { systemClock, type Clock } from './time/clock.js';
@@ -103,6 +105,7 @@ export async function createServer({
   let redis: RedisState | null = null;
   let cluster: ClusterLink | null = null;
   let directoryCache: CachedDirectory | null = null;
+  let busPeers: BusPeers | null = null;
   if (cc.redisUrl) {
     redis = await RedisState.connect(cc.redisUrl, {
       prefix: cc.redisPrefix,
@@ -110,8 +113,10 @@ export async function createServer({
       log: log.child({ component: 'redis' }),
     });
     store = redis;
-    const bus = await RedisBus.create(redis, cc.nodeId, log.child({ component: 'bus' }));
-    directoryCache = new CachedDirectory({ inner: new RedisDirectory(redis), bus, clock, log });
+    const registryRecords = new RedisDirectory(redis);
+    busPeers = new BusPeers({ lookup: (nodeId) => registryRecords.node(nodeId), log });
+    const bus = await RedisBus.create(redis, cc.nodeId, log.child({ component: 'bus' }), busPeers);
+    directoryCache = new CachedDirectory({ inner: registryRecords, bus, clock, log });
     cluster = { nodeId: cc.nodeId, directory: directoryCache, bus };
   } else {
     store = new MemoryState({ clock });
@@ -127,7 +132,7 @@ export async function createServer({
     clock,
     maxSessionsPerUser: config.quotas.maxSessionsPerUser,
   });
-  const users = new UserDelivery({ sessions, cluster, log });
+  const users = new UserDelivery({ sessions, cluster });
   const rooms = new RoomService({ catalog, store, log, cluster, clock, quotas: config.quotas });
   const bus = cluster?.bus;
   const relay = new CallRelay({
@@ -223,7 +228,13 @@ export async function createServer({
         },
         log,
         clock,
-        info: { nodeId: cc.nodeId, startedAt: clock.now(), address: `${config.host}:${config.port}` },
+        info: {
+          nodeId: cc.nodeId,
+          startedAt: clock.now(),
+          address: `${config.host}:${config.port}`,
+          bus: BUS_BATCH_FORMAT,
+        },
+        ...(busPeers ? { peers: busPeers } : {}),
         nodeTtlMs: cc.nodeTtlMs,
         resumeGraceMs: config.resumeGraceMs,
         lockTtlMs: config.ptt.lockTtlMs,

@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServerMessage } from '../../src/protocol/index.js';
 import { TokenIssuer } from '../../src/server/auth/token-issuer.js';
@@ -158,6 +159,13 @@ describe('call relay order, two nodes and Redis', () => {
     const alice = await on(n1, 'x-alice');
     const remote = await on(n2, 'x-remote'); // across the bus
     const local = await on(n1, 'x-local'); // on alice's node
+    // What goes on node o-2's channel: one publication per event-loop turn of o-1 carries all the
+    // frames relayed in it (a batch), so a burst read in one go takes fewer publications than frames.
+    const watch = new Redis({ path: redis.path });
+    let publications = 0;
+    watch.on('pmessageBuffer', () => publications++);
+    await watch.psubscribe('*node:o-2');
+    let remoteFrames = 0;
     // Round 1 starts cold: the directory cache and the call-record cache know nothing yet.
     let known: string[] = [];
     for (let round = 1; round <= 3; round++) {
@@ -167,8 +175,13 @@ describe('call relay order, two nodes and Redis', () => {
       const wantLocal = expected(steps, 'x-local');
       expect(await receivedIn(remote, wantRemote.length)).toEqual(wantRemote);
       expect(await receivedIn(local, wantLocal.length)).toEqual(wantLocal);
+      remoteFrames += wantRemote.length;
       known = [`r${round}-0`, `r${round}-1`];
     }
     expect(alice.received.filter((m) => m.type === 'error')).toEqual([]);
+    // Batches carried them: fewer publications than frames, and the order above held across them.
+    watch.disconnect();
+    expect(publications).toBeGreaterThan(0);
+    expect(publications).toBeLessThan(remoteFrames);
   }, 90_000);
 });

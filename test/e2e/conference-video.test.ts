@@ -145,7 +145,7 @@ describe('a video conference of three Chromium pages', () => {
           received(bob, 'alice', 'video'),
           received(carol, 'alice', 'video'),
         ]);
-        const want = [widestAtOrBelow(sent, small), widestAtOrBelow(sent, large)];
+        const want = [widestAtOrBelow(sent, small ?? 0), widestAtOrBelow(sent, large ?? 0)];
         seen = JSON.stringify({ sent, want, got: [b.width, c.width] });
         return want[0] > 0 && b.width === want[0] && c.width === want[1];
       },

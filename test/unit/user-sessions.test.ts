@@ -92,7 +92,7 @@ describe('SessionManager and UserDelivery over one or several devices', () => {
     const clock = new FakeClock();
     const store = new MemoryState({ clock });
     const sessions = new SessionManager({ store, graceMs: 15_000, log: createLogger('silent'), clock });
-    const users = new UserDelivery({ sessions, cluster: null, log: createLogger('silent') });
+    const users = new UserDelivery({ sessions, cluster: null });
     const ended: [string, EndReason][] = [];
     sessions.hooks.on('ended', [['record', (x, reason) => void ended.push([x.id, reason])]]);
     return { clock, sessions, users, ended };

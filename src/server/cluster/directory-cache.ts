@@ -141,6 +141,9 @@ export class CachedDirectory implements ClusterDirectory {
   nodes(): Promise<{ info: NodeInfo; alive: boolean }[]> {
     return this.#inner.nodes();
   }
+  node(nodeId: string): Promise<NodeInfo | null> {
+    return this.#inner.node(nodeId);
+  }
   claimDeadNode(nodeId: string, claimer: string, ttlMs: number): Promise<boolean> {
     return this.#inner.claimDeadNode(nodeId, claimer, ttlMs);
   }

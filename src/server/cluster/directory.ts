@@ -10,6 +10,11 @@ export interface NodeInfo {
   startedAt: number;
   /** host:port the node serves on (for operators; clients use the load balancer). */
   address: string;
+  /**
+   * The bus format the node reads (`BUS_BATCH_FORMAT`: batches too). Absent in records written by
+   * releases before it, which read one message per publication (bus-peers.ts).
+   */
+  bus?: number;
 }
 
 /**
@@ -38,6 +43,8 @@ export interface ClusterDirectory {
   /** Announces the node alive for `ttlMs`. */
   heartbeat(info: NodeInfo, ttlMs: number): Promise<void>;
   nodes(): Promise<{ info: NodeInfo; alive: boolean }[]>;
+  /** One node's registry record, or null when it is not registered. */
+  node(nodeId: string): Promise<NodeInfo | null>;
   /** One survivor wins the right to clean up after a dead node. */
   claimDeadNode(nodeId: string, claimer: string, ttlMs: number): Promise<boolean>;
   forgetNode(nodeId: string): Promise<void>;

@@ -4,6 +4,7 @@ import { background } from '../lifecycle/background.js';
 import type { StateStore } from '../state/state-store.js';
 import { systemClock, type Clock, type Timer } from '../time/clock.js';
 import { Lease } from '../time/lease.js';
+import type { BusPeers } from './bus-peers.js';
 import type { ClusterDirectory, NodeInfo } from './directory.js';
 
 /** What reaping a dead node does to the rest of the server. */
@@ -31,6 +32,8 @@ export interface NodeRegistryOptions {
   /** The speaker lock TTL: a dead holder's floor is free after it. */
   lockTtlMs: number;
   clock?: Clock;
+  /** Told every registry record each tick: which nodes read batched bus publications. */
+  peers?: BusPeers;
 }
 
 /**
@@ -62,6 +65,10 @@ export class NodeRegistry {
   /** Announces this node, then heartbeats (and looks for dead nodes) every third of the node TTL. */
   async start(): Promise<void> {
     await this.#o.directory.heartbeat(this.#o.info, this.#o.nodeTtlMs);
+    // Which nodes read batched bus publications, before the first relay to them (best effort:
+    // a node not known is looked up on first contact, and every tick refreshes them all).
+    if (this.#o.peers)
+      this.#o.peers.seen((await this.#o.directory.nodes().catch(() => [])).map((n) => n.info));
     if (this.#closed) return;
     this.#heartbeat = new Lease({
       clock: this.#clock,
@@ -96,7 +103,9 @@ export class NodeRegistry {
     const { directory, log } = this.#o;
     try {
       await directory.heartbeat(this.#o.info, this.#o.nodeTtlMs);
-      for (const { info, alive } of await directory.nodes()) {
+      const nodes = await directory.nodes();
+      this.#o.peers?.seen(nodes.map((n) => n.info));
+      for (const { info, alive } of nodes) {
         if (this.#closed) return;
         if (alive || info.nodeId === this.nodeId) continue;
         if (!this.#seenDead.has(info.nodeId)) {

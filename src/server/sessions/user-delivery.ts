@@ -1,6 +1,6 @@
+import type { BusHeader } from '../cluster/bus.js';
 import type { ClusterLink } from '../cluster/cluster-link.js';
 import type { SessionRecord } from '../cluster/directory.js';
-import type { Logger } from '../logger.js';
 import type { Frame } from '../wire/frame.js';
 import type { Session } from './session.js';
 import { isMore, type OneOrMore } from './user-sessions.js';
@@ -46,12 +46,10 @@ export interface UserMailbox extends RemoteUserDelivery {
 export class UserDelivery implements UserMailbox {
   readonly #sessions: LocalSessions;
   readonly #cluster: ClusterLink | null;
-  readonly #log: Logger;
 
-  constructor(deps: { sessions: LocalSessions; cluster: ClusterLink | null; log: Logger }) {
+  constructor(deps: { sessions: LocalSessions; cluster: ClusterLink | null }) {
     this.#sessions = deps.sessions;
     this.#cluster = deps.cluster;
-    this.#log = deps.log;
   }
 
   /** This node's sessions of `userId` that pass the filter. */
@@ -119,20 +117,15 @@ export class UserDelivery implements UserMailbox {
   async deliverOnNode(nodeId: string, userId: string, f: Frame, filter: DeliveryFilter = {}): Promise<void> {
     const cluster = this.#cluster;
     if (!cluster) return;
-    const header = {
-      t: 'user' as const,
-      userId,
-      ...(filter.except === undefined ? {} : { except: filter.except }),
-      ...(filter.only === undefined ? {} : { only: [...filter.only] }),
-    };
-    await cluster.bus.publishToNode(nodeId, header, f);
+    await cluster.bus.publishToNode(nodeId, userHeader(userId, filter), f);
   }
 
-  /** Like `deliverOnNode`, for work nobody awaits: a failure is logged. */
+  /**
+   * Like `deliverOnNode`, for work nobody awaits (every relayed frame): the bus sends it at the end
+   * of this event-loop turn with the turn's other frames for that node, and logs a failure.
+   */
   deliverOnNodeQuietly(nodeId: string, userId: string, f: Frame, filter: DeliveryFilter = {}): void {
-    this.deliverOnNode(nodeId, userId, f, filter).catch((err: unknown) =>
-      this.#log.warn({ err, nodeId }, 'cross-node delivery failed'),
-    );
+    this.#cluster?.bus.sendToNode(nodeId, userHeader(userId, filter), f);
   }
 
   /** Bus: another node delivers to our sessions of a user. */
@@ -149,6 +142,15 @@ export class UserDelivery implements UserMailbox {
 }
 
 const ALL: DeliveryFilter = Object.freeze({});
+
+function userHeader(userId: string, filter: DeliveryFilter): BusHeader {
+  return {
+    t: 'user',
+    userId,
+    ...(filter.except === undefined ? {} : { except: filter.except }),
+    ...(filter.only === undefined ? {} : { only: [...filter.only] }),
+  };
+}
 
 /** Session records grouped by node, this node's left out. */
 function byNodeOf(

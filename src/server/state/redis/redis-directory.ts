@@ -144,6 +144,18 @@ export class RedisDirectory implements ClusterDirectory {
     });
   }
 
+  node(nodeId: string): Promise<NodeInfo | null> {
+    return this.#r.run('node', async (c) => {
+      const json = await c.hget(this.#nodes(), nodeId);
+      if (json === null) return null;
+      try {
+        return JSON.parse(json) as NodeInfo;
+      } catch {
+        return { nodeId, startedAt: 0, address: '?' };
+      }
+    });
+  }
+
   claimDeadNode(nodeId: string, claimer: string, ttlMs: number): Promise<boolean> {
     return this.#r.run('claimDeadNode', async (c) => {
       const ok = await c.set(this.#reaper(nodeId), claimer, 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX');
