@@ -21,6 +21,7 @@ import { format } from 'prettier';
 import type { Ctx, Scenario, ScenarioResult, Stoppable } from './lib/ctx.js';
 import { fdHardLimit } from './lib/proc.js';
 import { ROOT } from './lib/servers.js';
+import { connectCostScenario } from './scenarios/connectcost.js';
 import { connectionsScenario } from './scenarios/connections.js';
 import { joinScenario } from './scenarios/join.js';
 import { multinodeScenario } from './scenarios/multinode.js';
@@ -35,6 +36,7 @@ const SCENARIOS: Record<string, Scenario> = {
   relay: relayScenario,
   relaycost: relayCostScenario,
   connections: connectionsScenario,
+  connectcost: connectCostScenario,
   join: joinScenario,
   ptt: pttScenario,
   sfu: sfuScenario,
