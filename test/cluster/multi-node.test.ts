@@ -313,6 +313,13 @@ describe('faults: a node killed, Redis restarted', () => {
     const replies = await Promise.all([a, b].map((c) => c.request('ptt:start', { roomId: 'field-ops' })));
     expect(replies.filter((r) => r.type === 'ptt:granted')).toHaveLength(1);
     expect(replies.filter((r) => r.type === 'ptt:denied')).toHaveLength(1);
+    // The bus is back too: each node subscribed to its channels again, so the floor's broadcast
+    // reaches the member on the other node.
+    const [speaker, listener] = replies[0].type === 'ptt:granted' ? ['redis-a', b] : ['redis-b', a];
+    await listener.waitFor(
+      (m) => m.type === 'ptt:speaker-changed' && m.payload.speaker?.userId === speaker,
+      5_000,
+    );
   });
 });
 

@@ -73,6 +73,16 @@ export class RedisBus implements Bus {
       for (const msg of msgs) this.#handler?.(msg);
     });
     sub.on('error', (err: Error) => this.#log.debug({ err: err.message }, 'redis subscriber error'));
+    // Re-subscribing after a reconnect is ours, not ioredis's: its autoResubscribe drops the
+    // promise of its SUBSCRIBE, which rejects ("Connection is closed.") unhandled when the node
+    // shuts down right after Redis came back. Subscribing again to a channel is harmless.
+    sub.on('ready', () => {
+      const channels = [this.#nodeChannel(nodeId), this.#allChannel()];
+      for (const roomId of this.#rooms) channels.push(this.#roomChannel(roomId));
+      sub.subscribe(...channels).catch((err: unknown) => {
+        this.#log.debug({ err }, 'redis re-subscribe failed (the connection closed or will retry)');
+      });
+    });
   }
 
   /** `peers`: which nodes read batched publications (bus-peers.ts); a node it does not vouch for gets single messages. */
@@ -84,8 +94,13 @@ export class RedisBus implements Bus {
   ): Promise<RedisBus> {
     const client = state.client;
     if (client.isCluster) throw new Error('RedisBus on a Cluster client is not supported yet');
-    // The subscriber queues while offline (unlike the fail-fast publisher) and re-subscribes itself.
-    const sub = (client as Redis).duplicate({ enableOfflineQueue: true, commandTimeout: undefined });
+    // The subscriber queues while offline (unlike the fail-fast publisher); it re-subscribes on
+    // every 'ready' (the constructor).
+    const sub = (client as Redis).duplicate({
+      enableOfflineQueue: true,
+      commandTimeout: undefined,
+      autoResubscribe: false,
+    });
     const bus = new RedisBus(state, sub, nodeId, log, peers);
     await sub.subscribe(bus.#nodeChannel(nodeId), bus.#allChannel());
     return bus;
