@@ -1,5 +1,4 @@
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeBusMessages } from '../../src/server/cluster/bus.js';
@@ -62,14 +61,7 @@ async function startProxy(redisPort: number) {
   };
 }
 
-const quiet = createLogger(
-  'warn',
-  new Writable({
-    write(_c, _e, cb) {
-      cb();
-    },
-  }),
-);
+const quiet = createLogger('silent');
 
 /** A relayed-frame-sized payload, a few KB so that Redis answers ioredis over several reads. */
 const payload = (n: number) =>

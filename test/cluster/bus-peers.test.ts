@@ -1,4 +1,3 @@
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BusPeers } from '../../src/server/cluster/bus-peers.js';
 import { createLogger } from '../../src/server/logger.js';
@@ -14,14 +13,7 @@ import { waitUntil } from '../helpers/wait.js';
  * tick replaces what was known, so a node restarted on another release is followed.
  */
 
-const quiet = createLogger(
-  'warn',
-  new Writable({
-    write(_c, _e, cb) {
-      cb();
-    },
-  }),
-);
+const quiet = createLogger('silent');
 
 describe('BusPeers', () => {
   let redis: TestRedis;

@@ -1,9 +1,8 @@
 import { createServer, type AddressInfo, type Socket } from 'node:net';
-import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/server/logger.js';
 import { ReplyLessPublisher } from '../../src/server/state/redis/reply-less-publisher.js';
+import { captureLogs } from '../helpers/log-capture.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { waitUntil } from '../helpers/wait.js';
 
@@ -14,22 +13,10 @@ import { waitUntil } from '../helpers/wait.js';
  * for good (the bus then publishes through ioredis), with one warning and nothing thrown.
  */
 
-function logger() {
-  const lines: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const l of chunk.toString().split('\n'))
-        if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
-      cb();
-    },
-  });
-  return { log: createLogger('debug', sink), lines };
-}
-
 /** The state client's options are what the publisher copies: host, port, path, credentials. */
 function publisherFor(url: string, extra: Record<string, unknown> = {}) {
   const client = new Redis(url, { lazyConnect: true, ...extra });
-  const { log, lines } = logger();
+  const { log, lines } = captureLogs('debug');
   const p = ReplyLessPublisher.forClient(client, log);
   if (!p) throw new Error('no publisher for a plain TCP Redis');
   return { p, lines };
@@ -155,7 +142,7 @@ describe('reply-less publisher', () => {
   }, 20_000);
 
   it('is not used for a connection it cannot open (TLS, Sentinel): the bus keeps ioredis', () => {
-    const { log } = logger();
+    const { log } = captureLogs('debug');
     const tls = new Redis('rediss://127.0.0.1:1', { lazyConnect: true });
     const sentinel = new Redis({ lazyConnect: true, sentinels: [{ host: '127.0.0.1', port: 1 }], name: 'm' });
     expect(ReplyLessPublisher.forClient(tls, log)).toBeNull();

@@ -3,27 +3,14 @@
  * announced through the pool's one `died` hook and replaced after its backoff, and close() cancels
  * a replacement still waiting, so no worker is spawned after shutdown.
  */
-import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/server/config/env.js';
 import { defaults } from '../../src/server/config/defaults.js';
-import { createLogger } from '../../src/server/logger.js';
 import { WorkerPool, type PoolWorker } from '../../src/server/media/worker-pool.js';
+import { captureLogs } from '../helpers/log-capture.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { assertLoopbackOnly } from '../helpers/netns.js';
 import { waitUntil } from '../helpers/wait.js';
-
-function capture() {
-  const lines: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const l of chunk.toString().split('\n'))
-        if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
-      cb();
-    },
-  });
-  return { log: createLogger('info', sink), lines };
-}
 
 function isAlive(pid: number): boolean {
   try {
@@ -43,7 +30,7 @@ describe('WorkerPool: death, replacement and close()', () => {
   async function startPool() {
     assertLoopbackOnly();
     const clock = new FakeClock();
-    const { log, lines } = capture();
+    const { log, lines } = captureLogs('info');
     const config = loadConfig({ JWT_SECRET: 'x'.repeat(32), MEDIASOUP_WORKERS: '1' }).media;
     const pool = new WorkerPool(config, log, clock);
     pools.push(pool);

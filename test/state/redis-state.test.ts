@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Participant } from '../../src/protocol/index.js';
-import { createLogger } from '../../src/server/logger.js';
 import { RedisState, type RedisStateOptions } from '../../src/server/state/redis/redis-state.js';
 import type { FloorHolder } from '../../src/server/state/state-store.js';
+import { captureLogs } from '../helpers/log-capture.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { waitUntil } from '../helpers/wait.js';
 import { stateContract } from './state-contract.js';
@@ -29,18 +28,6 @@ stateContract('redis, rooms index kept separately (as on a Cluster)', async () =
   const store = await RedisState.connect(redis.url, { prefix: freshPrefix(), roomIndex: 'separate' });
   return { store, cleanup: () => store.close() };
 });
-
-function captureLog() {
-  const lines: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString().split('\n'))
-        if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
-      cb();
-    },
-  });
-  return { log: createLogger('debug', sink), lines };
-}
 
 const alice: Participant = { sessionId: 'a', userId: 'alice', name: 'Alice', joinedAt: 1 };
 const bob: Participant = { sessionId: 'b', userId: 'bob', name: 'Bob', joinedAt: 2 };
@@ -101,7 +88,7 @@ describe('RedisState on a real redis-server', () => {
   });
 
   it('skips and logs corrupt values instead of crashing', async () => {
-    const { log, lines } = captureLog();
+    const { log, lines } = captureLogs('debug');
     const prefix = freshPrefix();
     const store = await open({ prefix, log });
     const members = `${prefix}room:{r}:members`;
@@ -172,7 +159,7 @@ describe('RedisState while redis-server is down', () => {
   afterAll(() => own?.stop());
 
   it('fails fast, reports not ready, and serves again after a restart on its own', async () => {
-    const { log, lines } = captureLog();
+    const { log, lines } = captureLogs('debug');
     const store = await RedisState.connect(own.url, { log });
     const other = await RedisState.connect(own.url);
     await store.joinRoom('r', alice, 10);

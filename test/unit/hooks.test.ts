@@ -1,23 +1,11 @@
-import { Writable } from 'node:stream';
+import { captureLogs } from '../helpers/log-capture.js';
 import { describe, expect, it } from 'vitest';
 import { Hooks } from '../../src/server/events/hooks.js';
 import { createLogger } from '../../src/server/logger.js';
 
-function capture() {
-  const lines: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const l of chunk.toString().split('\n'))
-        if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
-      cb();
-    },
-  });
-  return { log: createLogger('error', sink), lines };
-}
-
 describe('Hooks', () => {
   it('runs listeners in declared order, awaiting each, and isolates a failing one', async () => {
-    const { log, lines } = capture();
+    const { log, lines } = captureLogs('error');
     const hooks = new Hooks<{ left: [id: string] }>('rooms', log);
     const seen: string[] = [];
     hooks.on('left', [
