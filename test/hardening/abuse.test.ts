@@ -162,8 +162,13 @@ describe('abuse against a real server process', () => {
       expect(offline.size).toBe(K);
       expect(drops).toHaveLength(K);
       for (const d of drops) expect(d.buffered as number).toBeLessThanOrEqual(MiB + sdp.length + 1_024);
-      // Bounded: growth is about K full send buffers plus parsing garbage, well below what was aimed at them.
-      expect(peak - baseline).toBeLessThan(K * 2 * MiB + 48 * MiB);
+      // Bounded: growth is about K full send buffers plus parsing garbage, below what was aimed at
+      // them (a server that kept it would grow by all of it, and more). Each relayed 48 KB offer
+      // leaves ~6 copies of garbage (frame, text, parsed SDP, spliced text, frame bytes) that V8
+      // frees at its next collection: alone this test peaks 30-55 MiB above the baseline, in a full
+      // parallel run once 80 MiB (the GC runs later on a busy machine), so the slack is 80 MiB.
+      expect(peak - baseline).toBeLessThan(K * 2 * MiB + 80 * MiB);
+      expect(peak - baseline).toBeLessThan(sentBytes);
       for (const s of slow) await s.closed(10_000);
     } finally {
       clearInterval(sampler);
