@@ -314,11 +314,25 @@ describe('faults: a node killed, Redis restarted', () => {
     expect(replies.filter((r) => r.type === 'ptt:granted')).toHaveLength(1);
     expect(replies.filter((r) => r.type === 'ptt:denied')).toHaveLength(1);
     // The bus is back too: each node subscribed to its channels again, so the floor's broadcast
-    // reaches the member on the other node.
-    const [speaker, listener] = replies[0].type === 'ptt:granted' ? ['redis-a', b] : ['redis-b', a];
-    await listener.waitFor(
-      (m) => m.type === 'ptt:speaker-changed' && m.payload.speaker?.userId === speaker,
-      5_000,
+    // reaches the member on the other node. (Pub/sub keeps nothing for a subscriber still
+    // reconnecting, so the speaker presses again until one arrives; without the re-subscribe none
+    // ever does.)
+    const [speaker, speakerClient, listener] =
+      replies[0].type === 'ptt:granted' ? ['redis-a', a, b] : ['redis-b', b, a];
+    const heard = () =>
+      listener.received.some(
+        (m) => m.type === 'ptt:speaker-changed' && m.payload.speaker?.userId === speaker,
+      );
+    await waitUntil(
+      async () => {
+        if (heard()) return true;
+        await speakerClient.request('ptt:stop', { roomId: 'field-ops' });
+        await speakerClient.request('ptt:start', { roomId: 'field-ops' });
+        return heard();
+      },
+      'the floor broadcast to reach the other node',
+      15_000,
+      300,
     );
   });
 });
