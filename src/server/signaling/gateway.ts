@@ -20,6 +20,7 @@ import type { SessionManager } from '../sessions/session-manager.js';
 import { Connection, type ConnectionDeps } from './connection.js';
 import { callsV0, type Dialect } from './dialect.js';
 import type { Dispatcher } from './dispatcher.js';
+import { HeartbeatSweep } from './heartbeat-sweep.js';
 import type { RateLimits } from './rate-limits.js';
 import { clientAddress, type ProxyTrust } from '../http/client-address.js';
 import { background } from '../lifecycle/background.js';
@@ -118,8 +119,10 @@ export class Gateway {
         refuse(socket, 'INTERNAL');
       });
     });
-    const { heartbeatIntervalMs } = this.#config.limits;
-    this.#heartbeat = setInterval(() => this.#sweep(), heartbeatIntervalMs);
+    const sweep = new HeartbeatSweep(this.#connections, this.#config.limits.heartbeatIntervalMs, (conn) =>
+      this.#heartbeatOf(conn, performance.now()),
+    );
+    this.#heartbeat = setInterval(() => sweep.tick(), sweep.tickMs);
     this.#heartbeat.unref();
   }
 
@@ -324,17 +327,16 @@ export class Gateway {
     }
   }
 
-  /** One timer for all connections: ping the live ones, terminate the silent ones. */
-  #sweep(): void {
-    const now = performance.now();
-    const { heartbeatTimeoutMs } = this.#config.limits;
-    for (const conn of this.#connections) {
-      if (now - conn.lastSeen > heartbeatTimeoutMs) {
-        this.#log.info({ conn: conn.id, remote: conn.remoteAddress }, 'heartbeat timeout');
-        conn.terminate();
-      } else if (!conn.closed) {
-        conn.ws.ping();
-      }
+  /**
+   * One connection's heartbeat, once per interval (heartbeat-sweep.ts spreads the connections over
+   * the interval): ping it if it is live, terminate it if it has been silent too long.
+   */
+  #heartbeatOf(conn: Connection, now: number): void {
+    if (now - conn.lastSeen > this.#config.limits.heartbeatTimeoutMs) {
+      this.#log.info({ conn: conn.id, remote: conn.remoteAddress }, 'heartbeat timeout');
+      conn.terminate();
+    } else if (!conn.closed) {
+      conn.ws.ping();
     }
   }
 
