@@ -147,6 +147,14 @@ export async function pttScenario(ctx: Ctx): Promise<ScenarioResult[]> {
         user: round(genCpuUs[name].userUs / last.n, 0),
         system: round(genCpuUs[name].systemUs / last.n, 0),
       },
+      /**
+       * The members' side as a floor for the last delivery: the first delivery's p50 plus the
+       * generator's CPU for one fan-out (half a press: one single-threaded process reads all 1,000
+       * frames, so the last cannot be read sooner), ms. Compare with lastDeliveryMs.p50.
+       */
+      receiverBoundMs: round(
+        first.p50 + (genCpuUs[name].userUs + genCpuUs[name].systemUs) / last.n / 2 / 1000,
+      ),
       setupMs: setupMs[name],
     };
   }
@@ -215,7 +223,10 @@ export async function pttScenario(ctx: Ctx): Promise<ScenarioResult[]> {
       `server CPU per press: naive ${cpu('naive')} µs, memory ${cpu('memory')}, redis ${cpu('redis')}; ` +
       `generator kernel CPU per press: ${Object.keys(servers)
         .map((n) => `${n} ${(out[n].generatorCpuUsPerPress as { system: number }).system}`)
-        .join(', ')} µs`,
+        .join(', ')} µs; ` +
+      `receiver bound (first delivery + the generator's CPU per fan-out): ${Object.keys(servers)
+        .map((n) => `${n} ${out[n].receiverBoundMs as number}`)
+        .join(', ')} ms`,
   );
   if (baselineRoot)
     ctx.say(
