@@ -59,9 +59,12 @@ async function main(): Promise<void> {
   const tracked: Stoppable[] = [];
   const ctx: Ctx = {
     rounds: Number(process.env.BENCH_ROUNDS ?? 3),
-    // BENCH_PROFILE=ramp profiles only the connections scenario's ramp (scenarios/connections.ts).
+    // BENCH_PROFILE=ramp (V8) or =perf (`perf record`) profiles only the connections scenario's
+    // ramp (scenarios/connections.ts).
     cpuProfDir:
-      process.env.BENCH_PROFILE && process.env.BENCH_PROFILE !== 'ramp'
+      process.env.BENCH_PROFILE &&
+      process.env.BENCH_PROFILE !== 'ramp' &&
+      process.env.BENCH_PROFILE !== 'perf'
         ? join(resultsDir, 'profiles')
         : undefined,
     say: (line) => process.stderr.write(`${line}\n`),

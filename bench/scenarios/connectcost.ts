@@ -28,6 +28,7 @@ import { loadConfig, type Config } from '../../src/server/config/env.js';
 import { ProxyTrust, clientAddress } from '../../src/server/http/client-address.js';
 import { SocketGuard, socketReserve } from '../../src/server/http/socket-guard.js';
 import { createLogger, type Logger } from '../../src/server/logger.js';
+import { ConnectionLog } from '../../src/server/signaling/connection-log.js';
 import { Metrics } from '../../src/server/metrics/metrics.js';
 import { SessionManager } from '../../src/server/sessions/session-manager.js';
 import type { LiveSession } from '../../src/server/sessions/live-session.js';
@@ -89,6 +90,8 @@ interface Fixture {
   identity: Identity;
   verifier: TokenVerifier;
   log: Logger;
+  /** The gateway's "connection opened" / "connection closed" lines (signaling/connection-log.ts). */
+  connLog: ConnectionLog;
   logFd: number;
   metrics: Metrics;
 }
@@ -132,7 +135,7 @@ function ns(c0: NodeJS.CpuUsage, n: number): number {
 async function oneRound(f: Fixture, n: number): Promise<Timed> {
   const inputs = roundInputs(f, n);
   const out: Timed = {};
-  const { config, req, metrics, log } = f;
+  const { config, req, metrics, log, connLog } = f;
   let s = 0;
 
   // The socket guard (http/socket-guard.ts): accept (standing, per-address count, deadline timer,
@@ -226,7 +229,7 @@ async function oneRound(f: Fixture, n: number): Promise<Timed> {
   t0 = process.cpuUsage();
   for (let i = 0; i < n; i++) {
     const conn = conns[i];
-    log.info({ conn: conn.id, remote: remotes[i], userId: inputs.identities[i].userId }, 'connection opened');
+    connLog.opened(conn.id, remotes[i], inputs.identities[i].userId, null);
     log.debug({ conn: conn.id, session: 'x', userId: inputs.identities[i].userId }, 'session opened');
   }
   out.logLine = ns(t0, n);
@@ -388,6 +391,7 @@ export async function connectCostScenario(ctx: Ctx): Promise<ScenarioResult[]> {
   const logFd = openSync('/dev/null', 'w');
   const log = createLogger('info', pino.destination({ dest: logFd, sync: false }));
   const f: Fixture = {
+    connLog: new ConnectionLog(log),
     config,
     req,
     token,

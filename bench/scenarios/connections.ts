@@ -2,11 +2,19 @@
  * Scenario 2: connections. Ramp to ~20k concurrent authenticated idle connections on one node, per
  * server: RSS per connection above the server's idle baseline (after a full GC on both sides of the
  * ramp) and the connect (+auth +welcome) rate. Two generator processes share the load.
+ *
+ * BENCH_PROFILE=ramp: a V8 CPU profile of each Parley's ramp alone. BENCH_PROFILE=perf: every
+ * server (raw, PeerJS, Parley, the baseline Parley) runs with `--perf-basic-prof` and
+ * `perf record -g` samples it during its ramp alone, into
+ * bench/results/profiles/<server>-conn/perf.data (JIT symbols from /tmp/perf-<pid>.map; read with
+ * `perf report -i … --no-children`, e.g. by bucket with bench/lib/perf-buckets.ts). Needs `perf`
+ * and the right to trace the server (root, or perf_event_paranoid ≤ 1).
  */
 import type { Ctx, ScenarioResult } from '../lib/ctx.js';
 import { GenProc } from '../lib/ipc.js';
 import type { Protocol } from '../lib/payloads.js';
 import { cpuMeter, fdCount, fdHardLimit, rssKiB } from '../lib/proc.js';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parleyBaselineRoot, ROOT, startParley, startServerProc, type ServerProc } from '../lib/servers.js';
@@ -29,6 +37,38 @@ function rampProfileOptions(name: string): { nodeFlags?: string[]; env?: Record<
     nodeFlags: ['--import', join(ROOT, 'bench/lib/profile-on-signal.mjs')],
     env: { BENCH_PROFILE_OUT: dir },
   };
+}
+/** BENCH_PROFILE=perf: every server is sampled by `perf record -g` during its ramp. */
+function perfProfiling(): boolean {
+  return process.env.BENCH_PROFILE === 'perf';
+}
+
+/** The directory a server's perf.data goes to (emptied), and the flag that gives perf JS symbols. */
+function perfProfileOptions(name: string): { nodeFlags?: string[] } {
+  if (!perfProfiling()) return {};
+  const dir = join(ROOT, 'bench/results/profiles', `${name}-conn`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  return { nodeFlags: ['--perf-basic-prof'] };
+}
+
+/** Starts `perf record -g` on a server; resolves once perf has attached. */
+async function startPerf(name: string, pid: number): Promise<ChildProcess> {
+  const out = join(ROOT, 'bench/results/profiles', `${name}-conn`, 'perf.data');
+  const perf = spawn('perf', ['record', '-g', '-F', '999', '-p', String(pid), '-o', out], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  perf.stderr?.on('data', () => undefined);
+  await sleep(300);
+  if (perf.exitCode !== null) throw new Error(`perf record exited (${perf.exitCode}): is perf allowed here?`);
+  return perf;
+}
+
+async function stopPerf(perf: ChildProcess): Promise<void> {
+  if (perf.exitCode !== null) return;
+  const exited = new Promise<void>((resolve) => perf.once('exit', () => resolve()));
+  perf.kill('SIGINT');
+  await exited;
 }
 const WARMUP = 400;
 const CONCURRENCY = 50;
@@ -85,6 +125,7 @@ async function rampOne(
 
   // BENCH_PROFILE=ramp: a CPU profile of the ramp alone (bench/lib/profile-on-signal.mjs).
   if (rampProfiling()) server.child.kill('SIGWINCH');
+  const perf = perfProfiling() ? await startPerf(name, server.pid) : null;
   const cpu = cpuMeter(server.pid);
   const t0 = performance.now();
   const ramps = await Promise.all(
@@ -98,6 +139,7 @@ async function rampOne(
   );
   const ms = performance.now() - t0;
   const c = cpu.stop();
+  if (perf) await stopPerf(perf);
   if (rampProfiling()) {
     server.child.kill('SIGWINCH');
     await sleep(2_000);
@@ -150,14 +192,14 @@ export async function connectionsScenario(ctx: Ctx): Promise<ScenarioResult[]> {
       ctx,
       'raw',
       'raw',
-      () => startServerProc('raw-conn', 'bench/baselines/raw-relay.ts'),
+      () => startServerProc('raw-conn', 'bench/baselines/raw-relay.ts', perfProfileOptions('raw')),
       target,
     ),
     peerjs: await rampOne(
       ctx,
       'peerjs',
       'peerjs',
-      () => startServerProc('peerjs-conn', 'bench/baselines/peerjs.ts'),
+      () => startServerProc('peerjs-conn', 'bench/baselines/peerjs.ts', perfProfileOptions('peerjs')),
       target,
     ),
     parley: await rampOne(
@@ -166,7 +208,11 @@ export async function connectionsScenario(ctx: Ctx): Promise<ScenarioResult[]> {
       'parley',
       () => {
         const p = rampProfileOptions('parley-conn');
-        return startParley('parley-conn', { ...parleyEnv, ...p.env }, { cpuProfDir: ctx.cpuProfDir, ...p });
+        return startParley(
+          'parley-conn',
+          { ...parleyEnv, ...p.env },
+          { cpuProfDir: ctx.cpuProfDir, ...p, ...perfProfileOptions('parley') },
+        );
       },
       target,
     ),
@@ -182,7 +228,7 @@ export async function connectionsScenario(ctx: Ctx): Promise<ScenarioResult[]> {
         return startParley(
           'parley-conn-baseline',
           { ...parleyEnv, ...p.env },
-          { cpuProfDir: ctx.cpuProfDir, root: baselineRoot, ...p },
+          { cpuProfDir: ctx.cpuProfDir, root: baselineRoot, ...p, ...perfProfileOptions('parley-baseline') },
         );
       },
       target,

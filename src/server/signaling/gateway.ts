@@ -18,6 +18,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { SessionManager } from '../sessions/session-manager.js';
 import { Connection, type ConnectionDeps } from './connection.js';
+import { ConnectionLog } from './connection-log.js';
 import { callsV0, type Dialect } from './dialect.js';
 import type { Dispatcher } from './dispatcher.js';
 import { HeartbeatSweep } from './heartbeat-sweep.js';
@@ -44,6 +45,8 @@ export class Gateway {
   readonly #wss: WebSocketServer;
   readonly #config: Config;
   readonly #log: Logger;
+  /** "connection opened" / "connection closed" (SPEC §Logging). */
+  readonly #connLog: ConnectionLog;
   readonly #metrics: Metrics;
   readonly #verifier: TokenVerifier;
   readonly #sessions: SessionManager;
@@ -74,6 +77,7 @@ export class Gateway {
   }) {
     this.#config = deps.config;
     this.#log = deps.log;
+    this.#connLog = new ConnectionLog(deps.log);
     this.#metrics = deps.metrics;
     this.#verifier = deps.verifier;
     this.#sessions = deps.sessions;
@@ -220,17 +224,8 @@ export class Gateway {
     const conn = new Connection(ws, remote, identity, this.#connectionDeps, dialect);
     this.#connections.add(conn);
     this.#metrics.connections.inc();
-    // SPEC: connections and disconnections are logged with the remote address. At info, with the
-    // logger writing asynchronously (logger.ts), so a connect costs no synchronous write.
-    // No spread: no intermediate object per connect for the optional key.
-    if (dialect) {
-      this.#log.info(
-        { conn: conn.id, remote, userId: identity?.userId ?? null, dialect: dialect.name },
-        'connection opened',
-      );
-    } else {
-      this.#log.info({ conn: conn.id, remote, userId: identity?.userId ?? null }, 'connection opened');
-    }
+    // SPEC: connections and disconnections are logged with the remote address, at info.
+    this.#connLog.opened(conn.id, remote, identity?.userId ?? null, dialect?.name ?? null);
 
     // The socket hands its events to the gateway itself (#socketClass): no listener, no map entry.
     (ws as GatewaySocket).conn = conn;
@@ -310,7 +305,7 @@ export class Gateway {
     this.#releaseAddress(remote);
     this.#connections.delete(conn);
     this.#metrics.connections.dec();
-    this.#log.info({ conn: conn.id, remote, code, session: conn.session?.id ?? null }, 'connection closed');
+    this.#connLog.closed(conn.id, remote, code, conn.session?.id ?? null);
     const session = conn.session;
     if (session && session.connection === conn) {
       // 1000 from the client means "I am leaving"; anything else may be a network drop worth a grace window.
