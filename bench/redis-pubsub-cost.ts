@@ -7,6 +7,9 @@
  * messages only. No Parley code beyond the bus encoding: the floor under the cross-node relay.
  *
  *   node --import tsx bench/redis-pubsub-cost.ts          (in the loopback netns: sh scripts/in-loopback-netns.sh …)
+ *
+ * PACE_MS=1: paced, one turn per millisecond. MODES / BATCHES: which publishers and frames per turn
+ * (comma-separated). SUB=raw: the subscriber reads RESP itself instead of through ioredis.
  */
 import { fork } from 'node:child_process';
 import { connect } from 'node:net';
@@ -25,12 +28,62 @@ function cpuUs(since: NodeJS.CpuUsage): number {
   return d.user + d.system;
 }
 
+/**
+ * SUB=raw: the subscriber reads its socket itself (a RESP reader for `message` pushes and the
+ * SUBSCRIBE reply only) instead of through ioredis: what a reader of our own would save per
+ * publication on the receiving node. Unset: ioredis, as Parley's bus.
+ */
+const RAW_SUB = process.env.SUB === 'raw';
+
+/** Pushes of a subscribed connection, parsed from RESP: each top-level reply as a list of Buffers and integers. */
+function respReader(onReply: (parts: (Buffer | number)[]) => void): (chunk: Buffer) => void {
+  let buf: Buffer = Buffer.alloc(0);
+  const line = (at: number): [string, number] | null => {
+    const end = buf.indexOf(13, at);
+    if (end < 0 || end + 1 >= buf.length) return null;
+    return [buf.toString('latin1', at + 1, end), end + 2];
+  };
+  return (chunk) => {
+    buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+    let at = 0;
+    for (;;) {
+      const head = line(at);
+      if (!head || buf[at] !== 42) break; // '*': pushes and replies of a subscriber are arrays
+      let pos = head[1];
+      const parts: (Buffer | number)[] = [];
+      let complete = true;
+      for (let i = Number(head[0]); i > 0; i--) {
+        const l = line(pos);
+        if (!l) {
+          complete = false;
+          break;
+        }
+        if (buf[pos] === 58) {
+          parts.push(Number(l[0])); // ':'
+          pos = l[1];
+          continue;
+        }
+        const len = Number(l[0]); // '$'
+        if (l[1] + len + 2 > buf.length) {
+          complete = false;
+          break;
+        }
+        parts.push(buf.subarray(l[1], l[1] + len));
+        pos = l[1] + len + 2;
+      }
+      if (!complete) break;
+      onReply(parts);
+      at = pos;
+    }
+    buf = at === buf.length ? Buffer.alloc(0) : buf.subarray(at);
+  };
+}
+
 if (role === 'sub') {
   const url = process.argv[3];
-  const sub = new Redis(url);
   let got = 0;
   let start: NodeJS.CpuUsage | null = null;
-  sub.on('messageBuffer', (_c: Buffer, data: Buffer) => {
+  const onPublication = (data: Buffer) => {
     start ??= process.cpuUsage();
     const msgs = decodeBusMessages(data);
     got += msgs?.length ?? 0;
@@ -39,8 +92,29 @@ if (role === 'sub') {
       got = 0;
       start = null;
     }
-  });
-  await sub.subscribe('node:b');
+  };
+  if (RAW_SUB) {
+    const { port } = new URL(url);
+    const sock = connect(Number(port), '127.0.0.1');
+    sock.setNoDelay(true);
+    let subscribed: () => void = () => undefined;
+    sock.on(
+      'data',
+      respReader((parts) => {
+        const kind = parts[0] instanceof Buffer ? parts[0].toString('latin1') : '';
+        if (kind === 'message' && parts[2] instanceof Buffer) onPublication(parts[2]);
+        else if (kind === 'subscribe') subscribed();
+      }),
+    );
+    await new Promise<void>((r) => {
+      subscribed = r;
+      sock.write('*2\r\n$9\r\nSUBSCRIBE\r\n$6\r\nnode:b\r\n');
+    });
+  } else {
+    const sub = new Redis(url);
+    sub.on('messageBuffer', (_c: Buffer, data: Buffer) => onPublication(data));
+    await sub.subscribe('node:b');
+  }
   process.send?.('ready');
 } else {
   const redis = await startRedis();
@@ -114,6 +188,7 @@ if (role === 'sub') {
         framesPerTurn: batch,
         paceMs: PACE_MS,
         publisherCpuUsPerMsg: +pubUs.toFixed(2),
+        subscriber: RAW_SUB ? 'raw' : 'ioredis',
         subscriberCpuUsPerMsg: +sub.cpuUsPerMsg.toFixed(2),
       });
       console.log(JSON.stringify(rows.at(-1)));

@@ -7,6 +7,8 @@
  * BENCH_PARLEY_BASELINE=<other checkout>: that checkout's two nodes (on a redis-server of their
  * own) run beside these, interleaved in every round (an A/B of the Redis paths on the same load).
  * BENCH_REDIS_STATS=1: each redis-server's INFO commandstats at the end (what the relays asked of it).
+ * Cross-node rows also record redis-server's own CPU per message sent (redisCpuUsPerMsg, INFO cpu),
+ * which serversCpuUsPerMsg (the Parley nodes') leaves out.
  */
 import { Redis } from 'ioredis';
 import { startRedis, type TestRedis } from '../../test/helpers/redis.js';
@@ -103,7 +105,7 @@ export async function multinodeScenario(ctx: Ctx): Promise<ScenarioResult[]> {
   for (let r = 0; r < ctx.rounds; r++) {
     for (const rate of [1_000, 5_000]) {
       for (const [i, c] of configs.entries()) {
-        const publishesBefore = c.redis ? await publishCalls(c.redis) : 0;
+        const before = c.redis ? await redisStats(c.redis) : null;
         const { result, cpu } = await withCpuWindow<RunResult>(
           gens[i],
           'run',
@@ -118,15 +120,9 @@ export async function multinodeScenario(ctx: Ctx): Promise<ScenarioResult[]> {
           serversCpuUsPerMsg: round(cpuUs / Math.max(1, result.delivered), 2),
           errors: result.errors,
           lost: result.lostAfterDrain,
-          // Redis PUBLISH commands per message sent (warm-up and drain included): 1 without batching.
-          ...(c.redis
-            ? {
-                publishesPerMsg: round(
-                  ((await publishCalls(c.redis)) - publishesBefore) / Math.max(1, result.sent),
-                  3,
-                ),
-              }
-            : {}),
+          // Redis PUBLISH commands per message sent (warm-up and drain included): 1 without batching;
+          // and redis-server's own CPU per message sent over the same span (not in serversCpuUsPerMsg).
+          ...(c.redis && before ? await redisPerMsg(c.redis, before, result.sent) : {}),
         });
       }
     }
@@ -220,14 +216,30 @@ export async function multinodeScenario(ctx: Ctx): Promise<ScenarioResult[]> {
   ];
 }
 
-/** How many PUBLISH commands the redis-server has run so far (INFO commandstats). */
-async function publishCalls(redis: TestRedis): Promise<number> {
+/** How many PUBLISH commands the redis-server has run so far (INFO commandstats), and its CPU in µs (INFO cpu). */
+async function redisStats(redis: TestRedis): Promise<{ publishes: number; cpuUs: number }> {
   const c = new Redis({ path: redis.path, lazyConnect: true, maxRetriesPerRequest: 1 });
   try {
     await c.connect();
-    const info = await c.info('commandstats');
-    return Number(/cmdstat_publish:calls=(\d+)/.exec(info)?.[1] ?? 0);
+    const info = (await c.info('commandstats')) + (await c.info('cpu'));
+    const num = (re: RegExp) => Number(re.exec(info)?.[1] ?? 0);
+    return {
+      publishes: num(/cmdstat_publish:calls=(\d+)/),
+      cpuUs: Math.round((num(/used_cpu_sys:([\d.]+)/) + num(/used_cpu_user:([\d.]+)/)) * 1e6),
+    };
   } finally {
     c.disconnect();
   }
+}
+
+async function redisPerMsg(
+  redis: TestRedis,
+  before: { publishes: number; cpuUs: number },
+  sent: number,
+): Promise<{ publishesPerMsg: number; redisCpuUsPerMsg: number }> {
+  const after = await redisStats(redis);
+  return {
+    publishesPerMsg: round((after.publishes - before.publishes) / Math.max(1, sent), 3),
+    redisCpuUsPerMsg: round((after.cpuUs - before.cpuUs) / Math.max(1, sent), 2),
+  };
 }
