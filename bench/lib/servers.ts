@@ -52,6 +52,8 @@ export async function startServerProc(
     mkdirSync(dir, { recursive: true });
     execArgv.push('--cpu-prof', '--cpu-prof-dir', dir);
   }
+  // BENCH_PERF_MAP=1: a /tmp/perf-<pid>.map of JIT code, so `perf record -g -p <pid>` names JS functions.
+  if (process.env.BENCH_PERF_MAP === '1') execArgv.push('--perf-basic-prof');
   execArgv.push(...(opts.nodeFlags ?? []));
   execArgv.push('--import', 'tsx', '--import', './bench/lib/gc-on-signal.mjs');
   const child = spawn(process.execPath, [...execArgv, script], {

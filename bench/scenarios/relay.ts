@@ -3,12 +3,25 @@
  * Parley with its rate limiter on (per user and per address, at a rate no run reaches:
  * RELAY_BENCH_ENV), validation and metrics on; then Parley with the limiter off, which isolates
  * what the limiter itself costs.
+ *
+ * BENCH_PARLEY_BASELINE=<another checkout>: that checkout's Parley (same env, same generator code,
+ * same measures) runs in the same rounds, interleaved with this one's, and the JSON adds
+ * `vsBaseline` (this Parley ÷ that one: CPU per message and throughput, medians and each round's)
+ * plus the baseline's own ratios to the raw floor (`baselineVsRaw`): an A/B of two Parley versions
+ * on the same machine load. BENCH_RELAY_TARGETS=raw,parley,parleyBaseline keeps only those targets
+ * (default: all) and BENCH_RELAY_MEASURES=ice@5k,ice@max only those measures, for a short A/B.
  */
 import type { Ctx, ScenarioResult } from '../lib/ctx.js';
 import { GenProc } from '../lib/ipc.js';
 import { medianOf, withCpuWindow } from '../lib/measure.js';
 import type { PayloadKind, Protocol } from '../lib/payloads.js';
-import { RELAY_BENCH_ENV, startParley, startServerProc, type ServerProc } from '../lib/servers.js';
+import {
+  RELAY_BENCH_ENV,
+  parleyBaselineRoot,
+  startParley,
+  startServerProc,
+  type ServerProc,
+} from '../lib/servers.js';
 import { ratio, round } from '../lib/stats.js';
 
 interface RunResult {
@@ -57,32 +70,48 @@ export async function relayScenario(ctx: Ctx): Promise<ScenarioResult[]> {
     MEDIASOUP_WORKERS: '0',
     ...RELAY_BENCH_ENV,
   };
-  const servers = {
-    raw: ctx.track(
-      await startServerProc('raw-relay', 'bench/baselines/raw-relay.ts', { cpuProfDir: ctx.cpuProfDir }),
+  const baselineRoot = parleyBaselineRoot();
+  const wanted = process.env.BENCH_RELAY_TARGETS?.split(',');
+  const want = (name: string) => !wanted || wanted.includes(name);
+  const start = async (name: string, up: () => Promise<ServerProc>) =>
+    want(name) ? ctx.track(await up()) : null;
+  const servers: Record<string, ServerProc | null> = {
+    raw: await start('raw', () =>
+      startServerProc('raw-relay', 'bench/baselines/raw-relay.ts', { cpuProfDir: ctx.cpuProfDir }),
     ),
-    peerjs: ctx.track(await startServerProc('peerjs', 'bench/baselines/peerjs.ts')),
-    parley: ctx.track(await startParley('parley-relay', parleyEnv, { cpuProfDir: ctx.cpuProfDir })),
+    peerjs: await start('peerjs', () => startServerProc('peerjs', 'bench/baselines/peerjs.ts')),
+    parley: await start('parley', () =>
+      startParley('parley-relay', parleyEnv, { cpuProfDir: ctx.cpuProfDir }),
+    ),
     // Limiter off (RATE_LIMIT_PER_SEC=0): the difference to `parley` is the limiter's own cost.
-    parleyNoLimiter: ctx.track(
-      await startParley('parley-relay-no-limiter', { ...parleyEnv, RATE_LIMIT_PER_SEC: '0' }),
+    parleyNoLimiter: await start('parleyNoLimiter', () =>
+      startParley('parley-relay-no-limiter', { ...parleyEnv, RATE_LIMIT_PER_SEC: '0' }),
     ),
+    // The other checkout's Parley, same env: an A/B in the same rounds.
+    parleyBaseline: baselineRoot
+      ? await start('parleyBaseline', () =>
+          startParley('parley-relay-baseline', parleyEnv, { cpuProfDir: ctx.cpuProfDir, root: baselineRoot }),
+        )
+      : null,
   };
-  const targets: Target[] = [
-    { name: 'raw', protocol: 'raw', server: servers.raw, measures: MEASURES },
-    { name: 'peerjs', protocol: 'peerjs', server: servers.peerjs, measures: MEASURES },
-    { name: 'parley', protocol: 'parley', server: servers.parley, measures: MEASURES },
+  const candidates: { name: string; protocol: Protocol; measures: Measure[] }[] = [
+    { name: 'raw', protocol: 'raw', measures: MEASURES },
+    { name: 'peerjs', protocol: 'peerjs', measures: MEASURES },
+    { name: 'parley', protocol: 'parley', measures: MEASURES },
+    { name: 'parleyBaseline', protocol: 'parley', measures: MEASURES },
     {
       name: 'parleyNoLimiter',
       protocol: 'parley',
-      server: servers.parleyNoLimiter,
       measures: MEASURES.filter((m) => LIMITER_MEASURES.has(m.id)),
     },
-  ].map((t) => ({
-    ...t,
-    protocol: t.protocol as Protocol,
-    gen: new GenProc(`relay-gen-${t.name}`, 'bench/gen/relay-gen.ts'),
-  }));
+  ];
+  const targets: Target[] = [];
+  for (const c of candidates) {
+    const server = servers[c.name];
+    if (!server) continue;
+    // The generator always runs from this checkout: both Parleys get the very same load.
+    targets.push({ ...c, server, gen: new GenProc(`relay-gen-${c.name}`, 'bench/gen/relay-gen.ts') });
+  }
   for (const t of targets) ctx.track(t.gen);
 
   for (const t of targets) {
@@ -140,7 +169,7 @@ export async function relayScenario(ctx: Ctx): Promise<ScenarioResult[]> {
 
   for (const t of targets) await t.gen.request('close').catch(() => undefined);
   await Promise.all(targets.map((t) => t.gen.close()));
-  await Promise.all(Object.values(servers).map((s) => s.stop()));
+  await Promise.all(Object.values(servers).map((s) => s?.stop() ?? Promise.resolve()));
 
   const med: Record<string, Record<string, Record<string, number>>> = {};
   for (const [name, byMeasure] of Object.entries(rows)) {
@@ -198,6 +227,34 @@ export async function relayScenario(ctx: Ctx): Promise<ScenarioResult[]> {
       sdp: byRound('parley', 'peerjs', 'sdp@max', 'msgsPerSec'),
     },
   };
+  const measureIds = MEASURES.map((m) => m.id);
+  const vsBaseline = baselineRoot
+    ? {
+        baseline: baselineRoot,
+        cpuPerMsg: Object.fromEntries(
+          measureIds.map((m) => [
+            m,
+            ratio(g('parley', m, 'serverCpuUsPerMsg'), g('parleyBaseline', m, 'serverCpuUsPerMsg')),
+          ]),
+        ),
+        throughput: {
+          ice: ratio(g('parley', 'ice@max', 'msgsPerSec'), g('parleyBaseline', 'ice@max', 'msgsPerSec')),
+          sdp: ratio(g('parley', 'sdp@max', 'msgsPerSec'), g('parleyBaseline', 'sdp@max', 'msgsPerSec')),
+        },
+        cpuPerMsgByRound: Object.fromEntries(
+          measureIds.map((m) => [m, byRound('parley', 'parleyBaseline', m, 'serverCpuUsPerMsg')]),
+        ),
+        baselineVsRaw: Object.fromEntries(
+          measureIds.map((m) => [
+            m,
+            ratio(g('parleyBaseline', m, 'serverCpuUsPerMsg'), g('raw', m, 'serverCpuUsPerMsg')),
+          ]),
+        ),
+        baselineVsRawByRound: Object.fromEntries(
+          measureIds.map((m) => [m, byRound('parleyBaseline', 'raw', m, 'serverCpuUsPerMsg')]),
+        ),
+      }
+    : null;
   // Issue 14's targets: CPU per message ≤ 1.15× the raw floor (ICE and SDP, 5k msg/s and saturation),
   // throughput ≥ 1.1× PeerJS's (both payloads). Issue 6's latency target is kept.
   const cpu = ratios.cpuPerMsgVsRaw;
@@ -214,6 +271,17 @@ export async function relayScenario(ctx: Ctx): Promise<ScenarioResult[]> {
       `(${ratios.throughputVsPeerjs.ice}×, sdp ${ratios.throughputVsPeerjs.sdp}×); ` +
       `p99 @5k ${g('parley', 'ice@5k', 'p99Ms')} ms; limiter ×${ratios.limiterCpuCost['ice@5k']} @5k, ×${ratios.limiterCpuCost['ice@max']} @max`,
   );
+  if (vsBaseline) {
+    const ids = measureIds.filter((m) => Number.isFinite(vsBaseline.cpuPerMsg[m]));
+    ctx.say(
+      `relay vs baseline ${baselineRoot}: CPU/msg this ÷ baseline ` +
+        ids
+          .map((m) => `${m} ${vsBaseline.cpuPerMsg[m]} (rounds ${vsBaseline.cpuPerMsgByRound[m].join(', ')})`)
+          .join('; ') +
+        `; baseline ÷ raw ` +
+        ids.map((m) => `${m} ${vsBaseline.baselineVsRaw[m]}`).join(', '),
+    );
+  }
   return [
     {
       scenario: 'relay',
@@ -223,6 +291,7 @@ export async function relayScenario(ctx: Ctx): Promise<ScenarioResult[]> {
       medians: med,
       ratios,
       ratiosByRound,
+      ...(vsBaseline ? { vsBaseline } : {}),
       targetsMet,
     },
   ];

@@ -56,6 +56,31 @@ describe('UserSessions: the session itself for one, a Set from two', () => {
     expect(index.users).toBe(2);
   });
 
+  it('epoch: every change of any user’s group bumps it, and nothing else does (the ICE routes rely on it)', () => {
+    const index = new UserSessions<{ id: string; userId: string }>();
+    const [a, b, c] = [s('a'), s('b'), s('c')];
+    const steps: [string, () => void, boolean][] = [
+      ['first session', () => index.add(a), true],
+      ['the same again', () => index.add(a), false],
+      ['second session', () => index.add(b), true],
+      ['second again (in the Set)', () => index.add(b), false],
+      ['third', () => index.add(c), true],
+      ['one of three leaves', () => index.delete(b), true],
+      ['it again', () => index.delete(b), false],
+      ['another user’s unknown session', () => index.delete(s('z', 'bob')), false],
+      ['down to one', () => index.delete(a), true],
+      ['an object the entry is not', () => index.delete(s('c')), false],
+      ['the last', () => index.delete(c), true],
+      ['nothing left', () => index.delete(c), false],
+    ];
+    for (const [what, step, changes] of steps) {
+      const before = index.epoch;
+      step();
+      expect(index.epoch > before, what).toBe(changes);
+      expect(index.epoch >= before, what).toBe(true);
+    }
+  });
+
   it('setOf is a snapshot Set for one or many; countOf counts either form', () => {
     const index = new UserSessions<{ id: string; userId: string }>();
     const a = s('a');

@@ -52,6 +52,16 @@ export class CallRecords {
     return cached && cached.expiresAt > this.#clock.monotonic() ? cached.rec : undefined;
   }
 
+  /** Until when (monotonic ms) the cached entry of `callKey` holds, or undefined when none is. */
+  expiresAt(callKey: string): number | undefined {
+    return this.#entries.get(callKey)?.expiresAt;
+  }
+
+  /** Changes with every change or invalidation of any record (this node's, or the bus's). */
+  get epoch(): number {
+    return this.#epoch;
+  }
+
   async update(callKey: string, step: CallStep, ttlMs: number): Promise<CallRecord | null> {
     this.onChanged(callKey);
     const rec = await this.#store.updateCall(callKey, step, ttlMs);

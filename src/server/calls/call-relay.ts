@@ -19,7 +19,8 @@ import { defaults } from '../config/defaults.js';
 import { Hooks } from '../events/hooks.js';
 import { background } from '../lifecycle/background.js';
 import type { CallsConfig } from '../config/env.js';
-import { CallAnswering, type CallPlan } from './call-answering.js';
+import { CallAnswering, callKeyOf, type CallPlan } from './call-answering.js';
+import { IceRoutes, type IceRoute } from './ice-routes.js';
 import { RelayBudget } from './relay-budget.js';
 import { CallRecords } from './call-records.js';
 import { CallRegistry, type CallChange, type CallEndReason, type CallInfo } from './call-registry.js';
@@ -63,6 +64,8 @@ export class CallRelay {
   readonly records: CallRecords;
   /** Call messages relayed without waiting, and through the async path (tests). */
   readonly #paths = { now: 0, later: 0 };
+  /** Each sender session's last call of trickled candidates, planned once (ice-routes.ts). */
+  readonly #iceRoutes = new IceRoutes();
 
   constructor(deps: {
     users: UserMailbox;
@@ -132,14 +135,86 @@ export class CallRelay {
     // Encoded once, before anything else: its size is what the recipient's budget pays.
     const f = relayFrame(msg.type, msg.payload, 'recipientId', session, verbatim);
     this.#budget.take(session.userId, recipientId, f.data.length, receivedAt);
+    const ice = msg.type === 'call:ice-candidate';
+    if (ice) {
+      const route = this.#iceRoutes.get(
+        session,
+        recipientId,
+        callId,
+        this.#users.routesEpoch,
+        this.records.epoch,
+        receivedAt,
+      );
+      if (route !== undefined) {
+        this.#paths.now++;
+        this.#deliverRoute(route, f, receivedAt);
+        return;
+      }
+    }
     const known = this.#clustered ? this.#users.knownRemoteSessions(recipientId) : NOWHERE_ELSE;
     const plan = known && this.#answering.planNow(session, { type: msg.type, recipientId, callId });
     if (known && plan) {
       this.#paths.now++;
+      if (ice) return this.#routeIce(session, recipientId, callId, f, receivedAt, known, plan);
       return this.#deliverPlan(session, msg, f, receivedAt, known, plan);
     }
     this.#paths.later++;
     return this.#relayCallLater(session, msg, f, receivedAt, known);
+  }
+
+  /**
+   * A candidate planned synchronously: delivered as `#deliverPlan` would (a candidate changes
+   * nothing in the call, tracks nothing, and for nobody is dropped silently), and its route kept
+   * for the sender's next candidates of the call. Everything read here is this turn's state, so
+   * the epochs read now are the ones it was planned under.
+   */
+  #routeIce(
+    session: Session,
+    recipientId: string,
+    callId: string,
+    f: Frame,
+    receivedAt: number,
+    byNode: ReadonlyMap<string, string[]>,
+    plan: CallPlan,
+  ): void {
+    const filter: DeliveryFilter | null =
+      plan.deliver === null ? null : plan.deliver === 'everyone' ? { except: session.id } : plan.deliver;
+    const local: Session[] = [];
+    const remoteNodes: string[] = [];
+    if (filter !== null) {
+      for (const s of iterate(this.#users.local(recipientId, filter))) local.push(s);
+      for (const [nodeId, ids] of byNode) if (ids.some((id) => passes(id, filter))) remoteNodes.push(nodeId);
+    }
+    const recordUntil =
+      this.records.expiresAt(callKeyOf(callId, session.userId, recipientId)) ??
+      receivedAt + defaults.callRecordCacheTtlMs;
+    const route: IceRoute = {
+      recipientId,
+      callId,
+      local,
+      remoteNodes,
+      filter: filter ?? {},
+      routesEpoch: this.#users.routesEpoch,
+      recordsEpoch: this.records.epoch,
+      expiresAt: Math.min(recordUntil, this.#users.knownUntil(recipientId)),
+    };
+    this.#iceRoutes.set(session, route);
+    this.#deliverRoute(route, f, receivedAt);
+  }
+
+  #deliverRoute(route: IceRoute, f: Frame, receivedAt: number): void {
+    const { local, remoteNodes } = route;
+    // Nobody to deliver to: trickled candidates for someone gone (or for no call) are noise.
+    if (local.length === 0 && remoteNodes.length === 0) return;
+    for (let i = 0; i < local.length; i++) local[i].deliver(f);
+    for (let i = 0; i < remoteNodes.length; i++)
+      this.#users.deliverOnNodeQuietly(remoteNodes[i], route.recipientId, f, route.filter);
+    this.#observe(receivedAt);
+  }
+
+  /** Candidates relayed through a kept route (tests). */
+  get iceRouteHitsForTesting(): number {
+    return this.#iceRoutes.hitsForTesting;
   }
 
   /** How many call messages took the synchronous path (`now`) and the async one (`later`). */
@@ -353,6 +428,10 @@ function notInRoom(roomId: string, to: string): ParleyError {
 /** A message of the server's own (not relayed), with its server-side payload. */
 function serverFrame<T extends ServerMessageType>(type: T, payload: ServerPayload<T>): Frame {
   return { type, data: Buffer.from(JSON.stringify({ type, payload, timestamp: Date.now() })) };
+}
+
+function* iterate<T>(it: Iterator<T>): Generator<T> {
+  for (let r = it.next(); !r.done; r = it.next()) yield r.value;
 }
 
 function idsOf(sessions: Iterator<Session>): string[] {

@@ -74,6 +74,14 @@ export class CachedDirectory implements ClusterDirectory {
     return cached.records;
   }
 
+  knownUntil(userId: string): number {
+    return this.#users.get(userId)?.expiresAt ?? 0;
+  }
+
+  get epoch(): number {
+    return this.#epoch;
+  }
+
   /** Bus: another node changed where `userId`'s sessions are. */
   readonly onUserChanged = (userId: string): void => {
     this.#epoch++;

@@ -31,6 +31,13 @@ export interface ClusterDirectory {
    * cache), or undefined. Lets a relay to a known user run synchronously.
    */
   knownSessionsOfUser?(userId: string): readonly SessionRecord[] | undefined;
+  /**
+   * Until when (the clock's monotonic ms) `knownSessionsOfUser`'s answer holds, unless `epoch`
+   * changes first; 0 when it has none.
+   */
+  knownUntil?(userId: string): number;
+  /** Changes with every invalidation of what `knownSessionsOfUser` answers. */
+  readonly epoch?: number;
   session(sessionId: string): Promise<SessionRecord | null>;
   /** Re-homes a session on `toNode` (cross-node resume); returns the previous owner. */
   moveSession(rec: SessionRecord): Promise<string | null>;

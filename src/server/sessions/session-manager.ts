@@ -118,6 +118,11 @@ export class SessionManager {
     return this.#byUser.get(userId);
   }
 
+  /** Changes whenever any user's sessions here change (a session added, ended, moved away). */
+  get localEpoch(): number {
+    return this.#byUser.epoch;
+  }
+
   all(): IterableIterator<LiveSession> {
     return this.#byId.values();
   }

@@ -17,6 +17,8 @@ export interface DeliveryFilter {
 export interface LocalSessions {
   /** The session itself when the user has one here (no Set per idle user), a Set when several. */
   localSessionsOf(userId: string): OneOrMore<Session> | undefined;
+  /** Changes whenever any user's sessions on this node change. */
+  readonly localEpoch: number;
   /** Sessions of the user that moved from this node to another one a moment ago. */
   movedSessionsOf?(userId: string): { sessionId: string; nodeId: string }[];
 }
@@ -35,6 +37,16 @@ export interface UserMailbox extends RemoteUserDelivery {
   remoteSessions(userId: string, accept?: (sessionId: string) => boolean): Promise<Map<string, string[]>>;
   /** `remoteSessions` answered from what this node knows, or undefined when it would have to ask. */
   knownRemoteSessions(userId: string): Map<string, string[]> | undefined;
+  /**
+   * Changes whenever anything `local`, `hasLocal` or `knownRemoteSessions` answers may have: a
+   * session added or gone here, or an invalidation of the directory cache.
+   */
+  readonly routesEpoch: number;
+  /**
+   * Until when (monotonic ms) `knownRemoteSessions(userId)`'s answer holds if `routesEpoch` stays
+   * the same: forever on a single node, the directory cache entry's expiry on a cluster.
+   */
+  knownUntil(userId: string): number;
   deliverOnNode(nodeId: string, userId: string, f: Frame, filter?: DeliveryFilter): Promise<void>;
 }
 
@@ -104,6 +116,16 @@ export class UserDelivery implements UserMailbox {
     const byNode = new Map<string, string[]>();
     if (!cluster) return byNode;
     return byNodeOf(await cluster.directory.sessionsOfUser(userId), cluster.nodeId, accept);
+  }
+
+  get routesEpoch(): number {
+    return this.#sessions.localEpoch + (this.#cluster?.directory.epoch ?? 0);
+  }
+
+  knownUntil(userId: string): number {
+    const cluster = this.#cluster;
+    if (!cluster) return Number.POSITIVE_INFINITY;
+    return cluster.directory.knownUntil?.(userId) ?? 0;
   }
 
   knownRemoteSessions(userId: string): Map<string, string[]> | undefined {

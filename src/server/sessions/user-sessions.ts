@@ -22,6 +22,15 @@ export function countOf<S extends object>(group: OneOrMore<S> | undefined): numb
  */
 export class UserSessions<S extends { readonly userId: string }> {
   readonly #byUser = new Map<string, S | Set<S>>();
+  #epoch = 0;
+
+  /**
+   * Bumped by every add and delete that changes a group: whoever keeps something derived from a
+   * user's sessions here (the call relay's ICE routes) knows it still holds while this is unchanged.
+   */
+  get epoch(): number {
+    return this.#epoch;
+  }
 
   /** Users with at least one session here. */
   get users(): number {
@@ -47,8 +56,12 @@ export class UserSessions<S extends { readonly userId: string }> {
     const userId = session.userId;
     const group = this.#byUser.get(userId);
     if (group === undefined) this.#byUser.set(userId, session);
-    else if (group instanceof Set) group.add(session);
-    else if (group !== session) this.#byUser.set(userId, new Set([group, session]));
+    else if (group instanceof Set) {
+      if (group.has(session)) return;
+      group.add(session);
+    } else if (group !== session) this.#byUser.set(userId, new Set([group, session]));
+    else return;
+    this.#epoch++;
   }
 
   /** Removes `session` from its user's group; no-op if it is not there. */
@@ -57,10 +70,14 @@ export class UserSessions<S extends { readonly userId: string }> {
     const group = this.#byUser.get(userId);
     if (group === undefined) return;
     if (!(group instanceof Set)) {
-      if (group === session) this.#byUser.delete(userId);
+      if (group === session) {
+        this.#byUser.delete(userId);
+        this.#epoch++;
+      }
       return;
     }
-    group.delete(session);
+    if (!group.delete(session)) return;
+    this.#epoch++;
     if (group.size === 1) this.#byUser.set(userId, group.values().next().value as S);
     else if (group.size === 0) this.#byUser.delete(userId);
   }

@@ -1,0 +1,311 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { ServerMessage, ServerMessageOf } from '../../src/protocol/index.js';
+import { TokenIssuer } from '../../src/server/auth/token-issuer.js';
+import { TestClient } from '../helpers/client.js';
+import { startNodeProcess, type NodeProcess } from '../helpers/node-process.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { startServer, TEST_SECRET, type TestServer } from '../helpers/server.js';
+import { sleep, waitUntil } from '../helpers/wait.js';
+
+/**
+ * The call relay keeps, per sender session, the route of its last call's trickled ICE candidates
+ * (src/server/calls/ice-routes.ts), so a candidate needs no record or session lookups. These tests
+ * hold it to the multi-device rules at every edge where that route must change: a second device
+ * rings, the call is answered or rejected on one device, a device leaves, the peer's connection
+ * drops and resumes, the peer moves to another node. Each candidate carries a sequence number, so
+ * every check names exactly which candidates each device got.
+ */
+
+const OFFER = 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n';
+const cand = (recipientId: string, callId: string, n: number) => ({
+  recipientId,
+  callId,
+  candidate: { candidate: `candidate:${n} 1 udp 1 127.0.0.1 9 typ host`, sdpMid: '0' },
+});
+const isIce = (m: ServerMessage): m is ServerMessageOf<'call:ice-candidate'> =>
+  m.type === 'call:ice-candidate';
+
+/** Every candidate each client got, by sequence number, in arrival order. */
+const seen = new WeakMap<TestClient, number[]>();
+function track(c: TestClient): TestClient {
+  const list: number[] = [];
+  seen.set(c, list);
+  c.ws.on('message', (d: Buffer) => {
+    const m = JSON.parse(d.toString()) as ServerMessage;
+    if (isIce(m)) list.push(Number(/^candidate:(\d+)/.exec(m.payload.candidate?.candidate ?? '')?.[1]));
+  });
+  return c;
+}
+const seqs = (c: TestClient): number[] => seen.get(c) ?? [];
+const iceUntil = (c: TestClient, n: number) => waitUntil(() => seqs(c).includes(n), `candidate ${n}`);
+const iceUntilWithin = (c: TestClient, n: number, ms: number) =>
+  waitUntil(() => seqs(c).includes(n), `candidate ${n}`, ms).then(
+    () => true,
+    () => false,
+  );
+/** A window in which nothing more may arrive (what did is then compared exactly). */
+const quiet = () => sleep(150);
+
+describe('ICE routes, one node', () => {
+  let srv: TestServer;
+  let open: TestClient[] = [];
+  let seq = 0;
+  const connect = async (sub: string) => {
+    const c = track(await TestClient.connect(srv.wsUrl, await srv.token({ sub, name: sub.toUpperCase() })));
+    open.push(c);
+    return c;
+  };
+  const hits = () => srv.server.internalsForTesting.relay.iceRouteHitsForTesting;
+  const sessions = () => srv.server.internalsForTesting.sessions;
+
+  beforeAll(async () => {
+    srv = await startServer({ CALL_POLICY: 'any', RESUME_GRACE_MS: '10000' });
+  });
+  afterEach(async () => {
+    await Promise.all(open.map((c) => c.close(1000)));
+    open = [];
+  });
+  afterAll(() => srv.close());
+
+  /** alice calls bob (every device of bob that is connected rings), and the call id. */
+  const call = async (alice: TestClient, bobs: TestClient[]) => {
+    const callId = `ir${++seq}`;
+    alice.send('call:offer', { recipientId: 'bob', callId, sdp: OFFER });
+    await Promise.all(bobs.map((b) => b.next('call:offer')));
+    return callId;
+  };
+
+  it('a known call’s candidates take the kept route, and reach exactly the devices they did before', async () => {
+    const alice = await connect('alice');
+    const [bob1, bob2] = [await connect('bob'), await connect('bob')];
+    const callId = await call(alice, [bob1, bob2]);
+    const before = hits();
+    for (let n = 1; n <= 20; n++) alice.send('call:ice-candidate', cand('bob', callId, n));
+    await Promise.all([iceUntil(bob1, 20), iceUntil(bob2, 20)]);
+    const all = Array.from({ length: 20 }, (_, i) => i + 1);
+    expect(seqs(bob1)).toEqual(all);
+    expect(seqs(bob2)).toEqual(all);
+    // The first one planned the route; (nearly) all the others used it.
+    expect(hits() - before).toBeGreaterThanOrEqual(18);
+    // The sender set by the server, as on every relay; no addressing field left.
+    for (const m of bob1.received.filter(isIce)) {
+      expect(m.payload).toMatchObject({ callId, senderId: 'alice', senderName: 'ALICE' });
+      expect(m.payload).not.toHaveProperty('recipientId');
+    }
+  });
+
+  it('a second device of the callee connects while it rings: the next candidate reaches it too', async () => {
+    const alice = await connect('alice');
+    const bob1 = await connect('bob');
+    const callId = await call(alice, [bob1]);
+    alice.send('call:ice-candidate', cand('bob', callId, 1));
+    alice.send('call:ice-candidate', cand('bob', callId, 2));
+    await iceUntil(bob1, 2);
+    const bob2 = await connect('bob');
+    const at = hits();
+    alice.send('call:ice-candidate', cand('bob', callId, 3));
+    alice.send('call:ice-candidate', cand('bob', callId, 4));
+    await Promise.all([iceUntil(bob1, 4), iceUntil(bob2, 4)]);
+    expect(seqs(bob1)).toEqual([1, 2, 3, 4]);
+    expect(seqs(bob2)).toEqual([3, 4]);
+    // 3 was planned again (a session was added), 4 took the new route.
+    expect(hits() - at).toBe(1);
+  });
+
+  it('answered on one device: from the caller’s next candidate only that device hears it', async () => {
+    const alice = await connect('alice');
+    const [bob1, bob2] = [await connect('bob'), await connect('bob')];
+    const callId = await call(alice, [bob1, bob2]);
+    for (let n = 1; n <= 3; n++) alice.send('call:ice-candidate', cand('bob', callId, n));
+    await Promise.all([iceUntil(bob1, 3), iceUntil(bob2, 3)]);
+    bob2.send('call:accept', { recipientId: 'alice', callId });
+    await alice.next('call:accept');
+    await bob1.next('call:answered-elsewhere');
+    for (let n = 4; n <= 6; n++) alice.send('call:ice-candidate', cand('bob', callId, n));
+    await iceUntil(bob2, 6);
+    await quiet();
+    expect(seqs(bob2)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(seqs(bob1)).toEqual([1, 2, 3]);
+    // The device that did not answer: its own candidates go nowhere (dropped, not refused), and
+    // the answering device's reach the caller.
+    bob1.send('call:ice-candidate', cand('alice', callId, 7));
+    bob2.send('call:ice-candidate', cand('alice', callId, 8));
+    await iceUntil(alice, 8);
+    await quiet();
+    expect(seqs(alice)).toEqual([8]);
+    expect(bob1.received.filter((m) => m.type === 'error')).toEqual([]);
+  });
+
+  it('rejected on one device while it rings: the caller’s next candidates reach only that device', async () => {
+    const alice = await connect('alice');
+    const [bob1, bob2] = [await connect('bob'), await connect('bob')];
+    const callId = await call(alice, [bob1, bob2]);
+    alice.send('call:ice-candidate', cand('bob', callId, 1));
+    alice.send('call:ice-candidate', cand('bob', callId, 2));
+    await Promise.all([iceUntil(bob1, 2), iceUntil(bob2, 2)]);
+    bob1.send('call:reject', { recipientId: 'alice', callId, reason: 'declined' });
+    await alice.next('call:reject');
+    expect((await bob2.next('call:answered-elsewhere')).payload).toMatchObject({ outcome: 'rejected' });
+    alice.send('call:ice-candidate', cand('bob', callId, 3));
+    await iceUntil(bob1, 3);
+    await quiet();
+    expect(seqs(bob1)).toEqual([1, 2, 3]);
+    expect(seqs(bob2)).toEqual([1, 2]);
+  });
+
+  it('a device leaves: its session gone, candidates reach the one left; the last one gone, they are dropped silently', async () => {
+    const alice = await connect('alice');
+    const [bob1, bob2] = [await connect('bob'), await connect('bob')];
+    const callId = await call(alice, [bob1, bob2]);
+    alice.send('call:ice-candidate', cand('bob', callId, 1));
+    await Promise.all([iceUntil(bob1, 1), iceUntil(bob2, 1)]);
+    await bob1.close(1000); // "I am leaving": the session ends at once
+    await waitUntil(() => (sessions().sessionsOf('bob')?.size ?? 0) === 1, 'one session of bob left');
+    alice.send('call:ice-candidate', cand('bob', callId, 2));
+    await iceUntil(bob2, 2);
+    expect(seqs(bob2)).toEqual([1, 2]);
+    expect(seqs(bob1)).toEqual([1]);
+    await bob2.close(1000);
+    await waitUntil(() => sessions().sessionsOf('bob') === undefined, 'no session of bob left');
+    // No RECIPIENT_OFFLINE for trickled candidates: they are dropped without a word.
+    alice.send('call:ice-candidate', cand('bob', callId, 3), 'late-candidate');
+    await alice.expectNothing((m) => m.type === 'error', 150);
+    expect(seqs(bob2)).toEqual([1, 2]);
+    // The caller's connection is unharmed: a request still gets its reply.
+    expect((await alice.request('ping', {})).type).toBe('pong');
+  });
+
+  it('the peer’s connection drops and resumes: candidates meanwhile are buffered, then replayed, then live again', async () => {
+    const alice = await connect('alice');
+    const bob = track(
+      new TestClient(srv.wsUrl, [], {
+        headers: { authorization: `Bearer ${await srv.token({ sub: 'bob', name: 'BOB' })}` },
+      }),
+    );
+    open.push(bob);
+    await bob.opened;
+    const welcome = (await bob.next('welcome')).payload;
+    const callId = await call(alice, [bob]);
+    bob.send('call:accept', { recipientId: 'alice', callId });
+    await alice.next('call:accept');
+    alice.send('call:ice-candidate', cand('bob', callId, 1));
+    await iceUntil(bob, 1);
+    bob.ws.terminate(); // a network drop: the session is suspended, not ended
+    await waitUntil(() => sessions().get(welcome.sessionId)?.suspended === true, 'bob suspended');
+    alice.send('call:ice-candidate', cand('bob', callId, 2));
+    alice.send('call:ice-candidate', cand('bob', callId, 3));
+    const bob2 = await connect('bob');
+    const resumed = await bob2.request('session:resume', { resumeToken: welcome.resumeToken });
+    expect(resumed.type).toBe('session:resumed');
+    await iceUntil(bob2, 3);
+    alice.send('call:ice-candidate', cand('bob', callId, 4));
+    await iceUntil(bob2, 4);
+    await quiet();
+    // Each exactly once: the buffered ones replayed, the later one live; the dropped socket got 1.
+    expect(seqs(bob2)).toEqual([2, 3, 4]);
+    expect(seqs(bob)).toEqual([1]);
+  });
+
+  it('bad input on the route’s path still gets its clear error, and the route goes on working', async () => {
+    const alice = await connect('alice');
+    const bob = await connect('bob');
+    const callId = await call(alice, [bob]);
+    alice.send('call:ice-candidate', cand('bob', callId, 1));
+    await iceUntil(bob, 1);
+    // A candidate without a callId, one with a forged sender, and one for a call alice is not in.
+    const bad = await alice.request('call:ice-candidate', {
+      recipientId: 'bob',
+      candidate: cand('bob', callId, 0).candidate,
+    });
+    expect(bad).toMatchObject({ type: 'error', payload: { code: 'INVALID_MESSAGE' } });
+    expect((bad as ServerMessageOf<'error'>).payload.message).toMatch(/callId/);
+    alice.send('call:ice-candidate', { ...cand('bob', callId, 2), senderId: 'mallory', senderName: 'M' });
+    alice.send('call:ice-candidate', cand('bob', 'no-such-call', 99));
+    alice.send('call:ice-candidate', cand('bob', callId, 3));
+    await iceUntil(bob, 3);
+    await quiet();
+    const got = bob.received.filter(isIce);
+    expect(got.map((m) => m.payload.senderId)).toEqual(['alice', 'alice', 'alice']);
+    expect(seqs(bob)).toEqual([1, 2, 3]);
+  });
+});
+
+describe('ICE routes, two nodes and Redis: the peer moves', () => {
+  let redis: TestRedis;
+  const nodes: NodeProcess[] = [];
+  const clients: TestClient[] = [];
+  const issuer = new TokenIssuer({ secret: TEST_SECRET });
+  const env = (nodeId: string) => ({
+    REDIS_URL: redis.url,
+    NODE_ID: nodeId,
+    CALL_POLICY: 'any',
+    RATE_LIMIT_BURST: '1000',
+  });
+  /**
+   * Well under the directory cache's 5 s TTL (defaults.directoryCacheTtlMs), and the call record
+   * cache's: only the invalidation that a move sends through the bus can re-route within it.
+   */
+  const PROBE_MS = 2_000;
+  const on = async (node: NodeProcess, sub: string) => {
+    const c = track(await TestClient.connect(node.wsUrl, await issuer.issue({ sub, name: sub })));
+    clients.push(c);
+    return c;
+  };
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    nodes.push(
+      ...(await Promise.all([startNodeProcess(env('ir-1'), 40_000), startNodeProcess(env('ir-2'), 40_000)])),
+    );
+  }, 90_000);
+  afterAll(async () => {
+    for (const c of clients) c.ws.terminate();
+    await Promise.all(nodes.map((n) => n.stop()));
+    await redis?.stop();
+  });
+
+  it('candidates follow the callee from the other node to the caller’s node and back', async () => {
+    const [n1, n2] = nodes as [NodeProcess, NodeProcess];
+    const a = await on(n1, 'mv-a');
+    let b = await on(n2, 'mv-b');
+    a.send('call:offer', { recipientId: 'mv-b', callId: 'mv', sdp: OFFER });
+    await b.next('call:offer');
+    for (let n = 1; n <= 3; n++) a.send('call:ice-candidate', cand('mv-b', 'mv', n));
+    await iceUntil(b, 3);
+    expect(seqs(b)).toEqual([1, 2, 3]);
+
+    // The callee leaves node 2 and comes back on node 1 (a new session: the call still rings).
+    await b.close(1000);
+    b = await on(n1, 'mv-b');
+    let n = 3;
+    await waitUntil(
+      async () => {
+        const probe = ++n;
+        a.send('call:ice-candidate', cand('mv-b', 'mv', probe));
+        return iceUntilWithin(b, probe, 200);
+      },
+      'candidates to reach the callee on node 1',
+      PROBE_MS,
+    );
+    a.send('call:ice-candidate', cand('mv-b', 'mv', 100));
+    await iceUntil(b, 100);
+    expect(seqs(b).at(-1)).toBe(100);
+
+    // And back to node 2.
+    await b.close(1000);
+    b = await on(n2, 'mv-b');
+    await waitUntil(
+      async () => {
+        const probe = ++n;
+        a.send('call:ice-candidate', cand('mv-b', 'mv', probe));
+        return iceUntilWithin(b, probe, 200);
+      },
+      'candidates to reach the callee on node 2 again',
+      PROBE_MS,
+    );
+    a.send('call:ice-candidate', cand('mv-b', 'mv', 200));
+    await iceUntil(b, 200);
+    expect(seqs(b).at(-1)).toBe(200);
+    expect(a.received.filter((m) => m.type === 'error')).toEqual([]);
+  });
+});
