@@ -33,12 +33,15 @@ const lines = (out: string) =>
 describe('createLogger without a destination', () => {
   it('writes a lone line while the process runs (the batch is flushed without waiting for 4 KB or the exit)', async () => {
     const p = run(`createLogger('info').info({ n: 1 }, 'hello'); setInterval(() => {}, 1_000);`);
-    await expect.poll(() => p.out(), { timeout: 20_000 }).toContain('"msg":"hello"');
-    expect(lines(p.out())).toEqual([
-      expect.objectContaining({ level: 30, svc: 'parley', n: 1, msg: 'hello' }),
-    ]);
-    p.child.kill();
-    await p.exited;
+    try {
+      await expect.poll(() => p.out(), { timeout: 20_000 }).toContain('"msg":"hello"');
+      expect(lines(p.out())).toEqual([
+        expect.objectContaining({ level: 30, svc: 'parley', n: 1, msg: 'hello' }),
+      ]);
+    } finally {
+      p.child.kill(); // it runs until killed, pass or fail
+      await p.exited;
+    }
   });
 
   it('writes every line still in the batch when the process exits, in order, the last one whole', async () => {
