@@ -274,38 +274,27 @@ describe('ICE routes, two nodes and Redis: the peer moves', () => {
     await iceUntil(b, 3);
     expect(seqs(b)).toEqual([1, 2, 3]);
 
-    // The callee leaves node 2 and comes back on node 1 (a new session: the call still rings).
-    await b.close(1000);
-    b = await on(n1, 'mv-b');
+    // The callee leaves and comes back on `node` (a new session: the call still rings); the
+    // caller's candidates follow it there, then one marked `mark` arrives last.
     let n = 3;
-    await waitUntil(
-      async () => {
-        const probe = ++n;
-        a.send('call:ice-candidate', cand('mv-b', 'mv', probe));
-        return iceUntilWithin(b, probe, 200);
-      },
-      'candidates to reach the callee on node 1',
-      PROBE_MS,
-    );
-    a.send('call:ice-candidate', cand('mv-b', 'mv', 100));
-    await iceUntil(b, 100);
-    expect(seqs(b).at(-1)).toBe(100);
-
-    // And back to node 2.
-    await b.close(1000);
-    b = await on(n2, 'mv-b');
-    await waitUntil(
-      async () => {
-        const probe = ++n;
-        a.send('call:ice-candidate', cand('mv-b', 'mv', probe));
-        return iceUntilWithin(b, probe, 200);
-      },
-      'candidates to reach the callee on node 2 again',
-      PROBE_MS,
-    );
-    a.send('call:ice-candidate', cand('mv-b', 'mv', 200));
-    await iceUntil(b, 200);
-    expect(seqs(b).at(-1)).toBe(200);
+    const moveCallee = async (node: typeof n1, where: string, mark: number) => {
+      await b.close(1000);
+      b = await on(node, 'mv-b');
+      await waitUntil(
+        async () => {
+          const probe = ++n;
+          a.send('call:ice-candidate', cand('mv-b', 'mv', probe));
+          return iceUntilWithin(b, probe, 200);
+        },
+        `candidates to reach the callee on ${where}`,
+        PROBE_MS,
+      );
+      a.send('call:ice-candidate', cand('mv-b', 'mv', mark));
+      await iceUntil(b, mark);
+      expect(seqs(b).at(-1)).toBe(mark);
+    };
+    await moveCallee(n1, 'node 1', 100);
+    await moveCallee(n2, 'node 2 again', 200); // and back
     expect(a.received.filter((m) => m.type === 'error')).toEqual([]);
   });
 });

@@ -1,13 +1,16 @@
 /**
  * In-process stand-ins for the ports that unit tests drive (RoomFanout, FloorMedia, Session): they
- * record what the component under test did, so a test asserts on it. The components themselves
+ * record what the component under test did, so a test asserts on it (RecordingLink: a session's
+ * connection). The components themselves
  * and the state store are the real ones.
  */
 import type { ServerMessage } from '../../src/protocol/index.js';
 import type { Identity } from '../../src/server/auth/claims.js';
 import type { FloorMedia } from '../../src/server/ptt/floor-media.js';
 import type { RoomFanout } from '../../src/server/rooms/room-fanout.js';
+import type { LiveSession } from '../../src/server/sessions/live-session.js';
 import type { Session } from '../../src/server/sessions/session.js';
+import type { SessionLink } from '../../src/server/sessions/session-link.js';
 import type { Frame } from '../../src/server/wire/frame.js';
 
 export function decodeFrame(f: Frame): ServerMessage {
@@ -92,4 +95,26 @@ export class RecordingFloorMedia implements FloorMedia {
     this.calls.push(`released:${session.id}`);
     return Promise.resolve();
   }
+}
+
+/** A session's connection that records what it is sent and how it was closed. */
+export class RecordingLink implements SessionLink<LiveSession> {
+  static next = 0;
+  readonly id = `conn-${++RecordingLink.next}`;
+  closed = false;
+  session: LiveSession | null = null;
+  readonly sent: Frame[] = [];
+  closedWith: number | null = null;
+  constructor(readonly identity: Identity = aliceIdentity()) {}
+  sendFrame(f: Frame): void {
+    this.sent.push(f);
+  }
+  close(code: number): void {
+    this.closed = true;
+    this.closedWith = code;
+  }
+}
+
+function aliceIdentity(): Identity {
+  return identity('alice');
 }

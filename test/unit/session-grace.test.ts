@@ -1,32 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/server/logger.js';
-import type { LiveSession } from '../../src/server/sessions/live-session.js';
-import type { SessionLink } from '../../src/server/sessions/session-link.js';
 import { SessionManager, type EndReason } from '../../src/server/sessions/session-manager.js';
 import { MemoryState } from '../../src/server/state/memory/memory-state.js';
-import type { Frame } from '../../src/server/wire/frame.js';
 import { frame } from '../../src/server/wire/frame.js';
 import { FakeClock } from '../helpers/fake-clock.js';
-import { identity as makeIdentity } from './doubles.js';
+import { identity as makeIdentity, RecordingLink as Link } from './doubles.js';
 
 const GRACE_MS = 15_000;
-
-class Link implements SessionLink<LiveSession> {
-  static next = 0;
-  readonly id = `conn-${++Link.next}`;
-  closed = false;
-  session: LiveSession | null = null;
-  readonly sent: Frame[] = [];
-  closedWith: number | null = null;
-  constructor(readonly identity = makeIdentity('alice')) {}
-  sendFrame(f: Frame): void {
-    this.sent.push(f);
-  }
-  close(code: number): void {
-    this.closed = true;
-    this.closedWith = code;
-  }
-}
 
 function setup() {
   const clock = new FakeClock();

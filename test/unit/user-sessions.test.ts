@@ -1,14 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/server/logger.js';
-import type { LiveSession } from '../../src/server/sessions/live-session.js';
-import type { SessionLink } from '../../src/server/sessions/session-link.js';
 import { SessionManager, type EndReason } from '../../src/server/sessions/session-manager.js';
 import { UserDelivery } from '../../src/server/sessions/user-delivery.js';
 import { countOf, isMore, UserSessions } from '../../src/server/sessions/user-sessions.js';
 import { MemoryState } from '../../src/server/state/memory/memory-state.js';
-import { frame, type Frame } from '../../src/server/wire/frame.js';
+import { frame } from '../../src/server/wire/frame.js';
 import { FakeClock } from '../helpers/fake-clock.js';
-import { identity as makeIdentity } from './doubles.js';
+import { identity as makeIdentity, RecordingLink as Link } from './doubles.js';
 
 /**
  * Issue 14, memory per idle connection: a user's sessions are held as the session itself while
@@ -96,21 +94,6 @@ describe('UserSessions: the session itself for one, a Set from two', () => {
     expect(countOf(index.get('alice'))).toBe(2);
   });
 });
-
-class Link implements SessionLink<LiveSession> {
-  static next = 0;
-  readonly id = `conn-${++Link.next}`;
-  closed = false;
-  session: LiveSession | null = null;
-  readonly sent: Frame[] = [];
-  constructor(readonly identity = makeIdentity('alice')) {}
-  sendFrame(f: Frame): void {
-    this.sent.push(f);
-  }
-  close(): void {
-    this.closed = true;
-  }
-}
 
 describe('SessionManager and UserDelivery over one or several devices', () => {
   function setup() {
