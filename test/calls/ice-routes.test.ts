@@ -277,7 +277,7 @@ describe('ICE routes, two nodes and Redis: the peer moves', () => {
     // The callee leaves and comes back on `node` (a new session: the call still rings); the
     // caller's candidates follow it there, then one marked `mark` arrives last.
     let n = 3;
-    const moveCallee = async (node: typeof n1, where: string, mark: number) => {
+    const moveCallee = async (node: NodeProcess, where: string, mark: number) => {
       await b.close(1000);
       b = await on(node, 'mv-b');
       await waitUntil(
