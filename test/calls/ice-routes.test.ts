@@ -6,6 +6,7 @@ import { startNodeProcess, type NodeProcess } from '../helpers/node-process.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { startServer, TEST_SECRET, type TestServer } from '../helpers/server.js';
 import { sleep, waitUntil } from '../helpers/wait.js';
+import { icePayload as cand, TEST_SDP as OFFER } from '../helpers/call-steps.js';
 
 /**
  * The call relay keeps, per sender session, the route of its last call's trickled ICE candidates
@@ -16,12 +17,6 @@ import { sleep, waitUntil } from '../helpers/wait.js';
  * every check names exactly which candidates each device got.
  */
 
-const OFFER = 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n';
-const cand = (recipientId: string, callId: string, n: number) => ({
-  recipientId,
-  callId,
-  candidate: { candidate: `candidate:${n} 1 udp 1 127.0.0.1 9 typ host`, sdpMid: '0' },
-});
 const isIce = (m: ServerMessage): m is ServerMessageOf<'call:ice-candidate'> =>
   m.type === 'call:ice-candidate';
 

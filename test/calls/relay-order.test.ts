@@ -7,6 +7,7 @@ import { startNodeProcess, type NodeProcess } from '../helpers/node-process.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { startServer, TEST_SECRET, type TestServer } from '../helpers/server.js';
 import { waitUntil } from '../helpers/wait.js';
+import { candidateNumber, iceStep as ice, TEST_SDP as SDP, type Step } from '../helpers/call-steps.js';
 
 /**
  * The call relay runs a message synchronously when everything it needs is known on the node (the
@@ -17,7 +18,6 @@ import { waitUntil } from '../helpers/wait.js';
  * processes and a real redis-server too.
  */
 
-const SDP = 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n';
 /** Lifted limits: the bursts below are hundreds of frames sent at once. */
 const ENV = {
   CALL_POLICY: 'any',
@@ -27,25 +27,15 @@ const ENV = {
   RELAY_BUDGET_BURST_MESSAGES: '100000',
 };
 
-type Step = { type: string; payload: Record<string, unknown> };
 const offer = (to: string, callId: string, n: number): Step => ({
   type: 'call:offer',
   payload: { recipientId: to, callId, sdp: `${SDP}a=n:${n}\r\n` },
-});
-const ice = (to: string, callId: string, n: number): Step => ({
-  type: 'call:ice-candidate',
-  payload: {
-    recipientId: to,
-    callId,
-    candidate: { candidate: `candidate:${n} 1 udp 1 127.0.0.1 9 typ host`, sdpMid: '0' },
-  },
 });
 
 /** A step's identity as the recipient sees it: type, call and sequence number. */
 function label(type: string, payload: Record<string, unknown>): string {
   const sdp = typeof payload.sdp === 'string' ? /a=n:(\d+)/.exec(payload.sdp)?.[1] : undefined;
-  const cand = (payload.candidate as { candidate?: string } | null | undefined)?.candidate;
-  const n = sdp ?? (cand ? /^candidate:(\d+)/.exec(cand)?.[1] : undefined) ?? '-';
+  const n = sdp ?? candidateNumber(payload) ?? '-';
   return `${type}/${String(payload.callId)}/${n}`;
 }
 

@@ -9,6 +9,7 @@ import { startOldBusNode, type OldBusNode } from '../helpers/old-bus-node.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { TEST_SECRET } from '../helpers/server.js';
 import { waitUntil } from '../helpers/wait.js';
+import { candidateNumber, iceStep as ice, TEST_SDP as SDP, type Step } from '../helpers/call-steps.js';
 
 /**
  * A rolling upgrade across batched bus publications: a node of the previous release reads one
@@ -17,7 +18,6 @@ import { waitUntil } from '../helpers/wait.js';
  * the old node is its registry record plus a real subscriber decoding with that release's decoder.
  */
 
-const SDP = 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n';
 const ENV = {
   CALL_POLICY: 'any',
   RATE_LIMIT_PER_SEC: '100000',
@@ -28,24 +28,14 @@ const ENV = {
   RELAY_BUDGET_BURST_BYTES: '1000000000',
 };
 
-type Step = { type: string; payload: Record<string, unknown> };
 const offer = (to: string, callId: string): Step => ({
   type: 'call:offer',
   payload: { recipientId: to, callId, sdp: SDP },
 });
-const ice = (to: string, callId: string, n: number): Step => ({
-  type: 'call:ice-candidate',
-  payload: {
-    recipientId: to,
-    callId,
-    candidate: { candidate: `candidate:${n} 1 udp 1 127.0.0.1 9 typ host`, sdpMid: '0' },
-  },
-});
 
 /** `type/n` of a call message: n is the candidate's number, `-` for an offer. */
 function label(type: string, payload: Record<string, unknown>): string {
-  const cand = (payload.candidate as { candidate?: string } | null | undefined)?.candidate;
-  return `${type}/${(cand && /^candidate:(\d+)/.exec(cand)?.[1]) ?? '-'}`;
+  return `${type}/${candidateNumber(payload) ?? '-'}`;
 }
 
 /** Candidates for both recipients interleaved, written back to back (the server reads them in a few turns). */
