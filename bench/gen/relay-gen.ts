@@ -123,9 +123,10 @@ serve({
         });
       }
     }
-    if (protocol === 'parley') {
+    if (protocol === 'parley' || protocol === 'mandated') {
       // Parley relays call messages only within a call, which an offer starts: open each flow's
-      // call before anything is measured (its ICE candidates would be dropped otherwise).
+      // call before anything is measured (its ICE candidates would be dropped otherwise). The
+      // mandated baseline gets the same opening offers (its MANDATED_CALL_CHECK needs them too).
       marker = relayedMarker(protocol, 'sdp');
       strays = 0;
       for (const f of flows) f.sender.send(f.frames.sdp, { binary: false });

@@ -1,5 +1,5 @@
 import { WebSocket, type ClientOptions } from 'ws';
-import type { Protocol } from './payloads.js';
+import { benchUserName, type Protocol } from './payloads.js';
 
 /**
  * Benchmark clients. Masking keys are all zero (`generateMask`), which `ws` recognises and skips
@@ -17,7 +17,7 @@ export const CLIENT_OPTS: ClientOptions = {
 
 export interface OpenOptions {
   protocol: Protocol;
-  /** ws://host:port/ws (raw, parley) or ws://host:port/peerjs (peerjs) */
+  /** ws://host:port/ws (raw, mandated, parley) or ws://host:port/peerjs (peerjs) */
   url: string;
   id: string;
   /** Parley: the JWT. */
@@ -27,12 +27,14 @@ export interface OpenOptions {
 
 /**
  * Opens one client and resolves when the server says it is ready: Parley's `welcome` (after
- * authentication on the upgrade), PeerJS's `OPEN`, or the raw server's open handshake.
+ * authentication on the upgrade), PeerJS's `OPEN`, or the raw and mandated servers' open handshake.
  */
 export function openClient(o: OpenOptions): Promise<WebSocket> {
   const opts: ClientOptions = { ...CLIENT_OPTS, ...(o.localAddress ? { localAddress: o.localAddress } : {}) };
   let url = o.url;
   if (o.protocol === 'raw') url = `${o.url}?id=${encodeURIComponent(o.id)}`;
+  else if (o.protocol === 'mandated')
+    url = `${o.url}?id=${encodeURIComponent(o.id)}&name=${encodeURIComponent(benchUserName(o.id))}`;
   else if (o.protocol === 'peerjs') url = `${o.url}?key=peerjs&id=${encodeURIComponent(o.id)}&token=t${o.id}`;
   else opts.headers = { authorization: `Bearer ${o.token ?? ''}` };
   const ws = new WebSocket(url, opts);
@@ -45,7 +47,7 @@ export function openClient(o: OpenOptions): Promise<WebSocket> {
     };
     ws.once('error', fail);
     ws.once('unexpected-response', (_req, res) => fail(new Error(`HTTP ${res.statusCode}`)));
-    if (o.protocol === 'raw') {
+    if (o.protocol === 'raw' || o.protocol === 'mandated') {
       ws.once('open', () => {
         ws.off('error', fail);
         ws.on('error', () => undefined);

@@ -4,7 +4,11 @@
  * sent as is, so the generator spends no time encoding.
  */
 
-export type Protocol = 'raw' | 'peerjs' | 'parley';
+/**
+ * `mandated`: the mandated-work baseline (baselines/mandated-relay.ts), named with `?id=` like the
+ * raw relay and sent the very frames Parley gets (it validates them with Parley's codec).
+ */
+export type Protocol = 'raw' | 'peerjs' | 'parley' | 'mandated';
 export type PayloadKind = 'ice' | 'sdp';
 
 const CANDIDATE = {
@@ -67,6 +71,11 @@ function makeSdp(bytes: number): string {
 
 const SDP = makeSdp(2_810);
 
+/** A bench user's display name: what its token says (tokens.ts) and what `mandated` clients send. */
+export function benchUserName(id: string): string {
+  return `User ${id}`;
+}
+
 /** The frame a flow's sender sends to `to` (user ids / peer ids / raw ids alike); servers stamp the sender. */
 export function frameFor(protocol: Protocol, kind: PayloadKind, to: string, flow: number): string {
   const callId = `call-${flow}`;
@@ -85,7 +94,8 @@ export function frameFor(protocol: Protocol, kind: PayloadKind, to: string, flow
           },
     );
   }
-  // Parley and the raw relay take the very same frame (the raw relay routes on payload.recipientId).
+  // Parley, the raw relay and the mandated baseline take the very same frame (the baselines route on
+  // payload.recipientId).
   return JSON.stringify(
     kind === 'ice'
       ? { type: 'call:ice-candidate', payload: { recipientId: to, callId, candidate: CANDIDATE } }

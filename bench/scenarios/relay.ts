@@ -10,6 +10,13 @@
  * plus the baseline's own ratios to the raw floor (`baselineVsRaw`): an A/B of two Parley versions
  * on the same machine load. BENCH_RELAY_TARGETS=raw,parley,parleyBaseline keeps only those targets
  * (default: all) and BENCH_RELAY_MEASURES=ice@5k,ice@max only those measures, for a short A/B.
+ *
+ * Two more targets run only when BENCH_RELAY_TARGETS names them: `mandated`
+ * (baselines/mandated-relay.ts: the raw relay plus only the work issue 14 mandates, with Parley's
+ * own codec, token bucket, metrics and splice, limiter as RELAY_BENCH_ENV sets Parley's) and
+ * `mandatedCalls` (the same with MANDATED_CALL_CHECK=1: ICE and the rest only to the peer of a
+ * call an offer opened). The JSON then adds `mandated`: their CPU per message against raw's, and
+ * Parley's against theirs, medians and each round's.
  */
 import type { Ctx, ScenarioResult } from '../lib/ctx.js';
 import { GenProc } from '../lib/ipc.js';
@@ -73,13 +80,35 @@ export async function relayScenario(ctx: Ctx): Promise<ScenarioResult[]> {
   const baselineRoot = parleyBaselineRoot();
   const wanted = process.env.BENCH_RELAY_TARGETS?.split(',');
   const want = (name: string) => !wanted || wanted.includes(name);
-  const start = async (name: string, up: () => Promise<ServerProc>) =>
-    want(name) ? ctx.track(await up()) : null;
+  /** Opt-in targets: only when BENCH_RELAY_TARGETS names them (the default run stays as it was). */
+  const named = (name: string) => wanted?.includes(name) ?? false;
+  const start = async (name: string, up: () => Promise<ServerProc>, wantIt = want) =>
+    wantIt(name) ? ctx.track(await up()) : null;
   const servers: Record<string, ServerProc | null> = {
     raw: await start('raw', () =>
       startServerProc('raw-relay', 'bench/baselines/raw-relay.ts', { cpuProfDir: ctx.cpuProfDir }),
     ),
     peerjs: await start('peerjs', () => startServerProc('peerjs', 'bench/baselines/peerjs.ts')),
+    // The raw relay plus issue 14's mandated work only (validation, sender, limiter, metrics).
+    mandated: await start(
+      'mandated',
+      () =>
+        startServerProc('mandated-relay', 'bench/baselines/mandated-relay.ts', {
+          cpuProfDir: ctx.cpuProfDir,
+          env: { ...RELAY_BENCH_ENV },
+        }),
+      named,
+    ),
+    // The same with the minimal call-state check SPEC asks for (callId → peer, per connection).
+    mandatedCalls: await start(
+      'mandatedCalls',
+      () =>
+        startServerProc('mandated-relay-calls', 'bench/baselines/mandated-relay.ts', {
+          cpuProfDir: ctx.cpuProfDir,
+          env: { ...RELAY_BENCH_ENV, MANDATED_CALL_CHECK: '1' },
+        }),
+      named,
+    ),
     parley: await start('parley', () =>
       startParley('parley-relay', parleyEnv, { cpuProfDir: ctx.cpuProfDir }),
     ),
@@ -97,6 +126,8 @@ export async function relayScenario(ctx: Ctx): Promise<ScenarioResult[]> {
   const candidates: { name: string; protocol: Protocol; measures: Measure[] }[] = [
     { name: 'raw', protocol: 'raw', measures: MEASURES },
     { name: 'peerjs', protocol: 'peerjs', measures: MEASURES },
+    { name: 'mandated', protocol: 'mandated', measures: MEASURES },
+    { name: 'mandatedCalls', protocol: 'mandated', measures: MEASURES },
     { name: 'parley', protocol: 'parley', measures: MEASURES },
     { name: 'parleyBaseline', protocol: 'parley', measures: MEASURES },
     {
@@ -255,6 +286,43 @@ export async function relayScenario(ctx: Ctx): Promise<ScenarioResult[]> {
         ),
       }
     : null;
+  // The mandated-work baselines (opt-in): what the work issue 14 keeps costs on its own over the raw
+  // floor, and what Parley spends beyond it.
+  const mandatedNames = ['mandated', 'mandatedCalls'].filter((n) => rows[n] !== undefined);
+  const vsMandated =
+    mandatedNames.length > 0
+      ? Object.fromEntries(
+          mandatedNames.map((n) => {
+            const ids = measureIds.filter((m) => rows[n]?.[m] !== undefined);
+            const per = (a: string, b: string) =>
+              Object.fromEntries(
+                ids.map((m) => [m, ratio(g(a, m, 'serverCpuUsPerMsg'), g(b, m, 'serverCpuUsPerMsg'))]),
+              );
+            const perRound = (a: string, b: string) =>
+              Object.fromEntries(ids.map((m) => [m, byRound(a, b, m, 'serverCpuUsPerMsg')]));
+            return [
+              n,
+              {
+                cpuPerMsgVsRaw: per(n, 'raw'),
+                cpuPerMsgVsRawByRound: perRound(n, 'raw'),
+                parleyCpuPerMsgVsThis: per('parley', n),
+                parleyCpuPerMsgVsThisByRound: perRound('parley', n),
+                /** Parley's CPU per message minus this baseline's (medians), µs. */
+                parleyExtraUsPerMsg: Object.fromEntries(
+                  ids.map((m) => [
+                    m,
+                    round(g('parley', m, 'serverCpuUsPerMsg') - g(n, m, 'serverCpuUsPerMsg'), 2),
+                  ]),
+                ),
+                throughputVsRaw: {
+                  ice: ratio(g(n, 'ice@max', 'msgsPerSec'), g('raw', 'ice@max', 'msgsPerSec')),
+                  sdp: ratio(g(n, 'sdp@max', 'msgsPerSec'), g('raw', 'sdp@max', 'msgsPerSec')),
+                },
+              },
+            ];
+          }),
+        )
+      : null;
   // Issue 14's targets: CPU per message ≤ 1.15× the raw floor (ICE and SDP, 5k msg/s and saturation),
   // throughput ≥ 1.1× PeerJS's (both payloads). Issue 6's latency target is kept.
   const cpu = ratios.cpuPerMsgVsRaw;
@@ -271,6 +339,19 @@ export async function relayScenario(ctx: Ctx): Promise<ScenarioResult[]> {
       `(${ratios.throughputVsPeerjs.ice}×, sdp ${ratios.throughputVsPeerjs.sdp}×); ` +
       `p99 @5k ${g('parley', 'ice@5k', 'p99Ms')} ms; limiter ×${ratios.limiterCpuCost['ice@5k']} @5k, ×${ratios.limiterCpuCost['ice@max']} @max`,
   );
+  if (vsMandated) {
+    for (const [n, v] of Object.entries(vsMandated)) {
+      const ids = Object.keys(v.cpuPerMsgVsRaw);
+      ctx.say(
+        `relay ${n}: CPU/msg ÷ raw ` +
+          ids
+            .map((m) => `${m} ${v.cpuPerMsgVsRaw[m]} (rounds ${v.cpuPerMsgVsRawByRound[m].join(', ')})`)
+            .join('; ') +
+          `; parley ÷ ${n} ` +
+          ids.map((m) => `${m} ${v.parleyCpuPerMsgVsThis[m]} (+${v.parleyExtraUsPerMsg[m]} µs)`).join(', '),
+      );
+    }
+  }
   if (vsBaseline) {
     const ids = measureIds.filter((m) => Number.isFinite(vsBaseline.cpuPerMsg[m]));
     ctx.say(
@@ -292,6 +373,7 @@ export async function relayScenario(ctx: Ctx): Promise<ScenarioResult[]> {
       ratios,
       ratiosByRound,
       ...(vsBaseline ? { vsBaseline } : {}),
+      ...(vsMandated ? { mandated: vsMandated } : {}),
       targetsMet,
     },
   ];
