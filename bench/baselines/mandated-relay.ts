@@ -10,7 +10,8 @@
  *    check, the compiled checker, `sameTree`); a frame that fails is answered with Parley's
  *    `error` frame (its code, message and details) and not relayed;
  * 3. the metrics Parley counts per relayed message (metrics/metrics.ts): `messagesIn(type)`,
- *    `messagesOut(type)` and the relay-latency histogram;
+ *    `messagesOut(type)` and the relay-latency histogram (and, as in Parley's main.ts, the process
+ *    metrics, whose only running cost is the event-loop lag sampled every 100 ms);
  * 4. the sender set by the server: `splicePayload` (wire/relay-splice.ts) drops `recipientId` and
  *    appends `senderId`/`senderName`, and the frame is built as call-relay.ts's `relayFrame` builds
  *    it (re-encoding when the splice returns null), then written as Connection does: framed once
@@ -70,7 +71,8 @@ const RATE_PER_SEC = envInt('RATE_LIMIT_PER_SEC', defaults.rateLimitPerSec);
 const RATE_BURST = envInt('RATE_LIMIT_BURST', defaults.rateLimitBurst);
 const CALL_CHECK = process.env.MANDATED_CALL_CHECK === '1';
 
-const metrics = new Metrics();
+// As Parley's main.ts has them: with the process metrics (event-loop lag sampled every 100 ms).
+const metrics = new Metrics({ collectDefaults: true });
 const clients = new Map<string, Client>();
 const http = createServer((_req, res) => res.writeHead(404).end());
 // The limits Parley's gateway sets on its WebSocket server: the frame size, no compression.
