@@ -303,6 +303,15 @@ export async function relayScenario(ctx: Ctx): Promise<ScenarioResult[]> {
             return [
               n,
               {
+                /** Each round's CPU per message (µs) of raw, this baseline and Parley, side by side. */
+                cpuUsPerMsgByRound: Object.fromEntries(
+                  ['raw', n, 'parley'].map((t) => [
+                    t,
+                    Object.fromEntries(
+                      ids.map((m) => [m, (rows[t]?.[m] ?? []).map((r) => r.serverCpuUsPerMsg as number)]),
+                    ),
+                  ]),
+                ),
                 cpuPerMsgVsRaw: per(n, 'raw'),
                 cpuPerMsgVsRawByRound: perRound(n, 'raw'),
                 parleyCpuPerMsgVsThis: per('parley', n),
