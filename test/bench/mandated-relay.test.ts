@@ -61,7 +61,7 @@ const ice = (to: string, flow = 0) => frameFor('mandated', 'ice', to, flow);
 const offer = (to: string, flow = 0) => frameFor('mandated', 'sdp', to, flow);
 
 describe('mandated-relay baseline', () => {
-  it('relays a valid call:ice-candidate with the sender set by the server, the same frame Parley relays', async () => {
+  it('relays a valid call:ice-candidate with the sender set by the server, shaped as Parley’s relayed message', async () => {
     const s = await start({ RATE_LIMIT_PER_SEC: '1000000', RATE_LIMIT_BURST: '1000000' });
     const a = await client(s, 'alice');
     const b = await client(s, 'bob');
