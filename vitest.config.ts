@@ -9,7 +9,8 @@ import { defineConfig } from 'vitest/config';
  *   mediasoup workers, libwebrtc peers.
  * - `e2e`: Chromium (playwright-core) and coturn. `npm test` runs this tier after the other two,
  *   not beside them: real-time media in three Chromium pages starved of CPU by the integration
- *   tier's processes (package builds, node clusters) timed out in CI, behaviour unchanged.
+ *   tier's processes (package builds, node clusters) timed out in CI, behaviour unchanged. It runs
+ *   two files at a time (`--maxWorkers=2` in package.json), with a longer cap per test (below).
  *
  * None of them asserts speed: timing bounds live in `npm run test:stress` (test/stress) and `bench/`.
  * The long hardening suite has its own config (test/stress/vitest.config.ts).
@@ -39,7 +40,16 @@ export default defineConfig({
       },
       {
         extends: true,
-        test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'] },
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts'],
+          // A test here launches up to five Chromium processes; with two or three such files at once
+          // on a 2-core CI machine a page takes 6–10 s to open, and a test that takes 4.4 s alone
+          // took 30 s in CI (Dec 2) and hit the 30 s cap. Still a hang cap, not a speed bound:
+          // Playwright's own 30 s per wait names the step that hangs well before it.
+          testTimeout: 90_000,
+          hookTimeout: 120_000,
+        },
       },
     ],
   },

@@ -1,5 +1,6 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { defaults } from '../config/defaults.js';
+import { TalliedHistogram } from './tallied-histogram.js';
 
 /**
  * A per-label count on the hot path: a plain number, read by prom-client only when /metrics is
@@ -44,7 +45,7 @@ function talliedCounter(
 export class Metrics {
   readonly registry = new Registry();
   readonly connections: Gauge;
-  readonly relayLatency: Histogram;
+  readonly relayLatency: TalliedHistogram;
   readonly #inTallies: Map<string, Tally>;
   readonly #outTallies: Map<string, Tally>;
   readonly #errorTallies: Map<string, Tally>;
@@ -74,7 +75,7 @@ export class Metrics {
       'code',
       registers,
     );
-    this.relayLatency = new Histogram({
+    this.relayLatency = new TalliedHistogram({
       name: 'parley_relay_latency_seconds',
       help: 'Time from receiving a relayed message to handing it to the recipients’ sockets',
       buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1],
