@@ -2,6 +2,7 @@ import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertLoopbackOnly } from '../helpers/netns.js';
+import { sleep } from '../helpers/wait.js';
 import { joinChannel, pressButton, releaseButton, signIn, text } from './demo-driver.js';
 import {
   openBrowser,
@@ -115,7 +116,13 @@ describe('the demo page, driven by clicks and key presses', () => {
     await bob.page.click('#call-accept');
     for (const p of [alice, bob]) await p.page.waitForSelector('#call-panel[data-state="active"]');
     expect(await text(bob.page, '#call-title')).toMatch(/^In call with Alice · 0:0\d$/);
-    await alice.page.click('#call-mute');
+    // A slow press, held across two ticks of the call timer (every 250 ms): it still clicks. When
+    // each tick rebuilt the panel's buttons, the release landed on a new button and no click fired
+    // (a hang-up was lost that way in CI); time itself is the point of this wait.
+    await alice.page.hover('#call-mute');
+    await alice.page.mouse.down();
+    await sleep(600);
+    await alice.page.mouse.up();
     await alice.page.waitForSelector('#call-muted');
     expect(await text(alice.page, '#call-mute')).toBe('Unmute');
     expect(await alice.page.evaluate(() => window.parleyDemo?.call?.muted)).toBe(true);
