@@ -20,6 +20,7 @@ import type { SessionLink } from '../sessions/session-link.js';
 import type { RateLimits } from './rate-limits.js';
 import { encode, type Correlation, type Frame } from '../wire/frame.js';
 import { wireBytes, writePrebuilt } from './prebuilt-frame.js';
+import { holdDuringBurst } from './write-burst.js';
 import type { Dialect, ErrorSubject } from './dialect.js';
 
 /** What every connection of a gateway uses: one object shared by all of them, not four fields each. */
@@ -219,6 +220,7 @@ export class Connection implements SessionLink<LiveSession> {
 
   #write(f: Frame, written?: () => void): void {
     if (this.#closed) return;
+    holdDuringBurst(this.ws);
     // Parley's own wire: the frame's bytes are framed once and shared by every recipient (a
     // broadcast writes the same buffer to each member's socket). A dialect rewrites per connection;
     // a replay (`written`) needs ws's callback.

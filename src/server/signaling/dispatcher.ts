@@ -29,6 +29,7 @@ import type { Correlation } from '../wire/frame.js';
 import type { RelaySource } from '../wire/relay-splice.js';
 import { decode } from './codec.js';
 import type { Connection } from './connection.js';
+import { beginBurst, endBurst, framesFollow } from './write-burst.js';
 
 export interface DispatcherDeps {
   config: Config;
@@ -244,7 +245,14 @@ export class Dispatcher {
       this.#d.log.debug({ conn: conn.id, type: msg.type, correlationId: msg.correlationId }, 'message');
     }
     const { correlation, verbatim } = decoded;
-    conn.process(() => this.#handle(conn, msg, correlation, receivedAt, verbatim));
+    // More frames in this chunk: what handling them writes goes out together (write-burst.ts).
+    const burst = framesFollow(conn.ws);
+    if (burst) beginBurst();
+    try {
+      conn.process(() => this.#handle(conn, msg, correlation, receivedAt, verbatim));
+    } finally {
+      if (burst) endBurst();
+    }
   }
 
   #handle(
