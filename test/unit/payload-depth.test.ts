@@ -70,4 +70,23 @@ describe('payload depth (decode, before any schema)', () => {
     expect(refused).toBeGreaterThan(10);
     expect(passed).toBeGreaterThan(10);
   });
+
+  it('refuses a relayed payload too deep in a member its schema strips (the compiled checker runs first)', () => {
+    const max = defaults.maxPayloadDepth;
+    const deepObjects = (d: number) => `${'{"a":'.repeat(d)}1${'}'.repeat(d)}`;
+    for (const d of [max - 2, max - 1, max, max + 1]) {
+      for (const payload of [
+        `{"recipientId":"b","callId":"c","candidate":{"candidate":"x","extra":${deepObjects(d)}}}`,
+        `{"recipientId":"b","callId":"c","candidate":{"candidate":"x"},"extra":${arrays(d)}}`,
+      ]) {
+        const deep = pathDeeperThan(JSON.parse(payload), max);
+        const decoded = decode(`{"type":"call:ice-candidate","payload":${payload}}`);
+        expect(!decoded.ok && /nested deeper/.test(decoded.message), payload.slice(0, 120)).toBe(
+          deep !== null,
+        );
+        // Accepted or not, never spliced: the schema strips the extra member.
+        if (decoded.ok) expect(decoded.verbatim).toBeUndefined();
+      }
+    }
+  });
 });

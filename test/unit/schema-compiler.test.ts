@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { CLIENT_SCHEMAS, RELAYS } from '../../src/protocol/index.js';
-import { COMPILED_VALIDATORS, decode } from '../../src/server/signaling/codec.js';
+import { COMPILED_VALIDATORS, decode, pathDeeperThan } from '../../src/server/signaling/codec.js';
+import { countKeys, sameTree } from '../../src/server/wire/relay-splice.js';
+import { defaults } from '../../src/server/config/defaults.js';
 import {
   compileSchema,
   compileSchemas,
+  lastExact,
   REJECT,
   Uncompilable,
   type Checker,
@@ -57,9 +60,19 @@ function compare(type: string, checker: Checker, input: unknown): boolean {
   if (!schema) throw new Error(type);
   const zod = schema.safeParse(input);
   const fast = checker(input);
+  const { exact, keys } = lastExact;
   const label = `${type}: ${safeText(input)}`;
   expect(fast !== REJECT, label).toBe(zod.success);
   if (zod.success) expect(identical(fast, zod.data), label).toBeNull();
+  // Exactness (what decode trusts instead of sameTree, countKeys and the depth walk) is never
+  // claimed wrongly, whatever the input; that it is claimed whenever it holds for JSON input, the
+  // codec comparison below shows (its `verbatim` is the same with the checkers and with Zod alone).
+  if (zod.success && checker.exactDepth !== undefined && exact) {
+    const payload = (input as { payload?: unknown }).payload;
+    expect(sameTree(payload, (zod.data as { payload?: unknown }).payload), label).toBe(true);
+    expect(keys, label).toBe(countKeys(payload));
+    expect(pathDeeperThan(payload, checker.exactDepth), label).toBeNull();
+  }
   return zod.success;
 }
 
@@ -171,6 +184,12 @@ function validMessages(type: string, rng: Prng): Record<string, unknown>[] {
 describe('compiled validators', () => {
   it('compile every relayed message type (and say why each other type stays on Zod)', () => {
     for (const type of Object.keys(RELAYS)) expect(COMPILED_VALIDATORS.has(type), type).toBe(true);
+    // And each reports its payload's exactness, nesting shallowly enough to skip the depth walk.
+    for (const type of Object.keys(RELAYS)) {
+      const depth = COMPILED_VALIDATORS.get(type)?.exactDepth;
+      expect(depth, type).toBeDefined();
+      expect(depth, type).toBeLessThanOrEqual(defaults.maxPayloadDepth);
+    }
     const { checkers, refused } = compileSchemas(CLIENT_SCHEMAS);
     expect(checkers.size + refused.size).toBe(CLIENT_SCHEMAS.size);
     for (const [type, err] of refused) {
@@ -296,6 +315,46 @@ describe('compiled validators', () => {
     expect(COMPILED_VALIDATORS.has('room:join')).toBe(false);
     const d = decode('{"type":"room:join","payload":{"roomId":"lobby","displayName":"  Ann  "}}');
     expect(d.ok && d.msg.type === 'room:join' && d.msg.payload.displayName).toBe('Ann');
+  });
+
+  it('report whether the payload is exactly its output, counting its keys', () => {
+    const schema = z.object({
+      type: z.literal('t'),
+      payload: z.object({ a: z.string(), b: z.object({ c: z.number() }).optional() }),
+    });
+    const check = compileSchema(schema, { exactKey: 'payload' });
+    expect(check.exactDepth).toBe(1);
+    expect(compileSchema(schema).exactDepth).toBeUndefined();
+    const cases: [unknown, boolean, number?][] = [
+      [{ type: 't', payload: { a: 'x' } }, true, 1],
+      [{ type: 't', payload: { b: { c: 1 }, a: 'x' } }, true, 3],
+      // Beside the payload, the envelope may hold what it likes: only the payload is spliced.
+      [{ type: 't', payload: { a: 'x' }, extra: { deep: [1] } }, true, 1],
+      [{ type: 't', payload: { a: 'x', z: 1 } }, false], // stripped
+      [{ type: 't', payload: { a: 'x', b: { c: 1, d: 2 } } }, false], // stripped, one level down
+      [{ type: 't', payload: JSON.parse('{"a":"x","__proto__":{}}') as unknown }, false], // an own __proto__
+      [{ type: 't', payload: Object.assign(Object.create(null) as object, { a: 'x' }) }, false], // not a JSON object
+      [{ type: 't', payload: Object.assign(Object.create({ z: 1 }) as object, { a: 'x' }) }, false], // inherits a key
+    ];
+    for (const [input, exact, keys] of cases) {
+      expect(check(input), safeText(input)).not.toBe(REJECT);
+      expect(lastExact.exact, safeText(input)).toBe(exact);
+      if (keys !== undefined) expect(lastExact.keys, safeText(input)).toBe(keys);
+      const payload = (input as { payload: unknown }).payload;
+      const zodPayload = (schema.parse(input) as { payload: unknown }).payload;
+      if (exact) expect(sameTree(payload, zodPayload)).toBe(true);
+    }
+    // The codec takes the checker's word for the relays it decodes (the SDK's frames are exact).
+    for (const frame of [
+      '{"type":"call:ice-candidate","payload":{"recipientId":"b","callId":"c","candidate":{"candidate":"candidate:1 1 udp 1 127.0.0.1 9 typ host","sdpMid":"0","sdpMLineIndex":0}}}',
+      '{"type":"call:offer","payload":{"recipientId":"b","callId":"c","sdp":"v=0"},"timestamp":1}',
+    ]) {
+      const d = decode(frame);
+      expect(d.ok && d.verbatim !== undefined, frame).toBe(true);
+      expect(lastExact.exact, frame).toBe(true);
+    }
+    // A member with no object in it nests nothing.
+    expect(compileSchema(z.object({ payload: z.string() }), { exactKey: 'payload' }).exactDepth).toBe(0);
   });
 
   it('reproduce the compiled features on their own, bound by bound', () => {

@@ -8,9 +8,9 @@ import {
 import { defaults } from '../config/defaults.js';
 import { formatPath } from '../config/manifest.js';
 import type { Correlation } from '../wire/frame.js';
-import { sameTree, type RelaySource } from '../wire/relay-splice.js';
+import { countKeys, sameTree, type RelaySource } from '../wire/relay-splice.js';
 import type { Dialect } from './dialect.js';
-import { compileSchemas, REJECT, type Checker } from './schema-compiler.js';
+import { compileSchemas, lastExact, REJECT, type Checker } from './schema-compiler.js';
 
 export type Decoded =
   | {
@@ -43,7 +43,9 @@ const MAX_REPORTED_TYPE = 64;
  * at start-up: what they accept is what Zod accepts, with the same parsed value; what they refuse
  * goes to Zod for its error. A schema the compiler refuses stays on Zod alone.
  */
-export const COMPILED_VALIDATORS: ReadonlyMap<string, Checker> = compileSchemas(CLIENT_SCHEMAS).checkers;
+export const COMPILED_VALIDATORS: ReadonlyMap<string, Checker> = compileSchemas(CLIENT_SCHEMAS, undefined, {
+  exactKey: 'payload',
+}).checkers;
 
 /**
  * Parses and validates one inbound text frame. Never throws. The error keeps the frame's
@@ -106,12 +108,23 @@ export function decode(
       ...withCid,
     };
   }
+  // A compiled checker reads only the members its schema names (no recursion the schema does not
+  // bound), so it runs first: a payload it accepts as exactly its output nests no deeper than its
+  // schema, and the depth walk below is skipped (every relayed type's schema nests 1–2 levels).
+  const checker = compiled.get(type);
+  const fast = checker === undefined ? REJECT : checker(obj);
+  const exact =
+    fast !== REJECT &&
+    checker?.exactDepth !== undefined &&
+    checker.exactDepth <= defaults.maxPayloadDepth &&
+    lastExact.exact;
   // Before any schema, and long before mediasoup: a payload nested deeper than any message needs
   // (a 60 KiB frame of `[[[[…` or `{"a":{"a":…` inside rtpCapabilities once reached mediasoup and
   // came back INTERNAL with a stack trace) is refused, naming where it got too deep.
-  const tooDeep = deeperThan(obj.payload, 0, defaults.maxPayloadDepth)
-    ? pathDeeperThan(obj.payload, defaults.maxPayloadDepth)
-    : null;
+  const tooDeep =
+    !exact && deeperThan(obj.payload, 0, defaults.maxPayloadDepth)
+      ? pathDeeperThan(obj.payload, defaults.maxPayloadDepth)
+      : null;
   if (tooDeep !== null) {
     const path = formatPath(['payload', ...tooDeep]);
     return {
@@ -123,8 +136,6 @@ export function decode(
       type,
     };
   }
-  const checker = compiled.get(type);
-  const fast = checker === undefined ? REJECT : checker(obj);
   const parsed =
     fast === REJECT ? schema.safeParse(obj) : { success: true as const, data: fast as ClientMessage };
   if (!parsed.success) {
@@ -141,9 +152,12 @@ export function decode(
     };
   }
   // Nothing stripped (an unknown or forged sender field) or changed by the schema: the received
-  // text says exactly what was validated.
-  if (Object.hasOwn(RELAYS, type) && sameTree(obj.payload, parsed.data.payload))
-    return { ok: true, msg: parsed.data, ...withCid, verbatim: { text, payload: obj.payload } };
+  // text says exactly what was validated. The checker said so already when it could (`exact`).
+  if (Object.hasOwn(RELAYS, type)) {
+    if (exact) return { ok: true, msg: parsed.data, ...withCid, verbatim: { text, keys: lastExact.keys } };
+    if (sameTree(obj.payload, parsed.data.payload))
+      return { ok: true, msg: parsed.data, ...withCid, verbatim: { text, keys: countKeys(obj.payload) } };
+  }
   return { ok: true, msg: parsed.data, ...withCid };
 }
 

@@ -18,7 +18,25 @@ import type { z } from 'zod';
 
 /** A checker's verdict for an input the schema refuses. */
 export const REJECT: unique symbol = Symbol('schema-compiler.reject');
-export type Checker = (input: unknown) => unknown;
+export type Checker = ((input: unknown) => unknown) & {
+  /**
+   * Compiled with `exactKey` and that member found: how deep objects nest in it (the member itself
+   * is level 0). After an accepted call, {@link lastExact} says whether the input's member is
+   * exactly the output's. Undefined otherwise.
+   */
+  readonly exactDepth?: number;
+};
+
+/**
+ * What the last accepted call of a checker compiled with `exactKey` found, to be read right after
+ * it (one object, written by every such call: nothing is allocated to say it). `exact`: the
+ * input's member is exactly what the schema outputs for it, for an input JSON.parse gave (plain
+ * objects, own enumerable keys): every object in it has the prototype of a JSON object and no key
+ * the schema strips, so the output is a copy with the same keys and the very same primitives, what
+ * relay-splice.ts's `sameTree` would say of input and output. `keys`: then, how many object keys
+ * the member holds at every depth (relay-splice.ts's `countKeys`).
+ */
+export const lastExact = { exact: false, keys: 0 };
 
 /** The schema uses something the compiler does not reproduce exactly; `path` says where. */
 export class Uncompilable extends Error {
@@ -73,6 +91,19 @@ function plainKey(key: string, path: string): string {
 class Generator {
   readonly consts: unknown[] = [];
   #n = 0;
+  /** The root member whose exactness the checker reports (`compileSchema`'s `exactKey`). */
+  readonly #exactKey: string | null;
+  /** Inside that member: its objects count their keys and check their prototype. */
+  #tracking = false;
+  /** Object nesting inside that member, while generating it; the deepest seen. */
+  #level = -1;
+  maxLevel = -1;
+  /** The member was in the root object's shape. */
+  tracked = false;
+
+  constructor(exactKey: string | null) {
+    this.#exactKey = exactKey;
+  }
 
   local(prefix: string): string {
     return `${prefix}${this.#n++}`;
@@ -182,17 +213,32 @@ class Generator {
     const shape = def.shape ?? {};
     if (Object.getOwnPropertySymbols(shape).length > 0) throw new Uncompilable(path, 'symbol keys');
     const o = this.local('o');
+    const root = path === '';
+    const tracking = this.#tracking;
+    const n = this.local('n');
+    if (tracking) {
+      this.#level++;
+      this.maxLevel = Math.max(this.maxLevel, this.#level);
+    }
     const lines = [
       `if (typeof ${v} !== 'object' || ${v} === null || Array.isArray(${v})) return R;`,
       `const ${o} = {};`,
     ];
+    if (tracking) lines.push(`let ${n} = 0;`);
     for (const [key, child] of Object.entries(shape)) {
       const at = path ? `${path}.${key}` : key;
       const k = plainKey(key, at);
       const zod = internals(child, at);
       const cv = this.local('v');
       const co = this.local('t');
-      const body = `let ${co};\n${this.gen(child, cv, co, at)}\n${o}[${k}] = ${co};`;
+      const exactMember = root && key === this.#exactKey;
+      if (exactMember) {
+        this.#tracking = true;
+        this.tracked = true;
+      }
+      const code = this.gen(child, cv, co, at);
+      if (exactMember) this.#tracking = false;
+      const body = `let ${co};\n${code}\n${o}[${k}] = ${co};${tracking ? ` ${n}++;` : ''}`;
       lines.push(`const ${cv} = ${v}[${k}];`);
       if (zod.optin === undefined && zod.optout === undefined) {
         // Required: nothing compiled here accepts undefined without being optional, so an absent
@@ -205,6 +251,14 @@ class Generator {
         throw new Uncompilable(at, `optionality ${String(zod.optin)}/${String(zod.optout)}`);
       }
     }
+    if (tracking) {
+      // Exact: a JSON object's prototype, and no key beside the ones copied (none stripped).
+      const c = this.local('c');
+      lines.push(
+        `if (E) { if (Object.getPrototypeOf(${v}) !== P) E = false; else { let ${c} = 0; for (const _ in ${v}) ${c}++; if (${c} !== ${n}) E = false; else C += ${c}; } }`,
+      );
+      this.#level--;
+    }
     lines.push(`${out} = ${o};`);
     return lines.join('\n');
   }
@@ -213,19 +267,29 @@ class Generator {
 /**
  * One checker for `schema`: returns the value Zod's `parse` would return, or {@link REJECT} where
  * Zod would fail. Throws {@link Uncompilable} for a schema it cannot reproduce exactly.
+ * `exactKey`: a member of the root object (a message's `payload`) whose exactness each accepted
+ * call reports in {@link lastExact}.
  */
-export function compileSchema(schema: z.ZodType): Checker {
-  const g = new Generator();
-  const body = `let out;\n${g.gen(schema, 'input', 'out', '')}\nreturn out;`;
+export function compileSchema(schema: z.ZodType, opts: { exactKey?: string } = {}): Checker {
+  const g = new Generator(opts.exactKey ?? null);
+  const code = g.gen(schema, 'input', 'out', '');
+  const body = g.tracked
+    ? `let out;\nlet E = true;\nlet C = 0;\n${code}\nX.exact = E;\nX.keys = C;\nreturn out;`
+    : `let out;\n${code}\nreturn out;`;
   // The generated code only reads its input and the constants (regexes) taken from the schema:
   // no text from outside the schema tree reaches it (keys are JSON-quoted, bounds are numbers).
   // eslint-disable-next-line @typescript-eslint/no-implied-eval
-  const make = new Function('R', 'K', 'L', `return function check(input) {\n${body}\n};`) as (
+  const make = new Function('R', 'K', 'L', 'X', 'P', `return function check(input) {\n${body}\n};`) as (
     r: typeof REJECT,
     k: unknown[],
     l: (s: string) => number,
-  ) => Checker;
-  return make(REJECT, g.consts, codePointLength);
+    x: typeof lastExact,
+    p: object,
+  ) => (input: unknown) => unknown;
+  const check = make(REJECT, g.consts, codePointLength, lastExact, Object.prototype);
+  if (!g.tracked) return check;
+  // A member with no object in it (a string, say) has depth 0 as far as nesting goes.
+  return Object.assign(check, { exactDepth: Math.max(0, g.maxLevel) });
 }
 
 /** Unicode code points in `s`: UTF-16 units, a surrogate pair counting once (a lone surrogate: once). */
@@ -241,18 +305,20 @@ function codePointLength(s: string): number {
 }
 
 /**
- * Compiles each schema that can be compiled. `refused` says why the others stay on Zod.
+ * Compiles each schema that can be compiled (`opts` as {@link compileSchema}'s). `refused` says
+ * why the others stay on Zod.
  */
 export function compileSchemas<S extends z.ZodType>(
   schemas: ReadonlyMap<string, S>,
   only?: (type: string) => boolean,
+  opts: { exactKey?: string } = {},
 ): { checkers: Map<string, Checker>; refused: Map<string, Uncompilable> } {
   const checkers = new Map<string, Checker>();
   const refused = new Map<string, Uncompilable>();
   for (const [type, schema] of schemas) {
     if (only && !only(type)) continue;
     try {
-      checkers.set(type, compileSchema(schema));
+      checkers.set(type, compileSchema(schema, opts));
     } catch (err) {
       if (!(err instanceof Uncompilable)) throw err;
       refused.set(type, err);

@@ -13,8 +13,11 @@
 export interface RelaySource {
   /** The frame's text as received. */
   readonly text: string;
-  /** Its payload as JSON.parse gave it. */
-  readonly payload: unknown;
+  /**
+   * How many object keys its payload holds at every depth, as JSON.parse gave it
+   * ({@link countKeys}): a text that repeats a key (which JSON.parse folds) counts more.
+   */
+  readonly keys: number;
 }
 
 const QUOTE = 0x22;
@@ -163,7 +166,7 @@ function trimEnd(text: string, i: number): number {
 }
 
 /** How many object keys a parsed JSON value holds, at every depth. */
-function countKeys(value: unknown): number {
+export function countKeys(value: unknown): number {
   if (typeof value !== 'object' || value === null) return 0;
   let n = 0;
   if (Array.isArray(value)) {
@@ -192,11 +195,11 @@ function payloadAfterType(text: string): number {
 /**
  * The relayed payload's JSON text from the received frame `text`: its `payload` object without the
  * member `drop`, with `senderFields` (`"senderId":…,"senderName":…`, already encoded) appended.
- * The parsed payload serves to find keys the text repeats. Null when the
+ * The payload's key count serves to find keys the text repeats. Null when the
  * frame is anything but plain (see the module comment): re-encode instead.
  */
 export function splicePayload(
-  { text, payload }: RelaySource,
+  { text, keys }: RelaySource,
   drop: string,
   senderFields: string,
 ): string | null {
@@ -219,7 +222,7 @@ export function splicePayload(
     body = scanObject(text, valueStart, drop);
     if (!body || body.close !== envelope.end) return null;
   }
-  if (body.keys !== countKeys(payload)) return null;
+  if (body.keys !== keys) return null;
   const cut = body.start < 0 ? null : body;
   // The sender fields follow a comma unless nothing of the payload is left (no flattening of the
   // spliced text to find out: it is written out once, into the frame's buffer).
