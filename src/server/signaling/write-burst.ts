@@ -7,9 +7,10 @@ import type { WebSocket } from 'ws';
  * One read from a busy client's socket often holds several frames (a client trickling ICE
  * candidates, a relay under load), and each of them is usually relayed to the same few sockets.
  * Written one by one, every frame costs a `write` system call and a pass through the loopback or
- * network stack on its own; the kernel's share was about 40 % of a relayed message's CPU in the
- * issue 14 profiles. So while a frame is handled and its chunk holds more (`framesFollow`), each
- * socket the server writes to is corked once (`hold`), and all held sockets are uncorked together
+ * network stack on its own: the largest stage of a relayed message at saturation (27 % of the CPU
+ * in docs/benchmarks.md, issue 14, seventh pass). So while a frame is handled and its chunk holds
+ * more (`framesFollow`), each socket the server writes to is corked once (`holdDuringBurst`), and
+ * all held sockets are uncorked together
  * when this turn of the event loop is over (`process.nextTick`): the frames a chunk caused reach
  * each socket in one `writev`, in the order they were written, within the same turn. A frame that
  * arrives alone (light load) is written at once, as before: nothing waits and nothing is scheduled.

@@ -15,7 +15,8 @@ export interface RelaySource {
   readonly text: string;
   /**
    * How many object keys its payload holds at every depth, as JSON.parse gave it
-   * ({@link countKeys}): a text that repeats a key (which JSON.parse folds) counts more.
+   * ({@link countKeys}). The payload's text holds more when it repeats a key (JSON.parse keeps
+   * one of the repeats): the splice then refuses it.
    */
   readonly keys: number;
 }
