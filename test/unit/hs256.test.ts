@@ -147,8 +147,12 @@ async function viaJose(token: string, opts: Hs256Options): Promise<Outcome> {
   }
 }
 
-function viaNode(token: string, opts: Hs256Options): Outcome {
-  const r = new Hs256Verifier(Buffer.from(SECRET), opts).verify(token, clock.now());
+/**
+ * `shared`: one verifier for a whole sequence of tokens, as the server has. It remembers the last
+ * header it accepted, so a header followed by a different one (good or bad) is exercised too.
+ */
+function viaNode(token: string, opts: Hs256Options, shared?: Hs256Verifier): Outcome {
+  const r = (shared ?? new Hs256Verifier(Buffer.from(SECRET), opts)).verify(token, clock.now());
   return r.ok ? { ok: true, payload: r.payload } : { ok: false, reason: r.reason };
 }
 
@@ -168,11 +172,23 @@ describe('HS256 on node:crypto: the same verdicts as jose', () => {
     }
     const seen = new Map<string, number>();
     for (const opts of CONFIGS) {
+      const shared = new Hs256Verifier(Buffer.from(SECRET), opts);
+      // Forwards, then backwards: each header follows a different one both ways.
+      const wants = new Map<string, Outcome>();
       for (const token of tokens) {
         const want = await viaJose(token, opts);
+        wants.set(token, want);
         expect({ token, opts, got: viaNode(token, opts) }).toEqual({ token, opts, got: want });
+        expect({ token, opts, got: viaNode(token, opts, shared) }).toEqual({ token, opts, got: want });
         const key = want.ok ? 'ok' : want.reason!;
         seen.set(key, (seen.get(key) ?? 0) + 1);
+      }
+      for (const token of [...tokens].reverse()) {
+        expect({ token, opts, got: viaNode(token, opts, shared) }).toEqual({
+          token,
+          opts,
+          got: wants.get(token),
+        });
       }
     }
     // The corpus reaches every verdict, so a check that always passed would show here.
@@ -199,6 +215,7 @@ describe('HS256 on node:crypto: the same verdicts as jose', () => {
     };
     const values = (): unknown[] => [NOW + rnd(120) - 60, String(NOW), null, true, [NOW], NOW + rnd(7) - 3];
     const opts = CONFIGS[1];
+    const shared = new Hs256Verifier(Buffer.from(SECRET), opts);
     for (let i = 0; i < 300; i++) {
       const claims: Record<string, unknown> = { sub: `u${i}` };
       for (const name of ['exp', 'nbf', 'iat', 'iss', 'aud']) {
@@ -217,7 +234,9 @@ describe('HS256 on node:crypto: the same verdicts as jose', () => {
         const chars = 'Aa0-_.=+ ';
         token = token.slice(0, at) + chars[rnd(chars.length)] + token.slice(at + 1);
       }
-      expect({ token, got: viaNode(token, opts) }).toEqual({ token, got: await viaJose(token, opts) });
+      const want = await viaJose(token, opts);
+      expect({ token, got: viaNode(token, opts) }).toEqual({ token, got: want });
+      expect({ token, got: viaNode(token, opts, shared) }).toEqual({ token, got: want });
     }
   });
 });

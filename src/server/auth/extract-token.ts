@@ -22,7 +22,8 @@ export interface ExtractOptions {
  */
 export function extractToken(
   req: IncomingMessage,
-  url: URL,
+  /** The request's URL; null when it has no query (nothing to look for there). */
+  url: URL | null,
   opts: ExtractOptions = {},
 ): { token: string; source: TokenSource } | null {
   const auth = req.headers.authorization;
@@ -30,7 +31,7 @@ export function extractToken(
     const match = /^Bearer\s+(\S+)\s*$/i.exec(auth);
     return { token: match?.[1] ?? '', source: 'header' };
   }
-  const query = url.searchParams.get('token');
+  const query = url?.searchParams.get('token') ?? null;
   if (query !== null) return { token: query, source: 'query' };
   const protocols = parseSubprotocols(req.headers['sec-websocket-protocol']);
   if (protocols.some((p) => KNOWN_SUBPROTOCOLS.includes(p))) {

@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { createHash, createSecretKey } from 'node:crypto';
+import { createSecretKey } from 'node:crypto';
 import { errors as joseErrors, importSPKI, jwtVerify } from 'jose';
 import type { AuthConfig } from '../config/env.js';
 import { ConfigError } from '../config/env.js';
 import { systemClock, type Clock } from '../time/clock.js';
 import { Claims, identityFromClaims, type Identity } from './claims.js';
 import { Hs256Verifier } from './hs256.js';
+import { sha256 } from './sha256.js';
 
 /** Why a token was refused. Goes to logs only; clients get a generic 401 / 4401. */
 /** A key jose accepts for verification (a KeyObject for HS256, a CryptoKey from importSPKI). */
@@ -65,11 +66,19 @@ export class TokenVerifier {
     }
   }
 
-  async verify(token: string): Promise<VerifyResult> {
+  /**
+   * HS256 answers synchronously (node:crypto), so a caller on a hot path (the upgrade) can go on
+   * in the same turn; RS256/ES256 (jose, WebCrypto) answer with a promise. `await` takes either.
+   */
+  verify(token: string): VerifyResult | Promise<VerifyResult> {
     if (this.#hs256) {
       const checked = this.#hs256.verify(token, this.#clock.now());
       return checked.ok ? this.#identity(token, checked.payload) : checked;
     }
+    return this.#verifyWithJose(token);
+  }
+
+  async #verifyWithJose(token: string): Promise<VerifyResult> {
     try {
       const { payload } = await jwtVerify(token, this.#key, {
         ...this.#options,
@@ -86,7 +95,7 @@ export class TokenVerifier {
     if (!claims.success) return { ok: false, reason: 'bad-claims' };
     // The first 24 bytes in base64url: the same 32 characters as the digest's first 32, as a string
     // of its own (a slice would keep the whole 43-character digest alive with every identity).
-    const tokenId = createHash('sha256').update(token).digest().toString('base64url', 0, 24);
+    const tokenId = sha256(token).toString('base64url', 0, 24);
     const exp = typeof payload.exp === 'number' ? payload.exp : undefined;
     return { ok: true, identity: identityFromClaims(claims.data, exp, tokenId) };
   }

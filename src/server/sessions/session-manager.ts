@@ -1,5 +1,6 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { randomToken } from './random-token.js';
+import { sha256 } from '../auth/sha256.js';
 import { CLOSE_CODES } from '../../protocol/index.js';
 import type { Identity } from '../auth/claims.js';
 import { defaults } from '../config/defaults.js';
@@ -43,7 +44,7 @@ export interface SessionManagerOptions {
 }
 
 function hashToken(token: string): string {
-  return createHash('sha256').update(token).digest('base64url');
+  return sha256(token).toString('base64url');
 }
 
 /**

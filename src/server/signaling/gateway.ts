@@ -11,8 +11,8 @@ import {
   type HttpErrorBody,
 } from '../../protocol/index.js';
 import type { Identity } from '../auth/claims.js';
-import { extractToken, selectSubprotocol } from '../auth/extract-token.js';
-import type { TokenVerifier } from '../auth/token-verifier.js';
+import { extractToken, selectSubprotocol, type TokenSource } from '../auth/extract-token.js';
+import type { TokenVerifier, VerifyResult } from '../auth/token-verifier.js';
 import type { Config } from '../config/env.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -32,6 +32,17 @@ export const WS_PATH = '/ws';
 
 /** RFC 6455 §7.4.1: reported when the peer's close frame carried no status code (never sent on the wire). */
 const NO_STATUS_RECEIVED = 1005;
+
+/** An upgrade request past the gateway's checks, waiting for its token's verdict. */
+interface PendingUpgrade {
+  req: IncomingMessage;
+  socket: Duplex;
+  head: Buffer;
+  remote: string;
+  compat: string | null;
+  /** Where the token was found (for the log); null: no token (in-band auth). */
+  source: TokenSource | null;
+}
 
 /** A socket of the gateway's own class: it carries its connection (null before open and after close). */
 type GatewaySocket = WebSocket & { conn: Connection | null };
@@ -118,10 +129,11 @@ export class Gateway {
 
   attach(server: Server): void {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      this.#onUpgrade(server, req, socket, head).catch((err: unknown) => {
-        this.#log.error({ err }, 'upgrade failed');
-        refuse(socket, 'INTERNAL');
-      });
+      try {
+        this.#onUpgrade(server, req, socket, head);
+      } catch (err) {
+        this.#upgradeFailed(socket, err);
+      }
     });
     const sweep = new HeartbeatSweep(this.#connections, this.#config.limits.heartbeatIntervalMs, (conn) =>
       this.#heartbeatOf(conn, performance.now()),
@@ -135,19 +147,26 @@ export class Gateway {
     this.#accepting = false;
   }
 
-  async #onUpgrade(server: Server, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+  /**
+   * Runs in the turn the request arrived in whenever the token checks synchronously (HS256): no
+   * promise and no microtask per connect (docs/benchmarks.md, Round 2, eighth pass). RS256/ES256
+   * verification (jose) continues in {@link #admit} when its promise settles.
+   */
+  #onUpgrade(server: Server, req: IncomingMessage, socket: Duplex, head: Buffer): void {
     // A module-level listener: a closure here would keep this upgrade's scope alive with the socket.
     socket.on('error', destroyOnError);
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    // A bare `/ws` (a token in a header or a subprotocol) has no query to parse: no URL object.
+    const target = req.url ?? '/';
+    const url = target === WS_PATH ? null : new URL(target, 'http://localhost');
     // Only /ws upgrades; anywhere else `Upgrade` (h2c, say) is ignored and the request served as HTTP.
-    if (url.pathname !== WS_PATH) return serveUpgradeAsHttp(server, req, socket);
+    if (url !== null && url.pathname !== WS_PATH) return serveUpgradeAsHttp(server, req, socket);
     // The headers are complete: the accept deadline stops; a socket over a cap gets no WebSocket.
     const standing = this.#admission?.upgrading(socket) ?? 'admitted';
     if (standing === 'over-address-cap') return refuse(socket, 'TOO_MANY_CONNECTIONS');
     if (standing === 'over-global-cap') return refuse(socket, 'SERVICE_UNAVAILABLE');
     if (standing === 'answered') return; // refused at accept, the answer already written
     if (!this.#accepting) return refuse(socket, 'SERVICE_UNAVAILABLE');
-    const compat = url.searchParams.get('compat');
+    const compat = url?.searchParams.get('compat') ?? null;
     if (compat !== null && compat !== CALLS_V0_COMPAT) {
       return refuse(
         socket,
@@ -165,29 +184,53 @@ export class Gateway {
       return refuse(socket, 'TOO_MANY_CONNECTIONS');
     }
     this.#perIp.set(remote, current + 1);
+
+    const { inBandAuth, legacyTokenSubprotocol } = this.#config.auth;
+    const found = extractToken(req, url, { legacySubprotocol: legacyTokenSubprotocol });
+    if (!found && !inBandAuth) {
+      this.#releaseAddress(remote);
+      this.#metrics.errors('UNAUTHORIZED').inc();
+      this.#log.info({ remote }, 'upgrade refused: no token (IN_BAND_AUTH=false)');
+      return refuse(socket, 'UNAUTHORIZED');
+    }
+    const upgrade: PendingUpgrade = { req, socket, head, remote, compat, source: found?.source ?? null };
+    if (!found) return this.#admit(upgrade, null);
+    const verified = this.#verifier.verify(found.token);
+    if (!(verified instanceof Promise)) return this.#admit(upgrade, verified);
+    verified
+      .then(
+        (result) => this.#admit(upgrade, result),
+        (err: unknown) => {
+          this.#releaseAddress(remote);
+          throw err;
+        },
+      )
+      .catch((err: unknown) => this.#upgradeFailed(socket, err));
+  }
+
+  /**
+   * The rest of an upgrade once its token is checked (`result` null: no token, in-band auth):
+   * refuse a bad token, or complete the WebSocket handshake. The address slot taken in
+   * {@link #onUpgrade} is released here on every path that does not open a connection.
+   */
+  #admit(upgrade: PendingUpgrade, result: VerifyResult | null): void {
+    const { req, socket, head, remote, compat } = upgrade;
     let counted = true;
     const release = () => {
       if (!counted) return;
       counted = false;
       this.#releaseAddress(remote);
     };
-
     let identity: Identity | null = null;
-    const { inBandAuth, legacyTokenSubprotocol } = this.#config.auth;
-    const found = extractToken(req, url, { legacySubprotocol: legacyTokenSubprotocol });
-    if (!found && !inBandAuth) {
-      release();
-      this.#metrics.errors('UNAUTHORIZED').inc();
-      this.#log.info({ remote }, 'upgrade refused: no token (IN_BAND_AUTH=false)');
-      return refuse(socket, 'UNAUTHORIZED');
-    }
-    if (found) {
-      const result = await this.#verifier.verify(found.token);
+    if (result !== null) {
       if (!result.ok) {
         release();
         this.#metrics.errors('UNAUTHORIZED').inc();
         // The reason goes to the log; the token never does.
-        this.#log.info({ remote, source: found.source, reason: result.reason }, 'upgrade refused: bad token');
+        this.#log.info(
+          { remote, source: upgrade.source, reason: result.reason },
+          'upgrade refused: bad token',
+        );
         return refuse(socket, 'UNAUTHORIZED');
       }
       identity = result.identity;
@@ -212,6 +255,11 @@ export class Gateway {
       const dialect = compat !== null || ws.protocol === CALLS_V0_SUBPROTOCOL ? callsV0 : null;
       this.#onOpen(ws, remote, identity, dialect);
     });
+  }
+
+  #upgradeFailed(socket: Duplex, err: unknown): void {
+    this.#log.error({ err }, 'upgrade failed');
+    refuse(socket, 'INTERNAL');
   }
 
   #releaseAddress(remote: string): void {
