@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
@@ -57,6 +58,19 @@ describe('createLogger without a destination', () => {
     expect(all).toHaveLength(1_001);
     expect(all.slice(0, -1).map((l) => l.i)).toEqual(Array.from({ length: 1_000 }, (_, i) => i));
     expect(all[1_000]).toMatchObject({ level: 60, code: 'BAD_CONFIG', msg: 'last words' });
+  }, 30_000);
+
+  it('writes every line at process.exit when stdout is a non-blocking pipe fuller than the reader has emptied (EAGAIN)', async () => {
+    const p = run(`
+      process.stdout; // fd 1 becomes a libuv pipe handle, non-blocking: a full pipe answers EAGAIN
+      const log = createLogger('info');
+      const pad = 'x'.repeat(100);
+      for (let i = 0; i < 10_000; i++) log.info({ i, pad }, 'filler'); // ~1.5 MB, no fatal() flush
+      process.exit(4);
+    `);
+    expect(await p.exited).toBe(4);
+    if (!p.child.stdout.readableEnded) await once(p.child.stdout, 'end');
+    expect(lines(p.out()).map((l) => l.i)).toEqual(Array.from({ length: 10_000 }, (_, i) => i));
   }, 30_000);
 
   it('still redacts', async () => {

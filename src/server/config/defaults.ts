@@ -281,6 +281,24 @@ export const defaults = {
   workerRestartBaseMs: 100,
   workerRestartMaxMs: 5_000,
 
+  /** The stdout log stream (log-stream.ts; no environment variables). */
+  log: {
+    /** Bytes gathered before a write: under load, one write per ~20 lines. */
+    batchBytes: 4_096,
+    /** The longest a line waits for its batch to fill (the timer runs only while lines wait). */
+    flushMs: 250,
+    /** Most bytes one write hands the kernel (a backlog is written in pieces of this size). 1 MiB. */
+    maxWriteBytes: 1024 * 1024,
+    /** Bytes held while the log reader does not keep up; lines beyond it are dropped and counted. 16 MiB. */
+    maxBufferedBytes: 16 * 1024 * 1024,
+    /** After EAGAIN or EBUSY (a full non-blocking pipe), the write is tried again this much later. */
+    retryMs: 100,
+    /** A synchronous flush (exit, fatal) sleeps this long between EAGAIN retries… */
+    syncRetryMs: 10,
+    /** …and drops what is left (counted) once the reader has taken nothing for this long. */
+    syncGiveUpMs: 1_000,
+  },
+
   // Internal timings and bounds (not configurable by environment).
   /**
    * Deepest nesting of objects and arrays a message's payload may have; deeper is INVALID_MESSAGE
