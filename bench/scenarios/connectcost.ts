@@ -227,7 +227,7 @@ async function oneRound(f: Fixture, n: number): Promise<Timed> {
 
   // The "connection opened" info line (SPEC §Logging), through the real logger, asynchronous as in
   // production; the session line at debug (a no-op at info) as the dispatcher calls it. Main thread
-  // only: sonic-boom queues the line and writes it later (timed below as logWrite).
+  // only: the stream queues the line and writes it later (timed below with the writes).
   t0 = process.cpuUsage();
   for (let i = 0; i < n; i++) {
     const conn = conns[i];
@@ -414,7 +414,7 @@ export async function connectCostScenario(ctx: Ctx): Promise<ScenarioResult[]> {
     await new Promise((resolve) => setImmediate(resolve));
   }
   await new Promise<void>((resolve) => log.flush(() => resolve()));
-  // The fd stays open: sonic-boom owns it until the process exits.
+  // The fd stays open: the stream writes to it until the process exits.
   const m = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, round(median(v), 1)]));
   const byStage = {
     socketGuard: m.socketGuard,
