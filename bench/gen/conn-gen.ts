@@ -35,6 +35,7 @@ serve({
 
   async ramp(a: { from: number; count: number; concurrency: number }) {
     const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     const opened = await openMany(a.count, a.concurrency, (i) => ({
       protocol: cfg.protocol,
       url: cfg.url,
@@ -43,6 +44,7 @@ serve({
       localAddress: cfg.localAddresses[(a.from + i) % cfg.localAddresses.length],
     }));
     const ms = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
     sockets.push(...opened.sockets);
     return {
       opened: opened.sockets.length,
@@ -51,6 +53,8 @@ serve({
       ms: round(ms, 1),
       perSec: round((opened.sockets.length * 1_000) / ms, 0),
       holding: sockets.length,
+      /** This generator's own CPU (user + system) over the ramp, µs. */
+      cpuUs: cpu.user + cpu.system,
     };
   },
 

@@ -1,7 +1,9 @@
 /**
  * Scenario 2: connections. Ramp to ~20k concurrent authenticated idle connections on one node, per
  * server: RSS per connection above the server's idle baseline (after a full GC on both sides of the
- * ramp) and the connect (+auth +welcome) rate. Two generator processes share the load.
+ * ramp) and the connect (+auth +welcome) rate. Two generator processes share the load, and the two
+ * vCPUs with the server: a ramp keeps the machine busy, so its rate follows the server's CPU per
+ * connect plus the generators' (`generatorCpuUsPerConnect`, both generators together).
  *
  * BENCH_PROFILE=ramp: a V8 CPU profile of each Parley's ramp alone. BENCH_PROFILE=perf: every
  * server (raw, PeerJS, Parley, the baseline Parley) runs with `--perf-basic-prof` and
@@ -79,6 +81,7 @@ interface RampResult {
   firstError: string | null;
   ms: number;
   perSec: number;
+  cpuUs: number;
 }
 
 async function rampOne(
@@ -168,6 +171,9 @@ async function rampOne(
     rampS: round(ms / 1000, 2),
     connectsPerSec: round((opened * 1000) / ms, 0),
     serverCpuUsPerConnect: round(c.cpuUs / Math.max(1, opened), 1),
+    // The generators share the two vCPUs with the server: the ramp is bound by the sum (docs/benchmarks.md,
+    // Round 2, eighth pass), so a server's rate follows its own CPU per connect plus theirs.
+    generatorCpuUsPerConnect: round(ramps.reduce((n, r) => n + r.cpuUs, 0) / Math.max(1, opened), 1),
     rssBaselineKiB: rssBefore,
     rssAfterRampKiB: rssBeforeGc,
     rssAfterGcKiB: rssAfter,
