@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/server/logger.js';
 import { LogStream, fdSink, type LogSink, type LogStreamOptions } from '../../src/server/log-stream.js';
 import { FakeClock, settle } from '../helpers/fake-clock.js';
+import { spawnModule } from '../helpers/module-process.js';
 
 type Answer = number | 'EAGAIN' | 'EPIPE';
 
@@ -338,14 +339,8 @@ describe('LogStream: a stuck or vanished reader', () => {
   it('a process whose stdout reader went away keeps running and logging, holding nothing', async () => {
     const src = (f: string) =>
       JSON.stringify(fileURLToPath(new URL(`../../src/server/${f}`, import.meta.url)));
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        '--input-type=module',
-        '-e',
-        `import { createLogger } from ${src('logger.ts')};
+    const child = spawnModule(
+      `import { createLogger } from ${src('logger.ts')};
          import { LogStream } from ${src('log-stream.ts')};
          const stream = new LogStream();
          const log = createLogger('info', stream);
@@ -359,8 +354,6 @@ describe('LogStream: a stuck or vanished reader', () => {
            }) + '\\n');
            process.exit(7);
          });`,
-      ],
-      { stdio: ['pipe', 'pipe', 'pipe'] },
     );
     let err = '';
     child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));

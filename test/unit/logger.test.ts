@@ -1,23 +1,13 @@
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { spawnModule } from '../helpers/module-process.js';
 
 const LOGGER = fileURLToPath(new URL('../../src/server/logger.ts', import.meta.url));
 
 /** A node process running `code` (ESM, through tsx) with `createLogger` in scope; stdout is a pipe. */
 function run(code: string) {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      '--input-type=module',
-      '-e',
-      `import { createLogger } from ${JSON.stringify(LOGGER)};\n${code}`,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const child = spawnModule(`import { createLogger } from ${JSON.stringify(LOGGER)};\n${code}`);
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
