@@ -15,7 +15,7 @@ import { ProxyTrust } from './http/client-address.js';
 import { SocketGuard, socketReserve } from './http/socket-guard.js';
 import { closeHttp, runShutdown } from './lifecycle/shutdown.js';
 import { background } from './lifecycle/background.js';
-import type { Logger } from './logger.js';
+import { logLinesDropped, type Logger } from './logger.js';
 import { MediaPlane } from './media/media-plane.js';
 import { MediaService } from './media/media-service.js';
 import { WorkerPool } from './media/worker-pool.js';
@@ -98,7 +98,10 @@ export async function createServer({
 }: ServerOptions): Promise<ParleyServer> {
   let readiness: Readiness = 'starting';
   const startedAt = clock.now();
-  const metrics = new Metrics({ collectDefaults: processMetrics });
+  const metrics = new Metrics({
+    collectDefaults: processMetrics,
+    droppedLogLines: () => logLinesDropped(log),
+  });
   const verifier = await TokenVerifier.create(config.auth);
   const { cluster: cc } = config;
   let store: StateStore;

@@ -50,6 +50,15 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
   );
 }
 
+/**
+ * Lines the logger's own stdout stream has dropped so far (a stalled or closed log reader;
+ * log-stream.ts), for `/metrics`. 0 for a logger writing somewhere else.
+ */
+export function logLinesDropped(log: Logger): number {
+  const stream: unknown = (log as unknown as Record<symbol, unknown>)[pino.symbols.streamSym];
+  return stream instanceof LogStream ? stream.droppedLines : 0;
+}
+
 /** Where lines were dropped (a stalled log reader), a line as this logger would write it at warn. */
 const droppedLogLines = (dropped: number, timeMs: number): string =>
   `{"level":40,"time":${timeMs},"svc":"parley","dropped":${dropped},"msg":"log lines dropped"}\n`;

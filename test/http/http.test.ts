@@ -92,6 +92,7 @@ describe('HTTP API', () => {
     expect(text).toMatch(/^parley_errors_total\{code="ROOM_NOT_FOUND"\} 1$/m);
     expect(text).toMatch(/^parley_messages_out_total\{type="pong"\} 2$/m);
     expect(text).toMatch(/^# TYPE parley_relay_latency_seconds histogram$/m);
+    expect(text).toMatch(/^parley_log_lines_dropped_total 0$/m);
     await c.close();
   });
 

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/server/logger.js';
+import { createLogger, logLinesDropped } from '../../src/server/logger.js';
+import { Metrics } from '../../src/server/metrics/metrics.js';
 import { LogStream, fdSink, type LogSink, type LogStreamOptions } from '../../src/server/log-stream.js';
 import { FakeClock, settle } from '../helpers/fake-clock.js';
 import { spawnModule } from '../helpers/module-process.js';
@@ -389,5 +390,28 @@ describe('LogStream: lifecycle', () => {
     s.write(line(3));
     expect(s.droppedLines).toBe(1);
     expect(sink.writes + sink.syncWrites).toBe(1);
+  });
+});
+
+describe('LogStream: the dropped count on /metrics', () => {
+  it('a logger over a stream whose reader is gone reports every dropped line as parley_log_lines_dropped_total', async () => {
+    const stream = new LogStream({ sink: new ScriptedSink(() => 'EPIPE') });
+    const log = createLogger('info', stream);
+    const metrics = new Metrics({ droppedLogLines: () => logLinesDropped(log) });
+    for (let i = 0; i < 3; i++) log.info({ i }, 'before the failed write');
+    await new Promise<void>((resolve) => stream.flush(() => resolve()));
+    for (let i = 0; i < 4; i++) log.info({ i }, 'after it');
+    expect(stream.error?.code).toBe('EPIPE');
+    expect(logLinesDropped(log)).toBe(7);
+    expect(await metrics.registry.metrics()).toMatch(/^parley_log_lines_dropped_total 7$/m);
+    for (let i = 0; i < 2; i++) log.info({ i }, 'later still');
+    expect(await metrics.registry.metrics()).toMatch(/^parley_log_lines_dropped_total 9$/m);
+    stream.close();
+  });
+
+  it('a logger writing anywhere else has dropped nothing', () => {
+    const log = createLogger('info', { write: () => undefined });
+    log.info('a line');
+    expect(logLinesDropped(log)).toBe(0);
   });
 });

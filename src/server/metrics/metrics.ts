@@ -50,7 +50,11 @@ export class Metrics {
   readonly #outTallies: Map<string, Tally>;
   readonly #errorTallies: Map<string, Tally>;
 
-  constructor(opts: { collectDefaults?: boolean } = {}) {
+  /**
+   * `droppedLogLines`: how many log lines the server's stdout stream has dropped so far (read at
+   * scrape time): lines lost while the log reader stalled or went away are worth an alert.
+   */
+  constructor(opts: { collectDefaults?: boolean; droppedLogLines?: () => number } = {}) {
     const registers = [this.registry];
     this.connections = new Gauge({
       name: 'parley_connections',
@@ -81,6 +85,18 @@ export class Metrics {
       buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1],
       registers,
     });
+    const droppedLogLines = opts.droppedLogLines;
+    if (droppedLogLines) {
+      const dropped: Counter = new Counter({
+        name: 'parley_log_lines_dropped_total',
+        help: 'Log lines dropped because stdout did not take them (a stalled or closed log reader)',
+        registers,
+        collect() {
+          dropped.reset();
+          dropped.inc(droppedLogLines());
+        },
+      });
+    }
     // The event-loop lag histogram samples on a timer in the main loop: prom-client's default of
     // every 10 ms woke an idle server 100 times a second (~2.5 ms of CPU per second, ~0.5 µs of
     // every relayed message at 5k msg/s). Every 100 ms still sees any stall longer than that.
