@@ -46,7 +46,8 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
         censor: '[redacted]',
       },
     },
-    destination ?? (level === 'silent' ? undefined : new LogStream({ fd: 1, droppedLine: droppedLogLines })),
+    destination ??
+      (level === 'silent' ? undefined : new LogStream({ fd: 1, droppedLine: droppedLinesNotice })),
   );
 }
 
@@ -60,5 +61,5 @@ export function logLinesDropped(log: Logger): number {
 }
 
 /** Where lines were dropped (a stalled log reader), a line as this logger would write it at warn. */
-const droppedLogLines = (dropped: number, timeMs: number): string =>
+const droppedLinesNotice = (dropped: number, timeMs: number): string =>
   `{"level":40,"time":${timeMs},"svc":"parley","dropped":${dropped},"msg":"log lines dropped"}\n`;
