@@ -4,6 +4,8 @@ import { median, round } from './stats.js';
 
 export interface CpuWindow {
   cpuUs: number;
+  /** The main thread's share of cpuUs (the event loop and the JavaScript on it). */
+  mainUs: number;
   util: number;
 }
 
@@ -29,7 +31,7 @@ export async function withCpuWindow<T>(
       } else if (data === 'end') {
         for (const [k, m] of Object.entries(meters)) {
           const s = m.stop();
-          cpu[k] = { cpuUs: s.cpuUs, util: round(s.util, 3) };
+          cpu[k] = { cpuUs: s.cpuUs, mainUs: s.mainUs, util: round(s.util, 3) };
         }
       }
     },

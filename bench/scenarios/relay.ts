@@ -51,6 +51,8 @@ interface Measure {
 }
 
 const PAIRS = 50;
+/** Per payload and target, at saturation, before the rounds (then 1 s at 5k msg/s). */
+const WARMUP_MS = 1_500;
 const MEASURES: Measure[] = [
   { id: 'ice@1k', payload: 'ice', mode: 'rate', rate: 1_000, durationMs: 1_500 },
   { id: 'ice@5k', payload: 'ice', mode: 'rate', rate: 5_000, durationMs: 2_500 },
@@ -154,16 +156,26 @@ export async function relayScenario(ctx: Ctx): Promise<ScenarioResult[]> {
       pairs: PAIRS,
       tag: '',
     });
-    // Warm-up (not measured): let V8 optimise every server's hot path before the first window.
-    for (const payload of ['ice', 'sdp'] as const)
+    // Warm-up (not measured): let V8 optimise every server's hot path and size its heap before the
+    // first window, each payload first at saturation, then at 5k. With 1 s per payload at 5k only,
+    // Parley's first SDP @ 5k window carried its heap's growth (mark-compacts every ~0.2 s, ~200 ms
+    // on V8's helper threads: 62–68 against 32 µs per message in later rounds, round 1 at ~2× raw
+    // in every run; 2.7 s at 5k still left it in one run of three).
+    for (const payload of ['ice', 'sdp'] as const) {
+      const window = payload === 'ice' ? 32 : 16;
+      await t.gen.request('run', { payload, mode: 'closed', window, warmupMs: WARMUP_MS, durationMs: 200 });
       await t.gen.request('run', { payload, mode: 'rate', rate: 5_000, warmupMs: 800, durationMs: 200 });
+    }
   }
   const only = process.env.BENCH_RELAY_MEASURES?.split(',');
 
   const rows: Record<string, Record<string, Row[]>> = {};
   for (let round_ = 0; round_ < ctx.rounds; round_++) {
+    // Each round starts one target later, so that no server always runs first (or right after the
+    // same neighbour) across the rounds: at 5k the position in a round moved a server's figure.
+    const order = targets.map((_, i) => targets[(i + round_) % targets.length]);
     for (const m of MEASURES) {
-      for (const t of targets) {
+      for (const t of order) {
         if (!t.measures.includes(m) || (only && !only.includes(m.id))) continue;
         const { result, cpu } = await withCpuWindow<RunResult>(
           t.gen,
@@ -185,6 +197,7 @@ export async function relayScenario(ctx: Ctx): Promise<ScenarioResult[]> {
           p99Ms: result.latencyMs.p99,
           maxMs: result.latencyMs.max,
           serverCpuUsPerMsg: round(cpu.server.cpuUs / Math.max(1, result.delivered), 2),
+          serverMainUsPerMsg: round(cpu.server.mainUs / Math.max(1, result.delivered), 2),
           serverUtil: cpu.server.util,
           generatorUtil: cpu.generator.util,
           lost: result.lostAfterDrain,
@@ -246,7 +259,20 @@ export async function relayScenario(ctx: Ctx): Promise<ScenarioResult[]> {
     (rows[a]?.[m] ?? []).map((row, i) =>
       ratio(row[k] as number, (rows[b]?.[m]?.[i]?.[k] as number) ?? Number.NaN),
     );
+  const perRound = (k: string) =>
+    Object.fromEntries(
+      Object.entries(rows).map(([name, byMeasure]) => [
+        name,
+        Object.fromEntries(
+          Object.entries(byMeasure).map(([m, list]) => [m, list.map((r) => r[k] as number)]),
+        ),
+      ]),
+    );
   const ratiosByRound = {
+    /** Each round's CPU per message (µs) of every target, beside the ratios: which side moved. */
+    cpuUsPerMsg: perRound('serverCpuUsPerMsg'),
+    /** The same, the server's main thread alone (the rest is V8's compiler and GC threads). */
+    mainThreadUsPerMsg: perRound('serverMainUsPerMsg'),
     cpuPerMsgVsRaw: Object.fromEntries(
       ['ice@5k', 'sdp@5k', 'ice@max', 'sdp@max'].map((m) => [
         m,
