@@ -94,8 +94,10 @@ export async function pttScenario(ctx: Ctx): Promise<ScenarioResult[]> {
   /** The same for each server's generator (the 1,000 members' side). */
   const genCpuUs: Record<string, { userUs: number; systemUs: number }> = {};
   const perRound: Record<string, { p50: number; p99: number }[]> = {};
+  const names = Object.keys(servers);
   for (let r = 0; r < ctx.rounds; r++) {
-    for (const name of Object.keys(servers)) {
+    // Each round starts one server later: none always presses first (as in the relay scenario).
+    for (const name of names.map((_, i) => names[(i + r) % names.length])) {
       const cpu0 = cpuMicros(servers[name].pid);
       const genCpu0 = cpuSplitMicros(gens[name].pid);
       const res = await gens[name].request<PressResult>(
