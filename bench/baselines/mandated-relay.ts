@@ -70,9 +70,20 @@ const envInt = (name: string, fallback: number) => {
 const RATE_PER_SEC = envInt('RATE_LIMIT_PER_SEC', defaults.rateLimitPerSec);
 const RATE_BURST = envInt('RATE_LIMIT_BURST', defaults.rateLimitBurst);
 const CALL_CHECK = process.env.MANDATED_CALL_CHECK === '1';
+/**
+ * MANDATED_SKIP: a comma-separated list of mandated pieces to leave out, to see what each costs
+ * (bench only; the relay scenario passes BENCH_MANDATED_SKIP): `limiter` (no token bucket),
+ * `validate` (JSON.parse alone, as the raw relay, then its re-encode), `metrics` (no tallies, no
+ * histogram, no process metrics; or one of them: `tallies`, `histogram`, `defaults`), `prebuilt`
+ * (ws.send instead of the prebuilt frame's write).
+ */
+const SKIP = new Set((process.env.MANDATED_SKIP ?? '').split(',').filter(Boolean));
 
 // As Parley's main.ts has them: with the process metrics (event-loop lag sampled every 100 ms).
-const metrics = new Metrics({ collectDefaults: true });
+const metrics = new Metrics({ collectDefaults: !SKIP.has('metrics') && !SKIP.has('defaults') });
+const NO_METRICS = SKIP.has('metrics');
+const NO_TALLIES = NO_METRICS || SKIP.has('tallies');
+const NO_HISTOGRAM = NO_METRICS || SKIP.has('histogram');
 const clients = new Map<string, Client>();
 const http = createServer((_req, res) => res.writeHead(404).end());
 // The limits Parley's gateway sets on its WebSocket server: the frame size, no compression.
@@ -118,14 +129,14 @@ function onFrame(c: Client, data: Buffer, isBinary: boolean): void {
     sendError(c, 'INVALID_MESSAGE', 'binary frames are not supported; send JSON text frames');
     return;
   }
-  const decoded = decode(data.toString('utf8'));
+  const decoded = SKIP.has('validate') ? parseOnly(data.toString('utf8')) : decode(data.toString('utf8'));
   if (!decoded.ok) {
     metrics.messagesIn(decoded.code === 'UNKNOWN_TYPE' ? 'unknown' : (decoded.type ?? 'invalid')).inc();
     sendError(c, decoded.code, decoded.message, decoded.details);
     return;
   }
   const msg = decoded.msg;
-  metrics.messagesIn(msg.type).inc();
+  if (!NO_TALLIES) metrics.messagesIn(msg.type).inc();
   if (!Object.hasOwn(RELAYS, msg.type) || RELAYS[msg.type as keyof typeof RELAYS] !== 'call') {
     sendError(c, 'INVALID_MESSAGE', `this baseline relays call messages only, not "${msg.type}"`);
     return;
@@ -136,7 +147,7 @@ function onFrame(c: Client, data: Buffer, isBinary: boolean): void {
 /** Connection.admit's rule: RATE_LIMITED on the first refusal in a row, 1008 after a burst of them. */
 function admit(c: Client, now: number): boolean {
   if (c.closed) return false;
-  if (c.bucket.take(now)) {
+  if (SKIP.has('limiter') || c.bucket.take(now)) {
     c.refusedInRow = 0;
     return true;
   }
@@ -168,7 +179,7 @@ function relayCall(
   }
   if (CALL_CHECK) track(c, to, msg.type, callId);
   write(to, relayFrame(msg.type, msg.payload, c, verbatim));
-  metrics.relayLatency.observe((performance.now() - receivedAt) / 1000);
+  if (!NO_HISTOGRAM) metrics.relayLatency.observe((performance.now() - receivedAt) / 1000);
 }
 
 /** MANDATED_CALL_CHECK: may this message go to `recipientId` (the peer of `callId`, or an offer that opens it)? */
@@ -211,12 +222,21 @@ function relayFrame(
 /** Connection's write: framed once and written to the socket, ws.send otherwise; then backpressure. */
 function write(to: Client, f: Frame): void {
   if (to.closed) return;
-  if (!writePrebuilt(to.ws, wireBytes(f))) to.ws.send(f.data, { binary: false });
-  metrics.messagesOut(f.type).inc();
+  if (SKIP.has('prebuilt') || !writePrebuilt(to.ws, wireBytes(f))) to.ws.send(f.data, { binary: false });
+  if (!NO_TALLIES) metrics.messagesOut(f.type).inc();
   if (to.ws.bufferedAmount > defaults.maxBufferedBytes) {
     to.closed = true;
     to.ws.close(CLOSE_REASONS.BACKPRESSURE.code, 'backpressure');
     setTimeout(() => to.ws.terminate(), defaults.backpressureCloseTimeoutMs).unref();
+  }
+}
+
+/** MANDATED_SKIP=validate: the raw relay's JSON.parse and nothing else (the payload is then re-encoded). */
+function parseOnly(text: string): ReturnType<typeof decode> {
+  try {
+    return { ok: true, msg: JSON.parse(text) as ClientMessageOf<CallRelayType> };
+  } catch {
+    return { ok: false, code: 'INVALID_MESSAGE', message: 'frame is not valid JSON' };
   }
 }
 

@@ -97,7 +97,7 @@ export async function relayScenario(ctx: Ctx): Promise<ScenarioResult[]> {
       () =>
         startServerProc('mandated-relay', 'bench/baselines/mandated-relay.ts', {
           cpuProfDir: ctx.cpuProfDir,
-          env: { ...RELAY_BENCH_ENV },
+          env: { ...RELAY_BENCH_ENV, MANDATED_SKIP: process.env.BENCH_MANDATED_SKIP ?? '' },
         }),
       named,
     ),
