@@ -60,7 +60,7 @@ describe('bench CPU meter (bench/lib/proc.ts)', () => {
     };
   }
 
-  it('counts what the process spent, to within 2 ms over 150 ms of spinning', async () => {
+  it('counts at least what the process says it spent over 150 ms of spinning (less 2 ms), and the spin on its main thread', async () => {
     const s = await spinner();
     const own0 = await s.spin(1);
     const meter = cpuMeter(s.pid);
