@@ -8,10 +8,17 @@
  * this one's in the same rounds, and the JSON adds `vsBaseline` (this ÷ that): an A/B of two Parley
  * versions on the same machine load.
  *
+ * Every server's 1,000 members live in one generator process, pinned to vCPU 1 with the servers on
+ * vCPU 0, so that the receiving side, which bounds the last delivery, is the same for all and never
+ * shares a vCPU with the fan-out. BENCH_PTT_RECEIVER=per-server: a generator process per server;
+ * BENCH_PTT_PIN=0: no pinning (both as before the ninth pass).
+ *
  * BENCH_PTT_NAIVE_JOINED=1: a second naive broadcaster whose members each sent one request and read
  * its reply at setup, as Parley's members authenticate and join (the JSON adds `naiveJoinedVsNaive`
  * and `memoryVsNaiveJoined`): what the members' TCP history costs the receiving side.
  */
+import { execFileSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { startRedis } from '../../test/helpers/redis.js';
 import type { Ctx, ScenarioResult } from '../lib/ctx.js';
 import { GenProc } from '../lib/ipc.js';
@@ -68,13 +75,17 @@ export async function pttScenario(ctx: Ctx): Promise<ScenarioResult[]> {
   }
   const gens: Record<string, GenProc> = {};
   const setupMs: Record<string, number> = {};
+  // Every server's members in one receiving process (BENCH_PTT_RECEIVER=per-server: one each, as
+  // before the ninth pass), so that the last delivery compares the servers, not their receivers.
+  const oneReceiver = process.env.BENCH_PTT_RECEIVER !== 'per-server';
+  const shared = oneReceiver ? ctx.track(new GenProc('ptt-gen', 'bench/gen/ptt-gen.ts')) : null;
   for (const [name, s] of Object.entries(servers)) {
-    const g = new GenProc(`ptt-gen-${name}`, 'bench/gen/ptt-gen.ts');
-    ctx.track(g);
+    const g = shared ?? ctx.track(new GenProc(`ptt-gen-${name}`, 'bench/gen/ptt-gen.ts'));
     gens[name] = g;
     const r = await g.request<{ setupMs: number }>(
       'setup',
       {
+        name,
         kind: name === 'naive' || name === 'naiveJoined' ? 'naive' : 'parley',
         joinExchange: name === 'naiveJoined',
         url: s.url(),
@@ -86,7 +97,21 @@ export async function pttScenario(ctx: Ctx): Promise<ScenarioResult[]> {
     );
     setupMs[name] = r.setupMs;
     // Warm-up presses (not measured).
-    await g.request('presses', { count: 10, gapMs: 10 });
+    await g.request('presses', { count: 10, gapMs: 10, name });
+  }
+  // Every server on vCPU 0 and the generator on vCPU 1 (BENCH_PTT_PIN=0: no pinning), so that a
+  // fan-out never shares a vCPU with its receivers by the scheduler's choice: unpinned, whole
+  // rounds of one server ran 30-50 % slower (ninth pass). redis-server is left to the scheduler
+  // (pinned beside the servers, the Redis p99 was worse).
+  let pinned = process.env.BENCH_PTT_PIN !== '0' && availableParallelism() >= 2;
+  if (pinned) {
+    try {
+      for (const s of Object.values(servers)) pin(s.pid, 0);
+      for (const g of new Set(Object.values(gens))) pin(g.pid, 1);
+    } catch (err) {
+      pinned = false;
+      ctx.say(`  ptt: not pinned (${(err as Error).message.split('\n')[0]})`);
+    }
   }
   const samples: Record<string, PressResult> = {};
   /** Server CPU (all threads, /proc) over each server's measured presses: less load-sensitive than latency. */
@@ -102,7 +127,7 @@ export async function pttScenario(ctx: Ctx): Promise<ScenarioResult[]> {
       const genCpu0 = cpuSplitMicros(gens[name].pid);
       const res = await gens[name].request<PressResult>(
         'presses',
-        { count: PRESSES_PER_ROUND, gapMs: 15 },
+        { count: PRESSES_PER_ROUND, gapMs: 15, name },
         { timeoutMs: 120_000 },
       );
       cpuUs[name] = (cpuUs[name] ?? 0) + cpuMicros(servers[name].pid) - cpu0;
@@ -116,8 +141,9 @@ export async function pttScenario(ctx: Ctx): Promise<ScenarioResult[]> {
       (perRound[name] ??= []).push({ p50: s.p50, p99: s.p99 });
     }
   }
-  for (const g of Object.values(gens)) await g.request('close').catch(() => undefined);
-  await Promise.all(Object.values(gens).map((g) => g.close()));
+  const procs = [...new Set(Object.values(gens))];
+  for (const g of procs) await g.request('close').catch(() => undefined);
+  await Promise.all(procs.map((g) => g.close()));
   await Promise.all(Object.values(servers).map((s) => s.stop()));
   await redis.stop();
 
@@ -241,6 +267,9 @@ export async function pttScenario(ctx: Ctx): Promise<ScenarioResult[]> {
       scenario: 'ptt-fanout',
       members: MEMBERS,
       presses: PRESSES_PER_ROUND * ctx.rounds,
+      /** Where the members live: one generator process per server, or all in one (BENCH_PTT_RECEIVER=one). */
+      receivers: oneReceiver ? 'one' : 'per-server',
+      pinned,
       servers: out,
       ratios,
       // Issue 14: ≤ 0.9× the naive broadcaster (memory), ≤ 1.1× (Redis), at p50 and p99.
@@ -250,4 +279,12 @@ export async function pttScenario(ctx: Ctx): Promise<ScenarioResult[]> {
       },
     },
   ];
+}
+
+/**
+ * Pins every thread of a process to one vCPU (threads it starts later inherit it); needs taskset
+ * (util-linux).
+ */
+function pin(pid: number, cpu: number): void {
+  execFileSync('taskset', ['-a', '-c', '-p', String(cpu), String(pid)], { stdio: 'ignore' });
 }
