@@ -23,7 +23,7 @@ function startsWith(data: Buffer, prefix: Buffer): boolean {
 }
 
 /**
- * One server's members. A generator may hold several groups (BENCH_PTT_RECEIVER=one: every server's
+ * One server's members. A generator may hold several groups (the scenario's default: every server's
  * members in one receiving process); each press uses its own group's sockets and counters.
  */
 interface Group {
