@@ -17,13 +17,12 @@
  * its reply at setup, as Parley's members authenticate and join (the JSON adds `naiveJoinedVsNaive`
  * and `memoryVsNaiveJoined`): what the members' TCP history costs the receiving side.
  */
-import { execFileSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { startRedis } from '../../test/helpers/redis.js';
 import type { Ctx, ScenarioResult } from '../lib/ctx.js';
 import { GenProc } from '../lib/ipc.js';
 import { benchManifest } from '../lib/manifest.js';
-import { cpuMicros, cpuSplitMicros } from '../lib/proc.js';
+import { cpuMicros, cpuSplitMicros, pinApart } from '../lib/proc.js';
 import { parleyBaselineRoot, startParley, startServerProc, type ServerProc } from '../lib/servers.js';
 import { median, ratio, round, summarize } from '../lib/stats.js';
 
@@ -106,8 +105,10 @@ export async function pttScenario(ctx: Ctx): Promise<ScenarioResult[]> {
   let pinned = process.env.BENCH_PTT_PIN !== '0' && availableParallelism() >= 2;
   if (pinned) {
     try {
-      for (const s of Object.values(servers)) pin(s.pid, 0);
-      for (const g of new Set(Object.values(gens))) pin(g.pid, 1);
+      pinApart(
+        Object.values(servers).map((s) => s.pid),
+        [...new Set(Object.values(gens))].map((g) => g.pid),
+      );
     } catch (err) {
       pinned = false;
       ctx.say(`  ptt: not pinned (${(err as Error).message.split('\n')[0]})`);
@@ -279,12 +280,4 @@ export async function pttScenario(ctx: Ctx): Promise<ScenarioResult[]> {
       },
     },
   ];
-}
-
-/**
- * Pins every thread of a process to one vCPU (threads it starts later inherit it); needs taskset
- * (util-linux).
- */
-function pin(pid: number, cpu: number): void {
-  execFileSync('taskset', ['-a', '-c', '-p', String(cpu), String(pid)], { stdio: 'ignore' });
 }
