@@ -126,6 +126,9 @@ export function udpErrors(): { rcvbuf: number; sndbuf: number; inErrors: number 
  * (util-linux). Throws when taskset fails.
  */
 export function pinToCpu(pid: number, cpu: number): void {
+  // `taskset -a` walks /proc/<pid>/task and exits 0 when there is none: a process that is gone
+  // would read as pinned. Reading its threads first throws (ENOENT) instead.
+  readdirSync(`/proc/${pid}/task`);
   execFileSync('taskset', ['-a', '-c', '-p', String(cpu), String(pid)], { stdio: 'ignore' });
 }
 

@@ -16,7 +16,12 @@
  * own codec, token bucket, metrics and splice, limiter as RELAY_BENCH_ENV sets Parley's) and
  * `mandatedCalls` (the same with MANDATED_CALL_CHECK=1: ICE and the rest only to the peer of a
  * call an offer opened). The JSON then adds `mandated`: their CPU per message against raw's, and
- * Parley's against theirs, medians and each round's.
+ * Parley's against theirs, medians and each round's. BENCH_MANDATED_VARIANTS=limiter;metrics adds a
+ * mandated relay per entry that leaves those pieces out (`mandated-limiter`, `mandated-metrics`).
+ *
+ * The paced measures (1k and 5k msg/s) run every target's window at the same time
+ * (BENCH_RELAY_TOGETHER=0: one target at a time); saturation runs one target at a time.
+ * BENCH_RELAY_REPLICAS=N runs every server as N processes and round r on replica r mod N.
  */
 import type { Ctx, ScenarioResult } from '../lib/ctx.js';
 import { GenProc } from '../lib/ipc.js';
@@ -62,6 +67,7 @@ const MEASURES: Measure[] = [
 ];
 /** The limiter's own cost: Parley with the limiter off runs these (the same load as `parley`). */
 const LIMITER_MEASURES = new Set(['ice@5k', 'ice@max']);
+const TOGETHER = process.env.BENCH_RELAY_TOGETHER !== '0';
 
 interface Target {
   name: string;
@@ -86,46 +92,66 @@ export async function relayScenario(ctx: Ctx): Promise<ScenarioResult[]> {
   const named = (name: string) => wanted?.includes(name) ?? false;
   const start = async (name: string, up: () => Promise<ServerProc>, wantIt = want) =>
     wantIt(name) ? ctx.track(await up()) : null;
-  const servers: Record<string, ServerProc | null> = {
-    raw: await start('raw', () =>
-      startServerProc('raw-relay', 'bench/baselines/raw-relay.ts', { cpuProfDir: ctx.cpuProfDir }),
-    ),
-    peerjs: await start('peerjs', () => startServerProc('peerjs', 'bench/baselines/peerjs.ts')),
-    // The raw relay plus issue 14's mandated work only (validation, sender, limiter, metrics).
-    mandated: await start(
-      'mandated',
-      () =>
-        startServerProc('mandated-relay', 'bench/baselines/mandated-relay.ts', {
-          cpuProfDir: ctx.cpuProfDir,
-          env: { ...RELAY_BENCH_ENV, MANDATED_SKIP: process.env.BENCH_MANDATED_SKIP ?? '' },
+  // BENCH_MANDATED_VARIANTS=validate;limiter,metrics: one more mandated relay per entry, each leaving
+  // out those pieces (target `mandated-<entry>`), in the same rounds as the others.
+  const variants = (process.env.BENCH_MANDATED_VARIANTS ?? '').split(';').filter(Boolean);
+  const startReplica = async (sfx: string): Promise<Record<string, ServerProc | null>> => {
+    const servers: Record<string, ServerProc | null> = {
+      raw: await start('raw', () =>
+        startServerProc(`raw-relay${sfx}`, 'bench/baselines/raw-relay.ts', { cpuProfDir: ctx.cpuProfDir }),
+      ),
+      peerjs: await start('peerjs', () => startServerProc(`peerjs${sfx}`, 'bench/baselines/peerjs.ts')),
+      // The raw relay plus issue 14's mandated work only (validation, sender, limiter, metrics).
+      mandated: await start(
+        'mandated',
+        () =>
+          startServerProc(`mandated-relay${sfx}`, 'bench/baselines/mandated-relay.ts', {
+            cpuProfDir: ctx.cpuProfDir,
+            env: { ...RELAY_BENCH_ENV, MANDATED_SKIP: process.env.BENCH_MANDATED_SKIP ?? '' },
+          }),
+        named,
+      ),
+      // The same with the minimal call-state check SPEC asks for (callId → peer, per connection).
+      mandatedCalls: await start(
+        'mandatedCalls',
+        () =>
+          startServerProc(`mandated-relay-calls${sfx}`, 'bench/baselines/mandated-relay.ts', {
+            cpuProfDir: ctx.cpuProfDir,
+            env: { ...RELAY_BENCH_ENV, MANDATED_CALL_CHECK: '1' },
+          }),
+        named,
+      ),
+      parley: await start('parley', () =>
+        startParley(`parley-relay${sfx}`, parleyEnv, { cpuProfDir: ctx.cpuProfDir }),
+      ),
+      // Limiter off (RATE_LIMIT_PER_SEC=0): the difference to `parley` is the limiter's own cost.
+      parleyNoLimiter: await start('parleyNoLimiter', () =>
+        startParley(`parley-relay-no-limiter${sfx}`, { ...parleyEnv, RATE_LIMIT_PER_SEC: '0' }),
+      ),
+      // The other checkout's Parley, same env: an A/B in the same rounds.
+      parleyBaseline: baselineRoot
+        ? await start('parleyBaseline', () =>
+            startParley(`parley-relay-baseline${sfx}`, parleyEnv, {
+              cpuProfDir: ctx.cpuProfDir,
+              root: baselineRoot,
+            }),
+          )
+        : null,
+    };
+    for (const skip of variants)
+      servers[`mandated-${skip}`] = ctx.track(
+        await startServerProc(`mandated-relay-${skip}${sfx}`, 'bench/baselines/mandated-relay.ts', {
+          env: { ...RELAY_BENCH_ENV, MANDATED_SKIP: skip },
         }),
-      named,
-    ),
-    // The same with the minimal call-state check SPEC asks for (callId → peer, per connection).
-    mandatedCalls: await start(
-      'mandatedCalls',
-      () =>
-        startServerProc('mandated-relay-calls', 'bench/baselines/mandated-relay.ts', {
-          cpuProfDir: ctx.cpuProfDir,
-          env: { ...RELAY_BENCH_ENV, MANDATED_CALL_CHECK: '1' },
-        }),
-      named,
-    ),
-    parley: await start('parley', () =>
-      startParley('parley-relay', parleyEnv, { cpuProfDir: ctx.cpuProfDir }),
-    ),
-    // Limiter off (RATE_LIMIT_PER_SEC=0): the difference to `parley` is the limiter's own cost.
-    parleyNoLimiter: await start('parleyNoLimiter', () =>
-      startParley('parley-relay-no-limiter', { ...parleyEnv, RATE_LIMIT_PER_SEC: '0' }),
-    ),
-    // The other checkout's Parley, same env: an A/B in the same rounds.
-    parleyBaseline: baselineRoot
-      ? await start('parleyBaseline', () =>
-          startParley('parley-relay-baseline', parleyEnv, { cpuProfDir: ctx.cpuProfDir, root: baselineRoot }),
-        )
-      : null,
+      );
+    return servers;
   };
   const candidates: { name: string; protocol: Protocol; measures: Measure[] }[] = [
+    ...variants.map((skip) => ({
+      name: `mandated-${skip}`,
+      protocol: 'mandated' as const,
+      measures: MEASURES,
+    })),
     { name: 'raw', protocol: 'raw', measures: MEASURES },
     { name: 'peerjs', protocol: 'peerjs', measures: MEASURES },
     { name: 'mandated', protocol: 'mandated', measures: MEASURES },
@@ -138,14 +164,27 @@ export async function relayScenario(ctx: Ctx): Promise<ScenarioResult[]> {
       measures: MEASURES.filter((m) => LIMITER_MEASURES.has(m.id)),
     },
   ];
-  const targets: Target[] = [];
-  for (const c of candidates) {
-    const server = servers[c.name];
-    if (!server) continue;
-    // The generator always runs from this checkout: both Parleys get the very same load.
-    targets.push({ ...c, server, gen: new GenProc(`relay-gen-${c.name}`, 'bench/gen/relay-gen.ts') });
+  // BENCH_RELAY_REPLICAS=N: every server runs as N processes, and round r measures replica r mod N.
+  // Two processes of the same server, same code and load, differed by up to 6 % in every round
+  // (tenth pass: an A/A of three mandated relays), which rounds alone never average out.
+  const replicas = Math.max(1, Math.floor(Number(process.env.BENCH_RELAY_REPLICAS ?? '1')) || 1);
+  const groups: Target[][] = [];
+  const allServers: ServerProc[] = [];
+  for (let r = 0; r < replicas; r++) {
+    const sfx = r === 0 ? '' : `-${r + 1}`;
+    const servers = await startReplica(sfx);
+    const group: Target[] = [];
+    for (const c of candidates) {
+      const server = servers[c.name];
+      if (!server) continue;
+      allServers.push(server);
+      // The generator always runs from this checkout: both Parleys get the very same load.
+      const gen = new GenProc(`relay-gen-${c.name}${sfx}`, 'bench/gen/relay-gen.ts');
+      group.push({ ...c, server, gen: ctx.track(gen) });
+    }
+    groups.push(group);
   }
-  for (const t of targets) ctx.track(t.gen);
+  const targets = groups.flat();
 
   for (const t of targets) {
     const path = t.protocol === 'peerjs' ? '/peerjs' : '/ws';
@@ -173,11 +212,12 @@ export async function relayScenario(ctx: Ctx): Promise<ScenarioResult[]> {
   for (let round_ = 0; round_ < ctx.rounds; round_++) {
     // Each round starts one target later, so that no server always runs first (or right after the
     // same neighbour) across the rounds: at 5k the position in a round moved a server's figure.
-    const order = targets.map((_, i) => targets[(i + round_) % targets.length]);
+    const group = groups[round_ % replicas];
+    const order = group.map((_, i) => group[(i + round_) % group.length]);
     for (const m of MEASURES) {
-      for (const t of order) {
-        if (!t.measures.includes(m) || (only && !only.includes(m.id))) continue;
-        const { result, cpu } = await withCpuWindow<RunResult>(
+      const due = order.filter((t) => t.measures.includes(m) && !(only && !only.includes(m.id)));
+      const window = (t: Target) =>
+        withCpuWindow<RunResult>(
           t.gen,
           'run',
           {
@@ -190,6 +230,20 @@ export async function relayScenario(ctx: Ctx): Promise<ScenarioResult[]> {
           },
           { server: t.server.pid, generator: t.gen.pid },
         );
+      // A paced measure (a fixed rate) runs every target's window at the same time, so that what the
+      // machine does meanwhile weighs on all of them alike: one at a time, one server's rounds at
+      // ICE @ 5k ranged over 1.8× in one run (tenth pass), far more than the differences asked for.
+      // Saturation stays one target at a time (each would take CPU from the others).
+      // BENCH_RELAY_TOGETHER=0: one at a time, as before the tenth pass.
+      const together = m.mode === 'rate' && TOGETHER;
+      const results = together
+        ? await Promise.all(due.map(window))
+        : await due.reduce<Promise<Awaited<ReturnType<typeof window>>[]>>(
+            async (acc, t) => [...(await acc), await window(t)],
+            Promise.resolve([]),
+          );
+      due.forEach((t, i) => {
+        const { result, cpu } = results[i];
         const row: Row = {
           msgsPerSec: result.msgsPerSec,
           delivered: result.delivered,
@@ -206,14 +260,14 @@ export async function relayScenario(ctx: Ctx): Promise<ScenarioResult[]> {
         ((rows[t.name] ??= {})[m.id] ??= []).push(row);
         if (result.errors > 0 || result.lostAfterDrain > 0)
           ctx.say(`  relay ${t.name} ${m.id}: ${result.errors} errors, ${result.lostAfterDrain} undelivered`);
-      }
+      });
     }
     ctx.say(`  relay round ${round_ + 1}/${ctx.rounds} done`);
   }
 
   for (const t of targets) await t.gen.request('close').catch(() => undefined);
   await Promise.all(targets.map((t) => t.gen.close()));
-  await Promise.all(Object.values(servers).map((s) => s?.stop() ?? Promise.resolve()));
+  await Promise.all(allServers.map((s) => s.stop()));
 
   const med: Record<string, Record<string, Record<string, number>>> = {};
   for (const [name, byMeasure] of Object.entries(rows)) {
@@ -314,7 +368,9 @@ export async function relayScenario(ctx: Ctx): Promise<ScenarioResult[]> {
     : null;
   // The mandated-work baselines (opt-in): what the work issue 14 keeps costs on its own over the raw
   // floor, and what Parley spends beyond it.
-  const mandatedNames = ['mandated', 'mandatedCalls'].filter((n) => rows[n] !== undefined);
+  const mandatedNames = ['mandated', 'mandatedCalls', ...variants.map((v) => `mandated-${v}`)].filter(
+    (n) => rows[n] !== undefined,
+  );
   const vsMandated =
     mandatedNames.length > 0
       ? Object.fromEntries(
@@ -403,6 +459,8 @@ export async function relayScenario(ctx: Ctx): Promise<ScenarioResult[]> {
       scenario: 'relay',
       pairs: PAIRS,
       rounds: ctx.rounds,
+      pacedWindows: TOGETHER ? 'together' : 'one at a time',
+      replicas,
       payloadBytes: { ice: 270, sdp: 3001 },
       medians: med,
       ratios,

@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cpuMeter, cpuMicros, cpuThreadsMicros } from '../../bench/lib/proc.js';
+import { cpuMeter, cpuMicros, cpuThreadsMicros, pinApart } from '../../bench/lib/proc.js';
 
 /**
  * The bench's CPU meter against a child's own account of its CPU (`process.cpuUsage()`). The meter
@@ -101,4 +103,49 @@ describe('bench CPU meter (bench/lib/proc.ts)', () => {
     child = null;
     expect(() => cpuMicros(s.pid)).toThrow();
   });
+});
+
+/** The vCPUs each thread of `pid` may run on (Cpus_allowed_list of /proc/<pid>/task/<tid>/status). */
+function allowedCpus(pid: number): string[] {
+  return readdirSync(`/proc/${pid}/task`).map((tid) => {
+    const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+    return /^Cpus_allowed_list:\s*(\S+)$/m.exec(status)?.[1] ?? '?';
+  });
+}
+
+describe('pinning servers apart from their generators (bench/lib/proc.ts)', () => {
+  const children: ReturnType<typeof spawn>[] = [];
+  afterEach(() => {
+    for (const c of children.splice(0)) c.kill('SIGKILL');
+  });
+  const idle = () => {
+    const c = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+    children.push(c);
+    return c.pid as number;
+  };
+  const all = `0-${availableParallelism() - 1}`;
+
+  it.skipIf(availableParallelism() < 2)(
+    'puts every thread of the servers on vCPU 0 and of the generators on vCPU 1',
+    () => {
+      const server = idle();
+      const generator = idle();
+      expect(allowedCpus(server)).toContain(all);
+      pinApart([server], [generator]);
+      expect(new Set(allowedCpus(server))).toEqual(new Set(['0']));
+      expect(new Set(allowedCpus(generator))).toEqual(new Set(['1']));
+    },
+  );
+
+  it.skipIf(availableParallelism() < 2)(
+    'when one process cannot be pinned, throws and leaves none pinned',
+    async () => {
+      const server = idle();
+      const gone = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' });
+      await once(gone, 'exit');
+      expect(() => pinApart([server], [gone.pid as number])).toThrow();
+      // The server was pinned before the generator failed; it has every vCPU back.
+      expect(new Set(allowedCpus(server))).toEqual(new Set([all]));
+    },
+  );
 });
