@@ -19,9 +19,10 @@
  * Parley's against theirs, medians and each round's. BENCH_MANDATED_VARIANTS=limiter;metrics adds a
  * mandated relay per entry that leaves those pieces out (`mandated-limiter`, `mandated-metrics`).
  *
- * The paced measures (1k and 5k msg/s) run every target's window at the same time
- * (BENCH_RELAY_TOGETHER=0: one target at a time); saturation runs one target at a time.
- * BENCH_RELAY_REPLICAS=N runs every server as N processes and round r on replica r mod N.
+ * BENCH_RELAY_TOGETHER=1: the paced measures (1k and 5k msg/s) run every target's window at the
+ * same time, for their CPU (their latency is then the contention's); saturation always runs one
+ * target at a time. BENCH_RELAY_REPLICAS=N runs every server as N processes and round r on replica
+ * r mod N. Issue 14's recorded relay runs use both (docs/benchmarks.md, tenth pass).
  */
 import type { Ctx, ScenarioResult } from '../lib/ctx.js';
 import { GenProc } from '../lib/ipc.js';
@@ -67,7 +68,7 @@ const MEASURES: Measure[] = [
 ];
 /** The limiter's own cost: Parley with the limiter off runs these (the same load as `parley`). */
 const LIMITER_MEASURES = new Set(['ice@5k', 'ice@max']);
-const TOGETHER = process.env.BENCH_RELAY_TOGETHER !== '0';
+const TOGETHER = process.env.BENCH_RELAY_TOGETHER === '1';
 
 interface Target {
   name: string;
@@ -165,8 +166,8 @@ export async function relayScenario(ctx: Ctx): Promise<ScenarioResult[]> {
     },
   ];
   // BENCH_RELAY_REPLICAS=N: every server runs as N processes, and round r measures replica r mod N.
-  // Two processes of the same server, same code and load, differed by up to 6 % in every round
-  // (tenth pass: an A/A of three mandated relays), which rounds alone never average out.
+  // Two processes of the same server, same code and load, differed by up to 9 % (tenth pass: an
+  // A/A of three mandated relays), and rounds alone never average that out.
   const replicas = Math.max(1, Math.floor(Number(process.env.BENCH_RELAY_REPLICAS ?? '1')) || 1);
   const groups: Target[][] = [];
   const allServers: ServerProc[] = [];
@@ -230,11 +231,12 @@ export async function relayScenario(ctx: Ctx): Promise<ScenarioResult[]> {
           },
           { server: t.server.pid, generator: t.gen.pid },
         );
-      // A paced measure (a fixed rate) runs every target's window at the same time, so that what the
-      // machine does meanwhile weighs on all of them alike: one at a time, one server's rounds at
-      // ICE @ 5k ranged over 1.8× in one run (tenth pass), far more than the differences asked for.
-      // Saturation stays one target at a time (each would take CPU from the others).
-      // BENCH_RELAY_TOGETHER=0: one at a time, as before the tenth pass.
+      // BENCH_RELAY_TOGETHER=1: a paced measure (a fixed rate) runs every target's window at the
+      // same time, so that what the machine does meanwhile weighs on all of them alike: one at a
+      // time, one server's rounds at ICE @ 5k ranged over 1.9× in one run (tenth pass), far more
+      // than the CPU differences asked for. The latency of such windows is the contention's (p99
+      // in tens of ms), so the p99 target is not judged then. Saturation always runs one target
+      // at a time (each would take CPU from the others).
       const together = m.mode === 'rate' && TOGETHER;
       const results = together
         ? await Promise.all(due.map(window))
@@ -420,7 +422,9 @@ export async function relayScenario(ctx: Ctx): Promise<ScenarioResult[]> {
   const targetsMet = {
     cpuPerMsgLe1_15xRaw: Object.values(cpu).every((r) => r <= 1.15),
     throughputGe1_1xPeerjs: ratios.throughputVsPeerjs.ice >= 1.1 && ratios.throughputVsPeerjs.sdp >= 1.1,
-    p99Le2msAt5k: g('parley', 'ice@5k', 'p99Ms') <= 2 && g('parley', 'sdp@5k', 'p99Ms') <= 2,
+    p99Le2msAt5k: TOGETHER
+      ? null
+      : g('parley', 'ice@5k', 'p99Ms') <= 2 && g('parley', 'sdp@5k', 'p99Ms') <= 2,
   };
   ctx.say(
     `relay: CPU/msg @5k ice ${g('parley', 'ice@5k', 'serverCpuUsPerMsg')} µs (raw ${g('raw', 'ice@5k', 'serverCpuUsPerMsg')}, ` +
