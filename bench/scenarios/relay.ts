@@ -238,12 +238,9 @@ export async function relayScenario(ctx: Ctx): Promise<ScenarioResult[]> {
       // in tens of ms), so the p99 target is not judged then. Saturation always runs one target
       // at a time (each would take CPU from the others).
       const together = m.mode === 'rate' && TOGETHER;
-      const results = together
-        ? await Promise.all(due.map(window))
-        : await due.reduce<Promise<Awaited<ReturnType<typeof window>>[]>>(
-            async (acc, t) => [...(await acc), await window(t)],
-            Promise.resolve([]),
-          );
+      const results: Awaited<ReturnType<typeof window>>[] = [];
+      if (together) results.push(...(await Promise.all(due.map(window))));
+      else for (const t of due) results.push(await window(t));
       due.forEach((t, i) => {
         const { result, cpu } = results[i];
         const row: Row = {
