@@ -10,7 +10,7 @@ import { defineConfig } from 'vitest/config';
  * - `e2e`: Chromium (playwright-core) and coturn. `npm test` runs this tier after the other two,
  *   not beside them: real-time media in three Chromium pages starved of CPU by the integration
  *   tier's processes (package builds, node clusters) timed out in CI, behaviour unchanged. It runs
- *   two files at a time (`--maxWorkers=2` in package.json), with a longer cap per test (below).
+ *   one file at a time (its own `maxWorkers`, below), with a longer cap per test.
  *
  * None of them asserts speed: timing bounds live in `npm run test:stress` (test/stress) and `bench/`.
  * The long hardening suite has its own config (test/stress/vitest.config.ts).
@@ -43,6 +43,11 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
+          // One file at a time. A project's own maxWorkers wins over the root's and over the command
+          // line's `--maxWorkers` (vitest 4), so this project inherited the root's 3 until it said
+          // so here: three files of Chromium pages encoding and decoding 720p video on two cores
+          // timed out in CI (Dec 2), behaviour unchanged. VITEST_E2E_MAX_WORKERS overrides it.
+          maxWorkers: Number(process.env.VITEST_E2E_MAX_WORKERS ?? 1),
           // A test here launches up to five Chromium processes; with two or three such files at once
           // on a 2-core CI machine a page takes 6–10 s to open, and a test that takes 4.4 s alone
           // took 30 s in CI (Dec 2) and hit the 30 s cap. Still a hang cap, not a speed bound:
