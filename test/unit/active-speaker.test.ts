@@ -96,6 +96,30 @@ describe('active speaker debounce (room:active-speaker)', () => {
     expect(announced.map((x) => x.who)).toEqual(['a', null, 'c']);
   });
 
+  it('retract of the announced speaker keeps a newer report of someone else that waits for the hold', async () => {
+    // The SFU reports each change once: when B took over during A's hold and A is then muted, B is
+    // the dominant speaker there and will not be reported again. Dropping B for "nobody" left the
+    // room with no speaker for good (the demo's e2e saw it: its speaker never highlighted).
+    const { clock, d, announced } = setup();
+    d.propose(A);
+    await clock.advance(200);
+    d.propose(B); // held back: A's hold runs
+    d.retract(A.producerId); // A muted before the hold ends
+    await clock.advance(HOLD);
+    expect(announced).toEqual([
+      { at: 0, who: 'a' },
+      { at: HOLD, who: 'b' },
+    ]);
+    expect(d.current).toEqual(B);
+    expect(clock.pending).toBe(0);
+
+    // With nothing newer held back, the same retract still makes it nobody after the hold.
+    d.retract(B.producerId);
+    expect(announced.at(-1)).toEqual({ at: HOLD, who: 'b' });
+    await clock.advance(HOLD);
+    expect(announced.at(-1)).toEqual({ at: 2 * HOLD, who: null });
+  });
+
   it('close drops what is held back, stops its timer and ignores later reports; idempotent', async () => {
     const { clock, d, announced } = setup();
     d.propose(A);

@@ -60,11 +60,16 @@ export class ActiveSpeakerDebouncer {
 
   /**
    * A speaker's producer went silent for good or for now (muted, unpublished, left): a held-back
-   * report of it is dropped, and if it is the announced one, nobody is (subject to the hold).
+   * report of it is dropped, and if it is the announced one, nobody is (subject to the hold),
+   * unless a report of another speaker is held back already: that one stands. The SFU reports a
+   * change once, so replacing it with "nobody" would leave the room without a speaker until the
+   * SFU's dominant speaker changed again, which with one voice left it never does.
    */
   retract(producerId: string): void {
     if (this.#pending?.producerId === producerId) this.#pending = undefined;
-    if (this.#current?.producerId === producerId) this.propose(null);
+    if (this.#current?.producerId !== producerId) return;
+    if (this.#pending !== undefined && this.#pending !== null) return;
+    this.propose(null);
   }
 
   /** Stops announcing; a held-back report is dropped. Idempotent. */
