@@ -43,6 +43,7 @@ export class CallRegistry {
   readonly #byUser = new Map<string, Set<string>>();
   readonly #log: Logger;
   readonly #clock: Clock;
+  #epoch = 0;
 
   constructor(log: Logger, clock: Clock) {
     this.#log = log;
@@ -51,6 +52,15 @@ export class CallRegistry {
 
   get size(): number {
     return this.#calls.size;
+  }
+
+  /**
+   * Changes whenever what `track` would do for some message changes: a call is added, answered or
+   * removed (ended, forgotten). The call relay's kept routes (call-routes.ts) skip `track` only
+   * while it holds.
+   */
+  get epoch(): number {
+    return this.#epoch;
   }
 
   /**
@@ -73,12 +83,14 @@ export class CallRegistry {
         ? { callId, a: to, b: from, startedAt: now, answeredAt: null }
         : { callId, a: from, b: to, startedAt: now, answeredAt: null };
       this.#calls.set(key, entry);
+      this.#epoch++;
       this.#index(from, key);
       this.#index(to, key);
       if (!answer) return { kind: 'started', call: infoOf(key, entry) };
     }
     if (answer && entry.answeredAt === null && from === entry.b) {
       entry.answeredAt = now;
+      this.#epoch++;
       return { kind: 'answered', call: infoOf(key, entry) };
     }
     return null;
@@ -144,6 +156,7 @@ export class CallRegistry {
     const entry = this.#calls.get(key);
     if (!entry) return;
     this.#calls.delete(key);
+    this.#epoch++;
     for (const user of [entry.a, entry.b]) {
       const keys = this.#byUser.get(user);
       keys?.delete(key);

@@ -20,7 +20,7 @@ import { Hooks } from '../events/hooks.js';
 import { background } from '../lifecycle/background.js';
 import type { CallsConfig } from '../config/env.js';
 import { CallAnswering, callKeyOf, type CallPlan } from './call-answering.js';
-import { IceRoutes, type IceRoute } from './ice-routes.js';
+import { CallRoutes, type CallRoute } from './call-routes.js';
 import { RelayBudget } from './relay-budget.js';
 import { CallRecords } from './call-records.js';
 import { CallRegistry, type CallChange, type CallEndReason, type CallInfo } from './call-registry.js';
@@ -64,8 +64,10 @@ export class CallRelay {
   readonly records: CallRecords;
   /** Call messages relayed without waiting, and through the async path (tests). */
   readonly #paths = { now: 0, later: 0 };
-  /** Each sender session's last call of trickled candidates, planned once (ice-routes.ts). */
-  readonly #iceRoutes = new IceRoutes();
+  /** Each sender session's last call of trickled candidates, planned once (call-routes.ts). */
+  readonly #iceRoutes = new CallRoutes();
+  /** Each sender session's last offer or answer in a known call, planned once (call-routes.ts). */
+  readonly #sdpRoutes = new CallRoutes();
 
   constructor(deps: {
     users: UserMailbox;
@@ -136,13 +138,16 @@ export class CallRelay {
     const f = relayFrame(msg.type, msg.payload, 'recipientId', session, verbatim);
     this.#budget.take(session.userId, recipientId, f.data.length, receivedAt);
     const ice = msg.type === 'call:ice-candidate';
-    if (ice) {
-      const route = this.#iceRoutes.get(
+    const routes = ice ? this.#iceRoutes : ROUTED_SDP.has(msg.type) ? this.#sdpRoutes : null;
+    if (routes !== null) {
+      const route = routes.get(
         session,
+        msg.type,
         recipientId,
         callId,
         this.#users.routesEpoch,
         this.records.epoch,
+        this.calls.epoch,
         receivedAt,
       );
       if (route !== undefined) {
@@ -155,28 +160,44 @@ export class CallRelay {
     const plan = known && this.#answering.planNow(session, { type: msg.type, recipientId, callId });
     if (known && plan) {
       this.#paths.now++;
-      if (ice) return this.#routeIce(session, recipientId, callId, f, receivedAt, known, plan);
-      return this.#deliverPlan(session, msg, f, receivedAt, known, plan);
+      if (ice) {
+        const route = this.#route(session, msg.type, recipientId, callId, receivedAt, known, plan, null);
+        this.#iceRoutes.set(session, route);
+        this.#deliverRoute(route, f, receivedAt);
+        return;
+      }
+      const done = this.#deliverPlan(session, msg, f, receivedAt, known, plan);
+      // Delivered (it throws when nobody is there) and nothing more to tell: the next one of this
+      // type in this call may take the same way, while the registry tracks nothing new (its epoch
+      // read now, after this message was tracked).
+      if (routes !== null && done === undefined && plan.deliver !== null)
+        routes.set(
+          session,
+          this.#route(session, msg.type, recipientId, callId, receivedAt, known, plan, this.calls.epoch),
+        );
+      return done;
     }
     this.#paths.later++;
     return this.#relayCallLater(session, msg, f, receivedAt, known);
   }
 
   /**
-   * A candidate planned synchronously: delivered as `#deliverPlan` would (a candidate changes
-   * nothing in the call, tracks nothing, and for nobody is dropped silently), and its route kept
-   * for the sender's next candidates of the call. Everything read here is this turn's state, so
-   * the epochs read now are the ones it was planned under.
+   * The route of a message planned synchronously, to keep for the sender's next ones of its type
+   * in the call. A candidate is delivered through it as `#deliverPlan` would (a candidate changes
+   * nothing in the call, tracks nothing, and for nobody is dropped silently); an offer or answer
+   * was delivered by `#deliverPlan` already. Everything read here is this turn's state, so the
+   * epochs read now are the ones it was planned under.
    */
-  #routeIce(
+  #route(
     session: Session,
+    type: CallRelayType,
     recipientId: string,
     callId: string,
-    f: Frame,
     receivedAt: number,
     byNode: ReadonlyMap<string, string[]>,
     plan: CallPlan,
-  ): void {
+    callsEpoch: number | null,
+  ): CallRoute {
     const filter: DeliveryFilter | null =
       plan.deliver === null ? null : plan.deliver === 'everyone' ? { except: session.id } : plan.deliver;
     const local: Session[] = [];
@@ -188,7 +209,8 @@ export class CallRelay {
     const recordUntil =
       this.records.expiresAt(callKeyOf(callId, session.userId, recipientId)) ??
       receivedAt + defaults.callRecordCacheTtlMs;
-    const route: IceRoute = {
+    return {
+      type,
       recipientId,
       callId,
       local,
@@ -196,15 +218,15 @@ export class CallRelay {
       filter: filter ?? {},
       routesEpoch: this.#users.routesEpoch,
       recordsEpoch: this.records.epoch,
+      callsEpoch,
       expiresAt: Math.min(recordUntil, this.#users.knownUntil(recipientId)),
     };
-    this.#iceRoutes.set(session, route);
-    this.#deliverRoute(route, f, receivedAt);
   }
 
-  #deliverRoute(route: IceRoute, f: Frame, receivedAt: number): void {
+  #deliverRoute(route: CallRoute, f: Frame, receivedAt: number): void {
     const { local, remoteNodes } = route;
-    // Nobody to deliver to: trickled candidates for someone gone (or for no call) are noise.
+    // Nobody to deliver to: trickled candidates for someone gone (or for no call) are noise. (An
+    // offer's or answer's route is kept only when it reached someone, and holds while they stay.)
     if (local.length === 0 && remoteNodes.length === 0) return;
     for (let i = 0; i < local.length; i++) local[i].deliver(f);
     for (let i = 0; i < remoteNodes.length; i++)
@@ -215,6 +237,11 @@ export class CallRelay {
   /** Candidates relayed through a kept route (tests). */
   get iceRouteHitsForTesting(): number {
     return this.#iceRoutes.hitsForTesting;
+  }
+
+  /** Offers and answers relayed through a kept route (tests). */
+  get sdpRouteHitsForTesting(): number {
+    return this.#sdpRoutes.hitsForTesting;
   }
 
   /** How many call messages took the synchronous path (`now`) and the async one (`later`). */
@@ -417,6 +444,9 @@ export class CallRelay {
     this.#metrics.relayLatency.observe((this.#clock.monotonic() - receivedAt) / 1000);
   }
 }
+
+/** The call messages besides candidates that take a kept route in a known call: renegotiation. */
+const ROUTED_SDP: ReadonlySet<CallRelayType> = new Set(['call:offer', 'call:answer']);
 
 /** A single node: the recipient has no sessions on another one. */
 const NOWHERE_ELSE: ReadonlyMap<string, string[]> = new Map();

@@ -9,12 +9,13 @@ import { sleep, waitUntil } from '../helpers/wait.js';
 import { icePayload as cand, TEST_SDP as OFFER } from '../helpers/call-steps.js';
 
 /**
- * The call relay keeps, per sender session, the route of its last call's trickled ICE candidates
- * (src/server/calls/ice-routes.ts), so a candidate needs no record or session lookups. These tests
- * hold it to the multi-device rules at every edge where that route must change: a second device
- * rings, the call is answered or rejected on one device, a device leaves, the peer's connection
- * drops and resumes, the peer moves to another node. Each candidate carries a sequence number, so
- * every check names exactly which candidates each device got.
+ * The call relay keeps, per sender session, the route of its last call's trickled ICE candidates,
+ * and of its last offer or answer in a known call (src/server/calls/call-routes.ts), so such a
+ * message needs no record or session lookups. These tests hold the routes to the multi-device
+ * rules at every edge where a route must change: a second device rings, the call is answered or
+ * rejected on one device, a device leaves, the peer's connection drops and resumes, the peer moves
+ * to another node, the call ends. Each candidate and each SDP carries a sequence number, so every
+ * check names exactly which messages each device got.
  */
 
 const isIce = (m: ServerMessage): m is ServerMessageOf<'call:ice-candidate'> =>
@@ -32,6 +33,22 @@ function track(c: TestClient): TestClient {
   return c;
 }
 const seqs = (c: TestClient): number[] => seen.get(c) ?? [];
+/** Every offer and answer each client got, as `offer:N` / `answer:N` (N: the SDP's `a=x-seq`). */
+const sdpSeen = new WeakMap<TestClient, string[]>();
+function trackSdp(c: TestClient): TestClient {
+  const list: string[] = [];
+  sdpSeen.set(c, list);
+  c.ws.on('message', (d: Buffer) => {
+    const m = JSON.parse(d.toString()) as ServerMessage;
+    if (m.type === 'call:offer' || m.type === 'call:answer')
+      list.push(`${m.type.slice(5)}:${/a=x-seq:(\d+)/.exec(m.payload.sdp)?.[1] ?? '-'}`);
+  });
+  return c;
+}
+const sdps = (c: TestClient): string[] => sdpSeen.get(c) ?? [];
+const sdpUntil = (c: TestClient, what: string) => waitUntil(() => sdps(c).includes(what), what);
+/** An SDP numbered `n` (a line the relay passes through untouched). */
+const sdp = (n: number) => `${OFFER}a=x-seq:${n}\r\n`;
 const iceUntil = (c: TestClient, n: number) => waitUntil(() => seqs(c).includes(n), `candidate ${n}`);
 const iceUntilWithin = (c: TestClient, n: number, ms: number) =>
   waitUntil(() => seqs(c).includes(n), `candidate ${n}`, ms).then(
@@ -222,6 +239,142 @@ describe('ICE routes, one node', () => {
     const got = bob.received.filter(isIce);
     expect(got.map((m) => m.payload.senderId)).toEqual(['alice', 'alice', 'alice']);
     expect(seqs(bob)).toEqual([1, 2, 3]);
+  });
+});
+
+describe('offer and answer routes, one node (renegotiation in a known call)', () => {
+  let srv: TestServer;
+  let open: TestClient[] = [];
+  let seq = 0;
+  const connect = async (sub: string) => {
+    const c = trackSdp(
+      await TestClient.connect(srv.wsUrl, await srv.token({ sub, name: sub.toUpperCase() })),
+    );
+    open.push(c);
+    return c;
+  };
+  const hits = () => srv.server.internalsForTesting.relay.sdpRouteHitsForTesting;
+  const sessions = () => srv.server.internalsForTesting.sessions;
+
+  beforeAll(async () => {
+    srv = await startServer({ CALL_POLICY: 'any' });
+  });
+  afterEach(async () => {
+    await Promise.all(open.map((c) => c.close(1000)));
+    open = [];
+  });
+  afterAll(() => srv.close());
+
+  /** alice calls bob's devices, `answering` accepts, and the others stop ringing: the call id. */
+  const answered = async (alice: TestClient, bobs: TestClient[], answering: TestClient) => {
+    const callId = `sr${++seq}`;
+    alice.send('call:offer', { recipientId: 'bob', callId, sdp: sdp(0) });
+    await Promise.all(bobs.map((b) => sdpUntil(b, 'offer:0')));
+    answering.send('call:accept', { recipientId: 'alice', callId });
+    await alice.next('call:accept');
+    await Promise.all(bobs.filter((b) => b !== answering).map((b) => b.next('call:answered-elsewhere')));
+    return callId;
+  };
+
+  it('re-offers reach only the device that answered, its answers only the caller, through kept routes', async () => {
+    const alice = await connect('alice');
+    const [bob1, bob2] = [await connect('bob'), await connect('bob')];
+    const callId = await answered(alice, [bob1, bob2], bob2);
+    const before = hits();
+    for (let n = 1; n <= 6; n++) {
+      alice.send('call:offer', { recipientId: 'bob', callId, sdp: sdp(n) });
+      await sdpUntil(bob2, `offer:${n}`);
+      bob2.send('call:answer', { recipientId: 'alice', callId, sdp: sdp(n) });
+      await sdpUntil(alice, `answer:${n}`);
+    }
+    await quiet();
+    expect(sdps(bob2)).toEqual(['offer:0', 'offer:1', 'offer:2', 'offer:3', 'offer:4', 'offer:5', 'offer:6']);
+    expect(sdps(bob1)).toEqual(['offer:0']);
+    expect(sdps(alice)).toEqual(['answer:1', 'answer:2', 'answer:3', 'answer:4', 'answer:5', 'answer:6']);
+    // Each side's first one planned its route; the other five of each took it.
+    expect(hits() - before).toBe(10);
+    // The sender set by the server, as on every relay; no addressing field left.
+    const offers = bob2.received.filter((m): m is ServerMessageOf<'call:offer'> => m.type === 'call:offer');
+    for (const m of offers) {
+      expect(m.payload).toMatchObject({ callId, senderId: 'alice', senderName: 'ALICE' });
+      expect(m.payload).not.toHaveProperty('recipientId');
+    }
+    // The call is still the one the registry tracks, answered, with nothing else added.
+    const calls = srv.server.internalsForTesting.relay.calls.list().filter((c) => c.callId === callId);
+    expect(calls.map(({ callerId, calleeId }) => ({ callerId, calleeId }))).toEqual([
+      { callerId: 'alice', calleeId: 'bob' },
+    ]);
+    expect(calls[0]?.answeredAt).toEqual(expect.any(Number) as unknown);
+  });
+
+  it('the device that answered leaves: the next re-offer is refused (RECIPIENT_OFFLINE), not sent on the old route', async () => {
+    const alice = await connect('alice');
+    const [bob1, bob2] = [await connect('bob'), await connect('bob')];
+    const callId = await answered(alice, [bob1, bob2], bob2);
+    for (let n = 1; n <= 2; n++) {
+      alice.send('call:offer', { recipientId: 'bob', callId, sdp: sdp(n) });
+      await sdpUntil(bob2, `offer:${n}`);
+    }
+    await bob2.close(1000);
+    await waitUntil(() => (sessions().sessionsOf('bob')?.size ?? 0) === 1, 'one session of bob left');
+    const at = hits();
+    const reply = await alice.request('call:offer', { recipientId: 'bob', callId, sdp: sdp(3) });
+    expect(reply).toMatchObject({ type: 'error', payload: { code: 'RECIPIENT_OFFLINE' } });
+    expect(hits()).toBe(at);
+    await quiet();
+    expect(sdps(bob1)).toEqual(['offer:0']);
+  });
+
+  it('after a hang-up, the next offer with the same call id is planned again from the ended record, not sent on the old route', async () => {
+    const alice = await connect('alice');
+    const [bob1, bob2] = [await connect('bob'), await connect('bob')];
+    const callId = await answered(alice, [bob1, bob2], bob2);
+    for (let n = 1; n <= 2; n++) {
+      alice.send('call:offer', { recipientId: 'bob', callId, sdp: sdp(n) });
+      await sdpUntil(bob2, `offer:${n}`);
+    }
+    alice.send('call:hangup', { recipientId: 'bob', callId });
+    await bob2.next('call:hangup');
+    const at = hits();
+    alice.send('call:offer', { recipientId: 'bob', callId, sdp: sdp(3) });
+    // The ended record lives on for a while (endedCallTtlMs) and still routes a late message of
+    // the call between its two sessions; the route was dropped with the record's change.
+    await sdpUntil(bob2, 'offer:3');
+    expect(hits()).toBe(at);
+    await quiet();
+    expect(sdps(bob1)).toEqual(['offer:0']);
+    expect(sdps(bob2)).toEqual(['offer:0', 'offer:1', 'offer:2', 'offer:3']);
+  });
+
+  it('bad input on the route’s path still gets its clear error, and the route goes on working', async () => {
+    const alice = await connect('alice');
+    const bob = await connect('bob');
+    const callId = await answered(alice, [bob], bob);
+    alice.send('call:offer', { recipientId: 'bob', callId, sdp: sdp(1) });
+    await sdpUntil(bob, 'offer:1');
+    // An offer without its SDP, one with a forged sender, an answer for a call there is not.
+    const bad = await alice.request('call:offer', { recipientId: 'bob', callId });
+    expect(bad).toMatchObject({ type: 'error', payload: { code: 'INVALID_MESSAGE' } });
+    expect((bad as ServerMessageOf<'error'>).payload.message).toMatch(/sdp/);
+    alice.send('call:offer', {
+      recipientId: 'bob',
+      callId,
+      sdp: sdp(2),
+      senderId: 'mallory',
+      senderName: 'M',
+    });
+    const none = await alice.request('call:answer', {
+      recipientId: 'bob',
+      callId: 'no-such-call',
+      sdp: sdp(9),
+    });
+    expect(none).toMatchObject({ type: 'error', payload: { code: 'CALL_NOT_FOUND' } });
+    alice.send('call:offer', { recipientId: 'bob', callId, sdp: sdp(3) });
+    await sdpUntil(bob, 'offer:3');
+    await quiet();
+    expect(sdps(bob)).toEqual(['offer:0', 'offer:1', 'offer:2', 'offer:3']);
+    const got = bob.received.filter((m): m is ServerMessageOf<'call:offer'> => m.type === 'call:offer');
+    expect(got.map((m) => m.payload.senderId)).toEqual(['alice', 'alice', 'alice', 'alice']);
   });
 });
 
