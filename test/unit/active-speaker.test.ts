@@ -120,6 +120,22 @@ describe('active speaker debounce (room:active-speaker)', () => {
     expect(announced.at(-1)).toEqual({ at: 2 * HOLD, who: null });
   });
 
+  it('the announced speaker muted, then the one reported instead muted too within the hold: nobody is announced', async () => {
+    const { clock, d, announced } = setup();
+    d.propose(A);
+    await clock.advance(200);
+    d.retract(A.producerId); // held back: "nobody" after A's hold
+    d.propose(B); // the SFU's next dominant speaker replaces it...
+    d.retract(B.producerId); // ...and is muted before the hold ends
+    await clock.advance(HOLD);
+    expect(announced).toEqual([
+      { at: 0, who: 'a' },
+      { at: HOLD, who: null },
+    ]);
+    expect(d.current).toBeNull();
+    expect(clock.pending).toBe(0);
+  });
+
   it('close drops what is held back, stops its timer and ignores later reports; idempotent', async () => {
     const { clock, d, announced } = setup();
     d.propose(A);

@@ -23,6 +23,8 @@ export class ActiveSpeakerDebouncer {
   readonly #holdMs: number;
   readonly #announce: (speaker: ActiveSpeaker | null) => void;
   #current: ActiveSpeaker | null = null;
+  /** The announced speaker was retracted (muted, gone) and nothing has been announced since. */
+  #currentSilenced = false;
   /** Monotonic time of the last announcement; null before the first. */
   #announcedAt: number | null = null;
   /** The latest report held back by the hold (undefined: none). */
@@ -66,8 +68,11 @@ export class ActiveSpeakerDebouncer {
    * SFU's dominant speaker changed again, which with one voice left it never does.
    */
   retract(producerId: string): void {
-    if (this.#pending?.producerId === producerId) this.#pending = undefined;
+    // A held-back report dropped while the announced speaker is silenced: nobody is next, as the
+    // silenced speaker's own retract had said before that report replaced it.
+    if (this.#pending?.producerId === producerId) this.#pending = this.#currentSilenced ? null : undefined;
     if (this.#current?.producerId !== producerId) return;
+    this.#currentSilenced = true;
     if (this.#pending !== undefined && this.#pending !== null) return;
     this.propose(null);
   }
@@ -91,6 +96,7 @@ export class ActiveSpeakerDebouncer {
 
   #set(speaker: ActiveSpeaker | null): void {
     this.#current = speaker;
+    this.#currentSilenced = false;
     this.#announcedAt = this.#clock.monotonic();
     this.#announce(speaker);
   }
