@@ -276,6 +276,18 @@ describe('offer and answer routes, one node (renegotiation in a known call)', ()
     return callId;
   };
 
+  /** alice calls bob's two devices, bob2 answers, and alice re-offers twice (the second through a route). */
+  const renegotiating = async () => {
+    const alice = await connect('alice');
+    const [bob1, bob2] = [await connect('bob'), await connect('bob')];
+    const callId = await answered(alice, [bob1, bob2], bob2);
+    for (let n = 1; n <= 2; n++) {
+      alice.send('call:offer', { recipientId: 'bob', callId, sdp: sdp(n) });
+      await sdpUntil(bob2, `offer:${n}`);
+    }
+    return { alice, bob1, bob2, callId };
+  };
+
   it('re-offers reach only the device that answered, its answers only the caller, through kept routes', async () => {
     const alice = await connect('alice');
     const [bob1, bob2] = [await connect('bob'), await connect('bob')];
@@ -308,13 +320,7 @@ describe('offer and answer routes, one node (renegotiation in a known call)', ()
   });
 
   it('the device that answered leaves: the next re-offer is refused (RECIPIENT_OFFLINE), not sent on the old route', async () => {
-    const alice = await connect('alice');
-    const [bob1, bob2] = [await connect('bob'), await connect('bob')];
-    const callId = await answered(alice, [bob1, bob2], bob2);
-    for (let n = 1; n <= 2; n++) {
-      alice.send('call:offer', { recipientId: 'bob', callId, sdp: sdp(n) });
-      await sdpUntil(bob2, `offer:${n}`);
-    }
+    const { alice, bob1, bob2, callId } = await renegotiating();
     await bob2.close(1000);
     await waitUntil(() => (sessions().sessionsOf('bob')?.size ?? 0) === 1, 'one session of bob left');
     const at = hits();
@@ -326,13 +332,7 @@ describe('offer and answer routes, one node (renegotiation in a known call)', ()
   });
 
   it('after a hang-up, the next offer with the same call id is planned again from the ended record, not sent on the old route', async () => {
-    const alice = await connect('alice');
-    const [bob1, bob2] = [await connect('bob'), await connect('bob')];
-    const callId = await answered(alice, [bob1, bob2], bob2);
-    for (let n = 1; n <= 2; n++) {
-      alice.send('call:offer', { recipientId: 'bob', callId, sdp: sdp(n) });
-      await sdpUntil(bob2, `offer:${n}`);
-    }
+    const { alice, bob1, bob2, callId } = await renegotiating();
     alice.send('call:hangup', { recipientId: 'bob', callId });
     await bob2.next('call:hangup');
     const at = hits();
