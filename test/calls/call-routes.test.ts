@@ -1,10 +1,11 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServerMessage, ServerMessageOf } from '../../src/protocol/index.js';
 import { TokenIssuer } from '../../src/server/auth/token-issuer.js';
 import { TestClient } from '../helpers/client.js';
 import { startNodeProcess, type NodeProcess } from '../helpers/node-process.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
-import { startServer, TEST_SECRET, type TestServer } from '../helpers/server.js';
+import { TEST_SECRET } from '../helpers/server.js';
+import { serverForSuite } from '../helpers/suite-server.js';
 import { sleep, waitUntil } from '../helpers/wait.js';
 import { icePayload as cand, TEST_SDP as OFFER } from '../helpers/call-steps.js';
 
@@ -21,31 +22,36 @@ import { icePayload as cand, TEST_SDP as OFFER } from '../helpers/call-steps.js'
 const isIce = (m: ServerMessage): m is ServerMessageOf<'call:ice-candidate'> =>
   m.type === 'call:ice-candidate';
 
-/** Every candidate each client got, by sequence number, in arrival order. */
-const seen = new WeakMap<TestClient, number[]>();
-function track(c: TestClient): TestClient {
-  const list: number[] = [];
-  seen.set(c, list);
-  c.ws.on('message', (d: Buffer) => {
-    const m = JSON.parse(d.toString()) as ServerMessage;
-    if (isIce(m)) list.push(Number(/^candidate:(\d+)/.exec(m.payload.candidate?.candidate ?? '')?.[1]));
-  });
-  return c;
+/** What `pick` makes of each message a client gets, in arrival order (undefined: not kept). */
+function recorder<T>(pick: (m: ServerMessage) => T | undefined) {
+  const seen = new WeakMap<TestClient, T[]>();
+  return {
+    track: (c: TestClient): TestClient => {
+      const list: T[] = [];
+      seen.set(c, list);
+      c.ws.on('message', (d: Buffer) => {
+        const v = pick(JSON.parse(d.toString()) as ServerMessage);
+        if (v !== undefined) list.push(v);
+      });
+      return c;
+    },
+    of: (c: TestClient): T[] => seen.get(c) ?? [],
+  };
 }
-const seqs = (c: TestClient): number[] => seen.get(c) ?? [];
+/** Every candidate each client got, by sequence number. */
+const candidates = recorder((m) =>
+  isIce(m) ? Number(/^candidate:(\d+)/.exec(m.payload.candidate?.candidate ?? '')?.[1]) : undefined,
+);
+const track = candidates.track;
+const seqs = candidates.of;
 /** Every offer and answer each client got, as `offer:N` / `answer:N` (N: the SDP's `a=x-seq`). */
-const sdpSeen = new WeakMap<TestClient, string[]>();
-function trackSdp(c: TestClient): TestClient {
-  const list: string[] = [];
-  sdpSeen.set(c, list);
-  c.ws.on('message', (d: Buffer) => {
-    const m = JSON.parse(d.toString()) as ServerMessage;
-    if (m.type === 'call:offer' || m.type === 'call:answer')
-      list.push(`${m.type.slice(5)}:${/a=x-seq:(\d+)/.exec(m.payload.sdp)?.[1] ?? '-'}`);
-  });
-  return c;
-}
-const sdps = (c: TestClient): string[] => sdpSeen.get(c) ?? [];
+const offersAnswers = recorder((m) =>
+  m.type === 'call:offer' || m.type === 'call:answer'
+    ? `${m.type.slice(5)}:${/a=x-seq:(\d+)/.exec(m.payload.sdp)?.[1] ?? '-'}`
+    : undefined,
+);
+const trackSdp = offersAnswers.track;
+const sdps = offersAnswers.of;
 const sdpUntil = (c: TestClient, what: string) => waitUntil(() => sdps(c).includes(what), what);
 /** An SDP numbered `n` (a line the relay passes through untouched). */
 const sdp = (n: number) => `${OFFER}a=x-seq:${n}\r\n`;
@@ -59,25 +65,11 @@ const iceUntilWithin = (c: TestClient, n: number, ms: number) =>
 const quiet = () => sleep(150);
 
 describe('ICE routes, one node', () => {
-  let srv: TestServer;
-  let open: TestClient[] = [];
+  const suite = serverForSuite({ CALL_POLICY: 'any', RESUME_GRACE_MS: '10000' });
   let seq = 0;
-  const connect = async (sub: string) => {
-    const c = track(await TestClient.connect(srv.wsUrl, await srv.token({ sub, name: sub.toUpperCase() })));
-    open.push(c);
-    return c;
-  };
-  const hits = () => srv.server.internalsForTesting.relay.iceRouteHitsForTesting;
-  const sessions = () => srv.server.internalsForTesting.sessions;
-
-  beforeAll(async () => {
-    srv = await startServer({ CALL_POLICY: 'any', RESUME_GRACE_MS: '10000' });
-  });
-  afterEach(async () => {
-    await Promise.all(open.map((c) => c.close(1000)));
-    open = [];
-  });
-  afterAll(() => srv.close());
+  const connect = async (sub: string) => track(await suite.connect({ sub, name: sub.toUpperCase() }));
+  const hits = () => suite.server().server.internalsForTesting.relay.iceRouteHitsForTesting;
+  const sessions = () => suite.server().server.internalsForTesting.sessions;
 
   /** alice calls bob (every device of bob that is connected rings), and the call id. */
   const call = async (alice: TestClient, bobs: TestClient[]) => {
@@ -190,11 +182,11 @@ describe('ICE routes, one node', () => {
   it('the peer’s connection drops and resumes: candidates meanwhile are buffered, then replayed, then live again', async () => {
     const alice = await connect('alice');
     const bob = track(
-      new TestClient(srv.wsUrl, [], {
-        headers: { authorization: `Bearer ${await srv.token({ sub: 'bob', name: 'BOB' })}` },
+      new TestClient(suite.server().wsUrl, [], {
+        headers: { authorization: `Bearer ${await suite.server().token({ sub: 'bob', name: 'BOB' })}` },
       }),
     );
-    open.push(bob);
+    suite.adopt(bob);
     await bob.opened;
     const welcome = (await bob.next('welcome')).payload;
     const callId = await call(alice, [bob]);
@@ -243,27 +235,11 @@ describe('ICE routes, one node', () => {
 });
 
 describe('offer and answer routes, one node (renegotiation in a known call)', () => {
-  let srv: TestServer;
-  let open: TestClient[] = [];
+  const suite = serverForSuite({ CALL_POLICY: 'any' });
   let seq = 0;
-  const connect = async (sub: string) => {
-    const c = trackSdp(
-      await TestClient.connect(srv.wsUrl, await srv.token({ sub, name: sub.toUpperCase() })),
-    );
-    open.push(c);
-    return c;
-  };
-  const hits = () => srv.server.internalsForTesting.relay.sdpRouteHitsForTesting;
-  const sessions = () => srv.server.internalsForTesting.sessions;
-
-  beforeAll(async () => {
-    srv = await startServer({ CALL_POLICY: 'any' });
-  });
-  afterEach(async () => {
-    await Promise.all(open.map((c) => c.close(1000)));
-    open = [];
-  });
-  afterAll(() => srv.close());
+  const connect = async (sub: string) => trackSdp(await suite.connect({ sub, name: sub.toUpperCase() }));
+  const hits = () => suite.server().server.internalsForTesting.relay.sdpRouteHitsForTesting;
+  const sessions = () => suite.server().server.internalsForTesting.sessions;
 
   /** alice calls bob's devices, `answering` accepts, and the others stop ringing: the call id. */
   const answered = async (alice: TestClient, bobs: TestClient[], answering: TestClient) => {
@@ -312,7 +288,10 @@ describe('offer and answer routes, one node (renegotiation in a known call)', ()
       expect(m.payload).not.toHaveProperty('recipientId');
     }
     // The call is still the one the registry tracks, answered, with nothing else added.
-    const calls = srv.server.internalsForTesting.relay.calls.list().filter((c) => c.callId === callId);
+    const calls = suite
+      .server()
+      .server.internalsForTesting.relay.calls.list()
+      .filter((c) => c.callId === callId);
     expect(calls.map(({ callerId, calleeId }) => ({ callerId, calleeId }))).toEqual([
       { callerId: 'alice', calleeId: 'bob' },
     ]);

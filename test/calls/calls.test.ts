@@ -1,7 +1,6 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ServerMessage } from '../../src/protocol/index.js';
-import { TestClient } from '../helpers/client.js';
-import { startServer, type TestServer } from '../helpers/server.js';
+import { serverForSuite } from '../helpers/suite-server.js';
 
 const OFFER = 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=offer\r\n';
 const ANSWER = 'v=0\r\no=- 3 4 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=answer\r\n';
@@ -15,24 +14,10 @@ const isCall = (m: ServerMessage) =>
   m.type.startsWith('call:') || m.type.startsWith('sdp:') || m.type === 'ice:candidate';
 
 describe('1:1 calls and in-room relay', () => {
-  let srv: TestServer;
-  let open: TestClient[] = [];
-  const connect = async (sub: string, name?: string) => {
-    const c = await TestClient.connect(srv.wsUrl, await srv.token(name ? { sub, name } : { sub }));
-    open.push(c);
-    return c;
-  };
-
-  beforeAll(async () => {
-    // Call mechanics, between users who share no room: CALL_POLICY=any (the relationship rule
-    // has its own file, test/calls/relay-abuse.test.ts).
-    srv = await startServer({ CALL_POLICY: 'any' });
-  });
-  afterEach(async () => {
-    await Promise.all(open.map((c) => c.close(1000)));
-    open = [];
-  });
-  afterAll(() => srv.close());
+  // Call mechanics, between users who share no room: CALL_POLICY=any (the relationship rule
+  // has its own file, test/calls/relay-abuse.test.ts).
+  const suite = serverForSuite({ CALL_POLICY: 'any' });
+  const connect = (sub: string, name?: string) => suite.connect(name ? { sub, name } : { sub });
 
   it('relays offer, answer, ICE candidates, accept, reject and hangup both ways with the server-set sender', async () => {
     const alice = await connect('alice', 'Alice');
@@ -318,11 +303,13 @@ describe('1:1 calls and in-room relay', () => {
     await alice.request('call:offer', { recipientId: 'nobody', callId: 'k12', sdp: marker });
     await alice.request('call:offer', { recipientId: 'bob', callId: 5, sdp: marker });
 
-    const text = srv.logText();
+    const text = suite.server().logText();
     expect(text).not.toContain('MARKER-9F');
     // Logging was on: the relayed messages were logged by type and correlationId.
     expect(
-      srv.logs.some((l) => l.level === 20 && l.type === 'call:offer' && l.correlationId === 'log1'),
+      suite
+        .server()
+        .logs.some((l) => l.level === 20 && l.type === 'call:offer' && l.correlationId === 'log1'),
     ).toBe(true);
   });
 });

@@ -1,7 +1,7 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ServerMessage } from '../../src/protocol/index.js';
-import { TestClient } from '../helpers/client.js';
-import { startServer, type TestServer } from '../helpers/server.js';
+import type { TestClient } from '../helpers/client.js';
+import { serverForSuite } from '../helpers/suite-server.js';
 import { waitUntil } from '../helpers/wait.js';
 
 const OFFER = 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=offer\r\n';
@@ -12,14 +12,10 @@ const isCall = (m: ServerMessage) => m.type.startsWith('call:');
 const refused = { type: 'error', payload: { code: 'CALL_ANSWERED_ELSEWHERE' } };
 
 describe('1:1 calls on several devices of one user', () => {
-  let srv: TestServer;
-  let open: TestClient[] = [];
+  // Devices of users who share no room: CALL_POLICY=any (test/calls/relay-abuse.test.ts has the rule).
+  const suite = serverForSuite({ CALL_POLICY: 'any' });
   let seq = 0;
-  const connect = async (sub: string) => {
-    const c = await TestClient.connect(srv.wsUrl, await srv.token({ sub, name: sub.toUpperCase() }));
-    open.push(c);
-    return c;
-  };
+  const connect = (sub: string) => suite.connect({ sub, name: sub.toUpperCase() });
   /** alice calls bob, whose two devices ring. */
   const ringing = async () => {
     const [alice, bob1, bob2] = [await connect('alice'), await connect('bob'), await connect('bob')];
@@ -28,16 +24,6 @@ describe('1:1 calls on several devices of one user', () => {
     await Promise.all([bob1.next('call:offer'), bob2.next('call:offer')]);
     return { alice, bob1, bob2, callId, to: (recipientId: string) => ({ recipientId, callId }) };
   };
-
-  beforeAll(async () => {
-    // Devices of users who share no room: CALL_POLICY=any (test/calls/relay-abuse.test.ts has the rule).
-    srv = await startServer({ CALL_POLICY: 'any' });
-  });
-  afterEach(async () => {
-    await Promise.all(open.map((c) => c.close(1000)));
-    open = [];
-  });
-  afterAll(() => srv.close());
 
   it('the first device to accept wins: the other stops ringing, then hears nothing more of the call and may not act on it', async () => {
     const { alice, bob1, bob2, callId, to } = await ringing();
@@ -89,8 +75,7 @@ describe('1:1 calls on several devices of one user', () => {
       expect((await loser.next('call:answered-elsewhere')).payload.outcome).toBe('accepted');
       await winner.expectNothing((m) => m.type === 'error' || m.type === 'call:answered-elsewhere', 50);
       await alice.expectNothing((m) => m.type === 'call:accept', 50);
-      await Promise.all(open.map((c) => c.close(1000)));
-      open = [];
+      await suite.closeClients();
     }
   });
 
@@ -117,8 +102,7 @@ describe('1:1 calls on several devices of one user', () => {
     expect((await alice.next('call:accept')).payload.senderId).toBe('bob');
     expect((await bob1.next('call:answered-elsewhere')).payload.outcome).toBe('accepted');
 
-    await Promise.all(open.map((c) => c.close(1000)));
-    open = [];
+    await suite.closeClients();
     const second = await ringing();
     second.bob1.send('call:reject', { ...second.to('alice'), reason: 'busy' });
     second.bob2.send('call:reject', { ...second.to('alice'), reason: 'busy' });
