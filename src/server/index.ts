@@ -32,10 +32,7 @@ import { MemoryRecordings } from './state/memory/memory-recordings.js';
 import { RateLimits } from './signaling/rate-limits.js';
 import { MemoryState } from './state/memory/memory-state.js';
 import type { RecordingIndex } from './state/recording-index.js';
-import { RedisBus } from './state/redis/redis-bus.js';
-import { RedisDirectory } from './state/redis/redis-directory.js';
-import { RedisRecordings } from './state/redis/redis-recordings.js';
-import { RedisState } from './state/redis/redis-state.js';
+import type { RedisState } from './state/redis/redis-state.js';
 import type { ClusterLink } from './cluster/cluster-link.js';
 import { BusRouter } from './cluster/bus-router.js';
 import { CachedDirectory } from './cluster/directory-cache.js';
@@ -110,6 +107,13 @@ export async function createServer({
   let directoryCache: CachedDirectory | null = null;
   let busPeers: BusPeers | null = null;
   if (cc.redisUrl) {
+    // Loaded only for a Redis deployment: a node on the memory backend never loads ioredis (its
+    // heap, which V8 marks on every major GC, is ~2 MB smaller; docs/benchmarks.md, twelfth pass).
+    const [{ RedisState }, { RedisDirectory }, { RedisBus }] = await Promise.all([
+      import('./state/redis/redis-state.js'),
+      import('./state/redis/redis-directory.js'),
+      import('./state/redis/redis-bus.js'),
+    ]);
     redis = await RedisState.connect(cc.redisUrl, {
       prefix: cc.redisPrefix,
       cluster: cc.redisCluster,
@@ -179,7 +183,10 @@ export async function createServer({
   });
   // PTT recording: the node hosting a room's media records its bursts; metadata sits in the state backend.
   const recordings: RecordingIndex = redis
-    ? new RedisRecordings(redis, log.child({ component: 'recordings' }))
+    ? new (await import('./state/redis/redis-recordings.js')).RedisRecordings(
+        redis,
+        log.child({ component: 'recordings' }),
+      )
     : new MemoryRecordings();
   const recorder = new PttRecorder({
     config: config.recording,

@@ -1,4 +1,4 @@
-import * as mediasoup from 'mediasoup';
+import type * as Mediasoup from 'mediasoup';
 import type { types } from 'mediasoup';
 import { defaults } from '../config/defaults.js';
 import type { MediaConfig } from '../config/env.js';
@@ -35,6 +35,11 @@ export class PoolWorker {
   get pid(): number {
     return this.worker.pid;
   }
+}
+
+/** mediasoup, loaded on first use (a node without workers never needs it). */
+function mediasoupModule(): Promise<typeof Mediasoup> {
+  return import('mediasoup');
 }
 
 export type PoolEvents = { died: [worker: PoolWorker] };
@@ -97,11 +102,15 @@ export class WorkerPool {
   }
 
   async start(): Promise<void> {
+    // A signaling-only node (MEDIASOUP_WORKERS=0) never loads mediasoup: its heap, which V8 marks on
+    // every major GC, is ~4.5 MB smaller (docs/benchmarks.md, twelfth pass).
+    if (this.#config.workers === 0) {
+      this.#log.info({ workers: 0 }, 'mediasoup disabled (MEDIASOUP_WORKERS=0)');
+      return;
+    }
+    const { version } = await mediasoupModule();
     for (let i = 0; i < this.#config.workers; i++) this.#workers.push(await this.#spawn(i));
-    this.#log.info(
-      { workers: this.size, version: mediasoup.version, budget: this.budget },
-      'mediasoup workers started',
-    );
+    this.#log.info({ workers: this.size, version, budget: this.budget }, 'mediasoup workers started');
   }
 
   /**
@@ -168,7 +177,8 @@ export class WorkerPool {
     const span = Math.floor((rtcMaxPort - rtcMinPort + 1) / Math.max(1, this.#config.workers));
     const min = rtcMinPort + index * span;
     const max = Math.min(rtcMaxPort, min + span - 1);
-    const worker = await mediasoup.createWorker({ logLevel, rtcMinPort: min, rtcMaxPort: max });
+    const { createWorker } = await mediasoupModule();
+    const worker = await createWorker({ logLevel, rtcMinPort: min, rtcMaxPort: max });
     const pw = new PoolWorker(worker, index, max - min + 1);
     worker.on('died', (err) => {
       this.#log.error({ pid: worker.pid, index, err: err.message }, 'mediasoup worker died');
