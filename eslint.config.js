@@ -7,6 +7,7 @@ export default tseslint.config(
       '**/dist/',
       'node_modules/',
       'coverage/',
+      '.bench-build/',
       'web/dist/',
       'scripts/mediasoup/',
       'packages/server/scripts/',

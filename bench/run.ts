@@ -12,7 +12,8 @@
  * BENCH_PARLEY_BASELINE (another checkout whose Parley the connections scenario also ramps and the
  * ptt scenario also presses: an A/B on the same machine load; that checkout needs its own
  * node_modules). BENCH_PTT_NAIVE_JOINED=1 (ptt: also a naive broadcaster whose members each made
- * one request at setup).
+ * one request at setup). BENCH_SERVERS=source: run the servers' TypeScript through tsx instead of
+ * their `tsc` output (bench/lib/compiled.ts; Parley as `npm start` runs it is the default).
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
@@ -20,7 +21,7 @@ import { basename, join } from 'node:path';
 import { format } from 'prettier';
 import type { Ctx, Scenario, ScenarioResult, Stoppable } from './lib/ctx.js';
 import { fdHardLimit } from './lib/proc.js';
-import { ROOT } from './lib/servers.js';
+import { ROOT, serveCompiled } from './lib/servers.js';
 import { connectCostScenario } from './scenarios/connectcost.js';
 import { connectionsScenario } from './scenarios/connections.js';
 import { joinScenario } from './scenarios/join.js';
@@ -54,6 +55,8 @@ async function main(): Promise<void> {
       process.exit(2);
     }
   }
+  const servers = process.env.BENCH_SERVERS === 'source' ? 'source (tsx)' : 'compiled (tsc, node)';
+  serveCompiled(process.env.BENCH_SERVERS !== 'source');
   const resultsDir = join(ROOT, 'bench', 'results');
   mkdirSync(resultsDir, { recursive: true });
   const tracked: Stoppable[] = [];
@@ -79,9 +82,10 @@ async function main(): Promise<void> {
     memGiB: Math.round(totalmem() / 2 ** 30),
     node: process.version,
     fdHardLimit: fdHardLimit(),
+    servers,
   };
   ctx.say(
-    `parley bench: ${names.join(', ')} on ${machine.cpus}× ${machine.cpuModel}, node ${machine.node}, ${ctx.rounds} rounds`,
+    `parley bench: ${names.join(', ')} on ${machine.cpus}× ${machine.cpuModel}, node ${machine.node}, ${ctx.rounds} rounds, servers ${servers}`,
   );
   const started = performance.now();
   const all: ScenarioResult[] = [];

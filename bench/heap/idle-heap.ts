@@ -10,13 +10,20 @@
  *   BENCH_PARLEY_BASELINE=/work/main sh scripts/in-loopback-netns.sh tsx bench/heap/idle-heap.ts
  *
  * Not part of `npm run bench` (a snapshot of 5,000 connections is ~100 MB to write and parse).
+ * The servers run from their `tsc` output as in `npm run bench` (BENCH_SERVERS=source: tsx).
  */
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GenProc } from '../lib/ipc.js';
 import type { Protocol } from '../lib/payloads.js';
-import { parleyBaselineRoot, startParley, startServerProc, type ServerProc } from '../lib/servers.js';
+import {
+  parleyBaselineRoot,
+  serveCompiled,
+  startParley,
+  startServerProc,
+  type ServerProc,
+} from '../lib/servers.js';
 import { sleep } from '../lib/stats.js';
 import { diffTallies, tallySnapshot } from './snapshot-diff.js';
 
@@ -105,6 +112,7 @@ async function measure(name: string, protocol: Protocol, start: (flags: string[]
   }
 }
 
+serveCompiled(process.env.BENCH_SERVERS !== 'source');
 const env = { MAX_CONNECTIONS_PER_IP: '0', MAX_CONNECTIONS: '0', MEDIASOUP_WORKERS: '0' };
 const which = (process.env.IDLE_HEAP_SERVERS ?? 'raw,parley,baseline').split(',');
 const results: Record<string, number> = {};

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { compiledScript } from './compiled.js';
 import { sleep } from './stats.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -32,10 +33,23 @@ export interface StartOptions {
   root?: string;
   /** More Node flags for the server process (e.g. `--heapsnapshot-signal`). */
   nodeFlags?: string[];
+  /**
+   * Run the script's `tsc` output with plain `node` (compiled.ts), as `npm start` runs Parley,
+   * rather than the TypeScript through tsx. Default: {@link serveCompiled}'s setting (off, except
+   * in `npm run bench`).
+   */
+  compiled?: boolean;
+}
+
+let compiledByDefault = false;
+
+/** Whether servers start from their `tsc` output unless told otherwise (`npm run bench`: yes). */
+export function serveCompiled(on: boolean): void {
+  compiledByDefault = on;
 }
 
 /**
- * Starts a server script (TypeScript through tsx) as its own process on 127.0.0.1 and resolves
+ * Starts a server script (its `tsc` output, or the TypeScript through tsx) as its own process on 127.0.0.1 and resolves
  * once it prints a JSON line `{"msg":"listening","port":N}` (Parley's pino line, and the same line
  * from the baselines). stdout is drained continuously so a logging server never blocks on a full pipe.
  */
@@ -55,9 +69,13 @@ export async function startServerProc(
   // BENCH_PERF_MAP=1: a /tmp/perf-<pid>.map of JIT code, so `perf record -g -p <pid>` names JS functions.
   if (process.env.BENCH_PERF_MAP === '1') execArgv.push('--perf-basic-prof');
   execArgv.push(...(opts.nodeFlags ?? []));
-  execArgv.push('--import', 'tsx', '--import', './bench/lib/gc-on-signal.mjs');
-  const child = spawn(process.execPath, [...execArgv, script], {
-    cwd: opts.root ?? ROOT,
+  const root = opts.root ?? ROOT;
+  const compiled = opts.compiled ?? compiledByDefault;
+  if (!compiled) execArgv.push('--import', 'tsx');
+  execArgv.push('--import', join(ROOT, 'bench/lib/gc-on-signal.mjs'));
+  const entry = compiled ? compiledScript(root, script) : script;
+  const child = spawn(process.execPath, [...execArgv, entry], {
+    cwd: root,
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       HOME: process.env.HOME ?? '/tmp',

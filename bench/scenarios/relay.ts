@@ -139,6 +139,28 @@ export async function relayScenario(ctx: Ctx): Promise<ScenarioResult[]> {
           )
         : null,
     };
+    // BENCH_RELAY_TARGETS=…,rawTsx,mandatedTsx,parleyTsx: the same servers run through tsx (their
+    // TypeScript, as the bench ran them before it measured their `tsc` output; bench/lib/compiled.ts).
+    const tsx = { compiled: false };
+    servers.rawTsx = await start(
+      'rawTsx',
+      () => startServerProc(`raw-relay-tsx${sfx}`, 'bench/baselines/raw-relay.ts', tsx),
+      named,
+    );
+    servers.mandatedTsx = await start(
+      'mandatedTsx',
+      () =>
+        startServerProc(`mandated-relay-tsx${sfx}`, 'bench/baselines/mandated-relay.ts', {
+          ...tsx,
+          env: { ...RELAY_BENCH_ENV },
+        }),
+      named,
+    );
+    servers.parleyTsx = await start(
+      'parleyTsx',
+      () => startParley(`parley-relay-tsx${sfx}`, parleyEnv, tsx),
+      named,
+    );
     for (const skip of variants)
       servers[`mandated-${skip}`] = ctx.track(
         await startServerProc(`mandated-relay-${skip}${sfx}`, 'bench/baselines/mandated-relay.ts', {
@@ -159,6 +181,9 @@ export async function relayScenario(ctx: Ctx): Promise<ScenarioResult[]> {
     { name: 'mandatedCalls', protocol: 'mandated', measures: MEASURES },
     { name: 'parley', protocol: 'parley', measures: MEASURES },
     { name: 'parleyBaseline', protocol: 'parley', measures: MEASURES },
+    { name: 'rawTsx', protocol: 'raw', measures: MEASURES },
+    { name: 'mandatedTsx', protocol: 'mandated', measures: MEASURES },
+    { name: 'parleyTsx', protocol: 'parley', measures: MEASURES },
     {
       name: 'parleyNoLimiter',
       protocol: 'parley',
