@@ -161,6 +161,15 @@ export async function relayScenario(ctx: Ctx): Promise<ScenarioResult[]> {
       () => startParley(`parley-relay-tsx${sfx}`, parleyEnv, tsx),
       named,
     );
+    // BENCH_RELAY_TARGETS=…,parleyFlags with BENCH_PARLEY_FLAGS='--flag …': Parley with more Node flags.
+    servers.parleyFlags = await start(
+      'parleyFlags',
+      () =>
+        startParley(`parley-relay-flags${sfx}`, parleyEnv, {
+          nodeFlags: (process.env.BENCH_PARLEY_FLAGS ?? '').split(' ').filter(Boolean),
+        }),
+      named,
+    );
     for (const skip of variants)
       servers[`mandated-${skip}`] = ctx.track(
         await startServerProc(`mandated-relay-${skip}${sfx}`, 'bench/baselines/mandated-relay.ts', {
@@ -184,6 +193,7 @@ export async function relayScenario(ctx: Ctx): Promise<ScenarioResult[]> {
     { name: 'rawTsx', protocol: 'raw', measures: MEASURES },
     { name: 'mandatedTsx', protocol: 'mandated', measures: MEASURES },
     { name: 'parleyTsx', protocol: 'parley', measures: MEASURES },
+    { name: 'parleyFlags', protocol: 'parley', measures: MEASURES },
     {
       name: 'parleyNoLimiter',
       protocol: 'parley',
