@@ -2,11 +2,12 @@
  * The servers the bench measures, compiled as `npm start` runs Parley (`tsc`, then plain `node`),
  * not through tsx. Under tsx a server's heap also holds tsx's loader and every module's source map
  * (Parley at rest: 36.6 MB of heap through tsx, 26.9 MB from `tsc` output), and esbuild's
- * `keepNames` wraps named functions; what users deploy has neither, and a heap a third larger makes
- * V8's marking cost more per message. Each checkout (this one, BENCH_PARLEY_BASELINE's) is compiled
- * once per bench run into its own `.bench-build/` with its own TypeScript and its own
- * `tsconfig.json`, entry points being Parley's `src/server/main.ts` and the baselines of
- * `bench/baselines/`. `BENCH_SERVERS=source` runs them through tsx as before.
+ * `keepNames` wraps named functions; what users deploy has neither. (Side by side, the twelfth
+ * pass found no difference in CPU per relayed message either way: docs/benchmarks.md.) Each
+ * checkout (this one, BENCH_PARLEY_BASELINE's) is compiled once per bench run into its own
+ * `.bench-build/` with its own TypeScript and its own `tsconfig.json`, entry points being Parley's
+ * `src/server/main.ts` and the baselines of `bench/baselines/`. `BENCH_SERVERS=source` runs them
+ * through tsx as before.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';

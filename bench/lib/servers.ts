@@ -49,9 +49,10 @@ export function serveCompiled(on: boolean): void {
 }
 
 /**
- * Starts a server script (its `tsc` output, or the TypeScript through tsx) as its own process on 127.0.0.1 and resolves
- * once it prints a JSON line `{"msg":"listening","port":N}` (Parley's pino line, and the same line
- * from the baselines). stdout is drained continuously so a logging server never blocks on a full pipe.
+ * Starts a server script (its `tsc` output, or the TypeScript through tsx) as its own process on
+ * 127.0.0.1 and resolves once it prints a JSON line `{"msg":"listening","port":N}` (Parley's pino
+ * line, and the same line from the baselines). stdout is drained continuously so a logging server
+ * never blocks on a full pipe.
  */
 export async function startServerProc(
   name: string,

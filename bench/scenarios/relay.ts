@@ -18,6 +18,8 @@
  * call an offer opened). The JSON then adds `mandated`: their CPU per message against raw's, and
  * Parley's against theirs, medians and each round's. BENCH_MANDATED_VARIANTS=limiter;metrics adds a
  * mandated relay per entry that leaves those pieces out (`mandated-limiter`, `mandated-metrics`).
+ * Also opt-in: `rawTsx`, `mandatedTsx` and `parleyTsx` (those servers through tsx, beside their
+ * compiled selves) and `parleyFlags` (Parley with the Node flags of BENCH_PARLEY_FLAGS).
  *
  * BENCH_RELAY_TOGETHER=1: the paced measures (1k and 5k msg/s) run every target's window at the
  * same time, for their CPU (their latency is then the contention's); saturation always runs one
