@@ -1,10 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ServerMessage, ServerMessageOf } from '../../src/protocol/index.js';
 import { TokenIssuer } from '../../src/server/auth/token-issuer.js';
 import { TestClient } from '../helpers/client.js';
-import { startNodeProcess, type NodeProcess } from '../helpers/node-process.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
+import type { NodeProcess } from '../helpers/node-process.js';
 import { TEST_SECRET } from '../helpers/server.js';
+import { clusterForSuite } from '../helpers/suite-cluster.js';
 import { serverForSuite } from '../helpers/suite-server.js';
 import { sleep, waitUntil } from '../helpers/wait.js';
 import { icePayload as cand, TEST_SDP as OFFER } from '../helpers/call-steps.js';
@@ -358,38 +358,25 @@ describe('offer and answer routes, one node (renegotiation in a known call)', ()
 });
 
 describe('ICE routes, two nodes and Redis: the peer moves', () => {
-  let redis: TestRedis;
-  const nodes: NodeProcess[] = [];
-  const clients: TestClient[] = [];
+  const cluster = clusterForSuite(
+    ['ir-1', 'ir-2'],
+    (nodeId, redis) => ({
+      REDIS_URL: redis.url,
+      NODE_ID: nodeId,
+      CALL_POLICY: 'any',
+      RATE_LIMIT_BURST: '1000',
+    }),
+    { startTimeoutMs: 40_000 },
+  );
+  const nodes = cluster.nodes;
   const issuer = new TokenIssuer({ secret: TEST_SECRET });
-  const env = (nodeId: string) => ({
-    REDIS_URL: redis.url,
-    NODE_ID: nodeId,
-    CALL_POLICY: 'any',
-    RATE_LIMIT_BURST: '1000',
-  });
   /**
    * Well under the directory cache's 5 s TTL (defaults.directoryCacheTtlMs), and the call record
    * cache's: only the invalidation that a move sends through the bus can re-route within it.
    */
   const PROBE_MS = 2_000;
-  const on = async (node: NodeProcess, sub: string) => {
-    const c = track(await TestClient.connect(node.wsUrl, await issuer.issue({ sub, name: sub })));
-    clients.push(c);
-    return c;
-  };
-
-  beforeAll(async () => {
-    redis = await startRedis();
-    nodes.push(
-      ...(await Promise.all([startNodeProcess(env('ir-1'), 40_000), startNodeProcess(env('ir-2'), 40_000)])),
-    );
-  }, 90_000);
-  afterAll(async () => {
-    for (const c of clients) c.ws.terminate();
-    await Promise.all(nodes.map((n) => n.stop()));
-    await redis?.stop();
-  });
+  const on = async (node: NodeProcess, sub: string) =>
+    cluster.adopt(track(await TestClient.connect(node.wsUrl, await issuer.issue({ sub, name: sub }))));
 
   it('candidates follow the callee from the other node to the caller’s node and back', async () => {
     const [n1, n2] = nodes as [NodeProcess, NodeProcess];

@@ -3,9 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServerMessage } from '../../src/protocol/index.js';
 import { TokenIssuer } from '../../src/server/auth/token-issuer.js';
 import { TestClient } from '../helpers/client.js';
-import { startNodeProcess, type NodeProcess } from '../helpers/node-process.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
+import type { NodeProcess } from '../helpers/node-process.js';
 import { startServer, TEST_SECRET, type TestServer } from '../helpers/server.js';
+import { clusterForSuite } from '../helpers/suite-cluster.js';
 import { waitUntil } from '../helpers/wait.js';
 import { candidateNumber, iceStep as ice, TEST_SDP as SDP, type Step } from '../helpers/call-steps.js';
 
@@ -121,37 +121,23 @@ describe('call relay order, memory backend', () => {
 });
 
 describe('call relay order, two nodes and Redis', () => {
-  let redis: TestRedis;
-  const nodes: NodeProcess[] = [];
-  const clients: TestClient[] = [];
+  const cluster = clusterForSuite(
+    ['o-1', 'o-2'],
+    (nodeId, redis) => ({ ...ENV, REDIS_URL: redis.url, NODE_ID: nodeId }),
+    { startTimeoutMs: 40_000 },
+  );
   const issuer = new TokenIssuer({ secret: TEST_SECRET });
-  const env = (nodeId: string) => ({ ...ENV, REDIS_URL: redis.url, NODE_ID: nodeId });
-
-  beforeAll(async () => {
-    redis = await startRedis();
-    nodes.push(
-      ...(await Promise.all([startNodeProcess(env('o-1'), 40_000), startNodeProcess(env('o-2'), 40_000)])),
-    );
-  }, 90_000);
-  afterAll(async () => {
-    for (const c of clients) c.ws.terminate();
-    await Promise.all(nodes.map((n) => n.stop()));
-    await redis?.stop();
-  });
 
   it('keeps each recipient’s order for local and cross-node recipients, caches cold and warm', async () => {
-    const [n1, n2] = nodes as [NodeProcess, NodeProcess];
-    const on = async (node: NodeProcess, sub: string) => {
-      const c = await TestClient.connect(node.wsUrl, await issuer.issue({ sub }));
-      clients.push(c);
-      return c;
-    };
+    const [n1, n2] = cluster.nodes as [NodeProcess, NodeProcess];
+    const on = async (node: NodeProcess, sub: string) =>
+      cluster.adopt(await TestClient.connect(node.wsUrl, await issuer.issue({ sub })));
     const alice = await on(n1, 'x-alice');
     const remote = await on(n2, 'x-remote'); // across the bus
     const local = await on(n1, 'x-local'); // on alice's node
     // What goes on node o-2's channel: one publication per event-loop turn of o-1 carries all the
     // frames relayed in it (a batch), so a burst read in one go takes fewer publications than frames.
-    const watch = new Redis({ path: redis.path });
+    const watch = new Redis({ path: cluster.redis().path });
     let publications = 0;
     watch.on('pmessageBuffer', () => publications++);
     await watch.psubscribe('*node:o-2');

@@ -3,8 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenIssuer } from '../../src/server/auth/token-issuer.js';
 import { TestClient } from '../helpers/client.js';
 import { startNodeProcess, type NodeProcess } from '../helpers/node-process.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
+import type { TestRedis } from '../helpers/redis.js';
 import { TEST_SECRET } from '../helpers/server.js';
+import { clusterForSuite } from '../helpers/suite-cluster.js';
 import { waitUntil } from '../helpers/wait.js';
 
 /**
@@ -23,16 +24,7 @@ const ice = (recipientId: string, callId: string, n: number) => ({
 });
 
 describe('the node-local directory cache, two nodes, one Redis', () => {
-  let redis: TestRedis;
-  let admin: Redis;
-  const nodes: NodeProcess[] = [];
-  const clients: TestClient[] = [];
-  const on = async (node: NodeProcess, sub: string) => {
-    const c = await TestClient.connect(node.wsUrl, await token(sub));
-    clients.push(c);
-    return c;
-  };
-  const env = (nodeId: string) => ({
+  const env = (nodeId: string, redis: TestRedis) => ({
     REDIS_URL: redis.url,
     NODE_ID: nodeId,
     NODE_TTL_MS: '1000',
@@ -41,6 +33,11 @@ describe('the node-local directory cache, two nodes, one Redis', () => {
     // Routing, not the call policy, is under test: these users share no room.
     CALL_POLICY: 'any',
   });
+  const cluster = clusterForSuite(['c-1', 'c-2'], env, { startTimeoutMs: 40_000 });
+  const nodes = cluster.nodes;
+  const on = async (node: NodeProcess, sub: string) =>
+    cluster.adopt(await TestClient.connect(node.wsUrl, await token(sub)));
+  let admin: Redis;
   /** How many times Redis ran `cmd` so far (INFO commandstats). */
   const calls = async (cmd: string): Promise<number> => {
     const info = await admin.info('commandstats');
@@ -49,19 +46,10 @@ describe('the node-local directory cache, two nodes, one Redis', () => {
   };
 
   beforeAll(async () => {
-    redis = await startRedis();
-    admin = new Redis({ path: redis.path, lazyConnect: true });
+    admin = new Redis({ path: cluster.redis().path, lazyConnect: true });
     await admin.connect();
-    nodes.push(
-      ...(await Promise.all([startNodeProcess(env('c-1'), 40_000), startNodeProcess(env('c-2'), 40_000)])),
-    );
-  }, 90_000);
-  afterAll(async () => {
-    for (const c of clients) c.ws.terminate();
-    await Promise.all(nodes.map((n) => n.stop()));
-    admin?.disconnect();
-    await redis?.stop();
   });
+  afterAll(() => admin?.disconnect());
 
   it('relays to a user it has looked up without asking Redis where they are', async () => {
     const [n1, n2] = nodes as [NodeProcess, NodeProcess];
@@ -151,7 +139,7 @@ describe('the node-local directory cache, two nodes, one Redis', () => {
     const [n1, n2] = nodes as [NodeProcess, NodeProcess];
     const a = await on(n1, 'res-a');
     const b = new TestClient(n2.wsUrl, [], { headers: { authorization: `Bearer ${await token('res-b')}` } });
-    clients.push(b);
+    cluster.adopt(b);
     await b.opened;
     const welcome = await b.next('welcome');
     a.send('call:offer', { recipientId: 'res-b', callId: 'r1', sdp: 'v=0 before' });
@@ -203,8 +191,8 @@ describe('the node-local directory cache, two nodes, one Redis', () => {
 
   it('a node dies: its user, back on the survivor, is reached there; once reaped, nobody is', async () => {
     const [doomed, survivor] = await Promise.all([
-      startNodeProcess(env('c-doomed'), 40_000),
-      startNodeProcess(env('c-surv'), 40_000),
+      startNodeProcess(env('c-doomed', cluster.redis()), 40_000),
+      startNodeProcess(env('c-surv', cluster.redis()), 40_000),
     ]);
     nodes.push(doomed, survivor);
     const a = await on(survivor, 'dead-a');

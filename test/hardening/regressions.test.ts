@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServerMessage } from '../../src/protocol/index.js';
 import { RedisState } from '../../src/server/state/redis/redis-state.js';
 import { TestClient } from '../helpers/client.js';
-import { startNodeProcess, type NodeProcess } from '../helpers/node-process.js';
 import { rawUpgrade } from '../helpers/raw-ws.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { startServer, type TestServer } from '../helpers/server.js';
+import { clusterForSuite } from '../helpers/suite-cluster.js';
 import { sleep, waitUntil } from '../helpers/wait.js';
 import { clientFrame, parseServerFrames } from './lib/protocol-violations.js';
 import { tokenFor } from './lib/proc.js';
@@ -98,24 +98,11 @@ describe('a silent partition from Redis shows in /health', () => {
 });
 
 describe('a speaker whose node dies and who resumes elsewhere at once', () => {
-  let redis: TestRedis;
-  const nodes: NodeProcess[] = [];
-  const clients: TestClient[] = [];
-  beforeAll(async () => {
-    redis = await startRedis();
-    const env = (id: string) => ({
-      REDIS_URL: redis.url,
-      NODE_ID: id,
-      NODE_TTL_MS: '1000',
-      RESUME_GRACE_MS: '3000',
-    });
-    nodes.push(...(await Promise.all([startNodeProcess(env('gone')), startNodeProcess(env('stays'))])));
-  }, 30_000);
-  afterAll(async () => {
-    for (const c of clients) c.ws.terminate();
-    await Promise.all(nodes.map((n) => n.stop()));
-    await redis?.stop();
-  });
+  const { nodes, adopt } = clusterForSuite(
+    ['gone', 'stays'],
+    (id, redis) => ({ REDIS_URL: redis.url, NODE_ID: id, NODE_TTL_MS: '1000', RESUME_GRACE_MS: '3000' }),
+    { hookTimeoutMs: 30_000 },
+  );
 
   it('is announced off the floor as soon as the session is adopted', async () => {
     const [gone, stays] = nodes;
@@ -123,7 +110,8 @@ describe('a speaker whose node dies and who resumes elsewhere at once', () => {
       headers: { authorization: `Bearer ${await tokenFor('spk')}` },
     });
     const watcher = await TestClient.connect(stays.wsUrl, await tokenFor('watcher'));
-    clients.push(speaker, watcher);
+    adopt(speaker);
+    adopt(watcher);
     await speaker.opened;
     const { resumeToken } = (await speaker.next('welcome')).payload;
     for (const c of [speaker, watcher])
@@ -132,7 +120,7 @@ describe('a speaker whose node dies and who resumes elsewhere at once', () => {
     await watcher.waitFor((m) => m.type === 'ptt:speaker-changed' && m.payload.speaker?.userId === 'spk');
     await gone.kill9();
     const again = await TestClient.connect(stays.wsUrl, await tokenFor('spk'));
-    clients.push(again);
+    adopt(again);
     expect((await again.request('session:resume', { resumeToken })).type).toBe('session:resumed');
     // Before the fix nobody ever said so: the lock expired silently.
     const free = (m: ServerMessage) => m.type === 'ptt:speaker-changed' && m.payload.speaker === null;
