@@ -276,7 +276,7 @@ export async function createServer({
         user: (h, f) => users.onRemoteDelivery(h.userId, f, h),
         room: (h, f) => rooms.onRemoteBroadcast(h.roomId, f, h.except),
         directory: (h) => directoryCache?.onUserChanged(h.userId),
-        callRecord: (h) => relay.records.onChanged(h.callKey),
+        callRecord: (h) => relay.onRecordChanged(h.callKey),
         sessionMoved: (h, from) => sessions.onSessionMoved(h.sessionId, from),
         handoffFrame: (h, f) => sessions.onHandoffFrame(h.sessionId, f),
         handoffDone: (h) => sessions.onHandoffDone(h.sessionId, h.missedFrames),

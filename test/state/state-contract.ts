@@ -311,6 +311,7 @@ export function stateContract(name: string, factory: () => Promise<ContractSubje
           rung: ['b1', 'b2'],
           callee: null,
           busy: [],
+          ended: false,
         });
         const again = await store.updateCall(key, { ...ring, callerSession: 'a2' }, 10_000);
         expect(again?.callerSession).toBe('a1');
@@ -327,6 +328,49 @@ export function stateContract(name: string, factory: () => Promise<ContractSubje
         expect(['b1', 'b2', 'b4', 'b5']).toContain(callee);
         for (const o of outcomes) expect(o?.callee).toBe(callee);
         expect((await store.updateCall(key, { op: 'busy', session: 'b2' }, 10_000))?.busy).toEqual(['b3']);
+      });
+
+      it('end marks the record ended, and no later step changes it or keeps it longer', async () => {
+        await store.updateCall(key, ring, 10_000);
+        await store.updateCall(key, { op: 'answer', session: 'b2' }, 10_000);
+        const ended = await store.updateCall(key, { op: 'end' }, 300);
+        expect(ended).toEqual({
+          callerId: 'alice',
+          callerSession: 'a1',
+          rung: ['b1', 'b2'],
+          callee: 'b2',
+          busy: [],
+          ended: true,
+        });
+        // A late answer, busy decline, ring (a new offer with the same id) or end: nothing changes,
+        // and none of them gives it their longer ttl.
+        expect(await store.updateCall(key, { op: 'answer', session: 'b1' }, 10_000)).toEqual(ended);
+        expect(await store.updateCall(key, { op: 'busy', session: 'b1' }, 10_000)).toEqual(ended);
+        expect(await store.updateCall(key, { ...ring, callerSession: 'a9', rung: ['b9'] }, 10_000)).toEqual(
+          ended,
+        );
+        expect(await store.updateCall(key, { op: 'end' }, 10_000)).toEqual(ended);
+        expect(await store.getCall(key)).toEqual(ended);
+        await expires(
+          async () => (await store.getCall(key)) === null,
+          'the ended record to expire at its first short ttl',
+          300,
+          3_000,
+        );
+        // Gone, the id may ring again: a new record, not ended.
+        expect((await store.updateCall(key, ring, 10_000))?.ended).toBe(false);
+      });
+
+      it('a call that ends while it rings is ended with no callee', async () => {
+        await store.updateCall(key, ring, 10_000);
+        expect(await store.updateCall(key, { op: 'end' }, 10_000)).toMatchObject({
+          callee: null,
+          ended: true,
+        });
+        expect(await store.updateCall(key, { op: 'answer', session: 'b1' }, 10_000)).toMatchObject({
+          callee: null,
+          ended: true,
+        });
       });
 
       it('end keeps the record only for the short ttl', async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { defaults } from '../../src/server/config/defaults.js';
+import { callKeyOf } from '../../src/server/calls/call-answering.js';
 import { CallRegistry } from '../../src/server/calls/call-registry.js';
 import { createLogger } from '../../src/server/logger.js';
 import { FakeClock } from '../helpers/fake-clock.js';
@@ -59,5 +60,45 @@ describe('CallRegistry.epoch', () => {
     e = r.epoch;
     expect(r.track('call:offer', 'carol', 'peer0', 'k0')?.kind).toBe('started');
     expect(r.epoch).not.toBe(e);
+  });
+});
+
+/** A call that ended on another node: the bus names its record, and this node forgets it (call-relay.ts). */
+describe('CallRegistry, by the call’s record', () => {
+  const registry = () => new CallRegistry(createLogger('silent'), new FakeClock());
+
+  it('knows a tracked call by its record’s key, whichever side sent first, and forgets it by that key only', () => {
+    const r = registry();
+    r.track('call:answer', 'bob', 'alice', 'c1'); // the callee's node: the answer first
+    r.track('call:offer', 'alice', 'carol', 'c1'); // the same call id with another user
+    const record = callKeyOf('c1', 'alice', 'bob');
+    expect(callKeyOf('c1', 'bob', 'alice')).toBe(record);
+    expect(r.tracksRecord(record)).toBe(true);
+    expect(r.tracksRecord(callKeyOf('c2', 'alice', 'bob'))).toBe(false);
+    const e0 = r.epoch;
+    r.forgetRecord(record);
+    expect(r.tracksRecord(record)).toBe(false);
+    expect(r.epoch).not.toBe(e0);
+    expect(r.list().map((c) => [c.callerId, c.calleeId])).toEqual([['alice', 'carol']]);
+    // Nothing left of it: alice leaving ends only her call with carol.
+    expect(r.endAllOf('alice').map((c) => c.peerId)).toEqual(['carol']);
+    // Forgetting what is not tracked changes nothing.
+    const e1 = r.epoch;
+    r.forgetRecord(record);
+    r.forgetRecord('no\u0000such\u0000call');
+    expect(r.epoch).toBe(e1);
+  });
+
+  it('drops the record’s key with the call, however the call goes', () => {
+    const r = registry();
+    r.track('call:offer', 'alice', 'bob', 'c1');
+    r.track('call:hangup', 'bob', 'alice', 'c1');
+    expect(r.tracksRecord(callKeyOf('c1', 'alice', 'bob'))).toBe(false);
+    r.track('call:offer', 'alice', 'bob', 'c2');
+    r.endAllOf('bob');
+    expect(r.tracksRecord(callKeyOf('c2', 'alice', 'bob'))).toBe(false);
+    for (let i = 0; i <= defaults.maxCallsPerUser; i++) r.track('call:offer', 'alice', `u${i}`, `m${i}`);
+    expect(r.tracksRecord(callKeyOf('m0', 'alice', 'u0'))).toBe(false); // the oldest, forgotten
+    expect(r.tracksRecord(callKeyOf('m1', 'alice', 'u1'))).toBe(true);
   });
 });

@@ -106,6 +106,7 @@ export class CallAnswering {
       defaults.callRecordTtlMs,
     );
     if (!after) return only(rec.callerSession); // expired in between: nothing left to decide
+    if (after.ended) return over(msg); // ended in between, on another node
     if (after.callee !== sender.id) return refuse(type);
     this.#remember(key, after);
     if (ends) await this.#end(key);
@@ -144,12 +145,13 @@ export class CallAnswering {
     key: string,
     rec: CallRecord,
     sender: CallSender,
-    msg: { type: CallRelayType; recipientId: string },
+    msg: { type: CallRelayType; recipientId: string; callId: string },
   ): CallPlan | undefined {
     const { type, recipientId } = msg;
-    if (rec.callee !== null) this.#remember(key, rec);
+    if (rec.callee !== null && !rec.ended) this.#remember(key, rec);
     const ends = type === 'call:hangup' || type === 'call:reject';
     if (sender.id === rec.callerSession) {
+      if (rec.ended) return over(msg);
       if (ends) return undefined;
       return rec.callee !== null ? only(rec.callee) : EVERYONE;
     }
@@ -158,12 +160,23 @@ export class CallAnswering {
     if (sender.userId === rec.callerId && sender.userId !== recipientId) return refuse(type);
     if (rec.callee !== null) {
       if (rec.callee !== sender.id) return refuse(type);
+      if (rec.ended) return over(msg);
       if (ends) return undefined;
       return only(rec.callerSession);
     }
+    // It ended while it rang (the caller hung up, or every device was busy): too late to answer.
+    if (rec.ended) return over(msg);
     // The call rings: this device may answer it.
     if (type === 'call:ice-candidate' || type === 'call:offer') return only(rec.callerSession);
     return undefined;
+  }
+
+  /**
+   * Another node changed the call's record (the bus): an answered call this node routes from
+   * memory may have ended there, so its next message reads the record again.
+   */
+  forget(callKey: string): void {
+    this.#answered.delete(callKey);
   }
 
   /** Calls this node routes from memory (tests). */
@@ -177,7 +190,7 @@ export class CallAnswering {
     online: () => Promise<ReadonlySet<string>>,
   ): Promise<CallPlan> {
     const after = await this.#store.update(key, { op: 'busy', session: sender.id }, defaults.callRecordTtlMs);
-    if (!after || after.callee !== null) return NOBODY;
+    if (!after || after.callee !== null || after.ended) return NOBODY;
     const live = await online();
     const ringing = after.rung.filter((s) => s !== sender.id && !after.busy.includes(s) && live.has(s));
     if (ringing.length > 0) return NOBODY; // another device still rings: it may answer
@@ -211,6 +224,22 @@ function noCall(msg: { type: CallRelayType; recipientId: string; callId: string 
     throw new ParleyError('CALL_NOT_FOUND', `no call "${msg.callId}" between you and "${msg.recipientId}"`);
   }
   return null;
+}
+
+/**
+ * A message of a call that has ended, from one of its two sessions, while its record lives
+ * (`endedCallTtlMs`). Its late candidates and hang-ups (both sides hanging up at once) are noise,
+ * dropped silently; an offer, answer or accept is refused: a call id names one call, and a new
+ * call needs a new one. Neither side hears of it again, and the call is not tracked again.
+ */
+function over(msg: { type: CallRelayType; recipientId: string; callId: string }): CallPlan {
+  const { type, callId, recipientId } = msg;
+  if (type === 'call:ice-candidate' || type === 'call:hangup' || type === 'call:reject') return NOBODY;
+  throw new ParleyError(
+    'CALL_NOT_FOUND',
+    `call "${callId}" with "${recipientId}" has ended; a new call needs a new callId`,
+    { callId, recipientId, ended: true },
+  );
 }
 
 /** Another device's call: its candidates are dropped silently, anything else is refused. */

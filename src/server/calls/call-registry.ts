@@ -2,12 +2,15 @@ import type { CallRelayType } from '../../protocol/index.js';
 import { defaults } from '../config/defaults.js';
 import type { Logger } from '../logger.js';
 import type { Clock } from '../time/clock.js';
+import { callKeyOf } from './call-answering.js';
 
 /** Most concurrent calls one user may have tracked; the oldest is forgotten beyond it. */
 const MAX_CALLS_PER_USER = defaults.maxCallsPerUser;
 
 interface CallEntry {
   callId: string;
+  /** The call's record in shared state (call-answering.ts's `callKeyOf`). */
+  recordKey: string;
   /** Who sent the first message this node saw (the caller when that was the offer). */
   a: string;
   b: string;
@@ -41,6 +44,8 @@ export type CallChange =
 export class CallRegistry {
   readonly #calls = new Map<string, CallEntry>();
   readonly #byUser = new Map<string, Set<string>>();
+  /** Record key → this registry's key, for a call's end seen by another node. */
+  readonly #byRecord = new Map<string, string>();
   readonly #log: Logger;
   readonly #clock: Clock;
   #epoch = 0;
@@ -79,10 +84,12 @@ export class CallRegistry {
     let entry = this.#calls.get(key);
     if (!entry) {
       // An answer first: this is the callee's node, and `to` is the caller.
+      const recordKey = callKeyOf(callId, from, to);
       entry = answer
-        ? { callId, a: to, b: from, startedAt: now, answeredAt: null }
-        : { callId, a: from, b: to, startedAt: now, answeredAt: null };
+        ? { callId, recordKey, a: to, b: from, startedAt: now, answeredAt: null }
+        : { callId, recordKey, a: from, b: to, startedAt: now, answeredAt: null };
       this.#calls.set(key, entry);
+      this.#byRecord.set(recordKey, key);
       this.#epoch++;
       this.#index(from, key);
       this.#index(to, key);
@@ -131,6 +138,20 @@ export class CallRegistry {
     return out;
   }
 
+  /** Whether this node tracks the call whose shared-state record is `recordKey`. */
+  tracksRecord(recordKey: string): boolean {
+    return this.#byRecord.has(recordKey);
+  }
+
+  /**
+   * Forgets a call that ended on another node (that node tracked and announced its end): its users
+   * leaving later must not end it again.
+   */
+  forgetRecord(recordKey: string): void {
+    const key = this.#byRecord.get(recordKey);
+    if (key !== undefined) this.#remove(key);
+  }
+
   /** The calls this node tracks (the server API merges every node's, minus those ended elsewhere). */
   list(): CallInfo[] {
     return [...this.#calls].map(([key, entry]) => infoOf(key, entry));
@@ -156,6 +177,7 @@ export class CallRegistry {
     const entry = this.#calls.get(key);
     if (!entry) return;
     this.#calls.delete(key);
+    this.#byRecord.delete(entry.recordKey);
     this.#epoch++;
     for (const user of [entry.a, entry.b]) {
       const keys = this.#byUser.get(user);
@@ -165,7 +187,7 @@ export class CallRegistry {
   }
 }
 
-function infoOf(key: string, e: Omit<CallEntry, never>): CallInfo {
+function infoOf(key: string, e: Omit<CallEntry, 'recordKey'>): CallInfo {
   return {
     key,
     callId: e.callId,

@@ -414,6 +414,21 @@ export class CallRelay {
     this.#observe(receivedAt);
   }
 
+  /**
+   * The bus: another node changed a call's record. The cached record and the answered call kept in
+   * memory are dropped; a call this node tracks that ended there is forgotten here too (that node
+   * announced its end), so its users leaving later do not end it a second time.
+   */
+  readonly onRecordChanged = (callKey: string): void => {
+    this.records.onChanged(callKey);
+    this.#answering.forget(callKey);
+    if (!this.calls.tracksRecord(callKey)) return;
+    const check = this.records.get(callKey).then((rec) => {
+      if (rec?.ended) this.calls.forgetRecord(callKey);
+    });
+    background(check, this.#log, 'forget a call ended on another node');
+  };
+
   /** Session-end listener: the other side of each of the user's calls gets a hang-up. */
   readonly onSessionEnded = async (session: Session): Promise<void> => {
     if (!this.#users.local(session.userId).next().done) return; // still online here
@@ -424,6 +439,11 @@ export class CallRelay {
       if (elsewhere.size > 0) return; // still online on another node
     }
     for (const call of this.calls.endAllOf(session.userId)) {
+      // Ended already (on another node, whose end this one has not heard of yet): told once.
+      const rec = await this.records
+        .get(callKeyOf(call.callId, session.userId, call.peerId))
+        .catch(() => null);
+      if (rec?.ended) continue;
       this.#announce(call.change);
       const f = serverFrame('call:hangup', {
         callId: call.callId,

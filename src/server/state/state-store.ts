@@ -47,9 +47,18 @@ export interface CallRecord {
   callee: string | null;
   /** Callee sessions that declined because they are busy in another call. */
   busy: string[];
+  /**
+   * The call ended (hang-up, rejection, or every device busy). An ended record never changes again
+   * and is not kept longer by later steps: it lives `endedCallTtlMs`, so that the call's late
+   * messages are told from a new call's (call-answering.ts).
+   */
+  ended: boolean;
 }
 
-/** One atomic change to a {@link CallRecord}. Every step but `ring` does nothing to a missing record. */
+/**
+ * One atomic change to a {@link CallRecord}. Every step but `ring` does nothing to a missing record,
+ * and no step changes an ended one (nor its expiry).
+ */
 export type CallStep =
   /** The first offer: creates the record unless it exists. */
   | { op: 'ring'; callerId: string; callerSession: string; rung: readonly string[] }
@@ -57,7 +66,7 @@ export type CallStep =
   | { op: 'answer'; session: string }
   /** A callee session declines as busy (ignored once someone answered). */
   | { op: 'busy'; session: string }
-  /** The call ended: the record lives on for `ttlMs` only, so late messages are still refused. */
+  /** The call ended: marked `ended`, the record lives on for `ttlMs` only, so late messages are still refused. */
   | { op: 'end' };
 
 /**

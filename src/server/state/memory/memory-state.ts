@@ -168,11 +168,15 @@ export class MemoryState implements StateStore {
       if (step.op !== 'ring') return Promise.resolve(null);
       this.#sweepCalls();
       const { callerId, callerSession, rung } = step;
-      record = { callerId, callerSession, rung: [...rung], callee: null, busy: [] };
+      record = { callerId, callerSession, rung: [...rung], callee: null, busy: [], ended: false };
+    } else if (record.ended) {
+      return Promise.resolve(copyCall(record)); // as it ended, and until then
     } else if (step.op === 'answer') {
       record.callee ??= step.session;
     } else if (step.op === 'busy') {
       if (record.callee === null && !record.busy.includes(step.session)) record.busy.push(step.session);
+    } else if (step.op === 'end') {
+      record.ended = true;
     }
     this.#calls.set(callKey, { record, expiresAt: this.#clock.now() + ttlMs });
     return Promise.resolve(copyCall(record));

@@ -121,9 +121,10 @@ export function isReplyError(err: unknown, prefix = ''): err is Error {
 }
 
 /**
- * A step on a 1:1 call's record (a hash: callerId, callerSession, rung, callee, busy:<session>).
- * KEYS[1] the call hash. ARGV: op (ring|answer|busy|end), ttlMs, then per op: ring → callerId,
- * callerSession, rung (JSON array); answer and busy → session.
+ * A step on a 1:1 call's record (a hash: callerId, callerSession, rung, callee, busy:<session>,
+ * ended). KEYS[1] the call hash. ARGV: op (ring|answer|busy|end), ttlMs, then per op: ring →
+ * callerId, callerSession, rung (JSON array); answer and busy → session. An ended record is
+ * returned as it is: no step changes it or its expiry.
  * Returns the hash's field/value pairs after the step (empty when there is no record).
  */
 export const CALL_STEP = new LuaScript(`
@@ -131,9 +132,15 @@ local op = ARGV[1]
 if op == 'ring' then
   if redis.call('HSETNX', KEYS[1], 'callerSession', ARGV[4]) == 1 then
     redis.call('HSET', KEYS[1], 'callerId', ARGV[3], 'rung', ARGV[5])
+  elseif redis.call('HEXISTS', KEYS[1], 'ended') == 1 then
+    return redis.call('HGETALL', KEYS[1])
   end
 elseif redis.call('EXISTS', KEYS[1]) == 0 then
   return {}
+elseif redis.call('HEXISTS', KEYS[1], 'ended') == 1 then
+  return redis.call('HGETALL', KEYS[1])
+elseif op == 'end' then
+  redis.call('HSET', KEYS[1], 'ended', '1')
 elseif op == 'answer' then
   redis.call('HSETNX', KEYS[1], 'callee', ARGV[3])
 elseif op == 'busy' then

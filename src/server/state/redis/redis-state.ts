@@ -491,7 +491,7 @@ function whenReady(client: RedisClient, timeoutMs: number): Promise<void> {
 
 /** A call hash read back; null when absent or missing its caller (a corrupt record counts as absent). */
 function callRecordOf(fields: Record<string, string>): CallRecord | null {
-  const { callerId, callerSession, rung, callee } = fields;
+  const { callerId, callerSession, rung, callee, ended } = fields;
   if (!callerId || !callerSession) return null;
   let rungList: string[] = [];
   try {
@@ -503,5 +503,5 @@ function callRecordOf(fields: Record<string, string>): CallRecord | null {
   const busy = Object.keys(fields)
     .filter((f) => f.startsWith('busy:'))
     .map((f) => f.slice('busy:'.length));
-  return { callerId, callerSession, rung: rungList, callee: callee ?? null, busy };
+  return { callerId, callerSession, rung: rungList, callee: callee ?? null, busy, ended: ended === '1' };
 }
