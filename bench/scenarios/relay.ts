@@ -18,6 +18,10 @@
  * call an offer opened). The JSON then adds `mandated`: their CPU per message against raw's, and
  * Parley's against theirs, medians and each round's. BENCH_MANDATED_VARIANTS=limiter;metrics adds a
  * mandated relay per entry that leaves those pieces out (`mandated-limiter`, `mandated-metrics`).
+ * `lean` (baselines/lean-relay.ts, opt-in, in the same `mandated` JSON): the same work written
+ * inline for the two call types the bench sends, as leanly as possible, to bound what it can cost.
+ * BENCH_LEAN_VARIANTS=codec;metrics adds a lean relay per entry with those pieces of Parley's put
+ * back (`lean-codec`, `lean-metrics`; bench/baselines/lean-relay.ts, LEAN_WITH).
  * Also opt-in: `rawTsx`, `mandatedTsx` and `parleyTsx` (those servers through tsx, beside their
  * compiled selves) and `parleyFlags` (Parley with the Node flags of BENCH_PARLEY_FLAGS).
  *
@@ -98,6 +102,9 @@ export async function relayScenario(ctx: Ctx): Promise<ScenarioResult[]> {
   // BENCH_MANDATED_VARIANTS=validate;limiter,metrics: one more mandated relay per entry, each leaving
   // out those pieces (target `mandated-<entry>`), in the same rounds as the others.
   const variants = (process.env.BENCH_MANDATED_VARIANTS ?? '').split(';').filter(Boolean);
+  // BENCH_LEAN_VARIANTS=codec;metrics,bucket: one more lean relay per entry, each with those pieces
+  // of Parley's put back (LEAN_WITH; target `lean-<entry>`).
+  const leanVariants = (process.env.BENCH_LEAN_VARIANTS ?? '').split(';').filter(Boolean);
   const startReplica = async (sfx: string): Promise<Record<string, ServerProc | null>> => {
     const servers: Record<string, ServerProc | null> = {
       raw: await start('raw', () =>
@@ -121,6 +128,16 @@ export async function relayScenario(ctx: Ctx): Promise<ScenarioResult[]> {
           startServerProc(`mandated-relay-calls${sfx}`, 'bench/baselines/mandated-relay.ts', {
             cpuProfDir: ctx.cpuProfDir,
             env: { ...RELAY_BENCH_ENV, MANDATED_CALL_CHECK: '1' },
+          }),
+        named,
+      ),
+      // The same work written inline, as leanly as possible: a bound on what that work can cost.
+      lean: await start(
+        'lean',
+        () =>
+          startServerProc(`lean-relay${sfx}`, 'bench/baselines/lean-relay.ts', {
+            cpuProfDir: ctx.cpuProfDir,
+            env: { ...RELAY_BENCH_ENV },
           }),
         named,
       ),
@@ -178,6 +195,12 @@ export async function relayScenario(ctx: Ctx): Promise<ScenarioResult[]> {
           env: { ...RELAY_BENCH_ENV, MANDATED_SKIP: skip },
         }),
       );
+    for (const piece of leanVariants)
+      servers[`lean-${piece}`] = ctx.track(
+        await startServerProc(`lean-relay-${piece}${sfx}`, 'bench/baselines/lean-relay.ts', {
+          env: { ...RELAY_BENCH_ENV, LEAN_WITH: piece },
+        }),
+      );
     return servers;
   };
   const candidates: { name: string; protocol: Protocol; measures: Measure[] }[] = [
@@ -186,10 +209,16 @@ export async function relayScenario(ctx: Ctx): Promise<ScenarioResult[]> {
       protocol: 'mandated' as const,
       measures: MEASURES,
     })),
+    ...leanVariants.map((piece) => ({
+      name: `lean-${piece}`,
+      protocol: 'mandated' as const,
+      measures: MEASURES,
+    })),
     { name: 'raw', protocol: 'raw', measures: MEASURES },
     { name: 'peerjs', protocol: 'peerjs', measures: MEASURES },
     { name: 'mandated', protocol: 'mandated', measures: MEASURES },
     { name: 'mandatedCalls', protocol: 'mandated', measures: MEASURES },
+    { name: 'lean', protocol: 'mandated', measures: MEASURES },
     { name: 'parley', protocol: 'parley', measures: MEASURES },
     { name: 'parleyBaseline', protocol: 'parley', measures: MEASURES },
     { name: 'rawTsx', protocol: 'raw', measures: MEASURES },
@@ -404,9 +433,13 @@ export async function relayScenario(ctx: Ctx): Promise<ScenarioResult[]> {
     : null;
   // The mandated-work baselines (opt-in): what the work issue 14 keeps costs on its own over the raw
   // floor, and what Parley spends beyond it.
-  const mandatedNames = ['mandated', 'mandatedCalls', ...variants.map((v) => `mandated-${v}`)].filter(
-    (n) => rows[n] !== undefined,
-  );
+  const mandatedNames = [
+    'mandated',
+    'mandatedCalls',
+    'lean',
+    ...variants.map((v) => `mandated-${v}`),
+    ...leanVariants.map((v) => `lean-${v}`),
+  ].filter((n) => rows[n] !== undefined);
   const vsMandated =
     mandatedNames.length > 0
       ? Object.fromEntries(

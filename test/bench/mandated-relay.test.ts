@@ -1,5 +1,6 @@
 /**
- * The mandated-work baseline (bench/baselines/mandated-relay.ts) as the relay bench runs it: its
+ * The mandated-work baselines (bench/baselines/mandated-relay.ts, and lean-relay.ts, the same work
+ * written inline) as the relay bench runs them: each its
  * own process, real WebSockets, clients named with `?id=` as the generator names them. It must do
  * the work issue 14 mandates, or the bench's comparison with it says nothing: relay a valid call
  * message with the sender set by the server, refuse an invalid one, and rate-limit.
@@ -43,9 +44,24 @@ afterEach(async () => {
   server = null;
 });
 
-async function start(env: Record<string, string>): Promise<ServerProc> {
-  server = await startServerProc('mandated-relay-test', 'bench/baselines/mandated-relay.ts', {
-    env,
+/** The two baselines that do issue 14's mandated work: with Parley's modules, and inline (lean). */
+const BASELINES = [
+  { name: 'mandated-relay', script: 'bench/baselines/mandated-relay.ts', env: {} },
+  { name: 'lean-relay', script: 'bench/baselines/lean-relay.ts', env: {} },
+  // Every piece of Parley's put back (LEAN_WITH): the same behaviour through Parley's modules.
+  {
+    name: 'lean-relay with Parley’s pieces',
+    script: 'bench/baselines/lean-relay.ts',
+    env: { LEAN_WITH: 'codec,metrics,bucket,prebuilt' },
+  },
+] as const;
+
+async function start(
+  env: Record<string, string>,
+  baseline: { script: string; env: Record<string, string> } = BASELINES[0],
+): Promise<ServerProc> {
+  server = await startServerProc('mandated-relay-test', baseline.script, {
+    env: { ...baseline.env, ...env },
     timeoutMs: 45_000,
   });
   return server;
@@ -60,9 +76,9 @@ async function client(s: ServerProc, id: string): Promise<{ ws: WebSocket; in: I
 const ice = (to: string, flow = 0) => frameFor('mandated', 'ice', to, flow);
 const offer = (to: string, flow = 0) => frameFor('mandated', 'sdp', to, flow);
 
-describe('mandated-relay baseline', () => {
+describe.each(BASELINES)('$name baseline', (baseline) => {
   it('relays a valid call:ice-candidate with the sender set by the server, shaped as Parley’s relayed message', async () => {
-    const s = await start({ RATE_LIMIT_PER_SEC: '1000000', RATE_LIMIT_BURST: '1000000' });
+    const s = await start({ RATE_LIMIT_PER_SEC: '1000000', RATE_LIMIT_BURST: '1000000' }, baseline);
     const a = await client(s, 'alice');
     const b = await client(s, 'bob');
     a.ws.send(ice('bob'));
@@ -87,7 +103,7 @@ describe('mandated-relay baseline', () => {
   });
 
   it('answers an invalid frame with Parley’s error and relays nothing of it', async () => {
-    const s = await start({ RATE_LIMIT_PER_SEC: '1000000', RATE_LIMIT_BURST: '1000000' });
+    const s = await start({ RATE_LIMIT_PER_SEC: '1000000', RATE_LIMIT_BURST: '1000000' }, baseline);
     const a = await client(s, 'alice');
     const b = await client(s, 'bob');
     const noCallId = JSON.parse(ice('bob')) as { payload: Record<string, unknown> };
@@ -107,7 +123,7 @@ describe('mandated-relay baseline', () => {
   });
 
   it('rate-limits per connection: RATE_LIMITED once, then a 1008 close for a client that keeps sending', async () => {
-    const s = await start({ RATE_LIMIT_PER_SEC: '1', RATE_LIMIT_BURST: '3' });
+    const s = await start({ RATE_LIMIT_PER_SEC: '1', RATE_LIMIT_BURST: '3' }, baseline);
     const a = await client(s, 'alice');
     const b = await client(s, 'bob');
     for (let i = 0; i < 6; i++) a.ws.send(ice('bob', i));
@@ -117,7 +133,17 @@ describe('mandated-relay baseline', () => {
     expect((err.payload as { code: string }).code).toBe('RATE_LIMITED');
     expect(await a.in.closed).toBe(1008);
   });
+});
 
+describe('lean-relay baseline', () => {
+  it('refuses to start with a piece LEAN_WITH does not know', async () => {
+    await expect(
+      start({ LEAN_WITH: 'codec,telepathy' }, { script: 'bench/baselines/lean-relay.ts', env: {} }),
+    ).rejects.toThrow(/LEAN_WITH: no piece "telepathy"/);
+  });
+});
+
+describe('mandated-relay baseline', () => {
   it('MANDATED_CALL_CHECK=1: candidates only to the peer of a call an offer opened', async () => {
     const s = await start({
       RATE_LIMIT_PER_SEC: '1000000',
