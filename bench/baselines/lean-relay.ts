@@ -26,11 +26,15 @@
  * module back for one piece, to see which of them makes the mandated relay dearer than this one:
  * `codec` (Parley's `decode()` validates, and the relayed frame is spliced from the received text
  * as `relayFrame` builds it), `metrics` (Parley's `Metrics`: its tallies, the tallied histogram and
- * prom-client's process metrics), `bucket` (Parley's `TokenBucket`), `prebuilt` (the frame built
- * once with `wireBytes` and written with `writePrebuilt`, as Connection writes).
+ * its process metrics; or half of it: `tallies`, the per-message counts and histogram, or
+ * `defaults`, the process metrics (process-metrics.ts) in place of the lag sampler), `gc` (a GC
+ * `PerformanceObserver` with an empty callback: what METRICS_GC's histogram adds, the observer
+ * alone), `bucket` (Parley's `TokenBucket`), `prebuilt` (the frame built once with `wireBytes` and
+ * written with `writePrebuilt`, as Connection writes).
  */
 import { createServer } from 'node:http';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+import { Registry } from 'prom-client';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
   CLOSE_REASONS,
@@ -40,6 +44,7 @@ import {
 } from '../../src/protocol/index.js';
 import { defaults } from '../../src/server/config/defaults.js';
 import { Metrics } from '../../src/server/metrics/metrics.js';
+import { collectProcessMetrics } from '../../src/server/metrics/process-metrics.js';
 import { decode } from '../../src/server/signaling/codec.js';
 import { wireBytes, writePrebuilt } from '../../src/server/signaling/prebuilt-frame.js';
 import { TokenBucket } from '../../src/server/signaling/rate-limiter.js';
@@ -69,9 +74,14 @@ const RATE_PER_MS = envInt('RATE_LIMIT_PER_SEC', defaults.rateLimitPerSec) / 100
 const RATE_BURST = envInt('RATE_LIMIT_BURST', defaults.rateLimitBurst);
 const WITH = new Set((process.env.LEAN_WITH ?? '').split(',').filter(Boolean));
 for (const piece of WITH)
-  if (!['codec', 'metrics', 'bucket', 'prebuilt'].includes(piece))
+  if (!['codec', 'metrics', 'tallies', 'defaults', 'gc', 'bucket', 'prebuilt'].includes(piece))
     throw new Error(`LEAN_WITH: no piece "${piece}"`);
-const PARLEY_METRICS = WITH.has('metrics') ? new Metrics({ collectDefaults: true }) : null;
+/** `metrics` is `tallies` (Parley's per-message tallies and histogram) and `defaults` (its process metrics). */
+const PARLEY_METRICS =
+  WITH.has('metrics') || WITH.has('tallies') ? new Metrics({ collectDefaults: WITH.has('metrics') }) : null;
+const PROCESS_METRICS = WITH.has('metrics') || WITH.has('defaults');
+if (WITH.has('defaults')) collectProcessMetrics(new Registry(), { gcDurations: false });
+if (WITH.has('gc')) new PerformanceObserver(() => {}).observe({ entryTypes: ['gc'] });
 
 /** The relay-latency histogram's bounds (s), Parley's (metrics.ts), and its counts. */
 const BOUNDS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1];
@@ -79,7 +89,7 @@ const buckets = new Float64Array(BOUNDS.length + 1);
 let latencySum = 0;
 const tallies = { in: { ice: 0, offer: 0, other: 0 }, out: { ice: 0, offer: 0, error: 0 } };
 const lag = monitorEventLoopDelay({ resolution: 100 });
-if (!PARLEY_METRICS) lag.enable();
+if (!PROCESS_METRICS) lag.enable();
 
 const clients = new Map<string, Client>();
 const http = createServer((_req, res) => {

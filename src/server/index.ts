@@ -97,6 +97,7 @@ export async function createServer({
   const startedAt = clock.now();
   const metrics = new Metrics({
     collectDefaults: processMetrics,
+    gcDurations: config.metrics.gcDurations,
     droppedLogLines: () => logLinesDropped(log),
   });
   const verifier = await TokenVerifier.create(config.auth);

@@ -54,6 +54,12 @@ const BASELINES = [
     script: 'bench/baselines/lean-relay.ts',
     env: { LEAN_WITH: 'codec,metrics,bucket,prebuilt' },
   },
+  // The metrics' halves apart, and the GC observer.
+  {
+    name: 'lean-relay with the tallies, the process metrics and a GC observer',
+    script: 'bench/baselines/lean-relay.ts',
+    env: { LEAN_WITH: 'tallies,defaults,gc' },
+  },
 ] as const;
 
 async function start(

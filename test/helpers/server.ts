@@ -33,8 +33,11 @@ export interface TestServer {
 export async function startServer(
   env: Record<string, string> = {},
   manifest: unknown = {},
-  /** `clock`: the server's time (a FakeClock drives token lifetimes, grace windows… without waiting). */
-  opts: { clock?: Clock } = {},
+  /**
+   * `clock`: the server's time (a FakeClock drives token lifetimes, grace windows… without waiting).
+   * `processMetrics`: publish the process metrics, as `npm start` does (off: tests run many servers).
+   */
+  opts: { clock?: Clock; processMetrics?: boolean } = {},
 ): Promise<TestServer> {
   // The SFU is off unless a test asks for workers: signaling tests stay light.
   const config = loadConfig({
@@ -60,6 +63,7 @@ export async function startServer(
     manifest: StationManifest.parse(manifest),
     log,
     ...(opts.clock ? { clock: opts.clock } : {}),
+    ...(opts.processMetrics ? { processMetrics: true } : {}),
   });
   const address: AddressInfo = await server.listen();
   const issuer = new TokenIssuer({ secret: config.auth.secret ?? TEST_SECRET });

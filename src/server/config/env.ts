@@ -293,6 +293,10 @@ const SETTINGS = {
     ),
   },
   corsOrigin: env('CORS_ORIGIN', z.string().min(1).default(defaults.corsOrigin)),
+  metrics: {
+    /** Also publish `parley_nodejs_gc_duration_seconds` (a GC observer; process-metrics.ts says what it costs). */
+    gcDurations: env('METRICS_GC', bool.default(defaults.metricsGcDurations)),
+  },
 } satisfies SettingsTree;
 
 /** The settings a tree describes: each variable's parsed value, each fixed setting's value. */

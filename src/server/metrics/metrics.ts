@@ -1,5 +1,5 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { defaults } from '../config/defaults.js';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { collectProcessMetrics } from './process-metrics.js';
 import { TalliedHistogram } from './tallied-histogram.js';
 
 /**
@@ -51,10 +51,14 @@ export class Metrics {
   readonly #errorTallies: Map<string, Tally>;
 
   /**
-   * `droppedLogLines`: how many log lines the server's stdout stream has dropped so far (read at
-   * scrape time): lines lost while the log reader stalled or went away are worth an alert.
+   * `collectDefaults`: the process metrics (process-metrics.ts), with the GC duration histogram
+   * only if `gcDurations` too. `droppedLogLines`: how many log lines the server's stdout stream has
+   * dropped so far (read at scrape time): lines lost while the log reader stalled or went away are
+   * worth an alert.
    */
-  constructor(opts: { collectDefaults?: boolean; droppedLogLines?: () => number } = {}) {
+  constructor(
+    opts: { collectDefaults?: boolean; gcDurations?: boolean; droppedLogLines?: () => number } = {},
+  ) {
     const registers = [this.registry];
     this.connections = new Gauge({
       name: 'parley_connections',
@@ -97,15 +101,8 @@ export class Metrics {
         },
       });
     }
-    // The event-loop lag histogram samples on a timer in the main loop: prom-client's default of
-    // every 10 ms woke an idle server 100 times a second (~2.5 ms of CPU per second, ~0.5 µs of
-    // every relayed message at 5k msg/s). Every 100 ms still sees any stall longer than that.
     if (opts.collectDefaults)
-      collectDefaultMetrics({
-        register: this.registry,
-        prefix: 'parley_',
-        eventLoopMonitoringPrecision: defaults.eventLoopMonitoringPrecisionMs,
-      });
+      collectProcessMetrics(this.registry, { gcDurations: opts.gcDurations ?? false });
   }
 
   messagesIn(type: string): Tally {
