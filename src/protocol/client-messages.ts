@@ -43,7 +43,7 @@ const CallTarget = { recipientId: UserId, callId: CallId };
 export const CallOffer = message(
   'call:offer',
   z.object({ ...CallTarget, sdp: Sdp }),
-  'Offer (or renegotiation offer) for a 1:1 call; the first offer of a callId rings the callee. A callId names one call: once it has ended, its offers, answers and accepts are refused (CALL_NOT_FOUND, details.ended) for endedCallTtlMs (1 min), and its late candidates and hang-ups dropped silently. No reply on success; error RECIPIENT_OFFLINE if the recipient is not connected.',
+  'Offer (or renegotiation offer) for a 1:1 call; the first offer of a callId rings the callee. A callId names one call: once it has ended (hung up, rejected, or one side left for good), its offers, answers and accepts are refused (CALL_NOT_FOUND, details.ended) for endedCallTtlMs (1 min), and its late candidates and hang-ups dropped silently. No reply on success; error RECIPIENT_OFFLINE if the recipient is not connected.',
 );
 export const CallAnswer = message(
   'call:answer',

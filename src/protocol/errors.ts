@@ -118,7 +118,7 @@ export const ERRORS = {
   },
   CALL_NOT_FOUND: {
     message: 'No such call between you and this user',
-    hint: 'call:answer, call:accept, call:reject and call:hangup need a call that a call:offer started between the two of you (ICE candidates for no call are dropped silently). A call that has ended stays ended: its late offers, answers and accepts get this error with details.ended = true (start a new call with a new callId); its late candidates and hang-ups are dropped silently.',
+    hint: 'call:answer, call:accept, call:reject and call:hangup need a call that a call:offer started between the two of you (ICE candidates for no call are dropped silently). A call that has ended (hung up, rejected, or one side left for good: the other heard call:hangup "disconnected") stays ended: its late offers, answers and accepts get this error with details.ended = true (start a new call with a new callId); its late candidates and hang-ups are dropped silently.',
     httpStatus: 404,
   },
   RELAY_BUDGET_EXCEEDED: {

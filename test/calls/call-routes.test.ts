@@ -392,12 +392,15 @@ describe('ICE routes, two nodes and Redis: the peer moves', () => {
     await iceUntil(b, 3);
     expect(seqs(b)).toEqual([1, 2, 3]);
 
-    // The callee leaves and comes back on `node` (a new session: the call still rings); the
-    // caller's candidates follow it there, then one marked `mark` arrives last.
+    // The callee moves to `node`: a new session there comes up, then the old one leaves (a
+    // handover: the user is never offline, so the call still rings; a callee who left for good
+    // would have ended it, test/calls/ended-calls.test.ts). The caller's candidates follow it
+    // there, then one marked `mark` arrives last.
     let n = 3;
     const moveCallee = async (node: NodeProcess, where: string, mark: number) => {
-      await b.close(1000);
+      const old = b;
       b = await on(node, 'mv-b');
+      await old.close(1000);
       await waitUntil(
         async () => {
           const probe = ++n;

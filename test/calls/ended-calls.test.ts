@@ -12,7 +12,8 @@ import { serverForSuite } from '../helpers/suite-server.js';
  * `ended`, so that its late messages are told from a new call's: late candidates and hang-ups are
  * dropped silently, a late offer, answer or accept is refused (CALL_NOT_FOUND, `ended: true`), and
  * nothing brings the call back: it is not tracked again, so neither side later hears a second end
- * (`call:hangup` "disconnected") of a call it already ended, on one node or across two.
+ * (`call:hangup` "disconnected") of a call it already ended, on one node or across two. A call
+ * one side left for good (the other heard `call:hangup` "disconnected") has ended the same way.
  */
 
 const OFFER = 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=offer\r\n';
@@ -122,6 +123,55 @@ describe('a call that ended, on one node', () => {
     expect(tracked('e3')).toEqual([]);
   });
 
+  it('a call whose peer left for good is ended: a late offer on its callId is refused, even after they return', async () => {
+    const alice = await connect('alice');
+    const bob = await connect('bob');
+    alice.send('call:offer', { recipientId: 'bob', callId: 'd1', sdp: OFFER });
+    await bob.next('call:offer');
+    bob.send('call:accept', { recipientId: 'alice', callId: 'd1' });
+    bob.send('call:answer', { recipientId: 'alice', callId: 'd1', sdp: ANSWER });
+    await alice.next('call:accept');
+    await alice.next('call:answer');
+    await alice.close(1000);
+    expect((await bob.next('call:hangup', 1_000)).payload).toMatchObject({
+      callId: 'd1',
+      reason: 'disconnected',
+    });
+    expect(tracked('d1')).toEqual([]);
+
+    const back = await connect('alice');
+    expect(await bob.request('call:offer', { recipientId: 'alice', callId: 'd1', sdp: OFFER })).toMatchObject(
+      ended('d1', 'alice'),
+    );
+    // alice's new session is another device of the caller's: refused as such (docs/protocol.md).
+    expect(await back.request('call:offer', { recipientId: 'bob', callId: 'd1', sdp: OFFER })).toMatchObject({
+      type: 'error',
+      payload: { code: 'CALL_ANSWERED_ELSEWHERE' },
+    });
+    await back.expectNothing(isCall, 100);
+    expect(tracked('d1')).toEqual([]);
+    // A new call between them works as any other.
+    bob.send('call:offer', { recipientId: 'alice', callId: 'd2', sdp: OFFER });
+    expect((await back.next('call:offer')).payload).toMatchObject({ callId: 'd2', senderId: 'bob' });
+  });
+
+  it('a call whose caller left while it rang cannot be accepted when they come back', async () => {
+    const alice = await connect('alice');
+    const bob = await connect('bob');
+    alice.send('call:offer', { recipientId: 'bob', callId: 'd3', sdp: OFFER });
+    await bob.next('call:offer');
+    await alice.close(1000);
+    expect((await bob.next('call:hangup', 1_000)).payload).toMatchObject({
+      callId: 'd3',
+      reason: 'disconnected',
+    });
+    const back = await connect('alice');
+    expect(await bob.request('call:accept', { recipientId: 'alice', callId: 'd3' })).toMatchObject(
+      ended('d3', 'alice'),
+    );
+    await back.expectNothing(isCall, 100);
+  });
+
   it('bad input to an ended call still gets its own clear error first', async () => {
     const alice = await connect('alice');
     const bob = await connect('bob');
@@ -182,6 +232,31 @@ describe('a call that ended, across two nodes', () => {
     // does not end it a second time.
     await bob.close(1000);
     await alice.expectNothing((m) => m.type === 'call:hangup', 500);
+  });
+
+  it('a call whose peer left for good on one node is ended on the other: the late offer is refused', async () => {
+    const alice = await on(cluster.nodes[0], 'z-alice');
+    const bob = await on(cluster.nodes[1], 'z-bob');
+    alice.send('call:offer', { recipientId: 'z-bob', callId: 'z1', sdp: OFFER });
+    await bob.next('call:offer');
+    bob.send('call:accept', { recipientId: 'z-alice', callId: 'z1' });
+    bob.send('call:answer', { recipientId: 'z-alice', callId: 'z1', sdp: ANSWER });
+    await alice.next('call:accept');
+    await alice.next('call:answer');
+    // bob's node routes the answered call from memory from here on.
+    bob.send('call:offer', { recipientId: 'z-alice', callId: 'z1', sdp: OFFER });
+    await alice.next('call:offer');
+
+    await alice.close(1000);
+    expect((await bob.next('call:hangup', 3_000)).payload).toMatchObject({
+      callId: 'z1',
+      reason: 'disconnected',
+    });
+    const back = await on(cluster.nodes[0], 'z-alice');
+    expect(
+      await bob.request('call:offer', { recipientId: 'z-alice', callId: 'z1', sdp: OFFER }),
+    ).toMatchObject(ended('z1', 'z-alice'));
+    await back.expectNothing(isCall, 100);
   });
 
   it('a call still up across the nodes still ends for the peer when the other side leaves', async () => {

@@ -91,11 +91,11 @@ export class CallAnswering {
     if (now !== undefined) return now;
     // What #decide leaves is a change to the record: a call that ends, or a ringing call answered.
     if (sender.id === rec.callerSession) {
-      await this.#end(key);
+      await this.end(key);
       return rec.callee !== null ? only(rec.callee) : EVERYONE;
     }
     if (rec.callee !== null) {
-      await this.#end(key);
+      await this.end(key);
       return only(rec.callerSession);
     }
     const ends = type === 'call:hangup' || type === 'call:reject';
@@ -109,7 +109,7 @@ export class CallAnswering {
     if (after.ended) return over(msg); // ended in between, on another node
     if (after.callee !== sender.id) return refuse(type);
     this.#remember(key, after);
-    if (ends) await this.#end(key);
+    if (ends) await this.end(key);
     return {
       deliver: { only: [after.callerSession] },
       answeredElsewhere: {
@@ -164,7 +164,7 @@ export class CallAnswering {
       if (ends) return undefined;
       return only(rec.callerSession);
     }
-    // It ended while it rang (the caller hung up, or every device was busy): too late to answer.
+    // It ended while it rang (the caller hung up or left, or every device was busy): too late to answer.
     if (rec.ended) return over(msg);
     // The call rings: this device may answer it.
     if (type === 'call:ice-candidate' || type === 'call:offer') return only(rec.callerSession);
@@ -194,11 +194,16 @@ export class CallAnswering {
     const live = await online();
     const ringing = after.rung.filter((s) => s !== sender.id && !after.busy.includes(s) && live.has(s));
     if (ringing.length > 0) return NOBODY; // another device still rings: it may answer
-    await this.#end(key);
+    await this.end(key);
     return only(after.callerSession);
   }
 
-  async #end(key: string): Promise<void> {
+  /**
+   * Marks the call ended (its record kept `endedCallTtlMs`, and the other nodes told through the
+   * records' bus): also when one side left for good, so that a late message of the call is
+   * refused as ended rather than routed to a session that is gone.
+   */
+  async end(key: string): Promise<void> {
     this.#answered.delete(key);
     await this.#store.update(key, { op: 'end' }, defaults.endedCallTtlMs);
   }

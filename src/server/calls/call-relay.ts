@@ -439,11 +439,13 @@ export class CallRelay {
       if (elsewhere.size > 0) return; // still online on another node
     }
     for (const call of this.calls.endAllOf(session.userId)) {
+      const key = callKeyOf(call.callId, session.userId, call.peerId);
       // Ended already (on another node, whose end this one has not heard of yet): told once.
-      const rec = await this.records
-        .get(callKeyOf(call.callId, session.userId, call.peerId))
-        .catch(() => null);
+      const rec = await this.records.get(key).catch(() => null);
       if (rec?.ended) continue;
+      // Over for both sides now: its late messages are refused as ended, on every node. (A store
+      // that fails here only leaves them routed to nobody, as before.)
+      await this.#answering.end(key).catch(() => undefined);
       this.#announce(call.change);
       const f = serverFrame('call:hangup', {
         callId: call.callId,
