@@ -70,6 +70,8 @@ export async function startServerProc(
   // BENCH_PERF_MAP=1: a /tmp/perf-<pid>.map of JIT code, so `perf record -g -p <pid>` names JS functions.
   if (process.env.BENCH_PERF_MAP === '1') execArgv.push('--perf-basic-prof');
   execArgv.push(...(opts.nodeFlags ?? []));
+  // BENCH_NODE_FLAGS='--flag …': Node flags for every server of the run alike (raw, PeerJS, Parley).
+  execArgv.push(...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean));
   const root = opts.root ?? ROOT;
   const compiled = opts.compiled ?? compiledByDefault;
   if (!compiled) execArgv.push('--import', 'tsx');

@@ -201,19 +201,26 @@ describe('a call that ended, across two nodes', () => {
     if (!node) throw new Error('the suite’s nodes are not started');
     return cluster.adopt(await TestClient.connect(node.wsUrl, await issuer.issue({ sub, name: sub })));
   };
+  /**
+   * `caller` on the first node calls `callee` on the second, which accepts, answers and then
+   * offers once more: from there on the callee's node routes the answered call from memory.
+   */
+  const answeredAcross = async (caller: string, callee: string, callId: string) => {
+    const a = await on(cluster.nodes[0], caller);
+    const b = await on(cluster.nodes[1], callee);
+    a.send('call:offer', { recipientId: callee, callId, sdp: OFFER });
+    await b.next('call:offer');
+    b.send('call:accept', { recipientId: caller, callId });
+    b.send('call:answer', { recipientId: caller, callId, sdp: ANSWER });
+    await a.next('call:accept');
+    await a.next('call:answer');
+    b.send('call:offer', { recipientId: caller, callId, sdp: OFFER });
+    await a.next('call:offer');
+    return { a, b };
+  };
 
   it('the other node forgets the answered call: the callee’s late offer is refused, and its leaving ends nothing more', async () => {
-    const alice = await on(cluster.nodes[0], 'x-alice');
-    const bob = await on(cluster.nodes[1], 'x-bob');
-    alice.send('call:offer', { recipientId: 'x-bob', callId: 'x1', sdp: OFFER });
-    await bob.next('call:offer');
-    // bob's node routes the answered call from memory from here on.
-    bob.send('call:accept', { recipientId: 'x-alice', callId: 'x1' });
-    bob.send('call:answer', { recipientId: 'x-alice', callId: 'x1', sdp: ANSWER });
-    await alice.next('call:accept');
-    await alice.next('call:answer');
-    bob.send('call:offer', { recipientId: 'x-alice', callId: 'x1', sdp: OFFER });
-    await alice.next('call:offer');
+    const { a: alice, b: bob } = await answeredAcross('x-alice', 'x-bob', 'x1');
 
     alice.send('call:hangup', { recipientId: 'x-bob', callId: 'x1' });
     await bob.next('call:hangup');
@@ -235,17 +242,7 @@ describe('a call that ended, across two nodes', () => {
   });
 
   it('a call whose peer left for good on one node is ended on the other: the late offer is refused', async () => {
-    const alice = await on(cluster.nodes[0], 'z-alice');
-    const bob = await on(cluster.nodes[1], 'z-bob');
-    alice.send('call:offer', { recipientId: 'z-bob', callId: 'z1', sdp: OFFER });
-    await bob.next('call:offer');
-    bob.send('call:accept', { recipientId: 'z-alice', callId: 'z1' });
-    bob.send('call:answer', { recipientId: 'z-alice', callId: 'z1', sdp: ANSWER });
-    await alice.next('call:accept');
-    await alice.next('call:answer');
-    // bob's node routes the answered call from memory from here on.
-    bob.send('call:offer', { recipientId: 'z-alice', callId: 'z1', sdp: OFFER });
-    await alice.next('call:offer');
+    const { a: alice, b: bob } = await answeredAcross('z-alice', 'z-bob', 'z1');
 
     await alice.close(1000);
     expect((await bob.next('call:hangup', 3_000)).payload).toMatchObject({

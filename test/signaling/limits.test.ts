@@ -1,4 +1,4 @@
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestClient } from '../helpers/client.js';
 import { startServer, type TestServer } from '../helpers/server.js';
@@ -33,5 +33,36 @@ describe('per-address connection slots', () => {
     const a = await TestClient.connect(srv.wsUrl, token);
     const b = await TestClient.connect(srv.wsUrl, token);
     await Promise.all([a.close(), b.close()]);
+  });
+
+  it('are given back by the connection, so an opened socket never holds a close listener for its slot', async () => {
+    // Runs before the gateway's upgrade listener: records the 'close' listeners added with once().
+    const onces: string[][] = [];
+    const spy = (_req: unknown, socket: Socket) => {
+      const mine: string[] = [];
+      onces.push(mine);
+      const once = socket.once.bind(socket) as (e: string, l: () => void) => unknown;
+      socket.once = ((event: string, listener: () => void) => {
+        if (event === 'close') mine.push(listener.name || '(anonymous)');
+        return once(event, listener);
+      }) as never;
+    };
+    srv.server.http.prependListener('upgrade', spy);
+    try {
+      const token = await srv.token({ sub: 'slots-listeners' });
+      // A handshake ws refuses: its slot waits for the socket's close (the spy sees that listener).
+      expect(await malformedUpgrade(srv.port, token)).toMatch(/^HTTP\/1\.1 400/);
+      // An opened one: the connection gives the slot back, and its socket holds no listener for it
+      // (a third 'close' listener grew the socket's listener array: heap per idle connection).
+      const a = await TestClient.connect(srv.wsUrl, token);
+      expect(onces).toEqual([['release'], []]);
+      await a.close();
+      // Both slots came back: two more fit under the cap of 2.
+      const b = await TestClient.connect(srv.wsUrl, token);
+      const c = await TestClient.connect(srv.wsUrl, token);
+      await Promise.all([b.close(), c.close()]);
+    } finally {
+      srv.server.http.off('upgrade', spy);
+    }
   });
 });

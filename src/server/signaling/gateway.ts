@@ -240,8 +240,6 @@ export class Gateway {
       if (!socket.destroyed) refuse(socket, 'SERVICE_UNAVAILABLE');
       return;
     }
-    // ws answers a malformed handshake itself and never calls back: release the slot on any close.
-    socket.once('close', release);
     // The 101 response and the welcome go out in one write rather than two (one syscall, and one
     // wake-up of the client, less per connect: docs/benchmarks.md, Round 2, fourth pass). The
     // socket is corked until this turn of the event loop is over: the welcome is written in it
@@ -249,12 +247,20 @@ export class Gateway {
     // goes out at the end of the turn, as it would have, and the welcome after it.
     socket.cork();
     setImmediate(uncork, socket);
+    let opened = false;
     this.#wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
       // From here the connection's close releases the slot (once: ws emits 'close' once).
+      opened = true;
       socket.off('close', release);
       const dialect = compat !== null || ws.protocol === CALLS_V0_SUBPROTOCOL ? callsV0 : null;
       this.#onOpen(ws, remote, identity, dialect);
     });
+    // ws answers a malformed handshake itself and never calls back: the slot is released when that
+    // socket closes. Without a `verifyClient`, ws completes or refuses a handshake before
+    // `handleUpgrade` returns, so an opened connection never held this listener: a third 'close'
+    // listener beside the guard's and ws's grew the socket's listener array to 19 slots, 144 B of
+    // every idle connection's heap (docs/benchmarks.md, Round 2, fourteenth pass).
+    if (!opened) socket.once('close', release);
   }
 
   #upgradeFailed(socket: Duplex, err: unknown): void {
