@@ -172,4 +172,43 @@ describe('MAX_CONNECTIONS', () => {
     await ping(c, 'after');
     await c.close(1000);
   });
+
+  it('counts a WebSocket until it closes, through the gateway, with no listener of its own on the socket', async () => {
+    const guard = srv.server.internalsForTesting.sockets;
+    const sockets: Socket[] = [];
+    const keep = (_req: unknown, socket: Socket) => void sockets.push(socket);
+    srv.server.http.on('upgrade', keep);
+    try {
+      const clients = await Promise.all(
+        Array.from({ length: 10 }, async (_, i) =>
+          TestClient.connect(srv.wsUrl, await srv.token({ sub: `ws-${i}` })),
+        ),
+      );
+      expect(guard.openForTesting.admitted).toBe(10);
+      // Each socket holds ws's own listeners only (a second one would make an array per event).
+      for (const socket of sockets) {
+        expect(socket.listeners('close').map((l) => l.name)).toEqual(['socketOnClose']);
+        expect(socket.listeners('error').map((l) => l.name)).toEqual(['socketOnError']);
+      }
+      // At the cap: the next one is refused.
+      expect(await request(srv.port, '127.0.0.1', upgrade(await srv.token({ sub: 'eleventh' })))).toMatch(
+        /^HTTP\/1\.1 503 /,
+      );
+      // Closing (client side and server side) gives the slots back, once each.
+      await Promise.all(clients.slice(0, 5).map((c) => c.close(1000)));
+      for (const socket of sockets.slice(5)) socket.destroy();
+      await waitUntil(() => guard.openForTesting.admitted === 0, 'every WebSocket released');
+      expect(guard.openForTesting.overCap).toBe(0);
+      const again = await Promise.all(
+        Array.from({ length: 10 }, async (_, i) =>
+          TestClient.connect(srv.wsUrl, await srv.token({ sub: `again-${i}` })),
+        ),
+      );
+      expect(guard.openForTesting.admitted).toBe(10);
+      await Promise.all(again.map((c) => c.close(1000)));
+      await waitUntil(() => guard.openForTesting.admitted === 0, 'released again');
+    } finally {
+      srv.server.http.off('upgrade', keep);
+    }
+  });
 });

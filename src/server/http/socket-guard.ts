@@ -26,10 +26,19 @@ import { sendError } from './respond.js';
  */
 export type SocketStanding = 'admitted' | 'over-address-cap' | 'over-global-cap' | 'answered';
 
-/** The one thing the WebSocket gateway needs from the guard (a port, not the class). */
+/** What the WebSocket gateway needs from the guard (a port, not the class). */
 export interface UpgradeAdmission {
   /** The upgrade request's headers are complete: stop the socket's deadline; how it stands. */
   upgrading(socket: Duplex): SocketStanding;
+  /**
+   * The admitted upgrade became a WebSocket, whose close the gateway hears anyway: true when the
+   * guard counts it, and then the gateway calls {@link closed} once it has closed, in place of the
+   * guard's own 'close' listener (a socket's second 'close' listener makes an array: 64 B of every
+   * idle connection's heap, docs/benchmarks.md, Round 2, fourteenth pass).
+   */
+  opened(socket: Duplex): boolean;
+  /** A WebSocket that {@link opened} answered true for has closed. */
+  closed(): void;
 }
 
 export interface SocketGuardOptions {
@@ -158,6 +167,16 @@ export class SocketGuard implements UpgradeAdmission {
       socket.on('close', this.#onUpgradedClose);
     }
     return state.standing;
+  }
+
+  opened(socket: Duplex): boolean {
+    if (socket.listenerCount('close', this.#onUpgradedClose) === 0) return false;
+    socket.off('close', this.#onUpgradedClose);
+    return true;
+  }
+
+  closed(): void {
+    this.#admitted--;
   }
 
   #onAccept(socket: Socket): void {

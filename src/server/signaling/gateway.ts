@@ -45,7 +45,7 @@ interface PendingUpgrade {
 }
 
 /** A socket of the gateway's own class: it carries its connection (null before open and after close). */
-type GatewaySocket = WebSocket & { conn: Connection | null };
+type GatewaySocket = WebSocket & { conn: Connection | null; guarded: boolean };
 
 /**
  * The WebSocket front door: path check, per-address limit and authentication happen on the HTTP
@@ -252,6 +252,10 @@ export class Gateway {
       // From here the connection's close releases the slot (once: ws emits 'close' once).
       opened = true;
       socket.off('close', release);
+      // ws listens for the socket's errors from here (and destroys it); the connection's close
+      // tells the guard. Neither listener stays beside ws's (each would make an array of two).
+      socket.off('error', destroyOnError);
+      (ws as GatewaySocket).guarded = this.#admission?.opened(socket) ?? false;
       const dialect = compat !== null || ws.protocol === CALLS_V0_SUBPROTOCOL ? callsV0 : null;
       this.#onOpen(ws, remote, identity, dialect);
     });
@@ -317,6 +321,8 @@ export class Gateway {
     const gateway = this;
     return class GatewayWebSocket extends WebSocket {
       conn: Connection | null = null;
+      /** The socket guard counts this socket until it closes (UpgradeAdmission.opened). */
+      guarded = false;
 
       override emit(event: string | symbol, a?: unknown, b?: unknown): boolean {
         const conn = this.conn;
@@ -354,6 +360,10 @@ export class Gateway {
 
   #connectionClosed(ws: GatewaySocket, conn: Connection, code: number): void {
     ws.conn = null;
+    if (ws.guarded) {
+      ws.guarded = false;
+      this.#admission?.closed();
+    }
     const remote = conn.remoteAddress;
     conn.markClosed();
     this.#releaseAddress(remote);
