@@ -143,11 +143,25 @@ describe('a call that ended, on one node', () => {
     expect(await bob.request('call:offer', { recipientId: 'alice', callId: 'd1', sdp: OFFER })).toMatchObject(
       ended('d1', 'alice'),
     );
-    // alice's new session is another device of the caller's: refused as such (docs/protocol.md).
-    expect(await back.request('call:offer', { recipientId: 'bob', callId: 'd1', sdp: OFFER })).toMatchObject({
-      type: 'error',
-      payload: { code: 'CALL_ANSWERED_ELSEWHERE' },
-    });
+    // alice's new session is told the call ended, as bob is (it did not ring: no other device had it).
+    expect(await back.request('call:offer', { recipientId: 'bob', callId: 'd1', sdp: OFFER })).toMatchObject(
+      ended('d1', 'bob'),
+    );
+    expect(await back.request('call:accept', { recipientId: 'bob', callId: 'd1' })).toMatchObject(
+      ended('d1', 'bob'),
+    );
+    // Its late hang-up and candidates are noise, as the call's own sessions' are.
+    back.send('call:hangup', { recipientId: 'bob', callId: 'd1' }, 'd1-late-hangup');
+    back.send(
+      'call:ice-candidate',
+      { recipientId: 'bob', callId: 'd1', candidate: CANDIDATE },
+      'd1-late-ice',
+    );
+    await back.expectNothing(
+      (m) => m.correlationId === 'd1-late-hangup' || m.correlationId === 'd1-late-ice',
+      150,
+    );
+    await bob.expectNothing(isCall, 0);
     await back.expectNothing(isCall, 100);
     expect(tracked('d1')).toEqual([]);
     // A new call between them works as any other.

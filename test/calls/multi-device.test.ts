@@ -92,6 +92,26 @@ describe('1:1 calls on several devices of one user', () => {
     await alice.expectNothing((m) => m.type === 'call:accept', 100);
   });
 
+  it('after the call ended, a device it rang is still refused as answered elsewhere; a device it never reached is told it ended', async () => {
+    const { alice, bob1, bob2, callId, to } = await ringing();
+    const alice2 = await connect('alice');
+    bob1.send('call:accept', to('alice'));
+    await alice.next('call:accept');
+    await bob2.next('call:answered-elsewhere');
+    alice.send('call:hangup', to('bob'));
+    await bob1.next('call:hangup');
+    const ended = { type: 'error', payload: { code: 'CALL_NOT_FOUND', details: { callId, ended: true } } };
+    // bob2 rang and heard call:answered-elsewhere: the same answer as while the call lasted.
+    expect(await bob2.request('call:accept', to('alice'))).toMatchObject(refused);
+    // alice's other device and bob's new one never took part: the call id names a call that ended.
+    expect(await alice2.request('call:offer', { ...to('bob'), sdp: OFFER })).toMatchObject(ended);
+    const bob3 = await connect('bob');
+    expect(await bob3.request('call:accept', to('alice'))).toMatchObject(ended);
+    // And the call's own two sessions, as before (test/calls/ended-calls.test.ts).
+    expect(await alice.request('call:offer', { ...to('bob'), sdp: OFFER })).toMatchObject(ended);
+    await Promise.all([alice, bob1, bob2].map((c) => c.expectNothing(isCall, 100)));
+  });
+
   it('busy: a device in another call declines for itself; the caller hears busy only when every ringing device is busy', async () => {
     const { alice, bob1, bob2, to } = await ringing();
     bob1.send('call:reject', { ...to('alice'), reason: 'busy' });

@@ -148,10 +148,17 @@ export class CallAnswering {
     msg: { type: CallRelayType; recipientId: string; callId: string },
   ): CallPlan | undefined {
     const { type, recipientId } = msg;
-    if (rec.callee !== null && !rec.ended) this.#remember(key, rec);
+    if (rec.ended) {
+      // A device the call rang and another one answered heard `call:answered-elsewhere`: it is
+      // still told so. Every other session of either user (the call's own two, a returning user's
+      // new session, another device of the caller) is told the call ended.
+      if (rec.callee !== null && rec.callee !== sender.id && rec.rung.includes(sender.id))
+        return refuse(type);
+      return over(msg);
+    }
+    if (rec.callee !== null) this.#remember(key, rec);
     const ends = type === 'call:hangup' || type === 'call:reject';
     if (sender.id === rec.callerSession) {
-      if (rec.ended) return over(msg);
       if (ends) return undefined;
       return rec.callee !== null ? only(rec.callee) : EVERYONE;
     }
@@ -160,12 +167,9 @@ export class CallAnswering {
     if (sender.userId === rec.callerId && sender.userId !== recipientId) return refuse(type);
     if (rec.callee !== null) {
       if (rec.callee !== sender.id) return refuse(type);
-      if (rec.ended) return over(msg);
       if (ends) return undefined;
       return only(rec.callerSession);
     }
-    // It ended while it rang (the caller hung up or left, or every device was busy): too late to answer.
-    if (rec.ended) return over(msg);
     // The call rings: this device may answer it.
     if (type === 'call:ice-candidate' || type === 'call:offer') return only(rec.callerSession);
     return undefined;
