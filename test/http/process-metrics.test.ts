@@ -65,6 +65,10 @@ describe('process metrics', () => {
   it('the values are live: CPU time and heap are read at scrape time', async () => {
     const registry = new Registry();
     collectProcessMetrics(registry, { gcDurations: false });
+    // prom-client counts the CPU time used since the metric was registered, and the kernel accounts
+    // it in ticks: spend some (until the process's user time has moved on) so there is some to read.
+    const from = process.cpuUsage().user;
+    for (let spins = 0; process.cpuUsage().user === from && spins < 1e9; spins++) Math.sqrt(spins);
     const text = await registry.metrics();
     const cpu = /^parley_process_cpu_user_seconds_total (\S+)$/m.exec(text);
     const heap = /^parley_nodejs_heap_size_used_bytes (\S+)$/m.exec(text);
