@@ -2,10 +2,12 @@
  * A node loads only what its configuration uses: on the memory backend it never loads ioredis, and
  * with MEDIASOUP_WORKERS=0 (signaling only) it never loads mediasoup. Together they were ~6.4 MB of
  * heap that V8 marks on every major GC (docs/benchmarks.md, twelfth pass), so a static import that
- * brings either back must fail here. The server runs as its own process with a module hook that
+ * brings either back must fail here. An HS256 node never loads jose (~10 MB of a process and ~80 ms
+ * of its start-up; fourteenth pass): only RS256 / ES256 verify on it. The server runs as its own process with a module hook that
  * reports every package it resolves.
  */
 import { spawn } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 
 /** A `--import` that registers a resolve hook printing each bare specifier (a package) to stderr. */
@@ -66,6 +68,20 @@ describe('modules a node loads', () => {
     expect(loads(packages, 'pino')).toBe(true);
     expect(loads(packages, 'mediasoup')).toBe(false);
     expect(loads(packages, 'ioredis')).toBe(false);
+  }, 60_000);
+
+  it('an HS256 node loads no jose, in production and in development (its dev token issuer signs on node:crypto)', async () => {
+    expect(loads(await packagesResolved({ MEDIASOUP_WORKERS: '0' }), 'jose')).toBe(false);
+    const dev = await packagesResolved({ MEDIASOUP_WORKERS: '0', NODE_ENV: 'development' });
+    expect(loads(dev, 'ws')).toBe(true);
+    expect(loads(dev, 'jose')).toBe(false);
+  }, 60_000);
+
+  it('an RS256 node loads jose', async () => {
+    const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const pem = publicKey.export({ format: 'pem', type: 'spki' }).toString();
+    const packages = await packagesResolved({ MEDIASOUP_WORKERS: '0', JWT_SECRET: '', JWT_PUBLIC_KEY: pem });
+    expect(loads(packages, 'jose')).toBe(true);
   }, 60_000);
 
   it('a node with a mediasoup worker loads mediasoup', async () => {

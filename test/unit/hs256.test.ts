@@ -2,7 +2,8 @@ import { createHmac } from 'node:crypto';
 import { SignJWT, jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { Hs256Verifier, type Hs256Options } from '../../src/server/auth/hs256.js';
-import { classify, TokenVerifier } from '../../src/server/auth/token-verifier.js';
+import { classify } from '../../src/server/auth/jose-verifier.js';
+import { TokenVerifier } from '../../src/server/auth/token-verifier.js';
 import type { AuthConfig } from '../../src/server/config/env.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 

@@ -1,5 +1,4 @@
 import { createHmac, createPrivateKey, createSecretKey, type KeyObject } from 'node:crypto';
-import { SignJWT } from 'jose';
 import { defaults } from '../config/defaults.js';
 import type { Claims } from './claims.js';
 
@@ -38,13 +37,27 @@ export class TokenIssuer {
 
   async issue(claims: Claims, opts: IssueOptions = {}): Promise<string> {
     const { sub, ...rest } = claims;
-    let jwt = new SignJWT(rest)
-      .setProtectedHeader({ alg: this.#alg, typ: 'JWT' })
-      .setSubject(sub)
-      .setIssuedAt()
-      .setExpirationTime(`${opts.ttlS ?? defaults.issuedTokenTtlS}s`);
-    if (opts.issuer) jwt = jwt.setIssuer(opts.issuer);
-    if (opts.audience) jwt = jwt.setAudience(opts.audience);
-    return jwt.sign(this.#key);
+    const iat = Math.floor(Date.now() / 1000);
+    // The claims set as jose's SignJWT built it: the claims, then sub, iat, exp, iss and aud.
+    const payload: Record<string, unknown> = {
+      ...rest,
+      sub,
+      iat,
+      exp: iat + (opts.ttlS ?? defaults.issuedTokenTtlS),
+      ...(opts.issuer ? { iss: opts.issuer } : {}),
+      ...(opts.audience ? { aud: opts.audience } : {}),
+    };
+    if (this.#alg !== 'HS256') {
+      // RS256 / ES256 (the token CLI with a private key) sign on jose, loaded only for them.
+      const { SignJWT } = await import('jose');
+      return new SignJWT(payload).setProtectedHeader({ alg: this.#alg, typ: 'JWT' }).sign(this.#key);
+    }
+    // HS256 on node:crypto: an HS256 node never loads jose (auth/jose-verifier.ts).
+    const signingInput = `${HS256_HEADER}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
+    const signature = createHmac('sha256', this.#key).update(signingInput).digest('base64url');
+    return `${signingInput}.${signature}`;
   }
 }
+
+/** `{"alg":"HS256","typ":"JWT"}`, base64url: the protected header jose wrote. */
+const HS256_HEADER = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toString('base64url');

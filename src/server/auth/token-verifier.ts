@@ -1,64 +1,59 @@
 import { readFileSync } from 'node:fs';
-import { createSecretKey } from 'node:crypto';
-import { errors as joseErrors, importSPKI, jwtVerify } from 'jose';
 import type { AuthConfig } from '../config/env.js';
 import { ConfigError } from '../config/env.js';
 import { systemClock, type Clock } from '../time/clock.js';
 import { Claims, identityFromClaims, type Identity } from './claims.js';
 import { Hs256Verifier } from './hs256.js';
+import type { JoseVerifier } from './jose-verifier.js';
 import { sha256 } from './sha256.js';
 
-/** Why a token was refused. Goes to logs only; clients get a generic 401 / 4401. */
-/** A key jose accepts for verification (a KeyObject for HS256, a CryptoKey from importSPKI). */
-type VerifyKey = Exclude<Parameters<typeof jwtVerify>[1], (...args: never[]) => unknown>;
+import type { TokenFailure } from './token-failure.js';
 
-export type TokenFailure =
-  'expired' | 'no-expiry' | 'not-yet-valid' | 'bad-signature' | 'bad-algorithm' | 'bad-claims' | 'malformed';
+export type { TokenFailure };
 
 export type VerifyResult = { ok: true; identity: Identity } | { ok: false; reason: TokenFailure };
 
 /**
  * Verifies JWTs with the algorithm pinned by configuration: the token's `alg` header is never
  * trusted to pick the key type, so `alg: none` and HS/RS confusion fail. HS256 runs on node:crypto
- * ({@link Hs256Verifier}, the same checks as jose's); RS256/ES256 on jose.
+ * ({@link Hs256Verifier}, the same checks as jose's); RS256/ES256 on jose ({@link JoseVerifier}),
+ * which only a node configured for them loads.
  */
 export class TokenVerifier {
-  readonly #key: VerifyKey;
-  readonly #options: Parameters<typeof jwtVerify>[2];
-  readonly #hs256: Hs256Verifier | null;
+  readonly #verifier: Hs256Verifier | JoseVerifier;
   readonly #clock: Clock;
 
-  private constructor(key: VerifyKey, config: AuthConfig, clock: Clock, secret?: Buffer) {
-    this.#key = key;
+  private constructor(verifier: Hs256Verifier | JoseVerifier, clock: Clock) {
+    this.#verifier = verifier;
     this.#clock = clock;
-    this.#hs256 = secret
-      ? new Hs256Verifier(secret, {
-          clockToleranceS: config.clockToleranceS,
-          requireExp: !config.allowTokensWithoutExp,
-          ...(config.issuer ? { issuer: config.issuer } : {}),
-          ...(config.audience ? { audience: config.audience } : {}),
-        })
-      : null;
-    this.#options = {
-      algorithms: [config.alg],
-      clockTolerance: config.clockToleranceS,
-      // A token without exp would be a permanent credential (ALLOW_TOKENS_WITHOUT_EXP opts in).
-      ...(config.allowTokensWithoutExp ? {} : { requiredClaims: ['exp'] }),
-      ...(config.issuer ? { issuer: config.issuer } : {}),
-      ...(config.audience ? { audience: config.audience } : {}),
-    };
   }
 
   /** `clock`: the time `exp` and `nbf` are checked against (default the system clock). */
   static async create(config: AuthConfig, clock: Clock = systemClock): Promise<TokenVerifier> {
+    const claims = {
+      ...(config.issuer ? { issuer: config.issuer } : {}),
+      ...(config.audience ? { audience: config.audience } : {}),
+    };
     if (config.alg === 'HS256') {
       if (!config.secret) throw new ConfigError('JWT_SECRET: missing');
-      const secret = Buffer.from(config.secret, 'utf8');
-      return new TokenVerifier(createSecretKey(secret), config, clock, secret);
+      const hs256 = new Hs256Verifier(Buffer.from(config.secret, 'utf8'), {
+        clockToleranceS: config.clockToleranceS,
+        requireExp: !config.allowTokensWithoutExp,
+        ...claims,
+      });
+      return new TokenVerifier(hs256, clock);
     }
     const pem = resolvePem(config.publicKey ?? '');
+    const { JoseVerifier } = await import('./jose-verifier.js');
     try {
-      return new TokenVerifier(await importSPKI(pem, config.alg), config, clock);
+      const jose = await JoseVerifier.create(pem, config.alg, {
+        algorithms: [config.alg],
+        clockTolerance: config.clockToleranceS,
+        // A token without exp would be a permanent credential (ALLOW_TOKENS_WITHOUT_EXP opts in).
+        ...(config.allowTokensWithoutExp ? {} : { requiredClaims: ['exp'] }),
+        ...claims,
+      });
+      return new TokenVerifier(jose, clock);
     } catch (err) {
       throw new ConfigError(
         `JWT_PUBLIC_KEY: not a valid ${config.alg} SPKI public key (${(err as Error).message})`,
@@ -71,23 +66,14 @@ export class TokenVerifier {
    * in the same turn; RS256/ES256 (jose, WebCrypto) answer with a promise. `await` takes either.
    */
   verify(token: string): VerifyResult | Promise<VerifyResult> {
-    if (this.#hs256) {
-      const checked = this.#hs256.verify(token, this.#clock.now());
+    const verifier = this.#verifier;
+    if (verifier instanceof Hs256Verifier) {
+      const checked = verifier.verify(token, this.#clock.now());
       return checked.ok ? this.#identity(token, checked.payload) : checked;
     }
-    return this.#verifyWithJose(token);
-  }
-
-  async #verifyWithJose(token: string): Promise<VerifyResult> {
-    try {
-      const { payload } = await jwtVerify(token, this.#key, {
-        ...this.#options,
-        currentDate: new Date(this.#clock.now()),
-      });
-      return this.#identity(token, payload);
-    } catch (err) {
-      return { ok: false, reason: classify(err) };
-    }
+    return verifier
+      .verify(token, this.#clock.now())
+      .then((checked) => (checked.ok ? this.#identity(token, checked.payload) : checked));
   }
 
   #identity(token: string, payload: Record<string, unknown>): VerifyResult {
@@ -99,18 +85,6 @@ export class TokenVerifier {
     const exp = typeof payload.exp === 'number' ? payload.exp : undefined;
     return { ok: true, identity: identityFromClaims(claims.data, exp, tokenId) };
   }
-}
-
-/** How a jose verification error maps to a {@link TokenFailure} (exported for the HS256 equivalence test). */
-export function classify(err: unknown): TokenFailure {
-  if (err instanceof joseErrors.JWTExpired) return 'expired';
-  if (err instanceof joseErrors.JWTClaimValidationFailed) {
-    if (err.claim === 'exp' && err.reason === 'missing') return 'no-expiry';
-    return err.claim === 'nbf' ? 'not-yet-valid' : 'bad-claims';
-  }
-  if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'bad-algorithm';
-  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'bad-signature';
-  return 'malformed';
 }
 
 /** JWT_PUBLIC_KEY may hold the PEM itself or a path to a PEM file. */
