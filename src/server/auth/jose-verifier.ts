@@ -1,15 +1,15 @@
 import { errors as joseErrors, importSPKI, jwtVerify, type JWTVerifyOptions } from 'jose';
 import type { TokenFailure } from './token-failure.js';
 
-/**
- * RS256 / ES256 verification on jose (WebCrypto). Loaded only by a node configured for one of
- * them (token-verifier.ts imports this module when it builds such a verifier): jose is ~10 MB of
- * a process's memory and ~80 ms of its start-up, which an HS256 node (node:crypto, hs256.ts) does
- * not need (docs/benchmarks.md, Round 2, fourteenth pass; test/lifecycle/lazy-modules.test.ts).
- */
 /** The public key as jose imports it. */
 type PublicKey = Awaited<ReturnType<typeof importSPKI>>;
 
+/**
+ * RS256 / ES256 verification on jose (WebCrypto). Loaded only by a node configured for one of
+ * them (token-verifier.ts imports this module when it builds such a verifier). An HS256 node
+ * (node:crypto, hs256.ts) does not need jose, whose loading took ~80 ms: such a node starts ~150 ms
+ * sooner without it (docs/benchmarks.md, Round 2, fourteenth pass; test/lifecycle/lazy-modules.test.ts).
+ */
 export class JoseVerifier {
   readonly #key: PublicKey;
   readonly #options: JWTVerifyOptions;

@@ -6,7 +6,6 @@ import { Claims, identityFromClaims, type Identity } from './claims.js';
 import { Hs256Verifier } from './hs256.js';
 import type { JoseVerifier } from './jose-verifier.js';
 import { sha256 } from './sha256.js';
-
 import type { TokenFailure } from './token-failure.js';
 
 export type { TokenFailure };
