@@ -3,8 +3,8 @@
  * with MEDIASOUP_WORKERS=0 (signaling only) it never loads mediasoup. Together they were ~6.4 MB of
  * heap that V8 marks on every major GC (docs/benchmarks.md, twelfth pass), so a static import that
  * brings either back must fail here. An HS256 node never loads jose (~80 ms of its start-up;
- * fourteenth pass): only RS256 / ES256 verify on it. The server runs as its own process with a module hook that
- * reports every package it resolves.
+ * fourteenth pass): only RS256 / ES256 verify on it. The server runs as its own process with a
+ * module hook that reports every package it resolves.
  */
 import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
