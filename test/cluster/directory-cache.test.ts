@@ -121,12 +121,16 @@ describe('the node-local directory cache, two nodes, one Redis', () => {
       'call:offer',
     );
 
-    // Both devices gone: RECIPIENT_OFFLINE, as without a cache.
+    // Both devices gone: RECIPIENT_OFFLINE, as without a cache. The client sees its close before
+    // the node has unregistered the session, so an early probe may still ring a leaving device: it
+    // then starts a call that ends when that device leaves. Each probe is a new call, as a client's
+    // retry would be (an offer on the ended call is CALL_NOT_FOUND, test/calls/ended-calls.test.ts).
     await b.close(1000);
     await laptop.close(1000);
+    let attempt = 0;
     await waitUntil(
       () =>
-        a.request('call:offer', { recipientId: 'move-b', callId: 'm4', sdp: 'v=0' }, 300).then(
+        a.request('call:offer', { recipientId: 'move-b', callId: `m4-${++attempt}`, sdp: 'v=0' }, 300).then(
           (r) => r.type === 'error' && r.payload.code === 'RECIPIENT_OFFLINE',
           () => false,
         ),
@@ -206,10 +210,12 @@ describe('the node-local directory cache, two nodes, one Redis', () => {
     expect((await b2.next('call:offer')).payload).toMatchObject({ callId: 'd2', senderId: 'dead-a' });
     await b2.close(1000);
     // Once the dead node's session is reaped too, the user is on no node.
+    let attempt = 0;
     await waitUntil(
       // A delivered offer has no reply: the short request times out while dead-b is still listed.
+      // Each probe is a new call (one that rang a leaving session ends with it, as above).
       () =>
-        a.request('call:offer', { recipientId: 'dead-b', callId: 'd3', sdp: 'v=0' }, 300).then(
+        a.request('call:offer', { recipientId: 'dead-b', callId: `d3-${++attempt}`, sdp: 'v=0' }, 300).then(
           (r) => r.type === 'error' && r.payload.code === 'RECIPIENT_OFFLINE',
           () => false,
         ),
