@@ -1,9 +1,11 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServerMessage, ServerMessageOf } from '../../src/protocol/index.js';
 import { TokenIssuer } from '../../src/server/auth/token-issuer.js';
 import { TestClient } from '../helpers/client.js';
 import type { NodeProcess } from '../helpers/node-process.js';
-import { TEST_SECRET } from '../helpers/server.js';
+import { startServer, TEST_SECRET, type TestServer } from '../helpers/server.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+import { defaults } from '../../src/server/config/defaults.js';
 import { clusterForSuite } from '../helpers/suite-cluster.js';
 import { serverForSuite } from '../helpers/suite-server.js';
 import { sleep, waitUntil } from '../helpers/wait.js';
@@ -358,6 +360,65 @@ describe('offer and answer routes, one node (renegotiation in a known call)', ()
     expect(sdps(bob)).toEqual(['offer:0', 'offer:1', 'offer:2', 'offer:3']);
     const got = bob.received.filter((m): m is ServerMessageOf<'call:offer'> => m.type === 'call:offer');
     expect(got.map((m) => m.payload.senderId)).toEqual(['alice', 'alice', 'alice', 'alice']);
+  });
+});
+
+describe('routes in a call that lasts, one node (time past the record cache’s lifetime)', () => {
+  // The server's time is a FakeClock: a call "lasts" by advancing it, without waiting.
+  let clock: FakeClock;
+  let srv: TestServer;
+  const clients: TestClient[] = [];
+  beforeAll(async () => {
+    clock = new FakeClock(Date.now());
+    srv = await startServer({ CALL_POLICY: 'any' }, {}, { clock });
+  });
+  afterAll(async () => {
+    for (const c of clients) c.ws.terminate();
+    await srv?.close();
+  });
+  const connect = async (sub: string) => {
+    const c = await TestClient.connect(srv.wsUrl, await srv.token({ sub, name: sub.toUpperCase() }));
+    clients.push(c);
+    return trackSdp(track(c));
+  };
+  const relay = () => srv.server.internalsForTesting.relay;
+
+  it('an answered call keeps its candidates’ and re-offers’ routes after the record cache’s entry expired', async () => {
+    const alice = await connect('long-a');
+    const bob = await connect('long-b');
+    const callId = 'long-1';
+    alice.send('call:offer', { recipientId: 'long-b', callId, sdp: sdp(0) });
+    await sdpUntil(bob, 'offer:0');
+    bob.send('call:accept', { recipientId: 'long-a', callId });
+    await alice.next('call:accept');
+    alice.send('call:ice-candidate', cand('long-b', callId, 1));
+    await iceUntil(bob, 1);
+    alice.send('call:offer', { recipientId: 'long-b', callId, sdp: sdp(1) });
+    await sdpUntil(bob, 'offer:1');
+    // The call goes on past the lifetime of the cached record the first route was planned from.
+    await clock.advance(defaults.callRecordCacheTtlMs + 1_000);
+    const ice = relay().iceRouteHitsForTesting;
+    for (let n = 2; n <= 21; n++) alice.send('call:ice-candidate', cand('long-b', callId, n));
+    await iceUntil(bob, 21);
+    expect(seqs(bob)).toEqual(Array.from({ length: 21 }, (_, i) => i + 1));
+    // The first one after the pause planned the route again; every other one took it.
+    expect(relay().iceRouteHitsForTesting - ice).toBe(19);
+    const offers = relay().sdpRouteHitsForTesting;
+    for (let n = 2; n <= 4; n++) {
+      alice.send('call:offer', { recipientId: 'long-b', callId, sdp: sdp(n) });
+      await sdpUntil(bob, `offer:${n}`);
+    }
+    expect(relay().sdpRouteHitsForTesting - offers).toBe(2);
+    // Still the same call, still the rules of one: the callee hangs up, and the route is gone.
+    bob.send('call:hangup', { recipientId: 'long-a', callId });
+    await alice.next('call:hangup');
+    expect(await alice.request('call:offer', { recipientId: 'long-b', callId, sdp: sdp(5) })).toMatchObject({
+      type: 'error',
+      payload: { code: 'CALL_NOT_FOUND', details: { ended: true } },
+    });
+    alice.send('call:ice-candidate', cand('long-b', callId, 22));
+    await quiet();
+    expect(seqs(bob).at(-1)).toBe(21);
   });
 });
 
